@@ -1,0 +1,344 @@
+//! Configuration from the environment (see `../shared/contract.md`).
+//!
+//! Every secret `X` may instead be given as `X_FILE`, a path to a file that
+//! only its owner can read. Errors are one sentence that names the variable,
+//! because that sentence is what an operator sees when `serve` refuses to start.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::crypto::keyring::KeyRing;
+use crate::secret::Secret;
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://sika.db";
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
+pub const DEFAULT_FLW_BASE_URL: &str = "https://api.flutterwave.com/v3";
+pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
+/// The checklist's ceiling: "Session duration should be limited to a maximum of 10 hours".
+pub const MAX_SESSION_LIFETIME: Duration = Duration::from_secs(10 * 3600);
+
+/// One sentence naming the variable at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+fn err<T>(msg: impl Into<String>) -> Result<T, ConfigError> {
+    Err(ConfigError(msg.into()))
+}
+
+/// Where variables come from: the process environment, or an overlay of a
+/// demo directory on top of it. A trait object keeps tests free of global state.
+pub trait Source {
+    fn get(&self, name: &str) -> Option<String>;
+}
+
+/// The real process environment.
+pub struct ProcessEnv;
+
+impl Source for ProcessEnv {
+    fn get(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+}
+
+impl<F: Fn(&str) -> Option<String>> Source for F {
+    fn get(&self, name: &str) -> Option<String> {
+        self(name)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database_url: Secret,
+    pub listen: SocketAddr,
+    pub http_redirect_listen: Option<SocketAddr>,
+    pub public_url: url::Url,
+    pub tls_cert_file: PathBuf,
+    pub tls_key_file: PathBuf,
+    pub data_keys: KeyRing,
+    pub audit_key: Secret,
+    pub session_idle_timeout: Duration,
+    pub session_absolute_timeout: Duration,
+    pub flw_base_url: url::Url,
+    pub flw_secret_key: Secret,
+    pub flw_secret_hash: Secret,
+    pub max_body_bytes: usize,
+}
+
+impl Config {
+    /// Everything `serve` needs; refuses on the first problem.
+    pub fn load(src: &dyn Source) -> Result<Self, ConfigError> {
+        let listen = parse_addr(src, "SIKA_LISTEN")?.unwrap_or_else(default_listen);
+        let http_redirect_listen = parse_addr(src, "SIKA_HTTP_REDIRECT_LISTEN")?;
+        let public_url = match plain(src, "SIKA_PUBLIC_URL") {
+            Some(v) => parse_https_url("SIKA_PUBLIC_URL", &v)?,
+            None => url::Url::parse(&format!("https://{listen}/"))
+                .map_err(|_| ConfigError("SIKA_LISTEN does not form a valid https:// URL.".into()))?,
+        };
+        let tls_cert_file = required_path(src, "SIKA_TLS_CERT_FILE")?;
+        let tls_key_file = required_path(src, "SIKA_TLS_KEY_FILE")?;
+        check_owner_only("SIKA_TLS_KEY_FILE", &tls_key_file)?;
+
+        let data_key = required_secret(src, "SIKA_DATA_KEY")?;
+        let data_keys = KeyRing::parse(data_key.expose())
+            .map_err(|why| ConfigError(format!("SIKA_DATA_KEY is not a valid key ring: {why}.")))?;
+        let audit_key = required_secret(src, "SIKA_AUDIT_KEY")?;
+        if audit_key.expose().len() < 32 {
+            return err("SIKA_AUDIT_KEY must be at least 32 characters long.");
+        }
+        let (session_idle_timeout, session_absolute_timeout) = session_timeouts(src)?;
+        let flw_base_url = match plain(src, "FLW_BASE_URL") {
+            Some(v) => parse_url("FLW_BASE_URL", &v)?,
+            None => url::Url::parse(DEFAULT_FLW_BASE_URL).expect("constant URL parses"),
+        };
+        let flw_secret_key = required_secret(src, "FLW_SECRET_KEY")?;
+        let flw_secret_hash = required_secret(src, "FLW_SECRET_HASH")?;
+        let database_url = optional_secret(src, "SIKA_DATABASE_URL")?
+            .unwrap_or_else(|| Secret::new(DEFAULT_DATABASE_URL));
+        let max_body_bytes = match plain(src, "SIKA_MAX_BODY_BYTES") {
+            None => DEFAULT_MAX_BODY_BYTES,
+            Some(v) => match v.parse::<usize>() {
+                Ok(n) if (1024..=16 * 1024 * 1024).contains(&n) => n,
+                _ => return err("SIKA_MAX_BODY_BYTES must be a whole number of bytes between 1024 and 16777216."),
+            },
+        };
+        Ok(Config {
+            database_url,
+            listen,
+            http_redirect_listen,
+            public_url,
+            tls_cert_file,
+            tls_key_file,
+            data_keys,
+            audit_key,
+            session_idle_timeout,
+            session_absolute_timeout,
+            flw_base_url,
+            flw_secret_key,
+            flw_secret_hash,
+            max_body_bytes,
+        })
+    }
+}
+
+/// Only what a database command needs (`migrate`, `user add`, ...).
+pub fn database_url(src: &dyn Source) -> Result<Secret, ConfigError> {
+    Ok(optional_secret(src, "SIKA_DATABASE_URL")?.unwrap_or_else(|| Secret::new(DEFAULT_DATABASE_URL)))
+}
+
+/// Session timeouts, validated: both positive, idle ≤ absolute ≤ 10 h.
+pub fn session_timeouts(src: &dyn Source) -> Result<(Duration, Duration), ConfigError> {
+    let idle = duration_var(src, "SIKA_SESSION_IDLE_TIMEOUT", Duration::from_secs(15 * 60))?;
+    let absolute = duration_var(src, "SIKA_SESSION_ABSOLUTE_TIMEOUT", MAX_SESSION_LIFETIME)?;
+    if absolute > MAX_SESSION_LIFETIME {
+        return err("SIKA_SESSION_ABSOLUTE_TIMEOUT must not exceed 10h (the checklist's maximum session duration).");
+    }
+    if idle > absolute {
+        return err("SIKA_SESSION_IDLE_TIMEOUT must not be longer than SIKA_SESSION_ABSOLUTE_TIMEOUT.");
+    }
+    Ok((idle, absolute))
+}
+
+fn default_listen() -> SocketAddr {
+    DEFAULT_LISTEN.parse().expect("constant address parses")
+}
+
+/// A non-secret variable; empty counts as unset.
+fn plain(src: &dyn Source, name: &str) -> Option<String> {
+    src.get(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+}
+
+fn parse_addr(src: &dyn Source, name: &str) -> Result<Option<SocketAddr>, ConfigError> {
+    match plain(src, name) {
+        None => Ok(None),
+        Some(v) => v.parse().map(Some).map_err(|_| {
+            ConfigError(format!("{name} must be an address like 127.0.0.1:8443, not `{}`.", printable(&v)))
+        }),
+    }
+}
+
+fn parse_url(name: &str, v: &str) -> Result<url::Url, ConfigError> {
+    let url = url::Url::parse(v).map_err(|_| ConfigError(format!("{name} is not a valid URL.")))?;
+    if !matches!(url.scheme(), "https" | "http") || url.host().is_none() {
+        return err(format!("{name} must be an http(s) URL with a host."));
+    }
+    Ok(url)
+}
+
+fn parse_https_url(name: &str, v: &str) -> Result<url::Url, ConfigError> {
+    let url = parse_url(name, v)?;
+    if url.scheme() != "https" {
+        return err(format!("{name} must start with https:// (Sika is only served over HTTPS)."));
+    }
+    Ok(url)
+}
+
+fn required_path(src: &dyn Source, name: &str) -> Result<PathBuf, ConfigError> {
+    match plain(src, name) {
+        Some(v) => Ok(PathBuf::from(v)),
+        None => err(format!("{name} is required: set it to the path of a PEM file.")),
+    }
+}
+
+/// Parses `30s`, `15m`, `10h`, or combinations like `1h30m`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Err("it is empty".into());
+    }
+    let mut total: u64 = 0;
+    let mut digits = String::new();
+    for c in t.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            _ => return Err(format!("`{}` is not a duration (use a number with s, m or h, e.g. 15m)", printable(t))),
+        };
+        let n: u64 = digits
+            .parse()
+            .map_err(|_| format!("`{}` is not a duration (use a number with s, m or h, e.g. 15m)", printable(t)))?;
+        total = n
+            .checked_mul(unit)
+            .and_then(|x| total.checked_add(x))
+            .ok_or_else(|| format!("`{}` is too long", printable(t)))?;
+        digits.clear();
+    }
+    if !digits.is_empty() {
+        return Err(format!("`{}` has no unit (use s, m or h, e.g. 15m)", printable(t)));
+    }
+    if total == 0 {
+        return Err("it must be longer than zero".into());
+    }
+    Ok(Duration::from_secs(total))
+}
+
+fn duration_var(src: &dyn Source, name: &str, default: Duration) -> Result<Duration, ConfigError> {
+    match plain(src, name) {
+        None => Ok(default),
+        Some(v) => parse_duration(&v).map_err(|why| ConfigError(format!("{name} is invalid: {why}."))),
+    }
+}
+
+/// Values that are obviously a template left unfilled.
+fn looks_like_placeholder(v: &str) -> bool {
+    let l = v.to_ascii_lowercase();
+    const MARKERS: [&str; 8] = ["changeme", "change-me", "change_me", "placeholder", "your-", "your_", "xxxx", "<"];
+    MARKERS.iter().any(|m| l.contains(m)) || matches!(l.as_str(), "secret" | "password" | "todo" | "test")
+}
+
+fn optional_secret(src: &dyn Source, name: &str) -> Result<Option<Secret>, ConfigError> {
+    let file_var = format!("{name}_FILE");
+    let direct = src.get(name).filter(|v| !v.is_empty());
+    let file = plain(src, &file_var);
+    let value = match (direct, file) {
+        (Some(_), Some(_)) => return err(format!("{name} and {file_var} are both set: keep only one.")),
+        (Some(v), None) => v,
+        (None, Some(path)) => read_secret_file(&file_var, Path::new(&path))?,
+        (None, None) => return Ok(None),
+    };
+    let value = value.trim_end_matches(['\n', '\r']).to_string();
+    if value.trim().is_empty() {
+        return err(format!("{name} is empty: set it, or {file_var} to a file that contains it."));
+    }
+    if looks_like_placeholder(&value) {
+        return err(format!("{name} looks like a placeholder, not a real secret."));
+    }
+    Ok(Some(Secret::new(value)))
+}
+
+fn required_secret(src: &dyn Source, name: &str) -> Result<Secret, ConfigError> {
+    optional_secret(src, name)?.ok_or_else(|| {
+        ConfigError(format!("{name} is missing or empty: set it, or {name}_FILE to a file (mode 0600) that contains it."))
+    })
+}
+
+fn read_secret_file(var: &str, path: &Path) -> Result<String, ConfigError> {
+    check_owner_only(var, path)?;
+    std::fs::read_to_string(path).map_err(|e| ConfigError(format!("{var} cannot be read ({}).", e.kind())))
+}
+
+/// A secret file must not be readable by group or others.
+pub fn check_owner_only(var: &str, path: &Path) -> Result<(), ConfigError> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(path).map_err(|e| ConfigError(format!("{var} cannot be read ({}).", e.kind())))?;
+    if !meta.is_file() {
+        return err(format!("{var} is not a regular file."));
+    }
+    if meta.permissions().mode() & 0o077 != 0 {
+        return err(format!("{var} is readable by group or others: run chmod 600 on it."));
+    }
+    Ok(())
+}
+
+/// Keeps echoed user input short and free of control characters.
+fn printable(v: &str) -> String {
+    v.chars().filter(|c| !c.is_control()).take(40).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |k: &str| map.get(k).cloned()
+    }
+
+    #[test]
+    fn durations_parse_and_reject_clearly() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("15m"), Ok(Duration::from_secs(900)));
+        assert_eq!(parse_duration("10h"), Ok(Duration::from_secs(36000)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        for bad in ["", "15", "m", "15x", "0s", "-5m", "99999999999999999999h"] {
+            assert!(parse_duration(bad).is_err(), "{bad} should be refused");
+        }
+    }
+
+    #[test]
+    fn absolute_timeout_above_ten_hours_is_refused() {
+        let e = session_timeouts(&env(&[("SIKA_SESSION_ABSOLUTE_TIMEOUT", "11h")])).unwrap_err();
+        assert!(e.0.contains("SIKA_SESSION_ABSOLUTE_TIMEOUT"), "{e}");
+        assert!(session_timeouts(&env(&[("SIKA_SESSION_ABSOLUTE_TIMEOUT", "10h")])).is_ok());
+        let e = session_timeouts(&env(&[("SIKA_SESSION_IDLE_TIMEOUT", "2h"), ("SIKA_SESSION_ABSOLUTE_TIMEOUT", "1h")]))
+            .unwrap_err();
+        assert!(e.0.contains("SIKA_SESSION_IDLE_TIMEOUT"), "{e}");
+    }
+
+    #[test]
+    fn secrets_missing_empty_placeholder_or_doubled_are_refused() {
+        let e = required_secret(&env(&[]), "FLW_SECRET_KEY").unwrap_err();
+        assert!(e.0.starts_with("FLW_SECRET_KEY is missing"), "{e}");
+        let e = required_secret(&env(&[("FLW_SECRET_KEY", "")]), "FLW_SECRET_KEY").unwrap_err();
+        assert!(e.0.contains("FLW_SECRET_KEY"), "{e}");
+        let e = required_secret(&env(&[("FLW_SECRET_KEY", "changeme")]), "FLW_SECRET_KEY").unwrap_err();
+        assert!(e.0.contains("placeholder"), "{e}");
+        let e = required_secret(&env(&[("FLW_SECRET_KEY", "a"), ("FLW_SECRET_KEY_FILE", "/x")]), "FLW_SECRET_KEY")
+            .unwrap_err();
+        assert!(e.0.contains("both"), "{e}");
+    }
+
+    #[test]
+    fn secret_files_must_be_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key");
+        std::fs::write(&path, "s3cr3t-value-from-file\n").unwrap();
+        for mode in [0o644, 0o640, 0o604] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            let src = env(&[("FLW_SECRET_HASH_FILE", path.to_str().unwrap())]);
+            let e = required_secret(&src, "FLW_SECRET_HASH").unwrap_err();
+            assert!(e.0.contains("FLW_SECRET_HASH_FILE") && e.0.contains("group or others"), "{e}");
+        }
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let src = env(&[("FLW_SECRET_HASH_FILE", path.to_str().unwrap())]);
+        assert_eq!(required_secret(&src, "FLW_SECRET_HASH").unwrap().expose(), "s3cr3t-value-from-file");
+    }
+}

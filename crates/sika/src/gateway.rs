@@ -1,0 +1,90 @@
+//! Starting Sika: open the store, apply migrations, bind the listeners, and
+//! run until SIGINT/SIGTERM, then drain in-flight requests and close the database.
+
+use std::net::SocketAddr;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::http::{self, AppState};
+use crate::server;
+use crate::store::Store;
+
+/// Runs until a shutdown signal. `on_ready` receives the HTTPS address that is listening.
+pub async fn run(config: Config, on_ready: impl FnOnce(SocketAddr)) -> Result<(), String> {
+    let tls = server::tls::server_config(&config.tls_cert_file, &config.tls_key_file).map_err(|e| format!("{e}."))?;
+    let store = open_store(&config).await?;
+
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on SIKA_LISTEN {}: {e}.", config.listen))?;
+    let addr = listener.local_addr().map_err(|e| format!("cannot read the listening address: {e}."))?;
+    let (stop, shutdown) = watch::channel(false);
+
+    let redirect = match config.http_redirect_listen {
+        Some(at) => {
+            let l = TcpListener::bind(at)
+                .await
+                .map_err(|e| format!("cannot listen on SIKA_HTTP_REDIRECT_LISTEN {at}: {e}."))?;
+            let public = public_url(&config, addr);
+            Some(tokio::spawn(server::serve_redirect(l, public, shutdown.clone())))
+        }
+        None => None,
+    };
+    let app = http::app(AppState { store: store.clone(), max_body_bytes: config.max_body_bytes });
+    let https = tokio::spawn(server::serve_https(listener, tls, app, shutdown));
+    tracing::info!(%addr, "listening");
+    on_ready(addr);
+
+    wait_for_signal().await;
+    tracing::info!("shutting down: draining in-flight requests");
+    let _ = stop.send(true);
+    let _ = https.await;
+    if let Some(r) = redirect {
+        let _ = r.await;
+    }
+    store.close().await;
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+/// Opens the database and brings its schema up to date.
+pub async fn open_store(config: &Config) -> Result<Store, String> {
+    open_store_at(&config.database_url).await
+}
+
+pub async fn open_store_at(url: &crate::secret::Secret) -> Result<Store, String> {
+    let store = Store::connect(url).await.map_err(|e| format!("cannot open SIKA_DATABASE_URL: {e}."))?;
+    store.migrate().await.map_err(|e| format!("cannot apply migrations: {e}."))?;
+    Ok(store)
+}
+
+/// `SIKA_PUBLIC_URL`, or the address actually bound when it was derived from a port-0 listen address.
+fn public_url(config: &Config, bound: SocketAddr) -> url::Url {
+    let mut url = config.public_url.clone();
+    if url.port() == Some(0) {
+        let _ = url.set_port(Some(bound.port()));
+    }
+    url
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(t) => t,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,123 @@
+//! The layers every request passes through, whatever route it reaches.
+//!
+//! `edge` (outermost): request id, the request's log span and access-log line,
+//! the generic error body, and the security headers on every response.
+//! `gate`: refuses methods Sika never serves (TRACE, TRACK, CONNECT, OPTIONS...)
+//! and bodies of a content type the surface does not accept (XML included).
+
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, header};
+use tracing::Instrument as _;
+
+use super::error::{self, AppError};
+use crate::crypto::random;
+
+/// The id of the current request, shown to users in error messages and logged.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// Paths whose callers are programs: errors are JSON and bodies must be JSON.
+pub fn is_machine_surface(path: &str) -> bool {
+    path.starts_with("/api/") || path.starts_with("/webhooks/")
+}
+
+pub async fn edge(mut req: Request, next: Next) -> Response {
+    let request_id = random::hex_id();
+    let machine = is_machine_surface(req.uri().path());
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        method = %req.method(),
+        route = tracing::field::Empty,
+    );
+    req.extensions_mut().insert(RequestId(request_id.clone()));
+    let started = Instant::now();
+    let mut res = next.run(req).instrument(span.clone()).await;
+    if res.status().is_client_error() || res.status().is_server_error() {
+        res = error::render(res, machine, &request_id);
+    }
+    secure_headers(res.headers_mut());
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        res.headers_mut().insert(HeaderName::from_static("x-request-id"), v);
+    }
+    let status = res.status().as_u16();
+    let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    span.in_scope(|| tracing::info!(status, latency_us, "request completed"));
+    res
+}
+
+/// Records the matched route template (never the raw path) in the request span.
+pub async fn record_route(req: Request, next: Next) -> Response {
+    if let Some(path) = req.extensions().get::<MatchedPath>() {
+        tracing::Span::current().record("route", path.as_str());
+    }
+    next.run(req).await
+}
+
+/// Content types accepted in request bodies, by surface.
+fn accepts(path: &str, content_type: &str) -> bool {
+    if is_machine_surface(path) { content_type == "application/json" } else { content_type == "application/x-www-form-urlencoded" }
+}
+
+pub async fn gate(req: Request, next: Next) -> Response {
+    let allowed =
+        matches!(*req.method(), Method::GET | Method::HEAD | Method::POST | Method::PUT | Method::PATCH | Method::DELETE);
+    if !allowed {
+        return AppError::MethodNotAllowed.into_response();
+    }
+    if has_body(req.headers()) {
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+            .unwrap_or_default();
+        if !accepts(req.uri().path(), &content_type) {
+            return AppError::UnsupportedMediaType.into_response();
+        }
+    }
+    next.run(req).await
+}
+
+fn has_body(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim() != "0")
+}
+
+/// The hardening headers, set on every response (pages, JSON, errors, 404s).
+pub fn secure_headers(h: &mut HeaderMap) {
+    let set = |h: &mut HeaderMap, name: &'static str, value: &'static str| {
+        h.insert(HeaderName::from_static(name), HeaderValue::from_static(value));
+    };
+    set(h, "strict-transport-security", "max-age=63072000; includeSubDomains");
+    // The checklist: "no-cache and no-store instead of private".
+    set(h, "cache-control", "no-store, no-cache, must-revalidate, max-age=0");
+    set(h, "pragma", "no-cache");
+    set(h, "expires", "0");
+    set(
+        h,
+        "content-security-policy",
+        "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; \
+         base-uri 'none'; object-src 'none'",
+    );
+    set(h, "x-content-type-options", "nosniff");
+    set(h, "x-frame-options", "DENY");
+    set(h, "referrer-policy", "no-referrer");
+    set(
+        h,
+        "permissions-policy",
+        "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), microphone=(), \
+         payment=(), usb=(), browsing-topics=()",
+    );
+    set(h, "cross-origin-opener-policy", "same-origin");
+    set(h, "cross-origin-resource-policy", "same-origin");
+    h.remove(header::SERVER);
+    h.remove(HeaderName::from_static("x-powered-by"));
+}

@@ -1,0 +1,58 @@
+//! Sika's HTTP surface: routes, and the hardening every response gets.
+
+pub mod edge;
+pub mod error;
+pub mod pages;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use http::StatusCode;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::store::Store;
+
+/// How long one request may take, body included, before it is cut off.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub store: Store,
+    pub max_body_bytes: usize,
+}
+
+/// The full application.
+pub fn app(state: AppState) -> Router {
+    let max_body = state.max_body_bytes;
+    harden(routes(), max_body).with_state(state)
+}
+
+fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(pages::home))
+        .route("/healthz", get(pages::healthz))
+        .route("/readyz", get(pages::readyz))
+        .route("/static/sika.css", get(pages::stylesheet))
+}
+
+/// Wraps routes in the layers every response relies on. Public so tests can
+/// put their own routes (a failing handler, an echo) behind exactly the same stack.
+pub fn harden(routes: Router<AppState>, max_body_bytes: usize) -> Router<AppState> {
+    routes
+        .route_layer(middleware::from_fn(edge::record_route))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(RequestBodyLimitLayer::new(max_body_bytes))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
+        .layer(CatchPanicLayer::custom(|_panic| {
+            // The panic's text went to the log through the panic hook; the user sees the generic 500.
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }))
+        .layer(middleware::from_fn(edge::gate))
+        .layer(middleware::from_fn(edge::edge))
+}

@@ -1,0 +1,30 @@
+//! Health endpoints and the static assets and pages that need no login.
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::{Html, IntoResponse, Response};
+use http::{HeaderValue, header};
+
+use super::AppState;
+use super::error::AppError;
+
+/// Liveness: the process answers. No auth, no database.
+pub async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "ok"}))
+}
+
+/// Readiness: the database answers too.
+pub async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Value>, AppError> {
+    state.store.ping().await.map_err(|e| AppError::Unavailable(e.to_string()))?;
+    Ok(Json(serde_json::json!({"status": "ready"})))
+}
+
+pub async fn home() -> Html<&'static str> {
+    Html(include_str!("../../assets/home.html"))
+}
+
+pub async fn stylesheet() -> Response {
+    let mut res = include_str!("../../assets/sika.css").into_response();
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8"));
+    res
+}

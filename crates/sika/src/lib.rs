@@ -1,0 +1,19 @@
+//! Sika: a self-hosted, hardened payments gateway for Flutterwave.
+//!
+//! Where things live: `config` (environment and secrets), `store` (SQLite and
+//! PostgreSQL behind one API), `http` (routes and the hardening every response
+//! gets), `server` (TLS and listeners), `gateway` (start-up and shutdown),
+//! `cli` (the `sika` command).
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod datadir;
+pub mod fsutil;
+pub mod gateway;
+pub mod http;
+pub mod logging;
+pub mod secret;
+pub mod server;
+pub mod store;

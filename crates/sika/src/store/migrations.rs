@@ -1,0 +1,84 @@
+//! Schema migrations, applied at start and by `sika migrate`.
+//!
+//! Each migration runs in its own transaction together with the row that
+//! records it, so a crash leaves it either fully applied or not at all, and
+//! running them again changes nothing. On PostgreSQL an advisory lock keeps two
+//! instances starting at once from racing.
+
+use super::{Backend, Store, StoreError, now_ms};
+
+pub struct Migration {
+    pub version: i64,
+    pub name: &'static str,
+    pub sqlite: &'static str,
+    pub postgres: &'static str,
+}
+
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "foundation",
+    sqlite: include_str!("migrations/sqlite/0001_foundation.sql"),
+    postgres: include_str!("migrations/postgres/0001_foundation.sql"),
+}];
+
+/// Any constant: identifies Sika's migration lock among advisory locks.
+const PG_MIGRATION_LOCK: i64 = 0x5169_6b61_0001;
+
+pub(super) async fn run(store: &Store) -> Result<usize, StoreError> {
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS sika_migrations (\
+         version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+    )
+    .execute(store.pool())
+    .await?;
+    let mut applied = 0;
+    for m in MIGRATIONS {
+        let mut tx = store.begin_write().await?;
+        if store.backend() == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(PG_MIGRATION_LOCK).execute(&mut *tx).await?;
+        }
+        let done: Option<i64> = sqlx::query_scalar("SELECT version FROM sika_migrations WHERE version = $1")
+            .bind(m.version)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if done.is_some() {
+            continue;
+        }
+        let sql = match store.backend() {
+            Backend::Sqlite => m.sqlite,
+            Backend::Postgres => m.postgres,
+        };
+        let fail = |source| StoreError::Migration { version: m.version, name: m.name, source };
+        sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(fail)?;
+        sqlx::query("INSERT INTO sika_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
+            .bind(m.version)
+            .bind(m.name)
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        tracing::info!(version = m.version, name = m.name, "migration applied");
+        applied += 1;
+    }
+    Ok(applied)
+}
+
+/// The versions recorded as applied, in order.
+pub async fn applied_versions(store: &Store) -> Result<Vec<i64>, StoreError> {
+    Ok(sqlx::query_scalar("SELECT version FROM sika_migrations ORDER BY version").fetch_all(store.pool()).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_increasing_and_both_dialects_exist() {
+        let mut last = 0;
+        for m in MIGRATIONS {
+            assert!(m.version > last, "migration {} out of order", m.version);
+            assert!(!m.sqlite.trim().is_empty() && !m.postgres.trim().is_empty());
+            last = m.version;
+        }
+    }
+}

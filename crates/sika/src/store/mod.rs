@@ -1,0 +1,140 @@
+//! Storage: one repository API over SQLite (the embedded default) and PostgreSQL.
+//!
+//! Every query is static, portable SQL with `$N` placeholders and bound
+//! parameters; nothing is ever formatted into SQL text. Where the two databases
+//! need different DDL, the migrations come in one file per dialect.
+
+mod migrations;
+mod settings;
+
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor as _};
+
+use crate::secret::Secret;
+
+pub use migrations::{MIGRATIONS, applied_versions};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// An error from the database. Its text is for logs only; responses show a generic message.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database URL must start with sqlite:// or postgres://")]
+    UnsupportedUrl,
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("migration {version} ({name}) failed: {source}")]
+    Migration { version: i64, name: &'static str, source: sqlx::Error },
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("backend", &self.backend).finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens a pool. SQLite files are created when missing and run in WAL mode
+    /// with a busy timeout and foreign keys on; PostgreSQL gets a statement timeout.
+    pub async fn connect(url: &Secret) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let raw = url.expose();
+        let (backend, url_text) = if let Some(rest) = raw.strip_prefix("sqlite:") {
+            // `mode=rwc` creates the file when it does not exist yet.
+            let sep = if rest.contains('?') { '&' } else { '?' };
+            let with_mode = if rest.contains("mode=") { raw.to_string() } else { format!("{raw}{sep}mode=rwc") };
+            create_private_file(rest);
+            (Backend::Sqlite, with_mode)
+        } else if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+            (Backend::Postgres, raw.to_string())
+        } else {
+            return Err(StoreError::UnsupportedUrl);
+        };
+        let mut options: AnyConnectOptions = url_text.parse()?;
+        // Statements are static text; logging them adds noise, not insight.
+        options = sqlx::ConnectOptions::disable_statement_logging(options);
+        let pool_options = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 8 } else { 16 })
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    let setup = match backend {
+                        Backend::Sqlite => {
+                            "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
+                             PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;"
+                        }
+                        Backend::Postgres => "SET statement_timeout = '30s'; SET TIME ZONE 'UTC';",
+                    };
+                    conn.execute(sqlx::raw_sql(setup)).await?;
+                    Ok(())
+                })
+            });
+        let pool = pool_options.connect_with(options).await?;
+        Ok(Self { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Applies every migration not yet applied; returns how many ran.
+    pub async fn migrate(&self) -> Result<usize, StoreError> {
+        migrations::run(self).await
+    }
+
+    /// Readiness: one round trip to the database.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Starts a write transaction. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`), so two writers queue on the busy timeout instead of
+    /// failing half-way when a read lock cannot be upgraded.
+    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Waits for in-flight queries, then closes every connection (SQLite
+    /// checkpoints its WAL when the last connection closes).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Creates the SQLite file owner-only (0600) before SQLite does, so the
+/// database and its WAL (which inherits the mode) are never world-readable.
+fn create_private_file(url_rest: &str) {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let path = url_rest.trim_start_matches("//").split('?').next().unwrap_or("");
+    if path.is_empty() || path == ":memory:" {
+        return;
+    }
+    // An error here (a missing directory, say) surfaces when the pool connects.
+    let _ = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path);
+}
+
+/// Milliseconds since the Unix epoch, the one time format stored.
+pub fn now_ms() -> i64 {
+    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}

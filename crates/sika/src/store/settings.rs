@@ -1,0 +1,36 @@
+//! Settings: a small key/value table that operators edit through the console.
+
+use super::{Store, StoreError, now_ms};
+
+impl Store {
+    pub async fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT value FROM settings WHERE key = $1").bind(key).fetch_optional(self.pool()).await?)
+    }
+
+    /// Inserts or replaces a setting.
+    pub async fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO settings (key, value, updated_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+        )
+        .bind(key)
+        .bind(value)
+        .bind(now_ms())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Sets a value only when the key is new; `false` when it already existed.
+    /// The database's uniqueness decides, so concurrent callers get one winner.
+    pub async fn insert_setting_once(&self, key: &str, value: &str) -> Result<bool, StoreError> {
+        let result =
+            sqlx::query("INSERT INTO settings (key, value, updated_at) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING")
+                .bind(key)
+                .bind(value)
+                .bind(now_ms())
+                .execute(self.pool())
+                .await?;
+        Ok(result.rows_affected() == 1)
+    }
+}
