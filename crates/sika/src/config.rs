@@ -94,8 +94,8 @@ impl Config {
         };
         let flw_secret_key = required_secret(src, "FLW_SECRET_KEY")?;
         let flw_secret_hash = required_secret(src, "FLW_SECRET_HASH")?;
-        let database_url = optional_secret(src, "SIKA_DATABASE_URL")?
-            .unwrap_or_else(|| Secret::new(DEFAULT_DATABASE_URL));
+        let database_url =
+            optional_secret(src, "SIKA_DATABASE_URL")?.unwrap_or_else(|| Secret::new(DEFAULT_DATABASE_URL));
         let max_body_bytes = match plain(src, "SIKA_MAX_BODY_BYTES") {
             None => DEFAULT_MAX_BODY_BYTES,
             Some(v) => match v.parse::<usize>() {
@@ -254,7 +254,9 @@ fn optional_secret(src: &dyn Source, name: &str) -> Result<Option<Secret>, Confi
 
 fn required_secret(src: &dyn Source, name: &str) -> Result<Secret, ConfigError> {
     optional_secret(src, name)?.ok_or_else(|| {
-        ConfigError(format!("{name} is missing or empty: set it, or {name}_FILE to a file (mode 0600) that contains it."))
+        ConfigError(format!(
+            "{name} is missing or empty: set it, or {name}_FILE to a file (mode 0600) that contains it."
+        ))
     })
 }
 
@@ -286,7 +288,7 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
         let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         move |k: &str| map.get(k).cloned()
     }

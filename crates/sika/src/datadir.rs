@@ -38,7 +38,9 @@ impl DataDir {
             if !path.exists() {
                 let value = match name {
                     "SIKA_DATA_KEY" => KeyRing::generate_text("k1"),
-                    "FLW_SECRET_KEY" => format!("FLWSECK_TEST-{}-X", random::hex_id().repeat(2).get(..32).unwrap_or("")),
+                    "FLW_SECRET_KEY" => {
+                        format!("FLWSECK_TEST-{}-X", random::hex_id().repeat(2).get(..32).unwrap_or(""))
+                    }
                     _ => random::token(),
                 };
                 fsutil::write_private(&path, value.as_bytes()).map_err(|e| io(name, e))?;

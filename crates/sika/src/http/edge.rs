@@ -60,12 +60,18 @@ pub async fn record_route(req: Request, next: Next) -> Response {
 
 /// Content types accepted in request bodies, by surface.
 fn accepts(path: &str, content_type: &str) -> bool {
-    if is_machine_surface(path) { content_type == "application/json" } else { content_type == "application/x-www-form-urlencoded" }
+    if is_machine_surface(path) {
+        content_type == "application/json"
+    } else {
+        content_type == "application/x-www-form-urlencoded"
+    }
 }
 
 pub async fn gate(req: Request, next: Next) -> Response {
-    let allowed =
-        matches!(*req.method(), Method::GET | Method::HEAD | Method::POST | Method::PUT | Method::PATCH | Method::DELETE);
+    let allowed = matches!(
+        *req.method(),
+        Method::GET | Method::HEAD | Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    );
     if !allowed {
         return AppError::MethodNotAllowed.into_response();
     }
@@ -85,10 +91,7 @@ pub async fn gate(req: Request, next: Next) -> Response {
 
 fn has_body(headers: &HeaderMap) -> bool {
     headers.contains_key(header::TRANSFER_ENCODING)
-        || headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.trim() != "0")
+        || headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).is_some_and(|v| v.trim() != "0")
 }
 
 /// The hardening headers, set on every response (pages, JSON, errors, 404s).

@@ -29,8 +29,14 @@ pub struct AppState {
 
 /// The full application.
 pub fn app(state: AppState) -> Router {
+    app_with(state, Router::new())
+}
+
+/// The application with `extra` routes behind the same hardening (tests use it
+/// to add a failing handler or an echo route).
+pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
     let max_body = state.max_body_bytes;
-    harden(routes(), max_body).with_state(state)
+    harden(routes().merge(extra), max_body).with_state(state)
 }
 
 fn routes() -> Router<AppState> {
@@ -41,9 +47,8 @@ fn routes() -> Router<AppState> {
         .route("/static/sika.css", get(pages::stylesheet))
 }
 
-/// Wraps routes in the layers every response relies on. Public so tests can
-/// put their own routes (a failing handler, an echo) behind exactly the same stack.
-pub fn harden(routes: Router<AppState>, max_body_bytes: usize) -> Router<AppState> {
+/// Wraps routes in the layers every response relies on.
+fn harden(routes: Router<AppState>, max_body_bytes: usize) -> Router<AppState> {
     routes
         .route_layer(middleware::from_fn(edge::record_route))
         .layer(DefaultBodyLimit::max(max_body_bytes))

@@ -28,7 +28,8 @@ pub fn provider() -> Arc<CryptoProvider> {
 }
 
 /// The protocol versions offered: TLS 1.3 and TLS 1.2, nothing older.
-pub static PROTOCOL_VERSIONS: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS13, &rustls::version::TLS12];
+pub static PROTOCOL_VERSIONS: &[&rustls::SupportedProtocolVersion] =
+    &[&rustls::version::TLS13, &rustls::version::TLS12];
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
@@ -51,7 +52,8 @@ pub fn server_config(cert_file: &Path, key_file: &Path) -> Result<Arc<ServerConf
     if certs.is_empty() {
         return Err(pem_err("SIKA_TLS_CERT_FILE", cert_file, "no certificate found".into()));
     }
-    let key = PrivateKeyDer::from_pem_file(key_file).map_err(|e| pem_err("SIKA_TLS_KEY_FILE", key_file, e.to_string()))?;
+    let key =
+        PrivateKeyDer::from_pem_file(key_file).map_err(|e| pem_err("SIKA_TLS_KEY_FILE", key_file, e.to_string()))?;
     build(certs, key)
 }
 

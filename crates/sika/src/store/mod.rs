@@ -138,3 +138,11 @@ pub fn now_ms() -> i64 {
     let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
+
+impl Store {
+    /// A pooled connection, for tests that inspect connection settings.
+    #[doc(hidden)]
+    pub async fn acquire_for_tests(&self) -> sqlx::pool::PoolConnection<sqlx::Any> {
+        self.pool.acquire().await.expect("a pooled connection")
+    }
+}

@@ -4,7 +4,10 @@ use super::{Store, StoreError, now_ms};
 
 impl Store {
     pub async fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
-        Ok(sqlx::query_scalar("SELECT value FROM settings WHERE key = $1").bind(key).fetch_optional(self.pool()).await?)
+        Ok(sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+            .bind(key)
+            .fetch_optional(self.pool())
+            .await?)
     }
 
     /// Inserts or replaces a setting.
@@ -24,13 +27,14 @@ impl Store {
     /// Sets a value only when the key is new; `false` when it already existed.
     /// The database's uniqueness decides, so concurrent callers get one winner.
     pub async fn insert_setting_once(&self, key: &str, value: &str) -> Result<bool, StoreError> {
-        let result =
-            sqlx::query("INSERT INTO settings (key, value, updated_at) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING")
-                .bind(key)
-                .bind(value)
-                .bind(now_ms())
-                .execute(self.pool())
-                .await?;
+        let result = sqlx::query(
+            "INSERT INTO settings (key, value, updated_at) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(value)
+        .bind(now_ms())
+        .execute(self.pool())
+        .await?;
         Ok(result.rows_affected() == 1)
     }
 }

@@ -1,0 +1,241 @@
+//! The real `sika` binary: refusal to start on bad configuration, secrets never
+//! in logs, and the demo's start-up and clean shutdown.
+
+use std::io::{BufRead as _, BufReader, Read as _};
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_sika");
+
+/// A complete, valid `serve` environment with freshly generated secrets.
+struct ServeEnv {
+    dir: tempfile::TempDir,
+    vars: Vec<(String, String)>,
+}
+
+impl ServeEnv {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = sika::server::tls::self_signed().unwrap();
+        std::fs::write(dir.path().join("cert.pem"), cert).unwrap();
+        sika::fsutil::write_private(&dir.path().join("key.pem"), key.as_bytes()).unwrap();
+        let p = |f: &str| dir.path().join(f).display().to_string();
+        let vars = vec![
+            ("SIKA_DATABASE_URL".into(), format!("sqlite://{}", p("sika.db"))),
+            ("SIKA_LISTEN".into(), "127.0.0.1:0".into()),
+            ("SIKA_TLS_CERT_FILE".into(), p("cert.pem")),
+            ("SIKA_TLS_KEY_FILE".into(), p("key.pem")),
+            ("SIKA_DATA_KEY".into(), sika::crypto::keyring::KeyRing::generate_text("k1")),
+            ("SIKA_AUDIT_KEY".into(), sika::crypto::random::token()),
+            ("FLW_SECRET_KEY".into(), format!("FLWSECK_TEST-{}-X", sika::crypto::random::hex_id())),
+            ("FLW_SECRET_HASH".into(), sika::crypto::random::token()),
+        ];
+        Self { dir, vars }
+    }
+
+    fn without(mut self, name: &str) -> Self {
+        self.vars.retain(|(k, _)| k != name);
+        self
+    }
+
+    fn with(mut self, name: &str, value: &str) -> Self {
+        self.vars.retain(|(k, _)| k != name);
+        self.vars.push((name.into(), value.into()));
+        self
+    }
+
+    fn get(&self, name: &str) -> String {
+        self.vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap()
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(BIN);
+        c.args(args).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+        for (k, v) in &self.vars {
+            c.env(k, v);
+        }
+        c
+    }
+}
+
+/// Runs `serve` expecting a refusal; returns stderr.
+fn refusal(env: &ServeEnv) -> String {
+    let out = env.command(&["serve"]).output().unwrap();
+    assert!(!out.status.success(), "serve started although it should have refused");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(stderr.trim().lines().count(), 1, "one sentence, not a dump: {stderr}");
+    stderr
+}
+
+#[test]
+fn serve_without_flw_secret_key_names_it() {
+    let stderr = refusal(&ServeEnv::new().without("FLW_SECRET_KEY"));
+    assert!(stderr.contains("FLW_SECRET_KEY"), "{stderr}");
+    let stderr = refusal(&ServeEnv::new().with("FLW_SECRET_KEY", ""));
+    assert!(stderr.contains("FLW_SECRET_KEY"), "{stderr}");
+    for name in ["SIKA_DATA_KEY", "SIKA_AUDIT_KEY", "FLW_SECRET_HASH", "SIKA_TLS_CERT_FILE"] {
+        let stderr = refusal(&ServeEnv::new().without(name));
+        assert!(stderr.contains(name), "{name}: {stderr}");
+    }
+}
+
+#[test]
+fn a_world_or_group_readable_secret_file_is_refused() {
+    let env = ServeEnv::new();
+    let path = env.dir.path().join("flw_key");
+    std::fs::write(&path, env.get("FLW_SECRET_KEY")).unwrap();
+    for mode in [0o644, 0o640] {
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        let env = ServeEnv::new().without("FLW_SECRET_KEY").with("FLW_SECRET_KEY_FILE", path.to_str().unwrap());
+        let stderr = refusal(&env);
+        assert!(stderr.contains("FLW_SECRET_KEY_FILE") && stderr.contains("group or others"), "{stderr}");
+    }
+    // The TLS private key is a secret file too.
+    let env = ServeEnv::new();
+    std::fs::set_permissions(env.get("SIKA_TLS_KEY_FILE"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert!(refusal(&env).contains("SIKA_TLS_KEY_FILE"));
+}
+
+#[test]
+fn session_lifetime_above_ten_hours_and_bad_durations_are_refused() {
+    let stderr = refusal(&ServeEnv::new().with("SIKA_SESSION_ABSOLUTE_TIMEOUT", "11h"));
+    assert!(stderr.contains("SIKA_SESSION_ABSOLUTE_TIMEOUT"), "{stderr}");
+    let stderr = refusal(&ServeEnv::new().with("SIKA_SESSION_IDLE_TIMEOUT", "15 minutes"));
+    assert!(stderr.contains("SIKA_SESSION_IDLE_TIMEOUT"), "{stderr}");
+}
+
+/// Waits for the line that announces the HTTPS address and returns it.
+fn wait_for_https(child: &mut Child) -> String {
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(i) = line.find("https://") {
+                let _ = tx.send(line[i..].trim_end_matches('/').to_string());
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(30)).expect("no https:// line within 30 s")
+}
+
+fn terminate(child: &mut Child) -> std::process::ExitStatus {
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "did not stop within 30 s of SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn trusting_client(cert_file: &Path) -> reqwest::Client {
+    let pem = std::fs::read(cert_file).unwrap();
+    reqwest::Client::builder()
+        .use_rustls_tls()
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn no_configured_secret_ever_appears_in_the_logs() {
+    let env = ServeEnv::new();
+    let mut child =
+        env.command(&["serve"]).env("SIKA_LOG", "trace").stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let base = wait_for_https(&mut child);
+    let client = trusting_client(Path::new(&env.get("SIKA_TLS_CERT_FILE")));
+    let key = env.get("FLW_SECRET_KEY");
+    // A full cycle: pages, errors, refused bodies, and the secrets themselves sent as input.
+    assert_eq!(client.get(format!("{base}/healthz")).send().await.unwrap().status(), 200);
+    assert_eq!(client.get(format!("{base}/readyz")).send().await.unwrap().status(), 200);
+    assert_eq!(client.get(format!("{base}/nope")).send().await.unwrap().status(), 404);
+    let res = client
+        .post(format!("{base}/api/v1/x"))
+        .header("content-type", "application/xml")
+        .body("<a/>")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 415);
+    let _ = client.get(format!("{base}/healthz")).bearer_auth(&key).send().await.unwrap();
+    let status = terminate(&mut child);
+    assert!(status.success(), "serve should exit 0 on SIGTERM, got {status}");
+    let mut logs = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut logs).unwrap();
+    assert!(logs.contains("request completed"), "the logs were captured: {logs}");
+    for name in ["SIKA_DATA_KEY", "SIKA_AUDIT_KEY", "FLW_SECRET_KEY", "FLW_SECRET_HASH"] {
+        let value = env.get(name);
+        assert!(!logs.contains(&value), "{name} appeared in the logs");
+        // Parts of a key ring entry would leak the key too.
+        if let Some((_, raw)) = value.split_once(':') {
+            assert!(!logs.contains(raw), "{name}'s key material appeared in the logs");
+        }
+    }
+    let key_pem = std::fs::read_to_string(env.get("SIKA_TLS_KEY_FILE")).unwrap();
+    let key_body: String = key_pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    assert!(!logs.contains(&key_body[..32]), "the TLS key appeared in the logs");
+    for line in logs.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|_| panic!("not a JSON log line: {line}"));
+        assert!(v.get("level").is_some() && v.get("timestamp").is_some());
+    }
+}
+
+#[tokio::test]
+async fn demo_prepares_its_directory_serves_https_and_stops_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("demo");
+    let mut child = Command::new(BIN)
+        .args(["demo", "--data-dir", data.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = wait_for_https(&mut child);
+    let client = trusting_client(&data.join("tls/cert.pem"));
+    assert_eq!(client.get(format!("{base}/healthz")).send().await.unwrap().status(), 200);
+    for name in ["SIKA_DATA_KEY", "SIKA_AUDIT_KEY", "FLW_SECRET_KEY", "FLW_SECRET_HASH"] {
+        let mode = std::fs::metadata(data.join("secrets").join(name)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{name}");
+    }
+    for f in ["tls/key.pem", "sika.db"] {
+        assert_eq!(std::fs::metadata(data.join(f)).unwrap().permissions().mode() & 0o077, 0, "{f} is private");
+    }
+    // An in-flight request finishes during shutdown.
+    let slow = tokio::spawn({
+        let client = client.clone();
+        let url = format!("{base}/readyz");
+        async move { client.get(url).send().await.map(|r| r.status().as_u16()) }
+    });
+    let status = terminate(&mut child);
+    assert!(status.success(), "demo should exit 0 on SIGTERM, got {status}");
+    if let Ok(Ok(code)) = slow.await {
+        assert_eq!(code, 200);
+    }
+    // The database was left consistent: it opens and migrates to nothing new.
+    let out = Command::new(BIN).args(["migrate", "--data-dir", data.to_str().unwrap()]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // A second start reuses the generated secrets.
+    let before = std::fs::read(data.join("secrets/SIKA_DATA_KEY")).unwrap();
+    let mut again = Command::new(BIN)
+        .args(["demo", "--data-dir", data.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_https(&mut again);
+    assert!(terminate(&mut again).success());
+    assert_eq!(std::fs::read(data.join("secrets/SIKA_DATA_KEY")).unwrap(), before);
+}
+
+#[test]
+fn every_subcommand_has_help() {
+    for args in [vec!["--help"], vec!["serve", "--help"], vec!["demo", "--help"], vec!["migrate", "--help"]] {
+        let out = Command::new(BIN).args(&args).output().unwrap();
+        assert!(out.status.success(), "{args:?}");
+        assert!(String::from_utf8_lossy(&out.stdout).contains("Usage"), "{args:?}");
+    }
+}
