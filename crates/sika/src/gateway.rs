@@ -71,7 +71,7 @@ fn public_url(config: &Config, bound: SocketAddr) -> url::Url {
     url
 }
 
-async fn wait_for_signal() {
+pub async fn wait_for_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

@@ -1,0 +1,176 @@
+//! The v3 REST surface: Flutterwave's envelopes, status codes and quirks,
+//! behind a Bearer secret key and the fault injector.
+
+pub mod banks;
+pub mod cards;
+pub mod transactions;
+pub mod transfers;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use http::{HeaderValue, StatusCode};
+use rust_decimal::Decimal;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::state::{Shared, lock};
+use crate::time::now_ms;
+
+pub fn router(state: Shared) -> Router<Shared> {
+    Router::new()
+        .route("/payments", post(transactions::create_payment))
+        .route("/transactions", get(transactions::list))
+        .route("/transactions/verify_by_reference", get(transactions::verify_by_reference))
+        .route("/transactions/{id}/verify", get(transactions::verify))
+        .route("/transactions/{id}/refund", post(transactions::refund))
+        .route("/transactions/{id}/resend-hook", post(transactions::resend_hook))
+        .route("/banks/{country}", get(banks::list))
+        .route("/banks/{id}/branches", get(banks::branches))
+        .route("/accounts/resolve", post(banks::resolve))
+        .route("/transfers", post(transfers::create).get(transfers::list))
+        .route("/transfers/fee", get(transfers::fee))
+        .route("/transfers/{id}", get(transfers::get_one))
+        .route("/transfers/{id}/retries", post(transfers::retry))
+        .route("/bulk-transfers", post(transfers::bulk))
+        .route("/beneficiaries", post(transfers::create_beneficiary).get(transfers::list_beneficiaries))
+        .route("/beneficiaries/{id}", get(transfers::get_beneficiary).delete(transfers::delete_beneficiary))
+        .route("/balances", get(transfers::balances))
+        .route("/balances/{currency}", get(transfers::balance))
+        .route("/virtual-cards", post(cards::create).get(cards::list))
+        .route("/virtual-cards/{id}", get(cards::get_one))
+        .route("/virtual-cards/{id}/fund", post(cards::fund))
+        .route("/virtual-cards/{id}/withdraw", post(cards::withdraw))
+        .route("/virtual-cards/{id}/status/{action}", put(cards::set_status))
+        .route("/virtual-cards/{id}/terminate", put(cards::terminate))
+        .route("/virtual-cards/{id}/transactions", get(cards::transactions))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), after_commit))
+        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .layer(middleware::from_fn_with_state(state, faults_layer))
+}
+
+/// Wraps the v3 router: counts, rate-limits, delays and fails requests as the faults say.
+pub async fn faults_layer(State(state): State<Shared>, req: Request, next: Next) -> Response {
+    let endpoint = format!(
+        "{} /v3{}",
+        req.method(),
+        req.extensions().get::<MatchedPath>().map(|p| p.as_str().trim_start_matches("/v3")).unwrap_or("/*")
+    );
+    let faults = state.faults();
+    let in_this_second = lock(&state.stats).count(&endpoint, now_ms());
+    if let Some(limit) = faults.rate_limit_per_second
+        && in_this_second as f64 > limit
+    {
+        lock(&state.stats).rate_limited += 1;
+        let mut res = error(StatusCode::TOO_MANY_REQUESTS, "Rate limit exceeded. Please try again later.");
+        res.headers_mut().insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return res;
+    }
+    if faults.latency_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(faults.latency_ms)).await;
+    }
+    if state.chance(|f| f.error_rate) {
+        lock(&state.stats).errors_injected += 1;
+        let id = format!("ERRNO{}T{}", state.random_digits(6), now_ms());
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            axum::Json(
+                json!({"error_id": id, "status": "error", "message": "An unexpected error occurred", "data": null}),
+            ),
+        )
+            .into_response();
+    }
+    next.run(req).await
+}
+
+/// After the handler ran (its change is applied), sometimes answer 503 anyway.
+async fn after_commit(State(state): State<Shared>, req: Request, next: Next) -> Response {
+    let res = next.run(req).await;
+    if state.chance(|f| f.error_after_commit_rate) {
+        lock(&state.stats).errors_injected += 1;
+        return error(StatusCode::SERVICE_UNAVAILABLE, "An error occurred. Please contact support");
+    }
+    res
+}
+
+async fn authenticate(State(state): State<Shared>, req: Request, next: Next) -> Response {
+    let header = req.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    match header.and_then(|h| h.strip_prefix("Bearer ")) {
+        None => error(StatusCode::UNAUTHORIZED, "Authorization required"),
+        Some(key) if key != state.secret_key => error(StatusCode::UNAUTHORIZED, "Invalid authorization key"),
+        Some(_) => next.run(req).await,
+    }
+}
+
+/// Unknown routes answer like Flutterwave's: plain text `Cannot GET /v3/...`.
+async fn not_found(req: Request) -> Response {
+    let path = req.uri().path().to_string();
+    (
+        StatusCode::NOT_FOUND,
+        [(http::header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        format!("Cannot {} {path}", req.method()),
+    )
+        .into_response()
+}
+
+pub fn ok(message: &str, data: Value) -> Response {
+    axum::Json(json!({"status": "success", "message": message, "data": data})).into_response()
+}
+
+pub fn ok_page(message: &str, data: Value, page: usize, total: usize, per_page: usize) -> Response {
+    let total_pages = total.div_ceil(per_page).max(1);
+    axum::Json(json!({
+        "status": "success",
+        "message": message,
+        "meta": {"page_info": {"total": total, "current_page": page, "total_pages": total_pages}},
+        "data": data,
+    }))
+    .into_response()
+}
+
+pub fn error(status: StatusCode, message: &str) -> Response {
+    (status, axum::Json(json!({"status": "error", "message": message, "data": null}))).into_response()
+}
+
+pub fn bad(message: &str) -> Response {
+    error(StatusCode::BAD_REQUEST, message)
+}
+
+/// Parses a JSON body, answering malformed input like Flutterwave does (400 envelope).
+pub fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, Response> {
+    serde_json::from_slice(bytes).map_err(|_| bad("Invalid request body"))
+}
+
+/// A money field: a JSON number or numeric string, > 0.
+pub fn amount(v: Option<&Value>) -> Option<Decimal> {
+    let text = match v? {
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => s.trim().to_string(),
+        _ => return None,
+    };
+    let d = Decimal::from_str_exact(&text).or_else(|_| Decimal::from_scientific(&text)).ok()?;
+    (d > Decimal::ZERO).then_some(d)
+}
+
+pub fn text(v: &Value, key: &str) -> Option<String> {
+    match v.get(key)? {
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// JSON number for a decimal, exact.
+pub fn num(d: Decimal) -> Value {
+    serde_json::from_str(&d.normalize().to_string()).unwrap_or(Value::Null)
+}
+
+pub fn page_of(query: &std::collections::HashMap<String, String>) -> usize {
+    query.get("page").and_then(|p| p.parse::<usize>().ok()).filter(|p| *p >= 1).unwrap_or(1)
+}

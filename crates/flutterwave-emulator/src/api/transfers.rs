@@ -1,0 +1,416 @@
+//! Payouts: transfers (NEW → PENDING → SUCCESSFUL | FAILED), bulk transfers,
+//! fees, retries, beneficiaries and wallet balances.
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+
+use super::banks::{bank_name, resolve_name};
+use super::{amount, bad, body, num, ok, ok_page, page_of, text};
+use crate::state::{Beneficiary, Shared, Transfer, lock};
+use crate::time::{iso, now_ms};
+
+const MOBILE_MONEY: [&str; 5] = ["MPS", "MTN", "AIRTEL", "VODAFONE", "FMM"];
+const BLACKLISTED: &str = "0690000036";
+
+pub fn fee_for(amount: Decimal, currency: &str) -> Decimal {
+    match currency {
+        "NGN" if amount <= Decimal::from(5000) => Decimal::new(1075, 2),
+        "NGN" if amount <= Decimal::from(50_000) => Decimal::new(26875, 3),
+        "NGN" => Decimal::new(5375, 2),
+        "KES" | "UGX" | "GHS" | "ZAR" => (amount * Decimal::new(1, 2)).round_dp(2).max(Decimal::ONE),
+        _ => Decimal::new(35, 1),
+    }
+}
+
+pub fn transfer_json(t: &Transfer, list_row: bool) -> Value {
+    let mut v = json!({
+        "id": t.id, "account_number": t.account_number, "bank_code": t.bank_code, "full_name": t.full_name,
+        "created_at": iso(t.created_ms), "currency": t.currency, "debit_currency": t.debit_currency,
+        "amount": num(t.amount), "fee": num(t.fee), "status": t.status, "reference": t.reference,
+        "meta": t.meta, "narration": t.narration, "complete_message": t.complete_message,
+        "requires_approval": 0, "is_approved": 1, "bank_name": t.bank_name,
+    });
+    if list_row && let Some(o) = v.as_object_mut() {
+        o.insert("approver".into(), Value::Null);
+    }
+    v
+}
+
+/// `transfer.completed` (note `fullname`, unlike REST's `full_name`).
+pub fn transfer_webhook(t: &Transfer) -> Value {
+    json!({
+        "event": "transfer.completed", "event.type": "Transfer",
+        "data": {
+            "id": t.id, "account_number": t.account_number, "bank_name": t.bank_name, "bank_code": t.bank_code,
+            "fullname": t.full_name, "created_at": iso(t.created_ms), "currency": t.currency,
+            "debit_currency": t.debit_currency, "amount": num(t.amount), "fee": num(t.fee), "status": t.status,
+            "reference": t.reference, "meta": t.meta, "narration": t.narration, "approver": null,
+            "complete_message": t.complete_message, "requires_approval": 0, "is_approved": 1,
+        }
+    })
+}
+
+/// The fate a test reference asks for: (succeeds, after how many emulated minutes).
+fn scripted_outcome(reference: &str) -> Option<(bool, u64)> {
+    let (_, rest) = reference.rsplit_once("_PMCK")?;
+    let (fail, rest) = match rest.strip_prefix("_ST_F") {
+        Some(r) => (true, r),
+        None => (false, rest),
+    };
+    let minutes = match rest.strip_prefix("DU_") {
+        Some(n) => n.parse().ok()?,
+        None if rest.is_empty() => 10,
+        None => return None,
+    };
+    Some((!fail, minutes))
+}
+
+struct NewTransfer {
+    bank: String,
+    number: String,
+    amount: Decimal,
+    currency: String,
+    debit_currency: String,
+    reference: String,
+    narration: String,
+    beneficiary_name: Option<String>,
+    meta: Value,
+    callback_url: Option<String>,
+    batch_id: Option<i64>,
+}
+
+/// Validates and queues one transfer; the lifecycle runs in the background.
+fn queue(state: &Shared, n: NewTransfer) -> Result<Transfer, &'static str> {
+    if n.number == BLACKLISTED {
+        return Err("Payout was made to a blacklisted account number");
+    }
+    let mobile = MOBILE_MONEY.contains(&n.bank.as_str());
+    if (mobile || n.currency == "GHS") && n.beneficiary_name.is_none() {
+        return Err("beneficiary_name is required");
+    }
+    let resolved = resolve_name(&n.bank, &n.number, mobile.then_some("MOBILEMONEY"), None);
+    let mut d = lock(&state.data);
+    if !d.transfer_refs.insert(n.reference.clone()) {
+        return Err("A transfer with this reference already exists");
+    }
+    let fee = fee_for(n.amount, &n.currency);
+    let id = d.id();
+    let t = Transfer {
+        id,
+        account_number: n.number.clone(),
+        bank_code: n.bank.clone(),
+        bank_name: bank_name(&n.bank).unwrap_or("Unknown bank").to_uppercase(),
+        full_name: n.beneficiary_name.clone().or(resolved.map(|r| r.1)).unwrap_or_else(|| "N/A".into()),
+        currency: n.currency,
+        debit_currency: n.debit_currency,
+        amount: n.amount,
+        fee,
+        status: "NEW".into(),
+        reference: n.reference,
+        narration: n.narration,
+        complete_message: String::new(),
+        meta: n.meta,
+        created_ms: now_ms(),
+        batch_id: n.batch_id,
+        callback_url: n.callback_url,
+        retries: 0,
+    };
+    // The wallet is debited when the transfer is queued; a failure puts the money back.
+    let debit = t.amount + t.fee;
+    let insufficient = d.available(&t.debit_currency) < debit;
+    if !insufficient {
+        d.adjust(&t.debit_currency, -debit);
+    }
+    d.transfers.insert(id, t.clone());
+    drop(d);
+    spawn_lifecycle(state.clone(), id, insufficient);
+    Ok(t)
+}
+
+fn spawn_lifecycle(state: Shared, id: i64, insufficient: bool) {
+    tokio::spawn(async move {
+        let minute = state.minute();
+        tokio::time::sleep(minute / 10).await;
+        let reference = {
+            let mut d = lock(&state.data);
+            let Some(t) = d.transfers.get_mut(&id) else { return };
+            if t.status == "NEW" {
+                t.status = "PENDING".into();
+            }
+            t.reference.clone()
+        };
+        if insufficient {
+            complete(&state, id, false, "DISBURSE FAILED: Insufficient funds in customer wallet", false);
+            return;
+        }
+        if let Some((success, minutes)) = scripted_outcome(&reference) {
+            tokio::time::sleep(minute * u32::try_from(minutes).unwrap_or(u32::MAX)).await;
+            let msg = if success { "Successful" } else { "DISBURSE FAILED: Mocked failure" };
+            complete(&state, id, success, msg, true);
+        }
+    });
+}
+
+/// Settles a transfer once (later calls change nothing) and sends `transfer.completed`.
+pub fn complete(state: &Shared, id: i64, success: bool, message: &str, refund_on_failure: bool) -> Option<Transfer> {
+    let t = {
+        let mut d = lock(&state.data);
+        let t = d.transfers.get_mut(&id)?;
+        if t.status == "SUCCESSFUL" || t.status == "FAILED" {
+            return None;
+        }
+        t.status = if success { "SUCCESSFUL" } else { "FAILED" }.into();
+        t.complete_message = message.into();
+        let t = t.clone();
+        if !success && refund_on_failure {
+            d.adjust(&t.debit_currency, t.amount + t.fee);
+        }
+        t
+    };
+    state.outbox.send(transfer_webhook(&t), t.callback_url.clone());
+    Some(t)
+}
+
+pub async fn create(State(state): State<Shared>, raw: Bytes) -> Response {
+    let v: Value = match body(&raw) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let beneficiary =
+        v.get("beneficiary").and_then(Value::as_i64).and_then(|id| lock(&state.data).beneficiaries.get(&id).cloned());
+    let bank = text(&v, "account_bank").or_else(|| beneficiary.as_ref().map(|b| b.bank_code.clone()));
+    let number = text(&v, "account_number").or_else(|| beneficiary.as_ref().map(|b| b.account_number.clone()));
+    let (Some(bank), Some(number)) = (bank, number) else { return bad("account_bank and account_number are required") };
+    let Some(amount) = amount(v.get("amount")) else { return bad("amount is required and must be greater than 0") };
+    let Some(currency) = text(&v, "currency").map(|c| c.to_ascii_uppercase()) else {
+        return bad("currency is required");
+    };
+    let reference = text(&v, "reference").unwrap_or_else(|| format!("flw-{}", state.random_hex(12)));
+    let n = NewTransfer {
+        debit_currency: text(&v, "debit_currency").map(|c| c.to_ascii_uppercase()).unwrap_or_else(|| currency.clone()),
+        bank,
+        number,
+        amount,
+        currency,
+        reference,
+        narration: text(&v, "narration").unwrap_or_default(),
+        beneficiary_name: text(&v, "beneficiary_name").or_else(|| beneficiary.map(|b| b.full_name)),
+        meta: v.get("meta").cloned().unwrap_or(Value::Null),
+        callback_url: text(&v, "callback_url"),
+        batch_id: None,
+    };
+    match queue(&state, n) {
+        Ok(t) => ok("Transfer Queued Successfully", transfer_json(&t, false)),
+        Err(msg) => bad(msg),
+    }
+}
+
+pub async fn get_one(State(state): State<Shared>, Path(id): Path<String>) -> Response {
+    let d = lock(&state.data);
+    match id.parse::<i64>().ok().and_then(|id| d.transfers.get(&id)) {
+        Some(t) => ok("Transfer fetched", transfer_json(t, false)),
+        None => bad("Transfer not found"),
+    }
+}
+
+pub async fn list(State(state): State<Shared>, Query(q): Query<HashMap<String, String>>) -> Response {
+    let page = page_of(&q);
+    let d = lock(&state.data);
+    let status = q.get("status").map(|s| s.to_ascii_uppercase());
+    let batch = q.get("batch_id").and_then(|b| b.parse::<i64>().ok());
+    let rows: Vec<&Transfer> = d
+        .transfers
+        .values()
+        .rev()
+        .filter(|t| status.as_ref().is_none_or(|s| &t.status == s))
+        .filter(|t| batch.is_none_or(|b| t.batch_id == Some(b)))
+        .collect();
+    let total = rows.len();
+    let data = rows.iter().skip((page - 1) * 10).take(10).map(|t| transfer_json(t, true)).collect();
+    ok_page("Transfers fetched", Value::Array(data), page, total, 10)
+}
+
+pub async fn fee(Query(q): Query<HashMap<String, String>>) -> Response {
+    let Some(amount) = q.get("amount").and_then(|a| amount(Some(&Value::String(a.clone())))) else {
+        return bad("amount is required");
+    };
+    let currency = q.get("currency").map(|c| c.to_ascii_uppercase()).unwrap_or_else(|| "NGN".into());
+    ok(
+        "Transfer fee fetched",
+        json!([{"currency": currency, "fee_type": "value", "fee": num(fee_for(amount, &currency))}]),
+    )
+}
+
+pub async fn retry(State(state): State<Shared>, Path(id): Path<String>) -> Response {
+    let original = {
+        let mut d = lock(&state.data);
+        let Some(t) = id.parse::<i64>().ok().and_then(|id| d.transfers.get_mut(&id)) else {
+            return bad("Transfer not found");
+        };
+        if t.status != "FAILED" {
+            return bad("Only failed transfers can be retried");
+        }
+        if t.complete_message.to_ascii_lowercase().contains("insufficient") {
+            return bad("This transfer cannot be retried");
+        }
+        t.retries += 1;
+        t.clone()
+    };
+    let n = NewTransfer {
+        bank: original.bank_code.clone(),
+        number: original.account_number.clone(),
+        amount: original.amount,
+        currency: original.currency.clone(),
+        debit_currency: original.debit_currency.clone(),
+        reference: format!("{}_RETRY_{}", original.reference, original.retries),
+        narration: original.narration.clone(),
+        beneficiary_name: Some(original.full_name.clone()),
+        meta: original.meta.clone(),
+        callback_url: original.callback_url.clone(),
+        batch_id: None,
+    };
+    match queue(&state, n) {
+        Ok(t) => ok("Transfer retry attempt queued.", transfer_json(&t, false)),
+        Err(msg) => bad(msg),
+    }
+}
+
+pub async fn bulk(State(state): State<Shared>, raw: Bytes) -> Response {
+    let v: Value = match body(&raw) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let Some(items) = v.get("bulk_data").and_then(Value::as_array).filter(|a| !a.is_empty()) else {
+        return bad("bulk_data is required");
+    };
+    // Validate everything before queueing anything.
+    let mut plans = Vec::new();
+    for item in items {
+        let (Some(bank), Some(number), Some(amount), Some(currency)) =
+            (text(item, "bank_code"), text(item, "account_number"), amount(item.get("amount")), text(item, "currency"))
+        else {
+            return bad("each bulk_data item needs bank_code, account_number, amount and currency");
+        };
+        plans.push(NewTransfer {
+            debit_currency: text(item, "debit_currency").unwrap_or_else(|| currency.clone()),
+            bank,
+            number,
+            amount,
+            currency: currency.to_ascii_uppercase(),
+            reference: text(item, "reference").unwrap_or_else(|| format!("flw-{}", state.random_hex(12))),
+            narration: text(item, "narration").unwrap_or_default(),
+            beneficiary_name: text(item, "beneficiary_name"),
+            meta: item.get("meta").cloned().unwrap_or(Value::Null),
+            callback_url: None,
+            batch_id: None,
+        });
+    }
+    let batch_id = lock(&state.data).id();
+    for mut p in plans {
+        p.batch_id = Some(batch_id);
+        // A refused item (duplicate reference, blacklisted account) is skipped, as it fails alone upstream.
+        let _ = queue(&state, p);
+    }
+    ok("Bulk transfer queued", json!({"id": batch_id, "created_at": iso(now_ms()), "approver": "N/A"}))
+}
+
+fn beneficiary_json(b: &Beneficiary, with_meta: bool) -> Value {
+    let mut v = json!({
+        "id": b.id, "account_number": b.account_number, "bank_code": b.bank_code, "full_name": b.full_name,
+        "created_at": iso(b.created_ms), "bank_name": b.bank_name,
+    });
+    if with_meta && let Some(o) = v.as_object_mut() {
+        o.insert("meta".into(), Value::Null);
+    }
+    v
+}
+
+pub async fn create_beneficiary(State(state): State<Shared>, raw: Bytes) -> Response {
+    let v: Value = match body(&raw) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let (Some(bank), Some(number), Some(name)) =
+        (text(&v, "account_bank"), text(&v, "account_number"), text(&v, "beneficiary_name"))
+    else {
+        return bad("account_bank, account_number and beneficiary_name are required");
+    };
+    let mobile = MOBILE_MONEY.contains(&bank.as_str());
+    if resolve_name(&bank, &number, mobile.then_some("MOBILEMONEY"), None).is_none() {
+        return bad("Account resolve failed");
+    }
+    let mut d = lock(&state.data);
+    let id = d.id();
+    let b = Beneficiary {
+        id,
+        account_number: number,
+        bank_name: text(&v, "bank_name").or_else(|| bank_name(&bank).map(str::to_string)).unwrap_or_default(),
+        bank_code: bank,
+        full_name: name,
+        created_ms: now_ms(),
+    };
+    d.beneficiaries.insert(id, b.clone());
+    ok("Beneficiary created", beneficiary_json(&b, false))
+}
+
+pub async fn list_beneficiaries(State(state): State<Shared>, Query(q): Query<HashMap<String, String>>) -> Response {
+    let page = page_of(&q);
+    let d = lock(&state.data);
+    let total = d.beneficiaries.len();
+    let data =
+        d.beneficiaries.values().rev().skip((page - 1) * 10).take(10).map(|b| beneficiary_json(b, true)).collect();
+    ok_page("Payout beneficiaries fetched", Value::Array(data), page, total, 10)
+}
+
+pub async fn get_beneficiary(State(state): State<Shared>, Path(id): Path<String>) -> Response {
+    let d = lock(&state.data);
+    match id.parse::<i64>().ok().and_then(|id| d.beneficiaries.get(&id)) {
+        Some(b) => ok("Payout beneficiary fetched", beneficiary_json(b, true)),
+        None => bad("Beneficiary not found"),
+    }
+}
+
+pub async fn delete_beneficiary(State(state): State<Shared>, Path(id): Path<String>) -> Response {
+    let mut d = lock(&state.data);
+    match id.parse::<i64>().ok().and_then(|id| d.beneficiaries.remove(&id)) {
+        Some(_) => ok("Beneficiary deleted", json!("Deleted")),
+        None => bad("Beneficiary not found"),
+    }
+}
+
+fn balance_json(currency: &str, (available, ledger): (Decimal, Decimal)) -> Value {
+    json!({"currency": currency, "available_balance": num(available), "ledger_balance": num(ledger)})
+}
+
+pub async fn balances(State(state): State<Shared>) -> Response {
+    let d = lock(&state.data);
+    ok("Wallet balances fetched", d.balances.iter().map(|(c, b)| balance_json(c, *b)).collect())
+}
+
+pub async fn balance(State(state): State<Shared>, Path(currency): Path<String>) -> Response {
+    let d = lock(&state.data);
+    match d.balances.get(&currency.to_ascii_uppercase()) {
+        Some(b) => ok("Wallet balance fetched", balance_json(&currency.to_ascii_uppercase(), *b)),
+        None => bad("Invalid currency"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::scripted_outcome;
+
+    #[test]
+    fn test_reference_suffixes() {
+        assert_eq!(scripted_outcome("payout-1_PMCK"), Some((true, 10)));
+        assert_eq!(scripted_outcome("payout-1_PMCKDU_1"), Some((true, 1)));
+        assert_eq!(scripted_outcome("x_PMCK_ST_F"), Some((false, 10)));
+        assert_eq!(scripted_outcome("x_PMCK_ST_FDU_1"), Some((false, 1)));
+        assert_eq!(scripted_outcome("plain-ref"), None);
+        assert_eq!(scripted_outcome("x_PMCKDU_x"), None);
+    }
+}

@@ -1,0 +1,252 @@
+//! The test-only control surface under `/_emulator/` (see `../shared/contract.md`).
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+use serde::{Deserialize, Deserializer};
+use serde_json::{Value, json};
+
+use crate::api::transactions::{ChargeRequest, charge_webhook, record_charge, settle_pending};
+use crate::api::{amount, cards, transfers};
+use crate::checkout::redirect_to;
+use crate::rng::Rng;
+use crate::state::{Shared, SignatureScheme, lock};
+
+fn problem(status: StatusCode, message: &str) -> Response {
+    (status, Json(json!({"error": message}))).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChargeBody {
+    tx_ref: String,
+    status: String,
+    #[serde(default)]
+    amount: Option<Value>,
+    #[serde(default)]
+    currency: Option<String>,
+    /// For `pending`: resolve after this many ms (default: never; settle with another call).
+    #[serde(default)]
+    resolve_after_ms: Option<u64>,
+    /// What a pending charge becomes: `successful` (default) or `failed`.
+    #[serde(default)]
+    resolve_to: Option<String>,
+    /// Whether to deliver the webhook(s) now (default true).
+    #[serde(default)]
+    webhook: Option<bool>,
+}
+
+/// The customer completes the hosted checkout for `tx_ref`, as a script.
+pub async fn charge(State(state): State<Shared>, raw: Bytes) -> Response {
+    let b: ChargeBody = match serde_json::from_slice(&raw) {
+        Ok(b) => b,
+        Err(e) => return problem(StatusCode::BAD_REQUEST, &format!("invalid body: {e}")),
+    };
+    if !matches!(b.status.as_str(), "successful" | "failed" | "pending") {
+        return problem(StatusCode::BAD_REQUEST, "status must be successful, failed or pending");
+    }
+    let amount = match &b.amount {
+        None => None,
+        Some(v) => match amount(Some(v)) {
+            Some(a) => Some(a),
+            None => return problem(StatusCode::BAD_REQUEST, "amount must be a positive number"),
+        },
+    };
+    let req = ChargeRequest { tx_ref: &b.tx_ref, status: &b.status, amount, currency: b.currency.clone(), card: None };
+    let txn = match record_charge(&state, req) {
+        Ok(t) => t,
+        Err(msg) => return problem(StatusCode::BAD_REQUEST, msg),
+    };
+    let send_hook = b.webhook.unwrap_or(true);
+    let format = state.faults().webhook_format;
+    if txn.status != "pending" && send_hook {
+        state.outbox.send(charge_webhook(&txn, &format), None);
+    }
+    if txn.status == "pending"
+        && let Some(ms) = b.resolve_after_ms
+    {
+        let to = b.resolve_to.clone().unwrap_or_else(|| "successful".into());
+        let (state, id) = (state.clone(), txn.id);
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            if let Some(t) = settle_pending(&state, id, &to)
+                && send_hook
+            {
+                state.outbox.send(charge_webhook(&t, &format), None);
+            }
+        });
+    }
+    let redirect = {
+        let d = lock(&state.data);
+        d.payment_by_ref.get(&txn.tx_ref).and_then(|l| d.payments.get(l)).map(|p| p.redirect_url.clone())
+    };
+    let status = state.faults().redirect_status;
+    let redirect_url = redirect.map(|r| {
+        redirect_to(&r, &[("status", status), ("tx_ref", txn.tx_ref.clone()), ("transaction_id", txn.id.to_string())])
+    });
+    (
+        StatusCode::CREATED,
+        Json(json!({"transaction_id": txn.id, "tx_ref": txn.tx_ref, "status": txn.status, "flw_ref": txn.flw_ref, "redirect_url": redirect_url})),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettleBody {
+    status: String,
+    #[serde(default)]
+    complete_message: Option<String>,
+}
+
+/// Settles a transfer and sends `transfer.completed`.
+pub async fn complete_transfer(State(state): State<Shared>, Path(id): Path<i64>, raw: Bytes) -> Response {
+    let b: SettleBody = match serde_json::from_slice(&raw) {
+        Ok(b) => b,
+        Err(e) => return problem(StatusCode::BAD_REQUEST, &format!("invalid body: {e}")),
+    };
+    let success = match b.status.to_ascii_uppercase().as_str() {
+        "SUCCESSFUL" => true,
+        "FAILED" => false,
+        _ => return problem(StatusCode::BAD_REQUEST, "status must be SUCCESSFUL or FAILED"),
+    };
+    let msg = b.complete_message.unwrap_or_else(|| {
+        if success { "Successful".into() } else { "DISBURSE FAILED: Declined by the emulator".into() }
+    });
+    if !lock(&state.data).transfers.contains_key(&id) {
+        return problem(StatusCode::NOT_FOUND, "no such transfer");
+    }
+    match transfers::complete(&state, id, success, &msg, true) {
+        Some(t) => Json(transfers::transfer_json(&t, false)).into_response(),
+        None => problem(StatusCode::CONFLICT, "the transfer is already final"),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DebitBody {
+    amount: Value,
+    #[serde(default)]
+    description: Option<String>,
+}
+
+/// A purchase on a virtual card: sends the flat card webhook.
+pub async fn debit_card(State(state): State<Shared>, Path(id): Path<String>, raw: Bytes) -> Response {
+    let b: DebitBody = match serde_json::from_slice(&raw) {
+        Ok(b) => b,
+        Err(e) => return problem(StatusCode::BAD_REQUEST, &format!("invalid body: {e}")),
+    };
+    let Some(amt) = amount(Some(&b.amount)) else { return problem(StatusCode::BAD_REQUEST, "amount must be positive") };
+    match cards::debit(&state, &id, amt, b.description.as_deref().unwrap_or("CHARGE")) {
+        Ok(hook) => Json(hook).into_response(),
+        Err(msg) => problem(StatusCode::BAD_REQUEST, msg),
+    }
+}
+
+/// Distinguishes an absent field (keep) from `null` (clear).
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultsBody {
+    seed: Option<u64>,
+    #[serde(default, deserialize_with = "present")]
+    rate_limit_per_second: Option<Option<f64>>,
+    error_rate: Option<f64>,
+    latency_ms: Option<u64>,
+    error_after_commit_rate: Option<f64>,
+    webhook_duplicate_rate: Option<f64>,
+    webhook_drop_rate: Option<f64>,
+    webhook_reorder: Option<bool>,
+    webhook_delay_ms: Option<u64>,
+    signature: Option<SignatureScheme>,
+    webhook_retries: Option<u32>,
+    webhook_retry_interval_ms: Option<u64>,
+    webhook_format: Option<String>,
+    redirect_status: Option<String>,
+    minute_ms: Option<u64>,
+    webhook_url: Option<String>,
+}
+
+pub async fn set_faults(State(state): State<Shared>, raw: Bytes) -> Response {
+    let b: FaultsBody = match serde_json::from_slice(&raw) {
+        Ok(b) => b,
+        Err(e) => return problem(StatusCode::BAD_REQUEST, &format!("invalid faults: {e}")),
+    };
+    for (name, rate) in [
+        ("error_rate", b.error_rate),
+        ("error_after_commit_rate", b.error_after_commit_rate),
+        ("webhook_duplicate_rate", b.webhook_duplicate_rate),
+        ("webhook_drop_rate", b.webhook_drop_rate),
+    ] {
+        if rate.is_some_and(|r| !(0.0..=1.0).contains(&r)) {
+            return problem(StatusCode::BAD_REQUEST, &format!("{name} must be between 0 and 1"));
+        }
+    }
+    if let Some(Some(r)) = b.rate_limit_per_second
+        && !(r > 0.0)
+    {
+        return problem(StatusCode::BAD_REQUEST, "rate_limit_per_second must be positive or null");
+    }
+    if b.webhook_format.as_deref().is_some_and(|f| f != "v3" && f != "legacy") {
+        return problem(StatusCode::BAD_REQUEST, "webhook_format must be v3 or legacy");
+    }
+    if b.redirect_status.as_deref().is_some_and(|f| f != "successful" && f != "completed") {
+        return problem(StatusCode::BAD_REQUEST, "redirect_status must be successful or completed");
+    }
+    if let Some(url) = &b.webhook_url {
+        match url::Url::parse(url) {
+            Ok(_) => {
+                if let Ok(mut w) = state.webhook_url.write() {
+                    *w = Some(url.clone());
+                }
+            }
+            Err(_) => return problem(StatusCode::BAD_REQUEST, "webhook_url is not a URL"),
+        }
+    }
+    let mut g = lock(&state.faults);
+    let f = &mut g.0;
+    if let Some(s) = b.seed {
+        f.seed = s;
+    }
+    if let Some(r) = b.rate_limit_per_second {
+        f.rate_limit_per_second = r;
+    }
+    macro_rules! set {
+        ($($field:ident),*) => { $(if let Some(v) = b.$field { f.$field = v; })* };
+    }
+    set!(
+        error_rate,
+        latency_ms,
+        error_after_commit_rate,
+        webhook_duplicate_rate,
+        webhook_drop_rate,
+        webhook_reorder,
+        webhook_delay_ms,
+        signature,
+        webhook_retries,
+        webhook_retry_interval_ms,
+        webhook_format,
+        redirect_status,
+        minute_ms
+    );
+    let snapshot = f.clone();
+    if let Some(s) = b.seed {
+        g.1 = Rng::new(s);
+    }
+    Json(snapshot).into_response()
+}
+
+pub async fn get_faults(State(state): State<Shared>) -> Response {
+    Json(state.faults()).into_response()
+}
+
+pub async fn stats(State(state): State<Shared>) -> Response {
+    Json(lock(&state.stats).to_json()).into_response()
+}

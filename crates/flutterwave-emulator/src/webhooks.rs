@@ -1,0 +1,129 @@
+//! Webhook delivery: signed as configured, only a 200 counts, retried on a
+//! schedule, with drops, duplicates, reordering and delays on demand.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use tokio::sync::mpsc;
+
+use crate::state::{SignatureScheme, State, lock};
+
+#[derive(Debug)]
+pub struct Job {
+    pub body: Vec<u8>,
+    /// Overrides the configured URL (a card's or a transfer's `callback_url`).
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Outbox {
+    tx: mpsc::UnboundedSender<Job>,
+}
+
+impl Outbox {
+    pub fn channel() -> (Outbox, mpsc::UnboundedReceiver<Job>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (Outbox { tx }, rx)
+    }
+
+    pub fn send(&self, body: serde_json::Value, url: Option<String>) {
+        let _ = self.tx.send(Job { body: body.to_string().into_bytes(), url });
+    }
+}
+
+/// How long a held webhook waits for a successor to swap with when reordering.
+const REORDER_HOLD: Duration = Duration::from_millis(300);
+
+pub async fn run(state: Arc<State>, mut rx: mpsc::UnboundedReceiver<Job>, http: reqwest::Client) {
+    let mut held: Option<Job> = None;
+    loop {
+        let job = if held.is_some() {
+            match tokio::time::timeout(REORDER_HOLD, rx.recv()).await {
+                Ok(Some(job)) => job,
+                Ok(None) => break,
+                Err(_) => {
+                    if let Some(h) = held.take() {
+                        dispatch(&state, &http, h);
+                    }
+                    continue;
+                }
+            }
+        } else {
+            match rx.recv().await {
+                Some(job) => job,
+                None => break,
+            }
+        };
+        if state.chance(|f| f.webhook_drop_rate) {
+            lock(&state.stats).webhooks_dropped += 1;
+            continue;
+        }
+        let copies = if state.chance(|f| f.webhook_duplicate_rate) {
+            lock(&state.stats).webhooks_duplicated += 1;
+            2
+        } else {
+            1
+        };
+        for _ in 1..copies {
+            dispatch(&state, &http, Job { body: job.body.clone(), url: job.url.clone() });
+        }
+        if state.faults().webhook_reorder {
+            match held.take() {
+                Some(earlier) => {
+                    dispatch(&state, &http, job);
+                    dispatch(&state, &http, earlier);
+                }
+                None => held = Some(job),
+            }
+        } else {
+            dispatch(&state, &http, job);
+        }
+    }
+}
+
+fn dispatch(state: &Arc<State>, http: &reqwest::Client, job: Job) {
+    let url = match job.url.or_else(|| state.webhook_url.read().ok().and_then(|u| u.clone())) {
+        Some(u) => u,
+        None => return,
+    };
+    let faults = state.faults();
+    let (state, http) = (state.clone(), http.clone());
+    tokio::spawn(async move {
+        if faults.webhook_delay_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(faults.webhook_delay_ms)).await;
+        }
+        for attempt in 0..=faults.webhook_retries {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(faults.webhook_retry_interval_ms)).await;
+            }
+            let mut req = http.post(&url).header("content-type", "application/json").body(job.body.clone());
+            if matches!(faults.signature, SignatureScheme::VerifHash | SignatureScheme::Both) {
+                req = req.header("verif-hash", &state.secret_hash);
+            }
+            if matches!(faults.signature, SignatureScheme::Hmac | SignatureScheme::Both) {
+                req = req.header("flutterwave-signature", sign(&state.secret_hash, &job.body));
+            }
+            lock(&state.stats).webhooks_sent += 1;
+            // Only a 200 counts; any other status, a redirect or an error is a failure.
+            if let Ok(res) = req.send().await
+                && res.status().as_u16() == 200
+            {
+                lock(&state.stats).webhooks_acked += 1;
+                return;
+            }
+        }
+    });
+}
+
+/// `base64(HMAC-SHA256(secret hash, raw body))`.
+pub fn sign(secret_hash: &str, body: &[u8]) -> String {
+    let mut mac = match Hmac::<Sha256>::new_from_slice(secret_hash.as_bytes()) {
+        Ok(m) => m,
+        Err(_) => return String::new(),
+    };
+    mac.update(body);
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
