@@ -190,7 +190,7 @@ pub async fn set_faults(State(state): State<Shared>, raw: Bytes) -> Response {
         }
     }
     if let Some(Some(r)) = b.rate_limit_per_second
-        && !(r > 0.0)
+        && (r.is_nan() || r <= 0.0)
     {
         return problem(StatusCode::BAD_REQUEST, "rate_limit_per_second must be positive or null");
     }
@@ -248,5 +248,11 @@ pub async fn get_faults(State(state): State<Shared>) -> Response {
 }
 
 pub async fn stats(State(state): State<Shared>) -> Response {
+    Json(lock(&state.stats).to_json()).into_response()
+}
+
+/// Zeroes every counter (benchmarks and tests measure a clean window).
+pub async fn reset_stats(State(state): State<Shared>) -> Response {
+    *lock(&state.stats) = crate::state::Stats::default();
     Json(lock(&state.stats).to_json()).into_response()
 }

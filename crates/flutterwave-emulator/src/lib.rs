@@ -7,6 +7,9 @@
 //!   charges, transfer settlement, faults, stats.
 //! - Webhooks to the configured URL, signed as configured ([`webhooks`]).
 #![forbid(unsafe_code)]
+// Handlers return ready-made responses as their error type; the size of
+// `Response` in a `Result` does not matter at the emulator's scale.
+#![allow(clippy::result_large_err)]
 
 pub mod api;
 pub mod checkout;
@@ -124,5 +127,6 @@ fn router(state: Shared) -> Router {
         .route("/_emulator/cards/{id}/debit", post(control::debit_card))
         .route("/_emulator/faults", post(control::set_faults).get(control::get_faults))
         .route("/_emulator/stats", get(control::stats))
+        .route("/_emulator/stats/reset", post(control::reset_stats))
         .with_state(state)
 }

@@ -36,6 +36,8 @@ impl Outbox {
 
 /// How long a held webhook waits for a successor to swap with when reordering.
 const REORDER_HOLD: Duration = Duration::from_millis(300);
+/// How much later the earlier of a swapped pair is sent.
+const REORDER_GAP: Duration = Duration::from_millis(100);
 
 pub async fn run(state: Arc<State>, mut rx: mpsc::UnboundedReceiver<Job>, http: reqwest::Client) {
     let mut held: Option<Job> = None;
@@ -46,7 +48,7 @@ pub async fn run(state: Arc<State>, mut rx: mpsc::UnboundedReceiver<Job>, http: 
                 Ok(None) => break,
                 Err(_) => {
                     if let Some(h) = held.take() {
-                        dispatch(&state, &http, h);
+                        dispatch(&state, &http, h, Duration::ZERO);
                     }
                     continue;
                 }
@@ -68,23 +70,24 @@ pub async fn run(state: Arc<State>, mut rx: mpsc::UnboundedReceiver<Job>, http: 
             1
         };
         for _ in 1..copies {
-            dispatch(&state, &http, Job { body: job.body.clone(), url: job.url.clone() });
+            dispatch(&state, &http, Job { body: job.body.clone(), url: job.url.clone() }, Duration::ZERO);
         }
         if state.faults().webhook_reorder {
             match held.take() {
                 Some(earlier) => {
-                    dispatch(&state, &http, job);
-                    dispatch(&state, &http, earlier);
+                    dispatch(&state, &http, job, Duration::ZERO);
+                    // Deliveries run concurrently: a head start keeps the swapped order on the wire.
+                    dispatch(&state, &http, earlier, REORDER_GAP);
                 }
                 None => held = Some(job),
             }
         } else {
-            dispatch(&state, &http, job);
+            dispatch(&state, &http, job, Duration::ZERO);
         }
     }
 }
 
-fn dispatch(state: &Arc<State>, http: &reqwest::Client, job: Job) {
+fn dispatch(state: &Arc<State>, http: &reqwest::Client, job: Job, extra_delay: Duration) {
     let url = match job.url.or_else(|| state.webhook_url.read().ok().and_then(|u| u.clone())) {
         Some(u) => u,
         None => return,
@@ -92,8 +95,9 @@ fn dispatch(state: &Arc<State>, http: &reqwest::Client, job: Job) {
     let faults = state.faults();
     let (state, http) = (state.clone(), http.clone());
     tokio::spawn(async move {
-        if faults.webhook_delay_ms > 0 {
-            tokio::time::sleep(Duration::from_millis(faults.webhook_delay_ms)).await;
+        let delay = Duration::from_millis(faults.webhook_delay_ms) + extra_delay;
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
         }
         for attempt in 0..=faults.webhook_retries {
             if attempt > 0 {

@@ -7,8 +7,11 @@ use serde_json::{Value, json};
 
 use super::{bad, body, ok, text};
 
-/// (id, code, name) per country.
-const BANKS: &[(&str, &[(i64, &str, &str)])] = &[
+/// (id, code, name).
+type BankRow = (i64, &'static str, &'static str);
+
+/// Banks per country.
+const BANKS: &[(&str, &[BankRow])] = &[
     (
         "NG",
         &[

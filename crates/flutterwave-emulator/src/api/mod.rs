@@ -13,7 +13,7 @@ use axum::body::Bytes;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{MethodRouter, get, post, put};
 use http::{HeaderValue, StatusCode};
 use rust_decimal::Decimal;
 use serde::de::DeserializeOwned;
@@ -24,35 +24,40 @@ use crate::time::now_ms;
 
 pub fn router(state: Shared) -> Router<Shared> {
     Router::new()
-        .route("/payments", post(transactions::create_payment))
-        .route("/transactions", get(transactions::list))
-        .route("/transactions/verify_by_reference", get(transactions::verify_by_reference))
-        .route("/transactions/{id}/verify", get(transactions::verify))
-        .route("/transactions/{id}/refund", post(transactions::refund))
-        .route("/transactions/{id}/resend-hook", post(transactions::resend_hook))
-        .route("/banks/{country}", get(banks::list))
-        .route("/banks/{id}/branches", get(banks::branches))
-        .route("/accounts/resolve", post(banks::resolve))
-        .route("/transfers", post(transfers::create).get(transfers::list))
-        .route("/transfers/fee", get(transfers::fee))
-        .route("/transfers/{id}", get(transfers::get_one))
-        .route("/transfers/{id}/retries", post(transfers::retry))
-        .route("/bulk-transfers", post(transfers::bulk))
-        .route("/beneficiaries", post(transfers::create_beneficiary).get(transfers::list_beneficiaries))
-        .route("/beneficiaries/{id}", get(transfers::get_beneficiary).delete(transfers::delete_beneficiary))
-        .route("/balances", get(transfers::balances))
-        .route("/balances/{currency}", get(transfers::balance))
-        .route("/virtual-cards", post(cards::create).get(cards::list))
-        .route("/virtual-cards/{id}", get(cards::get_one))
-        .route("/virtual-cards/{id}/fund", post(cards::fund))
-        .route("/virtual-cards/{id}/withdraw", post(cards::withdraw))
-        .route("/virtual-cards/{id}/status/{action}", put(cards::set_status))
-        .route("/virtual-cards/{id}/terminate", put(cards::terminate))
-        .route("/virtual-cards/{id}/transactions", get(cards::transactions))
+        .route("/payments", m(post(transactions::create_payment)))
+        .route("/transactions", m(get(transactions::list)))
+        .route("/transactions/verify_by_reference", m(get(transactions::verify_by_reference)))
+        .route("/transactions/{id}/verify", m(get(transactions::verify)))
+        .route("/transactions/{id}/refund", m(post(transactions::refund)))
+        .route("/transactions/{id}/resend-hook", m(post(transactions::resend_hook)))
+        .route("/banks/{country}", m(get(banks::list)))
+        .route("/banks/{id}/branches", m(get(banks::branches)))
+        .route("/accounts/resolve", m(post(banks::resolve)))
+        .route("/transfers", m(post(transfers::create).get(transfers::list)))
+        .route("/transfers/fee", m(get(transfers::fee)))
+        .route("/transfers/{id}", m(get(transfers::get_one)))
+        .route("/transfers/{id}/retries", m(post(transfers::retry)))
+        .route("/bulk-transfers", m(post(transfers::bulk)))
+        .route("/beneficiaries", m(post(transfers::create_beneficiary).get(transfers::list_beneficiaries)))
+        .route("/beneficiaries/{id}", m(get(transfers::get_beneficiary).delete(transfers::delete_beneficiary)))
+        .route("/balances", m(get(transfers::balances)))
+        .route("/balances/{currency}", m(get(transfers::balance)))
+        .route("/virtual-cards", m(post(cards::create).get(cards::list)))
+        .route("/virtual-cards/{id}", m(get(cards::get_one)))
+        .route("/virtual-cards/{id}/fund", m(post(cards::fund)))
+        .route("/virtual-cards/{id}/withdraw", m(post(cards::withdraw)))
+        .route("/virtual-cards/{id}/status/{action}", m(put(cards::set_status)))
+        .route("/virtual-cards/{id}/terminate", m(put(cards::terminate)))
+        .route("/virtual-cards/{id}/transactions", m(get(cards::transactions)))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), after_commit))
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .layer(middleware::from_fn_with_state(state, faults_layer))
+}
+
+/// Any method a path does not serve answers like an unknown route does (Express's `Cannot GET`).
+fn m(route: MethodRouter<Shared>) -> MethodRouter<Shared> {
+    route.fallback(not_found)
 }
 
 /// Wraps the v3 router: counts, rate-limits, delays and fails requests as the faults say.
@@ -109,8 +114,8 @@ async fn authenticate(State(state): State<Shared>, req: Request, next: Next) -> 
 }
 
 /// Unknown routes answer like Flutterwave's: plain text `Cannot GET /v3/...`.
-async fn not_found(req: Request) -> Response {
-    let path = req.uri().path().to_string();
+async fn not_found(axum::extract::OriginalUri(uri): axum::extract::OriginalUri, req: Request) -> Response {
+    let path = uri.path().to_string();
     (
         StatusCode::NOT_FOUND,
         [(http::header::CONTENT_TYPE, "text/html; charset=utf-8")],

@@ -66,7 +66,7 @@ pub async fn verify_by_reference(State(state): State<Shared>, Query(q): Query<Ha
     // Several attempts may share a tx_ref (which one Flutterwave returns is
     // unconfirmed): the emulator answers the successful one if any, else the latest.
     let attempts = d.transactions.values().filter(|t| &t.tx_ref == tx_ref);
-    let chosen = attempts.clone().rev().find(|t| t.status == "successful").or_else(|| attempts.last());
+    let chosen = attempts.clone().rev().find(|t| t.status == "successful").or_else(|| attempts.clone().next_back());
     match chosen {
         Some(t) => ok("Transaction fetched successfully", txn_json(t, Shape::Verify)),
         None => bad(NOT_FOUND),

@@ -1,0 +1,328 @@
+//! The emulator on its own: hosted checkout, webhook delivery and its faults,
+//! authentication, Flutterwave's error shapes, the control surface.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use flutterwave_emulator::{Emulator, EmulatorConfig};
+use serde_json::{Value, json};
+
+struct Env {
+    emu: Emulator,
+    key: String,
+    http: reqwest::Client,
+}
+
+#[derive(Debug, Clone)]
+struct Hook {
+    verif_hash: Option<String>,
+    signature: Option<String>,
+    body: Value,
+    raw: Vec<u8>,
+}
+
+struct Receiver {
+    url: String,
+    got: Arc<Mutex<Vec<Hook>>>,
+}
+
+async fn receiver(replies: Vec<u16>) -> Receiver {
+    use axum::routing::post;
+    let got = Arc::new(Mutex::new(Vec::<Hook>::new()));
+    let replies = Arc::new(Mutex::new(replies.into_iter()));
+    let g = got.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        post(move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+            let (g, replies) = (g.clone(), replies.clone());
+            async move {
+                let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
+                let parsed = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                g.lock().unwrap().push(Hook {
+                    verif_hash: h("verif-hash"),
+                    signature: h("flutterwave-signature"),
+                    body: parsed,
+                    raw: body.to_vec(),
+                });
+                axum::http::StatusCode::from_u16(replies.lock().unwrap().next().unwrap_or(200)).unwrap()
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    Receiver { url, got }
+}
+
+impl Receiver {
+    async fn wait_for(&self, n: usize) -> Vec<Hook> {
+        for _ in 0..100 {
+            if self.got.lock().unwrap().len() >= n {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.got.lock().unwrap().clone()
+    }
+}
+
+const HASH: &str = "test-hash-made-for-this-run";
+
+async fn start(webhook_url: Option<String>, seed: u64) -> Env {
+    let key = format!("FLWSECK_TEST-{seed:032x}-X");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let config =
+        EmulatorConfig { secret_key: key.clone(), secret_hash: HASH.into(), webhook_url, webhook_root_pem: None, seed };
+    let emu = Emulator::start(config, listener).await.unwrap();
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    Env { emu, key, http }
+}
+
+impl Env {
+    async fn api(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self.http.request(method, format!("{}{path}", self.emu.base_url())).bearer_auth(&self.key);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn control(&self, path: &str, body: Value) -> (u16, Value) {
+        let res = self.http.post(format!("{}{path}", self.emu.url())).json(&body).send().await.unwrap();
+        (res.status().as_u16(), res.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn checkout(&self, tx_ref: &str) -> String {
+        let (s, v) = self
+            .api(
+                reqwest::Method::POST,
+                "/payments",
+                Some(json!({"tx_ref": tx_ref, "amount": "7500", "currency": "NGN", "redirect_url": "https://shop.example/back?x=1",
+                            "customer": {"email": "a@example.com", "name": "<script>alert(1)</script>"}, "customizations": {"title": "Shop <b>"}})),
+            )
+            .await;
+        assert_eq!(s, 200);
+        assert_eq!(v["message"], "Hosted Link");
+        v["data"]["link"].as_str().unwrap().to_string()
+    }
+
+    async fn stats(&self) -> Value {
+        self.http.get(format!("{}/_emulator/stats", self.emu.url())).send().await.unwrap().json().await.unwrap()
+    }
+}
+
+#[tokio::test]
+async fn hosted_checkout_fail_then_pay_then_closed() {
+    let hooks = receiver(vec![]).await;
+    let env = start(Some(hooks.url.clone()), 1).await;
+    let link = env.checkout("order-7").await;
+    let page = env.http.get(&link).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("NGN 7500") && page.contains("order-7"));
+    assert!(!page.contains("<b>") && !page.contains("<script>"), "the page escapes what the merchant sent");
+
+    // A failed attempt: the page stays open and says so; a webhook reports the failure.
+    let res = env.http.post(&link).form(&[("action", "pay"), ("card", "4")]).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("Payment failed"));
+    // A good card: back to the shop with Flutterwave's query parameters.
+    let res = env.http.post(&link).form(&[("action", "pay"), ("card", "0")]).send().await.unwrap();
+    assert!(res.status().is_redirection());
+    let location = url::Url::parse(res.headers()["location"].to_str().unwrap()).unwrap();
+    let q: std::collections::HashMap<_, _> = location.query_pairs().into_owned().collect();
+    assert_eq!((q["status"].as_str(), q["tx_ref"].as_str(), q["x"].as_str()), ("successful", "order-7", "1"));
+    let id: i64 = q["transaction_id"].parse().unwrap();
+
+    let got = hooks.wait_for(2).await;
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].body["data"]["status"], "failed");
+    assert_eq!(got[1].body["data"]["status"], "successful");
+    assert_eq!(got[1].body["data"]["id"], id);
+    assert_ne!(got[0].body["data"]["id"], got[1].body["data"]["id"], "each attempt has its own transaction id");
+    assert_eq!(got[1].verif_hash.as_deref(), Some(HASH));
+
+    let (s, v) = env.api(reqwest::Method::GET, &format!("/transactions/{id}/verify"), None).await;
+    assert_eq!((s, v["data"]["tx_ref"].as_str()), (200, Some("order-7")));
+    assert_eq!(env.http.get(&link).send().await.unwrap().status(), 410, "a paid link is closed");
+
+    let link = env.checkout("order-8").await;
+    let res = env.http.post(&link).form(&[("action", "cancel")]).send().await.unwrap();
+    let location = res.headers()["location"].to_str().unwrap().to_string();
+    assert!(
+        location.contains("status=cancelled")
+            && location.contains("tx_ref=order-8")
+            && !location.contains("transaction_id")
+    );
+}
+
+#[tokio::test]
+async fn signature_schemes_and_only_200_counts() {
+    let hooks = receiver(vec![500, 302]).await;
+    let env = start(Some(hooks.url.clone()), 2).await;
+    env.control("/_emulator/faults", json!({"signature": "both", "webhook_retry_interval_ms": 50})).await;
+    env.checkout("sig-1").await;
+    env.control("/_emulator/charges", json!({"tx_ref": "sig-1", "status": "successful"})).await;
+    let got = hooks.wait_for(3).await;
+    assert_eq!(got.len(), 3, "retried after a 500 and a 302");
+    let h = &got[2];
+    assert_eq!(h.verif_hash.as_deref(), Some(HASH));
+    assert_eq!(h.signature.as_deref().unwrap(), flutterwave_sig(&h.raw));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let s = env.stats().await;
+    assert_eq!((s["webhooks_sent"].as_u64(), s["webhooks_acked"].as_u64()), (Some(3), Some(1)));
+
+    env.control("/_emulator/faults", json!({"signature": "hmac"})).await;
+    env.control("/_emulator/charges", json!({"tx_ref": "sig-1", "status": "failed"})).await;
+    let got = hooks.wait_for(4).await;
+    assert!(got[3].verif_hash.is_none() && got[3].signature.is_some());
+}
+
+fn flutterwave_sig(body: &[u8]) -> String {
+    use base64::Engine as _;
+    use hmac::Mac as _;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(HASH.as_bytes()).unwrap();
+    mac.update(body);
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+#[tokio::test]
+async fn drops_duplicates_and_reordering() {
+    let hooks = receiver(vec![]).await;
+    let env = start(Some(hooks.url.clone()), 3).await;
+    env.control("/_emulator/faults", json!({"webhook_drop_rate": 1.0})).await;
+    env.control(
+        "/_emulator/charges",
+        json!({"tx_ref": "d-1", "status": "successful", "amount": 10, "currency": "NGN"}),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(hooks.got.lock().unwrap().is_empty());
+    assert_eq!(env.stats().await["webhooks_dropped"], 1);
+
+    env.control("/_emulator/faults", json!({"webhook_drop_rate": 0.0, "webhook_duplicate_rate": 1.0})).await;
+    env.control(
+        "/_emulator/charges",
+        json!({"tx_ref": "d-2", "status": "successful", "amount": 10, "currency": "NGN"}),
+    )
+    .await;
+    let got = hooks.wait_for(2).await;
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].raw, got[1].raw, "a duplicate is byte for byte the same");
+
+    env.control("/_emulator/faults", json!({"webhook_duplicate_rate": 0.0, "webhook_reorder": true})).await;
+    env.control(
+        "/_emulator/charges",
+        json!({"tx_ref": "r-1", "status": "successful", "amount": 10, "currency": "NGN"}),
+    )
+    .await;
+    env.control(
+        "/_emulator/charges",
+        json!({"tx_ref": "r-2", "status": "successful", "amount": 10, "currency": "NGN"}),
+    )
+    .await;
+    let got = hooks.wait_for(4).await;
+    assert_eq!(got.len(), 4);
+    assert_eq!(got[2].body["data"]["tx_ref"], "r-2", "the later event arrives first");
+    assert_eq!(got[3].body["data"]["tx_ref"], "r-1");
+}
+
+#[tokio::test]
+async fn auth_errors_and_unknown_routes_look_like_flutterwave() {
+    let env = start(None, 4).await;
+    let res = env.http.get(format!("{}/balances", env.emu.base_url())).send().await.unwrap();
+    assert_eq!(res.status(), 401);
+    assert_eq!(
+        res.json::<Value>().await.unwrap(),
+        json!({"status": "error", "message": "Authorization required", "data": null})
+    );
+    let res = env
+        .http
+        .get(format!("{}/balances", env.emu.base_url()))
+        .bearer_auth("FLWSECK_TEST-nope-X")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.json::<Value>().await.unwrap()["message"], "Invalid authorization key");
+    let res =
+        env.http.get(format!("{}/accounts/resolve", env.emu.base_url())).bearer_auth(&env.key).send().await.unwrap();
+    assert_eq!(res.status(), 404);
+    assert_eq!(res.text().await.unwrap(), "Cannot GET /v3/accounts/resolve");
+    let (s, v) = env.api(reqwest::Method::POST, "/transfers", Some(json!({"account_bank": "044"}))).await;
+    assert_eq!((s, v["status"].as_str()), (400, Some("error")));
+    let res = env
+        .http
+        .post(format!("{}/payments", env.emu.base_url()))
+        .bearer_auth(&env.key)
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+}
+
+#[tokio::test]
+async fn faults_are_validated_and_deterministic_under_a_seed() {
+    let env = start(None, 5).await;
+    assert_eq!(env.control("/_emulator/faults", json!({"error_rate": 2})).await.0, 400);
+    assert_eq!(env.control("/_emulator/faults", json!({"no_such_fault": 1})).await.0, 400);
+    assert_eq!(env.control("/_emulator/faults", json!({"signature": "md5"})).await.0, 400);
+    assert_eq!(env.control("/_emulator/charges", json!({"tx_ref": "x", "status": "maybe"})).await.0, 400);
+    assert_eq!(
+        env.control("/_emulator/charges", json!({"tx_ref": "unknown", "status": "successful"})).await.0,
+        400,
+        "no checkout and no amount"
+    );
+
+    let a = fault_pattern(&env).await;
+    let other = start(None, 6).await;
+    let b = fault_pattern(&other).await;
+    assert_eq!(a, b, "the same seed gives the same faults");
+    assert!(a.contains(&500) && a.contains(&200));
+}
+
+async fn fault_pattern(env: &Env) -> Vec<u16> {
+    env.control("/_emulator/faults", json!({"seed": 99, "error_rate": 0.5})).await;
+    let mut p = Vec::new();
+    for _ in 0..20 {
+        p.push(env.api(reqwest::Method::GET, "/balances", None).await.0);
+    }
+    p
+}
+
+#[tokio::test]
+async fn transfers_send_transfer_completed_and_cards_send_flat_events() {
+    let hooks = receiver(vec![]).await;
+    let env = start(Some(hooks.url.clone()), 7).await;
+    env.control("/_emulator/faults", json!({"minute_ms": 10})).await;
+    let (s, v) = env
+        .api(reqwest::Method::POST, "/transfers", Some(json!({"account_bank": "044", "account_number": "0690000040", "amount": 5500, "currency": "NGN", "reference": "p-1_PMCK_ST_FDU_1"})))
+        .await;
+    assert_eq!((s, v["data"]["status"].as_str()), (200, Some("NEW")));
+    let got = hooks.wait_for(1).await;
+    assert_eq!(got[0].body["event"], "transfer.completed");
+    assert_eq!(got[0].body["data"]["status"], "FAILED");
+    assert!(got[0].body["data"]["fullname"].is_string(), "webhooks say fullname");
+    let id = v["data"]["id"].as_i64().unwrap();
+    assert_eq!(
+        env.control(&format!("/_emulator/transfers/{id}/complete"), json!({"status": "SUCCESSFUL"})).await.0,
+        409,
+        "final is final"
+    );
+
+    let (_, card) = env
+        .api(
+            reqwest::Method::POST,
+            "/virtual-cards",
+            Some(json!({"currency": "USD", "amount": 20, "first_name": "A", "last_name": "B",
+            "date_of_birth": "1990/01/01", "email": "a@b.c", "phone": "1", "title": "MR", "gender": "M"})),
+        )
+        .await;
+    let card_id = card["data"]["id"].as_str().unwrap().to_string();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let (s, _) = env.control(&format!("/_emulator/cards/{card_id}/debit"), json!({"amount": 4.5})).await;
+    assert_eq!(s, 200);
+    let got = hooks.wait_for(2).await;
+    assert!(got[1].body.get("event").is_none(), "card events have no event key");
+    assert_eq!(got[1].body["CardId"], card_id.as_str());
+}
