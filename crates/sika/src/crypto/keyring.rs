@@ -54,6 +54,10 @@ impl KeyRing {
         (id, key)
     }
 
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8; 32])> {
+        self.keys.iter().map(|(id, key)| (id.as_str(), key))
+    }
+
     pub fn get(&self, id: &str) -> Option<&[u8; 32]> {
         self.keys.iter().find(|(k, _)| k == id).map(|(_, key)| key)
     }
