@@ -14,12 +14,20 @@ pub struct Migration {
     pub postgres: &'static str,
 }
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "foundation",
-    sqlite: include_str!("migrations/sqlite/0001_foundation.sql"),
-    postgres: include_str!("migrations/postgres/0001_foundation.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "foundation",
+        sqlite: include_str!("migrations/sqlite/0001_foundation.sql"),
+        postgres: include_str!("migrations/postgres/0001_foundation.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "operators",
+        sqlite: include_str!("migrations/sqlite/0002_operators.sql"),
+        postgres: include_str!("migrations/postgres/0002_operators.sql"),
+    },
+];
 
 /// Any constant: identifies Sika's migration lock among advisory locks.
 const PG_MIGRATION_LOCK: i64 = 0x5169_6b61_0001;

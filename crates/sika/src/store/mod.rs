@@ -4,8 +4,12 @@
 //! parameters; nothing is ever formatted into SQL text. Where the two databases
 //! need different DDL, the migrations come in one file per dialect.
 
+mod api_keys;
+mod audit;
 mod migrations;
+mod sessions;
 mod settings;
+mod users;
 
 use std::time::Duration;
 
@@ -14,7 +18,11 @@ use sqlx::{AnyPool, Executor as _};
 
 use crate::secret::Secret;
 
+pub use api_keys::ApiKeyRow;
+pub use audit::{AuditEntry, AuditFilter};
 pub use migrations::{MIGRATIONS, applied_versions};
+pub use sessions::SessionRow;
+pub use users::{Inserted, UserRow};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

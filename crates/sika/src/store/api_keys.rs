@@ -1,0 +1,76 @@
+//! Merchant API keys: only a hash is stored; the visible prefix is the id.
+
+use sqlx::Row as _;
+
+use super::{Store, StoreError, now_ms};
+
+#[derive(Debug, Clone)]
+pub struct ApiKeyRow {
+    pub id: String,
+    pub key_hash: String,
+    pub name: String,
+    pub scopes: String,
+    pub created_by: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+fn row(r: &sqlx::any::AnyRow) -> Result<ApiKeyRow, sqlx::Error> {
+    Ok(ApiKeyRow {
+        id: r.try_get("id")?,
+        key_hash: r.try_get("key_hash")?,
+        name: r.try_get("name")?,
+        scopes: r.try_get("scopes")?,
+        created_by: r.try_get("created_by")?,
+        created_at: r.try_get("created_at")?,
+        last_used_at: r.try_get("last_used_at")?,
+        revoked_at: r.try_get("revoked_at")?,
+    })
+}
+
+impl Store {
+    pub async fn insert_api_key(&self, k: &ApiKeyRow) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO api_keys (id, key_hash, name, scopes, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(&k.id)
+            .bind(&k.key_hash)
+            .bind(&k.name)
+            .bind(&k.scopes)
+            .bind(&k.created_by)
+            .bind(k.created_at)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn api_key(&self, id: &str) -> Result<Option<ApiKeyRow>, StoreError> {
+        let r = sqlx::query("SELECT id, key_hash, name, scopes, created_by, created_at, last_used_at, revoked_at FROM api_keys WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(r.as_ref().map(row).transpose()?)
+    }
+
+    pub async fn api_keys(&self) -> Result<Vec<ApiKeyRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, key_hash, name, scopes, created_by, created_at, last_used_at, revoked_at FROM api_keys ORDER BY created_at",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.iter().map(row).collect::<Result<_, _>>()?)
+    }
+
+    pub async fn revoke_api_key(&self, id: &str) -> Result<bool, StoreError> {
+        let r = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(now_ms())
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    pub async fn touch_api_key(&self, id: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2").bind(now_ms()).bind(id).execute(self.pool()).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,305 @@
+//! Operators: rows hold sealed e-mails, names and TOTP secrets (see `crypto::field`).
+
+use sqlx::Row as _;
+use sqlx::any::AnyRow;
+
+use super::{Store, StoreError, now_ms};
+
+#[derive(Debug, Clone)]
+pub struct UserRow {
+    pub id: String,
+    pub email_index: String,
+    pub email_enc: String,
+    pub name_enc: Option<String>,
+    pub role: String,
+    pub password_hash: String,
+    pub totp_secret_enc: String,
+    pub totp_enrolled: bool,
+    pub totp_last_step: i64,
+    pub disabled: bool,
+    pub failed_logins: i64,
+    pub lockouts: i64,
+    pub locked_until: i64,
+    pub created_at: i64,
+}
+
+/// `SELECT <every user column> FROM users <tail>`, as one static string.
+macro_rules! select_users {
+    ($tail:literal) => {
+        concat!(
+            "SELECT id, email_index, email_enc, name_enc, role, password_hash, totp_secret_enc, totp_enrolled, ",
+            "totp_last_step, disabled, failed_logins, lockouts, locked_until, created_at FROM users ",
+            $tail
+        )
+    };
+}
+
+fn row(r: &AnyRow) -> Result<UserRow, sqlx::Error> {
+    Ok(UserRow {
+        id: r.try_get("id")?,
+        email_index: r.try_get("email_index")?,
+        email_enc: r.try_get("email_enc")?,
+        name_enc: r.try_get("name_enc")?,
+        role: r.try_get("role")?,
+        password_hash: r.try_get("password_hash")?,
+        totp_secret_enc: r.try_get("totp_secret_enc")?,
+        totp_enrolled: r.try_get::<i64, _>("totp_enrolled")? != 0,
+        totp_last_step: r.try_get("totp_last_step")?,
+        disabled: r.try_get::<i64, _>("disabled")? != 0,
+        failed_logins: r.try_get("failed_logins")?,
+        lockouts: r.try_get("lockouts")?,
+        locked_until: r.try_get("locked_until")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+/// Outcome of inserting a user whose blind-indexed e-mail may already exist.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Inserted {
+    Yes,
+    EmailTaken,
+}
+
+impl Store {
+    pub async fn insert_user(&self, u: &UserRow) -> Result<Inserted, StoreError> {
+        let sql = "INSERT INTO users (id, email_index, email_enc, name_enc, role, password_hash, totp_secret_enc, \
+                   totp_enrolled, totp_last_step, disabled, created_at, updated_at) \
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, 0, $9, $9) ON CONFLICT (email_index) DO NOTHING";
+        let r = sqlx::query(sql)
+            .bind(&u.id)
+            .bind(&u.email_index)
+            .bind(&u.email_enc)
+            .bind(&u.name_enc)
+            .bind(&u.role)
+            .bind(&u.password_hash)
+            .bind(&u.totp_secret_enc)
+            .bind(i64::from(u.totp_enrolled))
+            .bind(u.created_at)
+            .execute(self.pool())
+            .await?;
+        Ok(if r.rows_affected() == 1 { Inserted::Yes } else { Inserted::EmailTaken })
+    }
+
+    pub async fn user(&self, id: &str) -> Result<Option<UserRow>, StoreError> {
+        let r = sqlx::query(select_users!("WHERE id = $1")).bind(id).fetch_optional(self.pool()).await?;
+        Ok(r.as_ref().map(row).transpose()?)
+    }
+
+    /// Finds a user by any of the blind indexes of an e-mail (one per data key).
+    pub async fn user_by_email_index(&self, indexes: &[String]) -> Result<Option<UserRow>, StoreError> {
+        for idx in indexes {
+            let r = sqlx::query(select_users!("WHERE email_index = $1")).bind(idx).fetch_optional(self.pool()).await?;
+            if let Some(r) = r {
+                return Ok(Some(row(&r)?));
+            }
+        }
+        Ok(None)
+    }
+
+    pub async fn users(&self) -> Result<Vec<UserRow>, StoreError> {
+        let rows = sqlx::query(select_users!("ORDER BY created_at")).fetch_all(self.pool()).await?;
+        Ok(rows.iter().map(row).collect::<Result<_, _>>()?)
+    }
+
+    pub async fn set_user_role(&self, id: &str, role: &str) -> Result<bool, StoreError> {
+        let r = sqlx::query("UPDATE users SET role = $1, updated_at = $2 WHERE id = $3")
+            .bind(role)
+            .bind(now_ms())
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    pub async fn set_user_disabled(&self, id: &str, disabled: bool) -> Result<bool, StoreError> {
+        let r = sqlx::query("UPDATE users SET disabled = $1, updated_at = $2 WHERE id = $3")
+            .bind(i64::from(disabled))
+            .bind(now_ms())
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    pub async fn set_password_hash(&self, id: &str, hash: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
+            .bind(hash)
+            .bind(now_ms())
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// A new, not yet confirmed TOTP secret (first login or re-enrolment by an admin).
+    pub async fn reset_totp(&self, id: &str, secret_enc: &str) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("UPDATE users SET totp_secret_enc = $1, totp_enrolled = 0, totp_last_step = 0, updated_at = $2 WHERE id = $3")
+            .bind(secret_enc)
+            .bind(now_ms())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Marks enrolment done and stores the hashed recovery codes, in one transaction.
+    pub async fn confirm_totp(&self, id: &str, step: i64, recovery_hashes: &[String]) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("UPDATE users SET totp_enrolled = 1, totp_last_step = $1, updated_at = $2 WHERE id = $3")
+            .bind(step)
+            .bind(now_ms())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
+        for h in recovery_hashes {
+            sqlx::query("INSERT INTO recovery_codes (user_id, code_hash) VALUES ($1, $2)")
+                .bind(id)
+                .bind(h)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The replay guard: records `step` as used only if it is newer than the
+    /// last one. Concurrent logins with the same code: exactly one wins.
+    pub async fn claim_totp_step(&self, id: &str, step: i64) -> Result<bool, StoreError> {
+        let r = sqlx::query("UPDATE users SET totp_last_step = $1 WHERE id = $2 AND totp_last_step < $1")
+            .bind(step)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Uses a recovery code once: `true` if it existed and was unused.
+    pub async fn use_recovery_code(&self, id: &str, code_hash: &str) -> Result<bool, StoreError> {
+        let r = sqlx::query("UPDATE recovery_codes SET used_at = $1 WHERE user_id = $2 AND code_hash = $3 AND used_at IS NULL")
+            .bind(now_ms())
+            .bind(id)
+            .bind(code_hash)
+            .execute(self.pool())
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    pub async fn unused_recovery_codes(&self, id: &str) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL")
+            .bind(id)
+            .fetch_one(self.pool())
+            .await?)
+    }
+
+    /// Counts a failed login; at `threshold` failures the account locks for
+    /// `base_ms` doubled per earlier lockout. Returns the lock's end, if it locked now.
+    pub async fn record_login_failure(&self, id: &str, threshold: i64, base_ms: i64) -> Result<Option<i64>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let (failed, lockouts): (i64, i64) = sqlx::query_as("SELECT failed_logins, lockouts FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let failed = failed + 1;
+        let locked_until = if failed >= threshold {
+            let until = now_ms() + base_ms.saturating_mul(1_i64 << lockouts.clamp(0, 10));
+            sqlx::query("UPDATE users SET failed_logins = 0, lockouts = lockouts + 1, locked_until = $1 WHERE id = $2")
+                .bind(until)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            Some(until)
+        } else {
+            sqlx::query("UPDATE users SET failed_logins = $1 WHERE id = $2").bind(failed).bind(id).execute(&mut *tx).await?;
+            None
+        };
+        tx.commit().await?;
+        Ok(locked_until)
+    }
+
+    pub async fn clear_login_failures(&self, id: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE users SET failed_logins = 0 WHERE id = $1").bind(id).execute(self.pool()).await?;
+        Ok(())
+    }
+
+    /// An admin lifts a lockout (the doubling history is kept).
+    pub async fn unlock_user(&self, id: &str) -> Result<bool, StoreError> {
+        let r = sqlx::query("UPDATE users SET locked_until = 0, failed_logins = 0 WHERE id = $1")
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Rows whose sealed fields are not yet under key `primary`, a batch at a time (for `sika keys rotate`).
+    pub async fn users_not_on_key(&self, primary_prefix: &str, limit: i64) -> Result<Vec<UserRow>, StoreError> {
+        let rows = sqlx::query(select_users!(
+            "WHERE email_enc NOT LIKE $1 OR totp_secret_enc NOT LIKE $1 OR email_index NOT LIKE $2 \
+             OR (name_enc IS NOT NULL AND name_enc NOT LIKE $1) ORDER BY id LIMIT $3"
+        ))
+        .bind(format!("v1.{primary_prefix}.%"))
+        .bind(format!("{primary_prefix}.%"))
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.iter().map(row).collect::<Result<_, _>>()?)
+    }
+
+    pub async fn reseal_user(&self, u: &UserRow) -> Result<(), StoreError> {
+        sqlx::query("UPDATE users SET email_index = $1, email_enc = $2, name_enc = $3, totp_secret_enc = $4 WHERE id = $5")
+            .bind(&u.email_index)
+            .bind(&u.email_enc)
+            .bind(&u.name_enc)
+            .bind(&u.totp_secret_enc)
+            .bind(&u.id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Per-IP login throttle: counts a failure in a fixed window; returns the count.
+    pub async fn count_ip_failure(&self, ip: &str, window_ms: i64) -> Result<i64, StoreError> {
+        let now = now_ms();
+        let mut tx = self.begin_write().await?;
+        let current: Option<(i64, i64)> = sqlx::query_as("SELECT window_start, failures FROM login_throttle WHERE ip = $1")
+            .bind(ip)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let failures = match current {
+            Some((start, n)) if now - start < window_ms => {
+                sqlx::query("UPDATE login_throttle SET failures = failures + 1 WHERE ip = $1").bind(ip).execute(&mut *tx).await?;
+                n + 1
+            }
+            Some(_) => {
+                sqlx::query("UPDATE login_throttle SET window_start = $1, failures = 1 WHERE ip = $2")
+                    .bind(now)
+                    .bind(ip)
+                    .execute(&mut *tx)
+                    .await?;
+                1
+            }
+            None => {
+                sqlx::query("INSERT INTO login_throttle (ip, window_start, failures) VALUES ($1, $2, 1)")
+                    .bind(ip)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                1
+            }
+        };
+        tx.commit().await?;
+        Ok(failures)
+    }
+
+    /// Failures from `ip` in the current window.
+    pub async fn ip_failures(&self, ip: &str, window_ms: i64) -> Result<i64, StoreError> {
+        let r: Option<(i64, i64)> = sqlx::query_as("SELECT window_start, failures FROM login_throttle WHERE ip = $1")
+            .bind(ip)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(r.filter(|(start, _)| now_ms() - start < window_ms).map(|(_, n)| n).unwrap_or(0))
+    }
+}
