@@ -26,6 +26,87 @@ pub enum Command {
     Migrate(DataDirArg),
     /// The standalone Flutterwave emulator (plain HTTP, meant for loopback).
     Emulator(EmulatorArgs),
+    /// Operator accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Merchant API keys.
+    #[command(subcommand)]
+    Apikey(ApikeyCommand),
+    /// The tamper-evident audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Encryption keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Adds a user; reads the password from stdin; prints `totp_secret=BASE32`.
+    Add {
+        #[arg(long)]
+        email: String,
+        /// admin, operator, approver, viewer or auditor.
+        #[arg(long)]
+        role: String,
+        /// Read the password from standard input (required: never on the command line).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        dir: DataDirArg,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ApikeyCommand {
+    /// Creates a key and prints it once as `api_key=KEY`; only its hash is stored.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// Comma-separated: checkouts, payouts, cards, read.
+        #[arg(long)]
+        scopes: String,
+        #[command(flatten)]
+        dir: DataDirArg,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    /// Checks the hash chain: `audit chain ok: N entries`, or names the first bad entry.
+    Verify {
+        #[command(flatten)]
+        dir: DataDirArg,
+    },
+    /// Writes every entry as JSON lines (to --output or stdout).
+    Export {
+        #[arg(long)]
+        output: Option<PathBuf>,
+        #[command(flatten)]
+        dir: DataDirArg,
+    },
+    /// Retention: appends entries older than N days to --export, then deletes them.
+    Purge {
+        #[arg(long, default_value_t = crate::audit::DEFAULT_RETENTION_DAYS)]
+        older_than_days: i64,
+        #[arg(long)]
+        export: PathBuf,
+        #[command(flatten)]
+        dir: DataDirArg,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCommand {
+    /// Re-encrypts every sealed field under the first key of SIKA_DATA_KEY (resumable).
+    Rotate {
+        #[arg(long, default_value_t = 100)]
+        batch: i64,
+        #[command(flatten)]
+        dir: DataDirArg,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -79,6 +160,24 @@ pub async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Demo(args) => demo(args).await,
         Command::Emulator(args) => emulator(args).await,
+        Command::User(UserCommand::Add { email, role, name, dir, .. }) => {
+            crate::ops::user_add(source(dir.data_dir.as_deref())?.as_ref(), &email, &role, name.as_deref()).await
+        }
+        Command::Apikey(ApikeyCommand::Create { name, scopes, dir }) => {
+            crate::ops::apikey_create(source(dir.data_dir.as_deref())?.as_ref(), &name, &scopes).await
+        }
+        Command::Audit(AuditCommand::Verify { dir }) => {
+            crate::ops::audit_verify(source(dir.data_dir.as_deref())?.as_ref()).await
+        }
+        Command::Audit(AuditCommand::Export { output, dir }) => {
+            crate::ops::audit_export(source(dir.data_dir.as_deref())?.as_ref(), output.as_deref()).await
+        }
+        Command::Audit(AuditCommand::Purge { older_than_days, export, dir }) => {
+            crate::ops::audit_purge(source(dir.data_dir.as_deref())?.as_ref(), older_than_days, &export).await
+        }
+        Command::Keys(KeysCommand::Rotate { batch, dir }) => {
+            crate::ops::keys_rotate(source(dir.data_dir.as_deref())?.as_ref(), batch).await
+        }
         Command::Migrate(args) => {
             let source = source(args.data_dir.as_deref())?;
             let url = config::database_url(source.as_ref()).map_err(|e| e.0)?;
@@ -123,18 +222,44 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
         flutterwave_emulator::Emulator::start(emulator_config, listener).await.map_err(|e| format!("{e}."))?;
     let dir = dir.with_flw_base_url(Some(emulator.base_url()));
     let config = Config::load(&dir).map_err(|e| e.0)?;
+    first_admin(&dir).await?;
     let root = dir.root().display().to_string();
     let emulator_url = emulator.url();
     let result = gateway::run(config, |addr| {
         emulator.set_webhook_url(Some(format!("https://{addr}/webhooks/flutterwave")));
         println!("sika demo is ready: https://{addr}/");
         println!("emulator: {emulator_url}");
+        println!("admin sign-in details: {root}/admin-credentials.txt");
         println!("data directory: {root}");
         println!("press Ctrl-C to stop");
     })
     .await;
     emulator.shutdown().await;
     result
+}
+
+/// The demo's first admin, already enrolled in TOTP, written to
+/// `DIR/admin-credentials.txt` (0600) the first time only.
+async fn first_admin(dir: &DataDir) -> Result<(), String> {
+    let path = dir.root().join("admin-credentials.txt");
+    let auth = crate::ops::auth(dir).await?;
+    let existing = auth.store.users().await.map_err(|e| format!("{e}."))?;
+    if path.exists() || !existing.is_empty() {
+        auth.store.close().await;
+        return Ok(());
+    }
+    let email = "admin@sika-demo.test";
+    // 43 random URL-safe characters plus one of each class the policy asks for.
+    let password = format!("{}-Aa9!", crate::crypto::random::token());
+    let created = auth
+        .create_user(&crate::audit::Actor::cli(), email, Some("Demo Admin"), crate::auth::Role::Admin, &password, true)
+        .await
+        .map_err(|e| format!("cannot create the demo admin: {e}."))?;
+    let text = format!("email={email}\npassword={password}\ntotp_secret={}\n", created.totp_secret);
+    crate::fsutil::write_private(&path, text.as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}.", path.display()))?;
+    auth.store.close().await;
+    Ok(())
 }
 
 async fn emulator(args: EmulatorArgs) -> Result<(), String> {

@@ -122,6 +122,33 @@ impl Config {
     }
 }
 
+/// What the operator commands need (`user add`, `apikey create`, `audit`, `keys rotate`).
+#[derive(Debug, Clone)]
+pub struct OpsConfig {
+    pub database_url: Secret,
+    pub data_keys: KeyRing,
+    pub audit_key: Secret,
+    pub session_idle_timeout: Duration,
+    pub session_absolute_timeout: Duration,
+}
+
+impl OpsConfig {
+    pub fn load(src: &dyn Source) -> Result<Self, ConfigError> {
+        let data_key = required_secret(src, "SIKA_DATA_KEY")?;
+        let data_keys = KeyRing::parse(data_key.expose())
+            .map_err(|why| ConfigError(format!("SIKA_DATA_KEY is not a valid key ring: {why}.")))?;
+        let audit_key = required_secret(src, "SIKA_AUDIT_KEY")?;
+        let (session_idle_timeout, session_absolute_timeout) = session_timeouts(src)?;
+        Ok(OpsConfig {
+            database_url: database_url(src)?,
+            data_keys,
+            audit_key,
+            session_idle_timeout,
+            session_absolute_timeout,
+        })
+    }
+}
+
 /// Only what a database command needs (`migrate`, `user add`, ...).
 pub fn database_url(src: &dyn Source) -> Result<Secret, ConfigError> {
     Ok(optional_secret(src, "SIKA_DATABASE_URL")?.unwrap_or_else(|| Secret::new(DEFAULT_DATABASE_URL)))

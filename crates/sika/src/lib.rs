@@ -6,6 +6,8 @@
 //! `cli` (the `sika` command).
 #![forbid(unsafe_code)]
 
+pub mod audit;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod crypto;
@@ -14,6 +16,7 @@ pub mod fsutil;
 pub mod gateway;
 pub mod http;
 pub mod logging;
+pub mod ops;
 pub mod secret;
 pub mod server;
 pub mod store;

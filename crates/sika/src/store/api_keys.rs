@@ -31,15 +31,17 @@ fn row(r: &sqlx::any::AnyRow) -> Result<ApiKeyRow, sqlx::Error> {
 
 impl Store {
     pub async fn insert_api_key(&self, k: &ApiKeyRow) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO api_keys (id, key_hash, name, scopes, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
-            .bind(&k.id)
-            .bind(&k.key_hash)
-            .bind(&k.name)
-            .bind(&k.scopes)
-            .bind(&k.created_by)
-            .bind(k.created_at)
-            .execute(self.pool())
-            .await?;
+        sqlx::query(
+            "INSERT INTO api_keys (id, key_hash, name, scopes, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&k.id)
+        .bind(&k.key_hash)
+        .bind(&k.name)
+        .bind(&k.scopes)
+        .bind(&k.created_by)
+        .bind(k.created_at)
+        .execute(self.pool())
+        .await?;
         Ok(())
     }
 
@@ -70,7 +72,11 @@ impl Store {
     }
 
     pub async fn touch_api_key(&self, id: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2").bind(now_ms()).bind(id).execute(self.pool()).await?;
+        sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2")
+            .bind(now_ms())
+            .bind(id)
+            .execute(self.pool())
+            .await?;
         Ok(())
     }
 }

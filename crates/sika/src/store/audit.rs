@@ -72,8 +72,9 @@ impl Store {
         if self.backend() == Backend::Postgres {
             sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(PG_AUDIT_LOCK).execute(&mut *tx).await?;
         }
-        let last: Option<(i64, String)> =
-            sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetch_optional(&mut *tx).await?;
+        let last: Option<(i64, String)> = sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&mut *tx)
+            .await?;
         let (prev_seq, prev_hash) = last.unwrap_or(genesis);
         entry.seq = prev_seq + 1;
         entry.prev_hash = prev_hash;

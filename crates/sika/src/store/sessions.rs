@@ -134,7 +134,10 @@ impl Store {
             .bind(now - absolute_ms)
             .execute(self.pool())
             .await?;
-        sqlx::query("DELETE FROM ended_sessions WHERE ended_at < $1").bind(now - absolute_ms).execute(self.pool()).await?;
+        sqlx::query("DELETE FROM ended_sessions WHERE ended_at < $1")
+            .bind(now - absolute_ms)
+            .execute(self.pool())
+            .await?;
         Ok(r.rows_affected())
     }
 }

@@ -179,12 +179,14 @@ impl Store {
 
     /// Uses a recovery code once: `true` if it existed and was unused.
     pub async fn use_recovery_code(&self, id: &str, code_hash: &str) -> Result<bool, StoreError> {
-        let r = sqlx::query("UPDATE recovery_codes SET used_at = $1 WHERE user_id = $2 AND code_hash = $3 AND used_at IS NULL")
-            .bind(now_ms())
-            .bind(id)
-            .bind(code_hash)
-            .execute(self.pool())
-            .await?;
+        let r = sqlx::query(
+            "UPDATE recovery_codes SET used_at = $1 WHERE user_id = $2 AND code_hash = $3 AND used_at IS NULL",
+        )
+        .bind(now_ms())
+        .bind(id)
+        .bind(code_hash)
+        .execute(self.pool())
+        .await?;
         Ok(r.rows_affected() == 1)
     }
 
@@ -197,7 +199,12 @@ impl Store {
 
     /// Counts a failed login; at `threshold` failures the account locks for
     /// `base_ms` doubled per earlier lockout. Returns the lock's end, if it locked now.
-    pub async fn record_login_failure(&self, id: &str, threshold: i64, base_ms: i64) -> Result<Option<i64>, StoreError> {
+    pub async fn record_login_failure(
+        &self,
+        id: &str,
+        threshold: i64,
+        base_ms: i64,
+    ) -> Result<Option<i64>, StoreError> {
         let mut tx = self.begin_write().await?;
         let (failed, lockouts): (i64, i64) = sqlx::query_as("SELECT failed_logins, lockouts FROM users WHERE id = $1")
             .bind(id)
@@ -213,7 +220,11 @@ impl Store {
                 .await?;
             Some(until)
         } else {
-            sqlx::query("UPDATE users SET failed_logins = $1 WHERE id = $2").bind(failed).bind(id).execute(&mut *tx).await?;
+            sqlx::query("UPDATE users SET failed_logins = $1 WHERE id = $2")
+                .bind(failed)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
             None
         };
         tx.commit().await?;
@@ -249,14 +260,16 @@ impl Store {
     }
 
     pub async fn reseal_user(&self, u: &UserRow) -> Result<(), StoreError> {
-        sqlx::query("UPDATE users SET email_index = $1, email_enc = $2, name_enc = $3, totp_secret_enc = $4 WHERE id = $5")
-            .bind(&u.email_index)
-            .bind(&u.email_enc)
-            .bind(&u.name_enc)
-            .bind(&u.totp_secret_enc)
-            .bind(&u.id)
-            .execute(self.pool())
-            .await?;
+        sqlx::query(
+            "UPDATE users SET email_index = $1, email_enc = $2, name_enc = $3, totp_secret_enc = $4 WHERE id = $5",
+        )
+        .bind(&u.email_index)
+        .bind(&u.email_enc)
+        .bind(&u.name_enc)
+        .bind(&u.totp_secret_enc)
+        .bind(&u.id)
+        .execute(self.pool())
+        .await?;
         Ok(())
     }
 
@@ -264,13 +277,17 @@ impl Store {
     pub async fn count_ip_failure(&self, ip: &str, window_ms: i64) -> Result<i64, StoreError> {
         let now = now_ms();
         let mut tx = self.begin_write().await?;
-        let current: Option<(i64, i64)> = sqlx::query_as("SELECT window_start, failures FROM login_throttle WHERE ip = $1")
-            .bind(ip)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let current: Option<(i64, i64)> =
+            sqlx::query_as("SELECT window_start, failures FROM login_throttle WHERE ip = $1")
+                .bind(ip)
+                .fetch_optional(&mut *tx)
+                .await?;
         let failures = match current {
             Some((start, n)) if now - start < window_ms => {
-                sqlx::query("UPDATE login_throttle SET failures = failures + 1 WHERE ip = $1").bind(ip).execute(&mut *tx).await?;
+                sqlx::query("UPDATE login_throttle SET failures = failures + 1 WHERE ip = $1")
+                    .bind(ip)
+                    .execute(&mut *tx)
+                    .await?;
                 n + 1
             }
             Some(_) => {

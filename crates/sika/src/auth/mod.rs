@@ -1,0 +1,229 @@
+//! Operators and machines: accounts, passwords, TOTP, sessions, API keys.
+//!
+//! Everything here is enforced on the server. The web layer (`http::console`)
+//! only turns requests into these calls and outcomes into pages.
+
+pub mod apikeys;
+pub mod login;
+pub mod roles;
+pub mod session;
+pub mod validate;
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::audit::{Actor, Auditor, Outcome};
+use crate::crypto::field::FieldCipher;
+use crate::crypto::password::{PasswordPool, check_policy};
+use crate::crypto::{random, sha256_hex, totp};
+use crate::store::{Inserted, Store, StoreError, UserRow, now_ms};
+pub use roles::Role;
+
+/// Lockout after this many failed logins in a row…
+pub const LOCKOUT_THRESHOLD: i64 = 5;
+/// …for this long, doubled at every further lockout.
+pub const LOCKOUT_BASE: Duration = Duration::from_secs(30 * 60);
+/// Failed logins from one IP address within the window before it is throttled.
+pub const IP_THROTTLE_LIMIT: i64 = 20;
+pub const IP_THROTTLE_WINDOW: Duration = Duration::from_secs(15 * 60);
+pub const RECOVERY_CODES: usize = 10;
+
+/// Everything authentication needs, shared by the web layer and the CLI.
+#[derive(Debug, Clone)]
+pub struct Auth {
+    pub store: Store,
+    pub cipher: FieldCipher,
+    pub passwords: PasswordPool,
+    pub auditor: Auditor,
+    pub idle_timeout: Duration,
+    pub absolute_timeout: Duration,
+}
+
+/// A user as the application sees it: sealed fields opened.
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+    pub name: Option<String>,
+    pub role: Role,
+    pub disabled: bool,
+    pub totp_enrolled: bool,
+    pub locked_until: i64,
+    pub created_at: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// Shown to the person: their own input is wrong.
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("stored data cannot be opened: {0}")]
+    Sealed(#[from] crate::crypto::field::FieldError),
+}
+
+/// A new user's one-time secrets, shown once.
+#[derive(Debug)]
+pub struct Created {
+    pub id: String,
+    pub totp_secret: String,
+}
+
+impl Auth {
+    pub fn new(
+        store: Store,
+        keys: crate::crypto::keyring::KeyRing,
+        audit_key: crate::secret::Secret,
+        idle_timeout: Duration,
+        absolute_timeout: Duration,
+    ) -> Self {
+        Auth {
+            auditor: Auditor::new(store.clone(), audit_key),
+            store,
+            cipher: FieldCipher::new(keys),
+            passwords: PasswordPool::for_this_machine(),
+            idle_timeout,
+            absolute_timeout,
+        }
+    }
+
+    pub fn open_user(&self, row: &UserRow) -> Result<User, AuthError> {
+        Ok(User {
+            id: row.id.clone(),
+            email: self.cipher.open_str("users", "email", &row.id, &row.email_enc)?,
+            name: row.name_enc.as_deref().map(|n| self.cipher.open_str("users", "name", &row.id, n)).transpose()?,
+            role: Role::parse(&row.role).unwrap_or(Role::Viewer),
+            disabled: row.disabled,
+            totp_enrolled: row.totp_enrolled,
+            locked_until: row.locked_until,
+            created_at: row.created_at,
+        })
+    }
+
+    pub fn email_indexes(&self, email: &str) -> Vec<String> {
+        self.cipher.blind_indexes("email", email)
+    }
+
+    /// Creates a user. With `enrolled`, the TOTP secret is confirmed now (the
+    /// CLI prints it; the demo writes it down); otherwise the user enrols at first login.
+    pub async fn create_user(
+        &self,
+        actor: &Actor,
+        email: &str,
+        name: Option<&str>,
+        role: Role,
+        password: &str,
+        enrolled: bool,
+    ) -> Result<Created, AuthError> {
+        let email = validate::email(email).map_err(|e| AuthError::Invalid(e.into()))?;
+        let name = match name.map(validate::name).transpose() {
+            Ok(n) => n.filter(|n| !n.is_empty()),
+            Err(e) => return Err(AuthError::Invalid(e.into())),
+        };
+        check_policy(password, &email).map_err(AuthError::Invalid)?;
+        let hash = self
+            .passwords
+            .hash(password.to_string())
+            .await
+            .ok_or_else(|| AuthError::Invalid("The password could not be hashed.".into()))?;
+        let id = random::hex_id();
+        let secret = totp::generate_secret();
+        let row = UserRow {
+            id: id.clone(),
+            email_index: self.cipher.blind_index("email", &email),
+            email_enc: self.cipher.seal_str("users", "email", &id, &email),
+            name_enc: name.as_deref().map(|n| self.cipher.seal_str("users", "name", &id, n)),
+            role: role.as_str().into(),
+            password_hash: hash,
+            totp_secret_enc: self.cipher.seal_str("users", "totp_secret", &id, &secret),
+            totp_enrolled: enrolled,
+            totp_last_step: 0,
+            disabled: false,
+            failed_logins: 0,
+            lockouts: 0,
+            locked_until: 0,
+            created_at: now_ms(),
+        };
+        // The blind index is per key: look for the address under older keys too.
+        if self.store.user_by_email_index(&self.email_indexes(&email)).await?.is_some()
+            || self.store.insert_user(&row).await? == Inserted::EmailTaken
+        {
+            self.auditor
+                .record(actor, "user.create", "user", Outcome::Failure, json!({"reason": "email taken"}))
+                .await?;
+            return Err(AuthError::Invalid("A user with this e-mail address already exists.".into()));
+        }
+        self.auditor
+            .record(
+                actor,
+                "user.create",
+                &format!("user:{id}"),
+                Outcome::Success,
+                json!({"role": role.as_str(), "totp_enrolled": enrolled}),
+            )
+            .await?;
+        Ok(Created { id, totp_secret: secret })
+    }
+
+    pub async fn users(&self) -> Result<Vec<User>, AuthError> {
+        self.store.users().await?.iter().map(|r| self.open_user(r)).collect()
+    }
+
+    pub async fn user(&self, id: &str) -> Result<Option<User>, AuthError> {
+        self.store.user(id).await?.as_ref().map(|r| self.open_user(r)).transpose()
+    }
+
+    /// Ten single-use recovery codes; only their hashes are stored.
+    pub fn new_recovery_codes() -> (Vec<String>, Vec<String>) {
+        let codes: Vec<String> = (0..RECOVERY_CODES)
+            .map(|_| {
+                let raw = data_encoding::BASE32_NOPAD.encode(&random::bytes::<7>()).to_ascii_lowercase();
+                format!("{}-{}", &raw[..5], &raw[5..10])
+            })
+            .collect();
+        let hashes = codes.iter().map(|c| sha256_hex(c.as_bytes())).collect();
+        (codes, hashes)
+    }
+
+    /// The user's TOTP secret (base32), opened.
+    pub fn totp_secret(&self, row: &UserRow) -> Result<String, AuthError> {
+        Ok(self.cipher.open_str("users", "totp_secret", &row.id, &row.totp_secret_enc)?)
+    }
+
+    /// Changes a user's password after checking the current one; ends the user's other sessions.
+    pub async fn change_password(
+        &self,
+        actor: &Actor,
+        user_id: &str,
+        current: &str,
+        new: &str,
+        keep_session: &str,
+    ) -> Result<(), AuthError> {
+        let Some(row) = self.store.user(user_id).await? else { return Err(AuthError::Invalid("Unknown user.".into())) };
+        let email = self.cipher.open_str("users", "email", &row.id, &row.email_enc)?;
+        if !self.passwords.verify(current.to_string(), Some(row.password_hash.clone())).await {
+            self.auditor
+                .record(
+                    actor,
+                    "password.change",
+                    &format!("user:{user_id}"),
+                    Outcome::Failure,
+                    json!({"reason": "wrong current password"}),
+                )
+                .await?;
+            return Err(AuthError::Invalid("The current password is not right.".into()));
+        }
+        check_policy(new, &email).map_err(AuthError::Invalid)?;
+        let hash = self
+            .passwords
+            .hash(new.to_string())
+            .await
+            .ok_or_else(|| AuthError::Invalid("The password could not be hashed.".into()))?;
+        self.store.set_password_hash(user_id, &hash).await?;
+        self.store.end_user_sessions(user_id, Some(keep_session), "password_changed").await?;
+        self.auditor.record(actor, "password.change", &format!("user:{user_id}"), Outcome::Success, json!({})).await?;
+        Ok(())
+    }
+}

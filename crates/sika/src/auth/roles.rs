@@ -1,0 +1,58 @@
+//! Roles, with least privilege: each route names the roles it admits.
+
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Users, API keys, settings.
+    Admin,
+    /// Creates checkouts and payouts.
+    Operator,
+    /// Approves what someone else created.
+    Approver,
+    /// Reads.
+    Viewer,
+    /// The audit log only.
+    Auditor,
+}
+
+impl Role {
+    pub const ALL: [Role; 5] = [Role::Admin, Role::Operator, Role::Approver, Role::Viewer, Role::Auditor];
+
+    pub fn parse(s: &str) -> Option<Role> {
+        Some(match s {
+            "admin" => Role::Admin,
+            "operator" => Role::Operator,
+            "approver" => Role::Approver,
+            "viewer" => Role::Viewer,
+            "auditor" => Role::Auditor,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Operator => "operator",
+            Role::Approver => "approver",
+            Role::Viewer => "viewer",
+            Role::Auditor => "auditor",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who may do what. Routes check these on the server, every time.
+pub mod may {
+    use super::Role::{self, *};
+
+    pub const SIGN_IN: &[Role] = &[Admin, Operator, Approver, Viewer, Auditor];
+    pub const MANAGE_USERS: &[Role] = &[Admin];
+    pub const MANAGE_API_KEYS: &[Role] = &[Admin];
+    pub const READ_AUDIT: &[Role] = &[Auditor];
+}
