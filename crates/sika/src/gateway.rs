@@ -34,7 +34,21 @@ pub async fn run(config: Config, on_ready: impl FnOnce(SocketAddr)) -> Result<()
         }
         None => None,
     };
-    let app = http::app(AppState { store: store.clone(), max_body_bytes: config.max_body_bytes });
+    let auth = crate::auth::Auth::new(
+        store.clone(),
+        config.data_keys.clone(),
+        config.audit_key.clone(),
+        config.session_idle_timeout,
+        config.session_absolute_timeout,
+    );
+    let public_origin = public_url(&config, addr).origin().ascii_serialization();
+    let app = http::app(AppState {
+        store: store.clone(),
+        auth: auth.clone(),
+        max_body_bytes: config.max_body_bytes,
+        public_origin,
+    });
+    tokio::spawn(purge_sessions(auth));
     let https = tokio::spawn(server::serve_https(listener, tls, app, shutdown));
     tracing::info!(%addr, "listening");
     on_ready(addr);
@@ -49,6 +63,17 @@ pub async fn run(config: Config, on_ready: impl FnOnce(SocketAddr)) -> Result<()
     store.close().await;
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// Deletes expired sessions every minute (they are refused on use anyway).
+async fn purge_sessions(auth: crate::auth::Auth) {
+    let ms = |d: std::time::Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+        if let Err(e) = auth.store.purge_sessions(ms(auth.idle_timeout), ms(auth.absolute_timeout)).await {
+            tracing::warn!(error = %e, "session purge failed");
+        }
+    }
 }
 
 /// Opens the database and brings its schema up to date.

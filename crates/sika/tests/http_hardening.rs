@@ -70,7 +70,7 @@ fn assert_hardened(res: &reqwest::Response) {
 async fn every_kind_of_response_carries_the_security_headers() {
     let app = support::spawn_app_with(test_routes()).await;
     let cases = [
-        ("/", 200, "text/html"),
+        ("/login", 200, "text/html"),
         ("/healthz", 200, "application/json"),
         ("/boom", 500, "text/html"),
         ("/no/such/page", 404, "text/html"),

@@ -1,5 +1,6 @@
 //! Sika's HTTP surface: routes, and the hardening every response gets.
 
+pub mod console;
 pub mod edge;
 pub mod error;
 pub mod pages;
@@ -16,6 +17,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
+use crate::auth::Auth;
 use crate::store::Store;
 
 /// How long one request may take, body included, before it is cut off.
@@ -24,7 +26,10 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub store: Store,
+    pub auth: Auth,
     pub max_body_bytes: usize,
+    /// `https://host[:port]` as browsers see Sika: the origin CSRF checks expect.
+    pub public_origin: String,
 }
 
 /// The full application.
@@ -40,8 +45,7 @@ pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
 }
 
 fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/", get(pages::home))
+    console::routes()
         .route("/healthz", get(pages::healthz))
         .route("/readyz", get(pages::readyz))
         .route("/static/sika.css", get(pages::stylesheet))

@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, header};
 
 use super::AppState;
@@ -17,10 +17,6 @@ pub async fn healthz() -> Json<serde_json::Value> {
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Value>, AppError> {
     state.store.ping().await.map_err(|e| AppError::Unavailable(e.to_string()))?;
     Ok(Json(serde_json::json!({"status": "ready"})))
-}
-
-pub async fn home() -> Html<&'static str> {
-    Html(include_str!("../../assets/home.html"))
 }
 
 pub async fn stylesheet() -> Response {

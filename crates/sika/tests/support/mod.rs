@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use axum::Router;
 use sika::http::{self, AppState};
@@ -66,6 +67,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub cert_pem: String,
     pub db: TestDb,
+    pub auth: sika::auth::Auth,
+    pub audit_key: String,
     stop: watch::Sender<bool>,
 }
 
@@ -93,17 +96,29 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(extra: Router<AppState>) -> TestApp {
-    let db = sqlite().await;
+    spawn_on(sqlite().await, extra, Duration::from_secs(15 * 60), Duration::from_secs(10 * 3600)).await
+}
+
+/// The real server on port 0 over `db`, with keys generated now and the given session timeouts.
+pub async fn spawn_on(db: TestDb, extra: Router<AppState>, idle: Duration, absolute: Duration) -> TestApp {
     let (cert_pem, key_pem) = sika::server::tls::self_signed().expect("self-signed");
     let tls = tls_config(&cert_pem, &key_pem);
-    let state = AppState { store: db.store.clone(), max_body_bytes: sika::config::DEFAULT_MAX_BODY_BYTES };
-    let app = http::app_with(state, extra);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
+    let keys = sika::crypto::keyring::KeyRing::parse(&sika::crypto::keyring::KeyRing::generate_text("k1")).unwrap();
+    let audit_key = sika::crypto::random::token();
+    let auth = sika::auth::Auth::new(db.store.clone(), keys, Secret::new(audit_key.clone()), idle, absolute);
+    let state = AppState {
+        store: db.store.clone(),
+        auth: auth.clone(),
+        max_body_bytes: sika::config::DEFAULT_MAX_BODY_BYTES,
+        public_origin: format!("https://127.0.0.1:{}", addr.port()),
+    };
+    let app = http::app_with(state, extra);
     let (stop, shutdown) = watch::channel(false);
     tokio::spawn(sika::server::serve_https(listener, tls, app, shutdown));
     let client = client_for(&cert_pem).build().expect("client");
-    TestApp { addr, base: format!("https://127.0.0.1:{}", addr.port()), client, cert_pem, db, stop }
+    TestApp { addr, base: format!("https://127.0.0.1:{}", addr.port()), client, cert_pem, db, auth, audit_key, stop }
 }
 
 pub fn tls_config(cert_pem: &str, key_pem: &str) -> std::sync::Arc<rustls::ServerConfig> {

@@ -1,0 +1,347 @@
+//! Administration: users (create, role, disable, re-enrol 2FA, unlock) and API keys.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::guard::{Ctx, Nav, internal, render, time};
+use crate::audit::Outcome;
+use crate::auth::roles::may;
+use crate::auth::{AuthError, Role};
+use crate::crypto::totp;
+use crate::http::AppState;
+use crate::http::error::AppError;
+use crate::store::now_ms;
+
+struct UserView {
+    id: String,
+    email: String,
+    name: String,
+    role: &'static str,
+    enrolled: bool,
+    disabled: bool,
+    locked: bool,
+    actions: Vec<(&'static str, &'static str)>,
+}
+
+#[derive(Template)]
+#[template(path = "users.html")]
+struct UsersPage {
+    nav: Option<Nav>,
+    csrf: String,
+    users: Vec<UserView>,
+    roles: Vec<&'static str>,
+    error: Option<String>,
+}
+
+async fn users_view(state: &AppState, c: &crate::auth::session::Current, ctx: &Ctx, error: Option<String>) -> Response {
+    let users = match state.auth.users().await {
+        Ok(u) => u,
+        Err(e) => return internal(e),
+    };
+    // Reading every e-mail is a read of sensitive data: audited.
+    let _ = state
+        .auth
+        .auditor
+        .record(
+            &c.actor(&ctx.ip, &ctx.user_agent),
+            "users.view",
+            "users",
+            Outcome::Success,
+            json!({"count": users.len()}),
+        )
+        .await;
+    let now = now_ms();
+    let users = users
+        .into_iter()
+        .map(|u| {
+            let locked = u.locked_until > now;
+            let mut actions =
+                vec![if u.disabled { ("enable", "Enable") } else { ("disable", "Disable") }, ("reenrol", "Reset 2FA")];
+            if locked {
+                actions.push(("unlock", "Unlock"));
+            }
+            UserView {
+                id: u.id,
+                email: u.email,
+                name: u.name.unwrap_or_default(),
+                role: u.role.as_str(),
+                enrolled: u.totp_enrolled,
+                disabled: u.disabled,
+                locked,
+                actions,
+            }
+        })
+        .collect();
+    render(&UsersPage {
+        nav: Nav::of(c),
+        csrf: c.csrf_token.clone(),
+        users,
+        roles: Role::ALL.iter().map(|r| r.as_str()).collect(),
+        error,
+    })
+}
+
+pub async fn users_page(State(state): State<AppState>, ctx: Ctx) -> Response {
+    let c = match state.signed_in(&ctx).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if let Err(r) = state.require(&c, &ctx, may::MANAGE_USERS, "users").await {
+        return r;
+    }
+    users_view(&state, &c, &ctx, None).await
+}
+
+#[derive(Deserialize)]
+pub struct NewUser {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    role: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    csrf_token: String,
+}
+
+pub async fn create_user(State(state): State<AppState>, ctx: Ctx, Form(f): Form<NewUser>) -> Response {
+    let c = match state.signed_in(&ctx).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if let Err(r) = state.require(&c, &ctx, may::MANAGE_USERS, "users").await {
+        return r;
+    }
+    if let Err(r) = state.check_csrf(&c, &ctx, &f.csrf_token).await {
+        return r;
+    }
+    let Some(role) = Role::parse(&f.role) else {
+        return users_view(&state, &c, &ctx, Some("Choose a role.".into())).await;
+    };
+    let name = Some(f.name.as_str()).filter(|n| !n.trim().is_empty());
+    match state.auth.create_user(&c.actor(&ctx.ip, &ctx.user_agent), &f.email, name, role, &f.password, false).await {
+        Ok(_) => Redirect::to("/admin/users").into_response(),
+        Err(AuthError::Invalid(msg)) => users_view(&state, &c, &ctx, Some(msg)).await,
+        Err(e) => internal(e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ActionForm {
+    #[serde(default)]
+    role: String,
+    #[serde(default)]
+    csrf_token: String,
+}
+
+pub async fn user_action(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path((id, action)): Path<(String, String)>,
+    Form(f): Form<ActionForm>,
+) -> Response {
+    let c = match state.signed_in(&ctx).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if let Err(r) = state.require(&c, &ctx, may::MANAGE_USERS, "users").await {
+        return r;
+    }
+    if let Err(r) = state.check_csrf(&c, &ctx, &f.csrf_token).await {
+        return r;
+    }
+    let target = match state.auth.user(&id).await {
+        Ok(Some(u)) => u,
+        Ok(None) => return AppError::NotFound.into_response(),
+        Err(e) => return internal(e),
+    };
+    let actor = c.actor(&ctx.ip, &ctx.user_agent);
+    let store = &state.auth.store;
+    let auditor = state.auth.auditor.clone();
+    let audit = |action: &'static str, details: serde_json::Value| {
+        let (actor, auditor) = (actor.clone(), auditor.clone());
+        let target = format!("user:{}", target.id);
+        async move { auditor.record(&actor, action, &target, Outcome::Success, details).await }
+    };
+    let result = match action.as_str() {
+        "role" => {
+            let Some(role) = Role::parse(&f.role) else {
+                return users_view(&state, &c, &ctx, Some("Choose a role.".into())).await;
+            };
+            if target.id == c.user.id && role != Role::Admin {
+                return users_view(&state, &c, &ctx, Some("You cannot remove your own admin role.".into())).await;
+            }
+            async {
+                store.set_user_role(&target.id, role.as_str()).await?;
+                // A privilege change ends the user's sessions: the next sign-in gets a new token.
+                store.end_user_sessions(&target.id, None, "privilege_changed").await?;
+                audit("user.role", json!({"before": target.role.as_str(), "after": role.as_str()})).await?;
+                Ok::<_, crate::store::StoreError>(())
+            }
+            .await
+        }
+        "disable" | "enable" => {
+            if target.id == c.user.id {
+                return users_view(&state, &c, &ctx, Some("You cannot disable yourself.".into())).await;
+            }
+            let disable = action == "disable";
+            async {
+                store.set_user_disabled(&target.id, disable).await?;
+                if disable {
+                    store.end_user_sessions(&target.id, None, "disabled").await?;
+                }
+                audit(
+                    if disable { "user.disable" } else { "user.enable" },
+                    json!({"before": {"disabled": target.disabled}, "after": {"disabled": disable}}),
+                )
+                .await?;
+                Ok(())
+            }
+            .await
+        }
+        "reenrol" => {
+            let secret = totp::generate_secret();
+            let sealed = state.auth.cipher.seal_str("users", "totp_secret", &target.id, &secret);
+            async {
+                store.reset_totp(&target.id, &sealed).await?;
+                store.end_user_sessions(&target.id, None, "privilege_changed").await?;
+                audit("user.totp_reset", json!({})).await?;
+                Ok(())
+            }
+            .await
+        }
+        "unlock" => {
+            async {
+                store.unlock_user(&target.id).await?;
+                audit("user.unlock", json!({"before": {"locked_until": target.locked_until}})).await?;
+                Ok(())
+            }
+            .await
+        }
+        _ => return AppError::NotFound.into_response(),
+    };
+    match result {
+        Ok(()) => Redirect::to("/admin/users").into_response(),
+        Err(e) => internal(e),
+    }
+}
+
+struct KeyView {
+    id: String,
+    name: String,
+    scopes: String,
+    created: String,
+    last_used: String,
+    revoked: bool,
+}
+
+#[derive(Template)]
+#[template(path = "apikeys.html")]
+struct KeysPage {
+    nav: Option<Nav>,
+    csrf: String,
+    keys: Vec<KeyView>,
+    error: Option<String>,
+}
+
+async fn keys_view(state: &AppState, c: &crate::auth::session::Current, error: Option<String>) -> Response {
+    let keys = match state.auth.store.api_keys().await {
+        Ok(k) => k,
+        Err(e) => return internal(e),
+    };
+    let keys = keys
+        .into_iter()
+        .map(|k| KeyView {
+            id: k.id,
+            name: k.name,
+            scopes: k.scopes,
+            created: time(k.created_at),
+            last_used: k.last_used_at.map(time).unwrap_or_else(|| "never".into()),
+            revoked: k.revoked_at.is_some(),
+        })
+        .collect();
+    render(&KeysPage { nav: Nav::of(c), csrf: c.csrf_token.clone(), keys, error })
+}
+
+pub async fn keys_page(State(state): State<AppState>, ctx: Ctx) -> Response {
+    let c = match state.signed_in(&ctx).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if let Err(r) = state.require(&c, &ctx, may::MANAGE_API_KEYS, "api_keys").await {
+        return r;
+    }
+    keys_view(&state, &c, None).await
+}
+
+#[derive(Deserialize)]
+pub struct NewKey {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    scopes: String,
+    #[serde(default)]
+    csrf_token: String,
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+struct Message {
+    nav: Option<Nav>,
+    heading: &'static str,
+    message: &'static str,
+    secret: Option<String>,
+    back: &'static str,
+}
+
+pub async fn create_key(State(state): State<AppState>, ctx: Ctx, Form(f): Form<NewKey>) -> Response {
+    let c = match state.signed_in(&ctx).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if let Err(r) = state.require(&c, &ctx, may::MANAGE_API_KEYS, "api_keys").await {
+        return r;
+    }
+    if let Err(r) = state.check_csrf(&c, &ctx, &f.csrf_token).await {
+        return r;
+    }
+    match state.auth.create_api_key(&c.actor(&ctx.ip, &ctx.user_agent), &f.name, &f.scopes).await {
+        Ok((_, key)) => render(&Message {
+            nav: Nav::of(&c),
+            heading: "API key created",
+            message: "Copy this key now: it is shown only once, and only its hash is stored.",
+            secret: Some(key),
+            back: "/admin/api-keys",
+        }),
+        Err(AuthError::Invalid(msg)) => keys_view(&state, &c, Some(msg)).await,
+        Err(e) => internal(e),
+    }
+}
+
+pub async fn revoke_key(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    Form(f): Form<ActionForm>,
+) -> Response {
+    let c = match state.signed_in(&ctx).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if let Err(r) = state.require(&c, &ctx, may::MANAGE_API_KEYS, "api_keys").await {
+        return r;
+    }
+    if let Err(r) = state.check_csrf(&c, &ctx, &f.csrf_token).await {
+        return r;
+    }
+    match state.auth.revoke_api_key(&c.actor(&ctx.ip, &ctx.user_agent), &id).await {
+        Ok(_) => Redirect::to("/admin/api-keys").into_response(),
+        Err(e) => internal(e),
+    }
+}

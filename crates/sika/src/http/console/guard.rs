@@ -1,0 +1,182 @@
+//! What every console handler needs: the caller's address and cookies, the
+//! session (idle and absolute timeouts, one per user), the role check, the
+//! CSRF check, and rendering.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use askama::Template;
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use http::HeaderMap;
+use serde_json::json;
+
+use crate::audit::Outcome;
+use crate::auth::Role;
+use crate::auth::session::{COOKIE, Current};
+use crate::crypto::ct_eq;
+use crate::http::AppState;
+use crate::http::error::AppError;
+
+/// The caller, as far as a request tells.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    pub ip: String,
+    pub user_agent: String,
+    pub cookies: HashMap<String, String>,
+    pub headers: HeaderMap,
+}
+
+impl Ctx {
+    pub fn cookie(&self, name: &str) -> Option<&str> {
+        self.cookies.get(name).map(String::as_str)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Ctx {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip().to_string())
+            .unwrap_or_else(|| "unknown".into());
+        let user_agent: String = parts
+            .headers
+            .get(http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(256)
+            .collect();
+        let mut cookies = HashMap::new();
+        for header in parts.headers.get_all(http::header::COOKIE) {
+            for pair in header.to_str().unwrap_or("").split(';') {
+                if let Some((k, v)) = pair.trim().split_once('=') {
+                    cookies.entry(k.to_string()).or_insert_with(|| v.to_string());
+                }
+            }
+        }
+        Ok(Ctx { ip, user_agent, cookies, headers: parts.headers.clone() })
+    }
+}
+
+/// A request is same-origin when the browser says so: `Sec-Fetch-Site` (if
+/// sent) is `same-origin` or `none`, and `Origin` (or, failing that, `Referer`)
+/// is Sika's public origin or this very host over HTTPS. Neither header → refused.
+pub fn origin_allowed(headers: &HeaderMap, public_origin: &str) -> bool {
+    let get = |n: &http::HeaderName| headers.get(n).and_then(|v| v.to_str().ok());
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok())
+        && site != "same-origin"
+        && site != "none"
+    {
+        return false;
+    }
+    let host_origin = get(&http::header::HOST).map(|h| format!("https://{h}"));
+    let ok = |origin: &str| origin == public_origin || host_origin.as_deref() == Some(origin);
+    if let Some(origin) = get(&http::header::ORIGIN) {
+        return ok(origin);
+    }
+    match get(&http::header::REFERER).and_then(|r| url::Url::parse(r).ok()) {
+        Some(r) => ok(&r.origin().ascii_serialization()),
+        None => false,
+    }
+}
+
+impl AppState {
+    /// The signed-in operator with a full session, or a redirect to sign in
+    /// (or to finish enrolment).
+    pub async fn signed_in(&self, ctx: &Ctx) -> Result<Current, Response> {
+        let Some(token) = ctx.cookie(COOKIE) else { return Err(Redirect::to("/login").into_response()) };
+        match self.auth.current(token, &ctx.ip, &ctx.user_agent).await {
+            Ok(Ok(c)) if c.is_full() => Ok(c),
+            Ok(Ok(_)) => Err(Redirect::to("/enrol").into_response()),
+            Ok(Err(_)) => Err(Redirect::to("/login").into_response()),
+            Err(e) => Err(AppError::Internal(Box::new(e)).into_response()),
+        }
+    }
+
+    /// Refuses (403, audited) unless the operator's role is in `allowed`.
+    pub async fn require(&self, c: &Current, ctx: &Ctx, allowed: &[Role], what: &str) -> Result<(), Response> {
+        if allowed.contains(&c.role()) {
+            return Ok(());
+        }
+        let _ = self
+            .auth
+            .auditor
+            .record(&c.actor(&ctx.ip, &ctx.user_agent), "access", what, Outcome::Denied, json!({}))
+            .await;
+        Err(AppError::Forbidden.into_response())
+    }
+
+    /// The synchronizer token (bound to the session, constant-time) plus the origin check.
+    pub async fn check_csrf(&self, c: &Current, ctx: &Ctx, submitted: &str) -> Result<(), Response> {
+        if ct_eq(submitted, &c.csrf_token) && origin_allowed(&ctx.headers, &self.public_origin) {
+            return Ok(());
+        }
+        let _ = self
+            .auth
+            .auditor
+            .record(&c.actor(&ctx.ip, &ctx.user_agent), "csrf", "form", Outcome::Denied, json!({}))
+            .await;
+        Err(AppError::Forbidden.into_response())
+    }
+}
+
+/// The navigation bar: who is signed in, their role, the links their role may
+/// use, and the logout button's CSRF token.
+#[derive(Debug, Clone)]
+pub struct Nav {
+    pub email: String,
+    pub role: String,
+    pub csrf: String,
+    pub links: Vec<(&'static str, &'static str)>,
+}
+
+impl Nav {
+    pub fn of(c: &Current) -> Option<Nav> {
+        let mut links = vec![("/", "Home")];
+        if crate::auth::roles::may::MANAGE_USERS.contains(&c.role()) {
+            links.push(("/admin/users", "Users"));
+        }
+        if crate::auth::roles::may::MANAGE_API_KEYS.contains(&c.role()) {
+            links.push(("/admin/api-keys", "API keys"));
+        }
+        if crate::auth::roles::may::READ_AUDIT.contains(&c.role()) {
+            links.push(("/audit", "Audit log"));
+        }
+        Some(Nav { email: c.user.email.clone(), role: c.role().as_str().into(), csrf: c.csrf_token.clone(), links })
+    }
+}
+
+pub fn render(t: &impl Template) -> Response {
+    match t.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => AppError::Internal(Box::new(e)).into_response(),
+    }
+}
+
+pub fn internal(e: impl std::error::Error + Send + Sync + 'static) -> Response {
+    AppError::Internal(Box::new(e)).into_response()
+}
+
+/// `2026-11-29 10:00:00` (UTC) for a millisecond timestamp.
+pub fn time(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil-from-days (Howard Hinnant).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+}

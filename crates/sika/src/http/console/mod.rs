@@ -1,0 +1,30 @@
+//! The operators' web console: server-rendered, auto-escaped templates
+//! (askama), Sika's own CSS, no script. Every route checks the session and
+//! the role on the server; every state-changing form carries a CSRF token.
+
+mod account;
+mod admin;
+mod audit_log;
+mod guard;
+mod signin;
+
+use axum::Router;
+use axum::routing::{get, post};
+
+pub use guard::{Ctx, origin_allowed};
+
+use super::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(account::home))
+        .route("/login", get(signin::login_page).post(signin::login))
+        .route("/enrol", get(signin::enrol_page).post(signin::enrol))
+        .route("/logout", post(signin::logout))
+        .route("/account/password", get(account::password_page).post(account::change_password))
+        .route("/admin/users", get(admin::users_page).post(admin::create_user))
+        .route("/admin/users/{id}/{action}", post(admin::user_action))
+        .route("/admin/api-keys", get(admin::keys_page).post(admin::create_key))
+        .route("/admin/api-keys/{id}/revoke", post(admin::revoke_key))
+        .route("/audit", get(audit_log::audit_page))
+}
