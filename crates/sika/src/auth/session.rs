@@ -13,7 +13,8 @@ pub const COOKIE: &str = "__Host-sika";
 /// The pre-login CSRF cookie (double submit) for the login form.
 pub const LOGIN_COOKIE: &str = "__Host-sika-login";
 
-/// How often `last_seen_at` is written (less write traffic; idle precision stays well under a minute).
+/// How often `last_seen_at` is written at most (less write traffic), and never
+/// less often than a quarter of the idle timeout, so activity always counts.
 const TOUCH_EVERY_MS: i64 = 15_000;
 
 /// A session cookie: no `Max-Age`/`Expires`, so the browser drops it when it closes.
@@ -162,7 +163,7 @@ impl Auth {
             return Ok(Err(NoSession::Ended(reason.into())));
         }
         let Some(row) = row else { return Ok(Err(NoSession::Anonymous)) };
-        if now - s.last_seen_at >= TOUCH_EVERY_MS {
+        if now - s.last_seen_at >= TOUCH_EVERY_MS.min(idle / 4) {
             self.store.touch_session(&hash, now).await?;
         }
         Ok(Ok(Current { user: self.open_user(&row)?, token_hash: hash, csrf_token: s.csrf_token, stage: s.stage }))

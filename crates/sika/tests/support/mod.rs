@@ -1,6 +1,8 @@
 //! Shared test helpers: a fresh database per test, and the real HTTPS server on port 0.
 #![allow(dead_code)]
 
+pub mod browser;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 

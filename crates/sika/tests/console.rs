@@ -1,0 +1,349 @@
+//! The console's security controls, end to end over HTTPS: cookies, fixation,
+//! timeouts, logout, one session per user, lockout, TOTP replay, CSRF, roles.
+
+mod support;
+
+use std::time::Duration;
+
+use sika::audit::Actor;
+use sika::auth::Role;
+use sika::store::AuditFilter;
+use support::browser::{Browser, code};
+
+const PASSWORD: &str = "Corr3ct-Horse!Battery";
+
+struct User {
+    email: String,
+    secret: String,
+}
+
+async fn user(app: &support::TestApp, role: Role, tag: &str) -> User {
+    let email = format!("{tag}@example.com");
+    let created = app.auth.create_user(&Actor::cli(), &email, Some("Test Person"), role, PASSWORD, true).await.unwrap();
+    User { email, secret: created.totp_secret }
+}
+
+fn browser(app: &support::TestApp) -> Browser {
+    Browser::new(&app.base, app.client.clone())
+}
+
+async fn actions(app: &support::TestApp, action: &str) -> Vec<sika::store::AuditEntry> {
+    let f = AuditFilter { action: Some(action.into()), ..Default::default() };
+    app.auth.store.audit_search(&f, 1000).await.unwrap()
+}
+
+#[tokio::test]
+async fn session_cookie_attributes_fixation_and_logout() {
+    let app = support::spawn_app().await;
+    let u = user(&app, Role::Viewer, "cookie").await;
+    let mut b = browser(&app);
+    // An attacker-planted session id is never adopted.
+    b.cookies.insert("__Host-sika".into(), "A".repeat(43));
+    let res = b.login(&u.email, PASSWORD, &code(&u.secret, 0)).await;
+    assert_eq!((res.status, res.location.as_deref()), (303, Some("/")));
+    let set = b.set_cookies.iter().find(|c| c.starts_with("__Host-sika=")).expect("session cookie");
+    for attr in ["Path=/", "Secure", "HttpOnly", "SameSite=Strict"] {
+        assert!(set.contains(attr), "{set} lacks {attr}");
+    }
+    assert!(!set.contains("Max-Age") && !set.contains("Expires") && !set.contains("Domain"), "{set}");
+    let token = b.session().unwrap();
+    assert_ne!(token, "A".repeat(43), "fixation: the token changes at login");
+    assert_eq!(token.len(), 43, "256 bits, base64url");
+    assert!(!res.body.contains(&token), "the token travels only in the cookie");
+
+    let home = b.get("/").await;
+    assert_eq!(home.status, 200);
+    assert!(home.body.contains("id=\"logout\""), "a visible logout button");
+    assert!(home.body.contains(&u.email));
+
+    let csrf = home.csrf();
+    let out = b.post("/logout", &[("csrf_token", &csrf)]).await;
+    assert_eq!(out.status, 303);
+    assert_eq!(out.headers["clear-site-data"], "\"cache\", \"cookies\", \"storage\"");
+    assert!(b.set_cookies.last().unwrap().contains("Max-Age=0"));
+    assert!(b.session().is_none());
+    // The old token is useless afterwards.
+    b.cookies.insert("__Host-sika".into(), token.clone());
+    let replay = b.get("/").await;
+    assert_eq!((replay.status, replay.location.as_deref()), (303, Some("/login")));
+    let login = b.get("/login").await;
+    assert!(login.body.contains("You have signed out."));
+    assert!(!actions(&app, "logout").await.is_empty());
+}
+
+#[tokio::test]
+async fn a_thousand_sessions_have_distinct_256_bit_tokens_stored_only_as_hashes() {
+    let app = support::spawn_app().await;
+    let u = user(&app, Role::Viewer, "many").await;
+    let row = app.auth.store.user_by_email_index(&app.auth.email_indexes(&u.email)).await.unwrap().unwrap();
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..1000 {
+        let t = app.auth.start_session(&row.id, "full", "127.0.0.1", "test").await.unwrap();
+        assert_eq!(t.len(), 43);
+        assert!(t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert!(seen.insert(t));
+    }
+    // And through the real login form, a few more, each new.
+    let mut b = browser(&app);
+    let res = b.login(&u.email, PASSWORD, &code(&u.secret, 0)).await;
+    assert_eq!(res.status, 303);
+    let token = b.session().unwrap();
+    assert!(seen.insert(token.clone()));
+    let raw = std::fs::read(app.db.url.trim_start_matches("sqlite://")).unwrap();
+    let wal = std::fs::read(format!("{}-wal", app.db.url.trim_start_matches("sqlite://"))).unwrap_or_default();
+    for bytes in [raw, wal] {
+        assert!(!bytes.windows(token.len()).any(|w| w == token.as_bytes()), "the raw token is never stored");
+    }
+}
+
+#[tokio::test]
+async fn idle_and_absolute_timeouts_are_enforced_on_the_server() {
+    let app =
+        support::spawn_on(support::sqlite().await, axum::Router::new(), Duration::from_secs(2), Duration::from_secs(4))
+            .await;
+    let u = user(&app, Role::Viewer, "idle").await;
+    let mut b = browser(&app);
+    assert_eq!(b.login(&u.email, PASSWORD, &code(&u.secret, 0)).await.status, 303);
+    assert_eq!(b.get("/").await.status, 200);
+    tokio::time::sleep(Duration::from_millis(2300)).await;
+    assert_eq!(b.get("/").await.location.as_deref(), Some("/login"), "idle for longer than the idle timeout");
+    assert!(b.get("/login").await.body.contains("inactivity"));
+
+    // Active all along, the session still ends at the absolute limit.
+    assert_eq!(b.login(&u.email, PASSWORD, &code(&u.secret, 1)).await.status, 303);
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_millis(3600) {
+        assert_eq!(b.get("/").await.status, 200, "active within the idle timeout");
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(b.get("/").await.location.as_deref(), Some("/login"));
+    assert!(b.get("/login").await.body.contains("maximum length"));
+}
+
+#[tokio::test]
+async fn a_second_login_ends_the_first_and_the_first_is_told_why() {
+    let app = support::spawn_app().await;
+    let u = user(&app, Role::Viewer, "twice").await;
+    let mut first = browser(&app);
+    let mut second = browser(&app);
+    assert_eq!(first.login(&u.email, PASSWORD, &code(&u.secret, -1)).await.status, 303);
+    assert_eq!(second.login(&u.email, PASSWORD, &code(&u.secret, 0)).await.status, 303);
+    assert_eq!(second.get("/").await.status, 200);
+    assert_eq!(first.get("/").await.location.as_deref(), Some("/login"));
+    assert!(first.get("/login").await.body.contains("signed in somewhere else"));
+}
+
+#[tokio::test]
+async fn totp_codes_are_single_use_and_wrong_codes_fail() {
+    let app = support::spawn_app().await;
+    let u = user(&app, Role::Viewer, "totp").await;
+    let c = code(&u.secret, 0);
+    let mut b = browser(&app);
+    let wrong = if c == "000000" { "111111" } else { "000000" };
+    let res = b.login(&u.email, PASSWORD, wrong).await;
+    assert_eq!(res.status, 200);
+    assert!(res.body.contains("Sign-in failed."));
+    let res = b.login(&u.email, PASSWORD, "").await;
+    assert!(res.body.contains("Sign-in failed."), "an enrolled user needs the code");
+    assert_eq!(b.login(&u.email, PASSWORD, &c).await.status, 303);
+    let mut again = browser(&app);
+    let res = again.login(&u.email, PASSWORD, &c).await;
+    assert!(res.body.contains("Sign-in failed."), "a used code is refused");
+    let older = code(&u.secret, -1);
+    assert!(again.login(&u.email, PASSWORD, &older).await.body.contains("Sign-in failed."), "an older step too");
+    // Every failure looks the same as an unknown user's.
+    let unknown = again.login("nobody@example.com", PASSWORD, &c).await;
+    assert_eq!(unknown.status, 200);
+    assert!(unknown.body.contains("Sign-in failed. Check your e-mail, password and code, then try again."));
+}
+
+#[tokio::test]
+async fn five_failures_lock_the_account_until_an_admin_unlocks_it() {
+    let app = support::spawn_app().await;
+    let u = user(&app, Role::Operator, "lock").await;
+    let admin = user(&app, Role::Admin, "lockadmin").await;
+    let mut b = browser(&app);
+    for _ in 0..5 {
+        assert!(b.login(&u.email, "Wrong-Passw0rd!x", "").await.body.contains("Sign-in failed."));
+    }
+    let res = b.login(&u.email, PASSWORD, &code(&u.secret, 0)).await;
+    assert!(res.body.contains("Sign-in failed."), "locked even with the right credentials");
+    assert_eq!(actions(&app, "account.lockout").await.len(), 1);
+
+    let mut a = browser(&app);
+    assert_eq!(a.login(&admin.email, PASSWORD, &code(&admin.secret, 0)).await.status, 303);
+    let page = a.get("/admin/users").await;
+    assert!(page.body.contains("locked"), "admins see the lockout");
+    let row = app.auth.store.user_by_email_index(&app.auth.email_indexes(&u.email)).await.unwrap().unwrap();
+    let csrf = page.csrf();
+    assert_eq!(a.post(&format!("/admin/users/{}/unlock", row.id), &[("csrf_token", &csrf)]).await.status, 303);
+    assert_eq!(b.login(&u.email, PASSWORD, &code(&u.secret, 1)).await.status, 303, "unlocked");
+    assert_eq!(actions(&app, "user.unlock").await.len(), 1);
+}
+
+#[tokio::test]
+async fn csrf_missing_wrong_cross_session_and_foreign_origin_are_refused() {
+    let app = support::spawn_app().await;
+    let u = user(&app, Role::Admin, "csrf").await;
+    let v = user(&app, Role::Viewer, "csrf2").await;
+    let mut b = browser(&app);
+    assert_eq!(b.login(&u.email, PASSWORD, &code(&u.secret, 0)).await.status, 303);
+    let mut other = browser(&app);
+    assert_eq!(other.login(&v.email, PASSWORD, &code(&v.secret, 0)).await.status, 303);
+    let theirs = other.get("/").await.csrf();
+    let mine = b.get("/").await.csrf();
+    let form = |t: &str| {
+        vec![
+            ("name".to_string(), "k".to_string()),
+            ("scopes".into(), "read".into()),
+            ("csrf_token".into(), t.to_string()),
+        ]
+    };
+    let wrong = "x".repeat(43);
+    for (what, token, origin) in [
+        ("missing", "", Some(app.base.as_str())),
+        ("wrong", wrong.as_str(), Some(app.base.as_str())),
+        ("cross-session", theirs.as_str(), Some(app.base.as_str())),
+        ("foreign origin", mine.as_str(), Some("https://evil.example")),
+        ("no origin", mine.as_str(), None),
+    ] {
+        let f = form(token);
+        let pairs: Vec<(&str, &str)> = f.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let res = b.post_with_origin("/admin/api-keys", &pairs, origin).await;
+        assert_eq!(res.status, 403, "{what}");
+    }
+    assert!(app.auth.store.api_keys().await.unwrap().is_empty(), "nothing was created");
+    let f = form(&mine);
+    let pairs: Vec<(&str, &str)> = f.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let ok = b.post("/admin/api-keys", &pairs).await;
+    assert_eq!(ok.status, 200);
+    assert!(ok.body.contains("sk_"));
+    // The login form has its own token: without it, no sign-in is even tried.
+    let mut c = browser(&app);
+    let res = c
+        .post("/login", &[("email", &u.email), ("password", PASSWORD), ("totp", "123456"), ("csrf_token", "forged")])
+        .await;
+    assert_eq!(res.status, 403);
+    assert!(actions(&app, "csrf").await.len() >= 6);
+}
+
+#[tokio::test]
+async fn every_role_against_every_route() {
+    let app = support::spawn_app().await;
+    // route, method, roles allowed (written here independently of the code under test)
+    let matrix: [(&str, &str, &[Role]); 8] = [
+        ("/", "GET", &Role::ALL),
+        ("/account/password", "GET", &Role::ALL),
+        ("/admin/users", "GET", &[Role::Admin]),
+        ("/admin/users", "POST", &[Role::Admin]),
+        ("/admin/users/none/disable", "POST", &[Role::Admin]),
+        ("/admin/api-keys", "GET", &[Role::Admin]),
+        ("/admin/api-keys", "POST", &[Role::Admin]),
+        ("/audit", "GET", &[Role::Auditor]),
+    ];
+    for role in Role::ALL {
+        let u = user(&app, role, &format!("matrix-{role}")).await;
+        let mut b = browser(&app);
+        assert_eq!(b.login(&u.email, PASSWORD, &code(&u.secret, 0)).await.status, 303, "{role} signs in");
+        let csrf = b.get("/").await.csrf();
+        for (path, method, allowed) in matrix {
+            let res = if method == "GET" { b.get(path).await } else { b.post(path, &[("csrf_token", &csrf)]).await };
+            if allowed.contains(&role) {
+                assert_ne!(res.status, 403, "{role} {method} {path} should be allowed");
+            } else {
+                assert_eq!(res.status, 403, "{role} {method} {path} should be refused");
+            }
+        }
+    }
+    // Signed out, every console route sends you to sign in.
+    let mut anon = browser(&app);
+    for (path, method, _) in matrix {
+        let res = if method == "GET" { anon.get(path).await } else { anon.post(path, &[("csrf_token", "x")]).await };
+        assert_eq!(res.location.as_deref(), Some("/login"), "{method} {path}");
+    }
+    assert!(!actions(&app, "access").await.is_empty(), "refusals are audited");
+}
+
+#[tokio::test]
+async fn first_login_enrols_totp_with_a_qr_code_and_recovery_codes() {
+    let app = support::spawn_app().await;
+    let admin = user(&app, Role::Admin, "enroladmin").await;
+    let mut a = browser(&app);
+    assert_eq!(a.login(&admin.email, PASSWORD, &code(&admin.secret, 0)).await.status, 303);
+    let csrf = a.get("/admin/users").await.csrf();
+    let res = a
+        .post(
+            "/admin/users",
+            &[
+                ("email", "new@example.com"),
+                ("name", "New Person"),
+                ("role", "operator"),
+                ("password", PASSWORD),
+                ("csrf_token", &csrf),
+            ],
+        )
+        .await;
+    assert_eq!(res.status, 303);
+    let weak = a
+        .post(
+            "/admin/users",
+            &[("email", "weak@example.com"), ("role", "viewer"), ("password", "password1234"), ("csrf_token", &csrf)],
+        )
+        .await;
+    assert!(weak.body.contains("upper-case") || weak.body.contains("common"), "the reason is shown");
+
+    let mut n = browser(&app);
+    let res = n.login("new@example.com", PASSWORD, "").await;
+    assert_eq!(res.location.as_deref(), Some("/enrol"));
+    assert_eq!(n.get("/").await.location.as_deref(), Some("/enrol"), "nothing else before enrolment");
+    let page = n.get("/enrol").await;
+    assert!(page.body.contains("<svg"), "the QR code is drawn by Sika");
+    assert!(!page.body.contains("<script"));
+    let marker = "id=\"totp-secret\">";
+    let i = page.body.find(marker).unwrap() + marker.len();
+    let secret = page.body[i..].split('<').next().unwrap().to_string();
+    let enrol_token = n.session().unwrap();
+    let res = n.post("/enrol", &[("code", &code(&secret, 0)), ("csrf_token", &page.csrf())]).await;
+    assert_eq!(res.status, 200);
+    assert_eq!(res.body.matches("<li><code>").count(), 10, "ten recovery codes");
+    assert_ne!(n.session().unwrap(), enrol_token, "a new token at the privilege change");
+    assert_eq!(n.get("/").await.status, 200);
+
+    // A recovery code signs in once.
+    let i = res.body.find("<li><code>").unwrap() + 10;
+    let recovery = res.body[i..].split('<').next().unwrap().to_string();
+    let mut r = browser(&app);
+    assert_eq!(r.login("new@example.com", PASSWORD, &recovery).await.status, 303);
+    let mut r2 = browser(&app);
+    assert!(r2.login("new@example.com", PASSWORD, &recovery).await.body.contains("Sign-in failed."));
+}
+
+#[tokio::test]
+async fn role_change_ends_the_users_sessions_and_is_audited_with_before_and_after() {
+    let app = support::spawn_app().await;
+    let admin = user(&app, Role::Admin, "roleadmin").await;
+    let op = user(&app, Role::Operator, "roleop").await;
+    let mut a = browser(&app);
+    let mut o = browser(&app);
+    assert_eq!(a.login(&admin.email, PASSWORD, &code(&admin.secret, 0)).await.status, 303);
+    assert_eq!(o.login(&op.email, PASSWORD, &code(&op.secret, 0)).await.status, 303);
+    let row = app.auth.store.user_by_email_index(&app.auth.email_indexes(&op.email)).await.unwrap().unwrap();
+    let csrf = a.get("/admin/users").await.csrf();
+    assert_eq!(
+        a.post(&format!("/admin/users/{}/role", row.id), &[("role", "approver"), ("csrf_token", &csrf)]).await.status,
+        303
+    );
+    assert_eq!(o.get("/").await.location.as_deref(), Some("/login"));
+    let e = actions(&app, "user.role").await;
+    assert_eq!(e.len(), 1);
+    assert!(
+        e[0].details.contains("\"before\":\"operator\"") && e[0].details.contains("\"after\":\"approver\""),
+        "{}",
+        e[0].details
+    );
+    assert_eq!(
+        e[0].actor,
+        app.auth.store.user_by_email_index(&app.auth.email_indexes(&admin.email)).await.unwrap().unwrap().id
+    );
+}
