@@ -233,9 +233,113 @@ async fn demo_prepares_its_directory_serves_https_and_stops_cleanly() {
 
 #[test]
 fn every_subcommand_has_help() {
-    for args in [vec!["--help"], vec!["serve", "--help"], vec!["demo", "--help"], vec!["migrate", "--help"]] {
+    for args in [
+        vec!["--help"],
+        vec!["serve", "--help"],
+        vec!["demo", "--help"],
+        vec!["migrate", "--help"],
+        vec!["emulator", "--help"],
+        vec!["user", "add", "--help"],
+        vec!["apikey", "create", "--help"],
+        vec!["audit", "verify", "--help"],
+        vec!["keys", "rotate", "--help"],
+    ] {
         let out = Command::new(BIN).args(&args).output().unwrap();
         assert!(out.status.success(), "{args:?}");
         assert!(String::from_utf8_lossy(&out.stdout).contains("Usage"), "{args:?}");
     }
+}
+
+fn run_with_stdin(args: &[&str], stdin: &str) -> std::process::Output {
+    use std::io::Write as _;
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[tokio::test]
+async fn operator_commands_on_a_demo_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("demo");
+    let d = data.to_str().unwrap();
+    let mut child = Command::new(BIN)
+        .args(["demo", "--data-dir", d, "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_https(&mut child);
+    assert!(terminate(&mut child).success());
+
+    let creds = std::fs::read_to_string(data.join("admin-credentials.txt")).unwrap();
+    assert_eq!(std::fs::metadata(data.join("admin-credentials.txt")).unwrap().permissions().mode() & 0o777, 0o600);
+    for key in ["email=", "password=", "totp_secret="] {
+        assert!(creds.lines().any(|l| l.starts_with(key) && l.len() > key.len()), "{key}");
+    }
+
+    let weak = run_with_stdin(
+        &["user", "add", "--data-dir", d, "--email", "w@example.com", "--role", "viewer", "--password-stdin"],
+        "password\n",
+    );
+    assert!(!weak.status.success());
+    assert!(String::from_utf8_lossy(&weak.stderr).contains("at least 12 characters"), "the reason is given");
+    let bad_role = run_with_stdin(
+        &["user", "add", "--data-dir", d, "--email", "r@example.com", "--role", "root", "--password-stdin"],
+        "Str0ng!Enough#Pass\n",
+    );
+    assert!(!bad_role.status.success());
+    let ok = run_with_stdin(
+        &["user", "add", "--data-dir", d, "--email", "ops@example.com", "--role", "operator", "--password-stdin"],
+        "Str0ng!Enough#Pass\n",
+    );
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let out = String::from_utf8_lossy(&ok.stdout).into_owned();
+    let secret = out.lines().find_map(|l| l.strip_prefix("totp_secret=")).expect("totp_secret=");
+    assert!(secret.len() >= 32 && secret.bytes().all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b)));
+    let dup = run_with_stdin(
+        &["user", "add", "--data-dir", d, "--email", "OPS@example.com", "--role", "viewer", "--password-stdin"],
+        "Str0ng!Enough#Pass\n",
+    );
+    assert!(!dup.status.success(), "e-mails are unique, case-insensitively");
+
+    let key = Command::new(BIN)
+        .args(["apikey", "create", "--data-dir", d, "--name", "shop", "--scopes", "checkouts,read"])
+        .output()
+        .unwrap();
+    assert!(key.status.success());
+    assert!(String::from_utf8_lossy(&key.stdout).lines().any(|l| l.starts_with("api_key=sk_")));
+    let bad = Command::new(BIN)
+        .args(["apikey", "create", "--data-dir", d, "--name", "shop", "--scopes", "root"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+
+    let verify = Command::new(BIN).args(["audit", "verify", "--data-dir", d]).output().unwrap();
+    let text = String::from_utf8_lossy(&verify.stdout).into_owned();
+    assert!(verify.status.success() && text.starts_with("audit chain ok: "), "{text}");
+    let n: u64 = text.trim().trim_start_matches("audit chain ok: ").trim_end_matches(" entries").parse().unwrap();
+    assert!(n >= 3, "demo admin, user add, apikey create: {n}");
+
+    let export = Command::new(BIN).args(["audit", "export", "--data-dir", d]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&export.stdout).lines().count() as u64, n);
+
+    // Tamper with one entry, as someone with the database file would.
+    {
+        use sqlx::Connection as _;
+        let mut c =
+            sqlx::SqliteConnection::connect(&format!("sqlite://{}", data.join("sika.db").display())).await.unwrap();
+        sqlx::raw_sql("DROP TRIGGER audit_log_no_update; UPDATE audit_log SET actor = 'someone-else' WHERE seq = 2")
+            .execute(&mut c)
+            .await
+            .unwrap();
+    }
+    let verify = Command::new(BIN).args(["audit", "verify", "--data-dir", d]).output().unwrap();
+    assert!(!verify.status.success());
+    assert!(String::from_utf8_lossy(&verify.stderr).contains("entry 2"), "{}", String::from_utf8_lossy(&verify.stderr));
 }

@@ -1,0 +1,114 @@
+//! The audit chain detects an edited, deleted, inserted or reordered entry, on
+//! SQLite and PostgreSQL; the table refuses updates outright.
+
+mod support;
+
+use sika::audit::{Actor, Auditor, ChainBreak, Outcome};
+use sika::secret::Secret;
+use sika::store::Store;
+
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test] async fn $name() { let db = super::support::sqlite().await; super::$name(&db.store, &db.url).await; })*
+        }
+        mod postgres {
+            $(#[tokio::test] async fn $name() {
+                let Some(db) = super::support::postgres().await else { return };
+                super::$name(&db.store, &db.url).await;
+            })*
+        }
+    };
+}
+
+on_both!(
+    an_untouched_chain_verifies,
+    an_edit_is_detected,
+    a_deletion_is_detected,
+    an_insertion_is_detected,
+    a_reordering_is_detected,
+    updates_are_refused_by_the_table
+);
+
+async fn chain(store: &Store) -> Auditor {
+    let auditor = Auditor::new(store.clone(), Secret::new(sika::crypto::random::token()));
+    let actor = Actor { id: "u1".into(), role: "admin".into(), ip: "127.0.0.1".into(), user_agent: "test".into() };
+    for i in 0..5 {
+        auditor
+            .record(&actor, "test.action", &format!("thing:{i}"), Outcome::Success, serde_json::json!({"i": i}))
+            .await
+            .unwrap();
+    }
+    assert_eq!(auditor.verify().await.unwrap(), Ok(5));
+    auditor
+}
+
+/// What an attacker with database access does first.
+async fn raw(url: &str, sql: &str) {
+    use sqlx::Connection as _;
+    if url.starts_with("sqlite") {
+        let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
+        sqlx::raw_sql("DROP TRIGGER IF EXISTS audit_log_no_update").execute(&mut c).await.unwrap();
+        sqlx::raw_sql(sql).execute(&mut c).await.unwrap();
+    } else {
+        let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+        sqlx::raw_sql("DROP TRIGGER IF EXISTS audit_log_no_update ON audit_log").execute(&mut c).await.unwrap();
+        sqlx::raw_sql(sql).execute(&mut c).await.unwrap();
+    }
+}
+
+fn broken_at(r: Result<u64, ChainBreak>) -> i64 {
+    match r {
+        Ok(n) => panic!("tampering went unnoticed ({n} entries verified)"),
+        Err(b) => b.seq,
+    }
+}
+
+async fn an_untouched_chain_verifies(store: &Store, _url: &str) {
+    let a = chain(store).await;
+    a.record(&Actor::cli(), "more", "x", Outcome::Failure, serde_json::json!({})).await.unwrap();
+    assert_eq!(a.verify().await.unwrap(), Ok(6));
+}
+
+async fn an_edit_is_detected(store: &Store, url: &str) {
+    let a = chain(store).await;
+    raw(url, "UPDATE audit_log SET outcome = 'failure' WHERE seq = 3").await;
+    assert_eq!(broken_at(a.verify().await.unwrap()), 3);
+}
+
+async fn a_deletion_is_detected(store: &Store, url: &str) {
+    let a = chain(store).await;
+    raw(url, "DELETE FROM audit_log WHERE seq = 3").await;
+    assert_eq!(broken_at(a.verify().await.unwrap()), 4);
+}
+
+async fn an_insertion_is_detected(store: &Store, url: &str) {
+    let a = chain(store).await;
+    // Make room after entry 2 and slip a forged entry in that claims to follow it.
+    raw(url, "UPDATE audit_log SET seq = seq + 100 WHERE seq > 2").await;
+    raw(url, "UPDATE audit_log SET seq = seq - 99 WHERE seq > 100").await;
+    raw(
+        url,
+        "INSERT INTO audit_log (seq, at, actor, role, ip, user_agent, action, target, outcome, details, prev_hash, hash) \
+         SELECT 3, at, 'attacker', 'admin', ip, user_agent, 'user.role', target, 'success', '{}', hash, \
+         'f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0' FROM audit_log WHERE seq = 2",
+    )
+    .await;
+    assert_eq!(broken_at(a.verify().await.unwrap()), 3);
+}
+
+async fn a_reordering_is_detected(store: &Store, url: &str) {
+    let a = chain(store).await;
+    raw(url, "UPDATE audit_log SET seq = 100 WHERE seq = 2").await;
+    raw(url, "UPDATE audit_log SET seq = 2 WHERE seq = 3").await;
+    raw(url, "UPDATE audit_log SET seq = 3 WHERE seq = 100").await;
+    assert_eq!(broken_at(a.verify().await.unwrap()), 2);
+}
+
+async fn updates_are_refused_by_the_table(store: &Store, _url: &str) {
+    let _ = chain(store).await;
+    let r = sqlx::query("UPDATE audit_log SET outcome = 'failure' WHERE seq = 1")
+        .execute(&mut *store.acquire_for_tests().await)
+        .await;
+    assert!(r.is_err(), "the append-only trigger refuses updates");
+}
