@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod webdriver;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -128,4 +129,9 @@ pub fn tls_config(cert_pem: &str, key_pem: &str) -> std::sync::Arc<rustls::Serve
     let certs = vec![rustls_pki_types::CertificateDer::from_pem_slice(cert_pem.as_bytes()).expect("cert pem")];
     let key = rustls_pki_types::PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).expect("key pem");
     sika::server::tls::build(certs, key).expect("tls config")
+}
+
+/// A random name for temporary things.
+pub fn random_name() -> String {
+    sika::crypto::random::hex_id()
 }

@@ -64,21 +64,26 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
     }
 }
 
-/// A request is same-origin when the browser says so: `Sec-Fetch-Site` (if
-/// sent) is `same-origin` or `none`, and `Origin` (or, failing that, `Referer`)
-/// is Sika's public origin or this very host over HTTPS. Neither header → refused.
+/// A request is same-origin when the browser says so. `Sec-Fetch-Site` (sent
+/// by browsers, unforgeable by page script) must be `same-origin` or `none`
+/// when present; an `Origin` other than `null` must be Sika's public origin or
+/// this very host over HTTPS. With `Referrer-Policy: no-referrer` browsers send
+/// `Origin: null` on same-origin form posts, so then `Sec-Fetch-Site` decides;
+/// failing both, the `Referer`'s origin. Nothing to go on → refused.
 pub fn origin_allowed(headers: &HeaderMap, public_origin: &str) -> bool {
     let get = |n: &http::HeaderName| headers.get(n).and_then(|v| v.to_str().ok());
-    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok())
-        && site != "same-origin"
-        && site != "none"
-    {
+    let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    if site.is_some_and(|s| s != "same-origin" && s != "none") {
         return false;
     }
     let host_origin = get(&http::header::HOST).map(|h| format!("https://{h}"));
     let ok = |origin: &str| origin == public_origin || host_origin.as_deref() == Some(origin);
-    if let Some(origin) = get(&http::header::ORIGIN) {
-        return ok(origin);
+    match get(&http::header::ORIGIN) {
+        Some(origin) if origin != "null" => return ok(origin),
+        _ => {}
+    }
+    if site.is_some() {
+        return true;
     }
     match get(&http::header::REFERER).and_then(|r| url::Url::parse(r).ok()) {
         Some(r) => ok(&r.origin().ascii_serialization()),
@@ -179,4 +184,43 @@ pub fn time(ms: i64) -> String {
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
     format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::origin_allowed;
+    use http::HeaderMap;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn same_origin_checks() {
+        let me = "https://pay.example:8443";
+        assert!(origin_allowed(&headers(&[("origin", me)]), me));
+        assert!(origin_allowed(&headers(&[("origin", "https://localhost:8443"), ("host", "localhost:8443")]), me));
+        assert!(
+            origin_allowed(&headers(&[("origin", "null"), ("sec-fetch-site", "same-origin")]), me),
+            "no-referrer form posts"
+        );
+        assert!(origin_allowed(&headers(&[("referer", "https://pay.example:8443/x")]), me));
+        assert!(!origin_allowed(&headers(&[("origin", "https://evil.example")]), me));
+        assert!(!origin_allowed(&headers(&[("origin", "null")]), me), "null alone proves nothing");
+        assert!(!origin_allowed(&headers(&[("origin", me), ("sec-fetch-site", "cross-site")]), me));
+        assert!(!origin_allowed(&headers(&[("origin", "null"), ("sec-fetch-site", "same-site")]), me));
+        assert!(!origin_allowed(
+            &headers(&[("origin", "https://evil.example"), ("sec-fetch-site", "same-origin")]),
+            me
+        ));
+        assert!(!origin_allowed(&headers(&[]), me));
+        assert!(
+            !origin_allowed(&headers(&[("origin", "http://pay.example:8443")]), me),
+            "plain HTTP is another origin"
+        );
+    }
 }
