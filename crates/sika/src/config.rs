@@ -64,6 +64,8 @@ pub struct Config {
     pub flw_secret_key: Secret,
     pub flw_secret_hash: Secret,
     pub max_body_bytes: usize,
+    /// Failed logins per IP address per 15 minutes before it is refused.
+    pub login_ip_limit: i64,
 }
 
 impl Config {
@@ -103,7 +105,15 @@ impl Config {
                 _ => return err("SIKA_MAX_BODY_BYTES must be a whole number of bytes between 1024 and 16777216."),
             },
         };
+        let login_ip_limit = match plain(src, "SIKA_LOGIN_IP_LIMIT") {
+            None => crate::auth::IP_THROTTLE_LIMIT,
+            Some(v) => match v.parse::<i64>() {
+                Ok(n) if (1..=1_000_000).contains(&n) => n,
+                _ => return err("SIKA_LOGIN_IP_LIMIT must be a whole number between 1 and 1000000."),
+            },
+        };
         Ok(Config {
+            login_ip_limit,
             database_url,
             listen,
             http_redirect_listen,

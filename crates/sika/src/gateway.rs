@@ -34,13 +34,14 @@ pub async fn run(config: Config, on_ready: impl FnOnce(SocketAddr)) -> Result<()
         }
         None => None,
     };
-    let auth = crate::auth::Auth::new(
+    let mut auth = crate::auth::Auth::new(
         store.clone(),
         config.data_keys.clone(),
         config.audit_key.clone(),
         config.session_idle_timeout,
         config.session_absolute_timeout,
     );
+    auth.ip_throttle_limit = config.login_ip_limit;
     let public_origin = public_url(&config, addr).origin().ascii_serialization();
     let app = http::app(AppState {
         store: store.clone(),

@@ -22,6 +22,7 @@ macro_rules! on_both {
 }
 
 on_both!(
+    retention_exports_then_purges_and_the_rest_still_verifies,
     an_untouched_chain_verifies,
     an_edit_is_detected,
     a_deletion_is_detected,
@@ -111,4 +112,19 @@ async fn updates_are_refused_by_the_table(store: &Store, _url: &str) {
         .execute(&mut *store.acquire_for_tests().await)
         .await;
     assert!(r.is_err(), "the append-only trigger refuses updates");
+}
+
+async fn retention_exports_then_purges_and_the_rest_still_verifies(store: &Store, _url: &str) {
+    let a = chain(store).await;
+    let third = store.audit_page(2, 1).await.unwrap().remove(0);
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let mut exported = Vec::new();
+    let n = a.purge_before(third.at + 1, &mut exported).await.unwrap();
+    assert!(n >= 3, "the oldest entries went out ({n})");
+    let lines = String::from_utf8(exported).unwrap();
+    assert_eq!(lines.lines().count() as u64, n, "everything purged was exported first");
+    assert!(lines.lines().all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()));
+    assert_eq!(a.verify().await.unwrap(), Ok(5 - n), "the chain still verifies from its anchor");
+    a.record(&Actor::cli(), "after.purge", "x", Outcome::Success, serde_json::json!({})).await.unwrap();
+    assert_eq!(a.verify().await.unwrap(), Ok(6 - n));
 }

@@ -172,7 +172,12 @@ impl Auditor {
     /// Retention: exports entries older than `days` to `out`, then deletes
     /// them and anchors the chain on the last one deleted.
     pub async fn purge(&self, days: i64, out: &mut dyn Write) -> Result<u64, String> {
-        let before = now_ms() - days.max(1) * 86_400_000;
+        self.purge_before(now_ms() - days.max(1) * 86_400_000, out).await
+    }
+
+    /// Exports, then deletes, entries recorded before `before_ms`.
+    pub async fn purge_before(&self, before_ms: i64, out: &mut dyn Write) -> Result<u64, String> {
+        let before = before_ms;
         let (n, last) = self.export(out, Some(before)).await?;
         out.flush().map_err(|e| e.to_string())?;
         let Some(last) = last else { return Ok(0) };

@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use super::{Auth, AuthError, IP_THROTTLE_LIMIT, IP_THROTTLE_WINDOW, LOCKOUT_BASE, LOCKOUT_THRESHOLD, validate};
+use super::{Auth, AuthError, IP_THROTTLE_WINDOW, LOCKOUT_BASE, LOCKOUT_THRESHOLD, validate};
 use crate::audit::{Actor, Outcome};
 use crate::crypto::{sha256_hex, totp};
 use crate::store::now_ms;
@@ -38,7 +38,7 @@ impl Auth {
     pub async fn login(&self, a: Attempt<'_>) -> Result<LoginOutcome, AuthError> {
         let anon = Actor::anonymous(a.ip, a.user_agent);
         // Throttle by address before any work.
-        if self.store.ip_failures(a.ip, millis(IP_THROTTLE_WINDOW)).await? >= IP_THROTTLE_LIMIT {
+        if self.store.ip_failures(a.ip, millis(IP_THROTTLE_WINDOW)).await? >= self.ip_throttle_limit {
             self.auditor.record(&anon, "login", "ip", Outcome::Denied, json!({"reason": "ip throttled"})).await?;
             return Ok(LoginOutcome::Failed);
         }

@@ -38,6 +38,8 @@ pub struct Auth {
     pub auditor: Auditor,
     pub idle_timeout: Duration,
     pub absolute_timeout: Duration,
+    /// Failed logins from one IP address per [`IP_THROTTLE_WINDOW`] before it is refused.
+    pub ip_throttle_limit: i64,
 }
 
 /// A user as the application sees it: sealed fields opened.
@@ -86,6 +88,7 @@ impl Auth {
             passwords: PasswordPool::for_this_machine(),
             idle_timeout,
             absolute_timeout,
+            ip_throttle_limit: IP_THROTTLE_LIMIT,
         }
     }
 
