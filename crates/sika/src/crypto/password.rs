@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::sync::{Arc, LazyLock};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHash, PasswordVerifier};
 use argon2::{Algorithm, Argon2, Params, Version};
 use tokio::sync::Semaphore;
 
@@ -63,47 +63,142 @@ pub fn check_policy(password: &str, email: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Hashes and verifies on at most `permits` blocking threads at a time.
-#[derive(Debug, Clone)]
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Hashes and verifies on a fixed set of dedicated threads, so a flood of
+/// sign-ins can use at most those threads' CPU and memory (19 MiB each); the
+/// rest of the machine keeps serving. At most [`IN_FLIGHT`] jobs wait or run;
+/// further callers wait asynchronously, costing nothing but a task.
+#[derive(Clone)]
 pub struct PasswordPool {
-    permits: Arc<Semaphore>,
-    dummy: Arc<String>,
+    jobs: std::sync::mpsc::SyncSender<Job>,
+    in_flight: Arc<Semaphore>,
+    dummy: Arc<std::sync::OnceLock<String>>,
+    workers: usize,
 }
 
+impl std::fmt::Debug for PasswordPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasswordPool").field("workers", &self.workers).finish_non_exhaustive()
+    }
+}
+
+pub const IN_FLIGHT: usize = 64;
+
 impl PasswordPool {
-    pub fn new(permits: usize) -> Self {
-        // A real hash of a random password: unknown users cost the same work as known ones.
-        let dummy = hash_blocking(&super::random::token()).expect("hashing a random password");
-        PasswordPool { permits: Arc::new(Semaphore::new(permits.max(1))), dummy: Arc::new(dummy) }
+    pub fn new(workers: usize) -> Self {
+        let workers = workers.max(1);
+        let (jobs, rx) = std::sync::mpsc::sync_channel::<Job>(IN_FLIGHT);
+        let rx = Arc::new(std::sync::Mutex::new(rx));
+        for i in 0..workers {
+            let rx = rx.clone();
+            let _ = std::thread::Builder::new().name(format!("sika-argon2-{i}")).spawn(move || {
+                // The lowest scheduling priority: when the CPU is contended,
+                // serving requests goes first and sign-ins wait.
+                let _ = thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min);
+                loop {
+                    let job = match rx.lock() {
+                        Ok(r) => r.recv(),
+                        Err(_) => return,
+                    };
+                    match job {
+                        Ok(job) => job(),
+                        Err(_) => return,
+                    }
+                }
+            });
+        }
+        PasswordPool { jobs, in_flight: Arc::new(Semaphore::new(IN_FLIGHT)), dummy: Arc::default(), workers }
     }
 
-    /// One permit per CPU: hashing never uses more than the machine has.
+    /// All cores but one hash (one on a single-core machine): serving keeps a core.
     pub fn for_this_machine() -> Self {
-        Self::new(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        Self::new(cores.saturating_sub(1).max(1))
+    }
+
+    async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+        let _permit = self.in_flight.acquire().await.ok()?;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.jobs
+            .try_send(Box::new(move || {
+                let _ = tx.send(f());
+            }))
+            .ok()?;
+        rx.await.ok()
     }
 
     pub async fn hash(&self, password: String) -> Option<String> {
-        let _permit = self.permits.acquire().await.ok()?;
-        tokio::task::spawn_blocking(move || hash_blocking(&password)).await.ok().flatten()
+        self.run(move || hash_blocking(&password)).await.flatten()
     }
 
-    /// `Some(true)` on a match; `None` when `hash` is `None` (unknown user), after the same work.
+    /// `true` only on a match with a known hash; `hash: None` (unknown user) does the same work and is `false`.
     pub async fn verify(&self, password: String, hash: Option<String>) -> bool {
-        let Ok(_permit) = self.permits.acquire().await else { return false };
         let known = hash.is_some();
-        let hash = hash.unwrap_or_else(|| self.dummy.as_ref().clone());
-        let ok = tokio::task::spawn_blocking(move || verify_blocking(&password, &hash)).await.unwrap_or(false);
+        let dummy = self.dummy.clone();
+        let ok = self
+            .run(move || {
+                // A real hash of a random password, made on first need: unknown
+                // users cost the same work as known ones.
+                let hash = hash.unwrap_or_else(|| {
+                    dummy.get_or_init(|| hash_blocking(&super::random::token()).unwrap_or_default()).clone()
+                });
+                verify_blocking(&password, &hash)
+            })
+            .await
+            .unwrap_or(false);
         ok && known
     }
 }
 
+thread_local! {
+    /// Each hashing thread keeps one argon2 work area for its whole life: it is
+    /// allocated once (on first use), so memory stays at 19 MiB per thread
+    /// instead of growing with the allocator's caches.
+    static BLOCKS: std::cell::RefCell<Vec<argon2::Block>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn with_blocks<T>(f: impl FnOnce(&mut [argon2::Block]) -> T) -> T {
+    BLOCKS.with(|b| {
+        let mut b = b.borrow_mut();
+        if b.is_empty() {
+            *b = vec![argon2::Block::default(); MEMORY_KIB as usize];
+        }
+        f(&mut b)
+    })
+}
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD_NO_PAD.encode(bytes)
+}
+
+/// An argon2id PHC string (`$argon2id$v=19$m=19456,t=2,p=1$salt$hash`).
 pub fn hash_blocking(password: &str) -> Option<String> {
-    let salt = SaltString::encode_b64(&super::random::bytes::<16>()).ok()?;
-    argon().hash_password(password.as_bytes(), &salt).ok().map(|h| h.to_string())
+    let salt = super::random::bytes::<16>();
+    let mut out = [0u8; 32];
+    with_blocks(|blocks| argon().hash_password_into_with_memory(password.as_bytes(), &salt, &mut out, blocks)).ok()?;
+    Some(format!("$argon2id$v=19$m={MEMORY_KIB},t={ITERATIONS},p=1${}${}", b64(&salt), b64(&out)))
 }
 
 pub fn verify_blocking(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|h| argon().verify_password(password.as_bytes(), &h).is_ok())
+    let Ok(parsed) = PasswordHash::new(hash) else { return false };
+    let ours = Params::try_from(&parsed)
+        .is_ok_and(|p| p.m_cost() == MEMORY_KIB && p.t_cost() == ITERATIONS && p.p_cost() == 1);
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else { return false };
+    if !ours || parsed.algorithm.as_str() != "argon2id" {
+        // Older parameters: verify the general way (allocates its own memory).
+        return argon().verify_password(password.as_bytes(), &parsed).is_ok();
+    }
+    let mut salt_buf = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_buf) else { return false };
+    let mut out = vec![0u8; expected.len()];
+    if with_blocks(|blocks| argon().hash_password_into_with_memory(password.as_bytes(), salt, &mut out, blocks))
+        .is_err()
+    {
+        return false;
+    }
+    subtle::ConstantTimeEq::ct_eq(out.as_slice(), expected.as_bytes()).into()
 }
 
 #[cfg(test)]
