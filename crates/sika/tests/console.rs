@@ -347,3 +347,81 @@ async fn role_change_ends_the_users_sessions_and_is_audited_with_before_and_afte
         app.auth.store.user_by_email_index(&app.auth.email_indexes(&admin.email)).await.unwrap().unwrap().id
     );
 }
+
+#[tokio::test]
+async fn an_ip_address_is_throttled_after_repeated_failures_until_an_admin_clears_it() {
+    let app = support::spawn_app().await;
+    let u = user(&app, Role::Viewer, "throttle").await;
+    let admin = user(&app, Role::Admin, "throttleadmin").await;
+    // The admin signs in first, from the same address (all tests come from 127.0.0.1).
+    let mut a = browser(&app);
+    assert_eq!(a.login(&admin.email, PASSWORD, &code(&admin.secret, 0)).await.status, 303);
+    let mut b = browser(&app);
+    for _ in 0..20 {
+        b.login("nobody@example.com", "Wrong-Passw0rd!x", "").await;
+    }
+    let res = b.login(&u.email, PASSWORD, &code(&u.secret, 0)).await;
+    assert!(res.body.contains("Sign-in failed."), "throttled even with the right credentials");
+    let denied = actions(&app, "login").await;
+    assert!(denied.iter().any(|e| e.outcome == "denied" && e.details.contains("ip throttled")));
+    let page = a.get("/admin/users").await;
+    assert!(page.body.contains("id=\"throttled\"") && page.body.contains("127.0.0.1"), "admins see it");
+    let csrf = page.csrf();
+    assert_eq!(a.post("/admin/throttle/clear", &[("ip", "127.0.0.1"), ("csrf_token", &csrf)]).await.status, 303);
+    assert_eq!(b.login(&u.email, PASSWORD, &code(&u.secret, 1)).await.status, 303, "cleared");
+    assert_eq!(actions(&app, "login_throttle.clear").await.len(), 1);
+}
+
+#[tokio::test]
+async fn changing_the_password_needs_the_current_one_and_ends_other_sessions() {
+    let app = support::spawn_app().await;
+    let u = user(&app, Role::Operator, "pw").await;
+    let mut here = browser(&app);
+    assert_eq!(here.login(&u.email, PASSWORD, &code(&u.secret, 0)).await.status, 303);
+    let csrf = here.get("/account/password").await.csrf();
+    let wrong = here
+        .post(
+            "/account/password",
+            &[("current", "Not-The-Pass1!"), ("new_password", "N3w-Secret!Phrase"), ("csrf_token", &csrf)],
+        )
+        .await;
+    assert!(wrong.body.contains("current password is not right"));
+    let weak = here
+        .post("/account/password", &[("current", PASSWORD), ("new_password", "short"), ("csrf_token", &csrf)])
+        .await;
+    assert!(weak.body.contains("at least 12"));
+    // One session per user means a second one exists only in a race; plant one to see it end.
+    let row = app.auth.store.user_by_email_index(&app.auth.email_indexes(&u.email)).await.unwrap().unwrap();
+    let (other, other_hash) = sika::auth::session::new_token();
+    {
+        use sqlx::Connection as _;
+        let mut c = sqlx::SqliteConnection::connect(&app.db.url).await.unwrap();
+        let now = sika::store::now_ms();
+        sqlx::query("INSERT INTO sessions (token_hash, user_id, stage, csrf_token, created_at, last_seen_at, ip, user_agent) VALUES ($1, $2, 'full', 'x', $3, $3, '127.0.0.1', 'other')")
+            .bind(&other_hash)
+            .bind(&row.id)
+            .bind(now)
+            .execute(&mut c)
+            .await
+            .unwrap();
+    }
+    let mut elsewhere = browser(&app);
+    elsewhere.cookies.insert("__Host-sika".into(), other);
+    assert_eq!(elsewhere.get("/").await.status, 200, "the planted session works before the change");
+    let ok = here
+        .post(
+            "/account/password",
+            &[("current", PASSWORD), ("new_password", "N3w-Secret!Phrase"), ("csrf_token", &csrf)],
+        )
+        .await;
+    assert_eq!((ok.status, ok.location.as_deref()), (303, Some("/")));
+    assert_eq!(here.get("/").await.status, 200, "this session stays");
+    assert_eq!(elsewhere.get("/").await.location.as_deref(), Some("/login"), "the other session ended");
+    assert!(elsewhere.get("/login").await.body.contains("password was changed"));
+    let mut again = browser(&app);
+    assert!(
+        again.login(&u.email, PASSWORD, &code(&u.secret, 1)).await.body.contains("Sign-in failed."),
+        "the old password is gone"
+    );
+    assert_eq!(actions(&app, "password.change").await.iter().filter(|e| e.outcome == "success").count(), 1);
+}

@@ -319,4 +319,21 @@ impl Store {
             .await?;
         Ok(r.filter(|(start, _)| now_ms() - start < window_ms).map(|(_, n)| n).unwrap_or(0))
     }
+
+    /// Addresses with at least `limit` failures in the current window.
+    pub async fn throttled_ips(&self, limit: i64, window_ms: i64) -> Result<Vec<(String, i64)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT ip, failures FROM login_throttle WHERE failures >= $1 AND window_start > $2 ORDER BY ip",
+        )
+        .bind(limit)
+        .bind(now_ms() - window_ms)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// An admin lifts an address's throttle.
+    pub async fn clear_ip_throttle(&self, ip: &str) -> Result<bool, StoreError> {
+        let r = sqlx::query("DELETE FROM login_throttle WHERE ip = $1").bind(ip).execute(self.pool()).await?;
+        Ok(r.rows_affected() == 1)
+    }
 }

@@ -34,6 +34,7 @@ struct UsersPage {
     csrf: String,
     users: Vec<UserView>,
     roles: Vec<&'static str>,
+    throttled: Vec<(String, i64)>,
     error: Option<String>,
 }
 
@@ -54,6 +55,11 @@ async fn users_view(state: &AppState, c: &crate::auth::session::Current, ctx: &C
             json!({"count": users.len()}),
         )
         .await;
+    let window = i64::try_from(crate::auth::IP_THROTTLE_WINDOW.as_millis()).unwrap_or(i64::MAX);
+    let throttled = match state.auth.store.throttled_ips(state.auth.ip_throttle_limit, window).await {
+        Ok(t) => t,
+        Err(e) => return internal(e),
+    };
     let now = now_ms();
     let users = users
         .into_iter()
@@ -81,8 +87,52 @@ async fn users_view(state: &AppState, c: &crate::auth::session::Current, ctx: &C
         csrf: c.csrf_token.clone(),
         users,
         roles: Role::ALL.iter().map(|r| r.as_str()).collect(),
+        throttled,
         error,
     })
+}
+
+#[derive(Deserialize)]
+pub struct ClearThrottle {
+    #[serde(default)]
+    ip: String,
+    #[serde(default)]
+    csrf_token: String,
+}
+
+/// Lifts the sign-in throttle of one IP address.
+pub async fn clear_throttle(State(state): State<AppState>, ctx: Ctx, Form(f): Form<ClearThrottle>) -> Response {
+    let c = match state.signed_in(&ctx).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if let Err(r) = state.require(&c, &ctx, may::MANAGE_USERS, "login_throttle").await {
+        return r;
+    }
+    if let Err(r) = state.check_csrf(&c, &ctx, &f.csrf_token).await {
+        return r;
+    }
+    let Ok(ip) = f.ip.trim().parse::<std::net::IpAddr>() else {
+        return AppError::bad_request("bad_ip", "Not an IP address.").into_response();
+    };
+    match state.auth.store.clear_ip_throttle(&ip.to_string()).await {
+        Ok(done) => {
+            let outcome = if done { Outcome::Success } else { Outcome::Failure };
+            let _ = state
+                .auth
+                .auditor
+                .record(
+                    &c.actor(&ctx.ip, &ctx.user_agent),
+                    "login_throttle.clear",
+                    &format!("ip:{ip}"),
+                    outcome,
+                    json!({}),
+                )
+                .await;
+            Redirect::to("/admin/users").into_response()
+        }
+        Err(e) => internal(e),
+    }
 }
 
 pub async fn users_page(State(state): State<AppState>, ctx: Ctx) -> Response {

@@ -24,6 +24,7 @@ pub fn routes() -> Router<AppState> {
         .route("/account/password", get(account::password_page).post(account::change_password))
         .route("/admin/users", get(admin::users_page).post(admin::create_user))
         .route("/admin/users/{id}/{action}", post(admin::user_action))
+        .route("/admin/throttle/clear", post(admin::clear_throttle))
         .route("/admin/api-keys", get(admin::keys_page).post(admin::create_key))
         .route("/admin/api-keys/{id}/revoke", post(admin::revoke_key))
         .route("/audit", get(audit_log::audit_page))
