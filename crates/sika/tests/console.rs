@@ -232,23 +232,36 @@ async fn csrf_missing_wrong_cross_session_and_foreign_origin_are_refused() {
 async fn every_role_against_every_route() {
     let app = support::spawn_app().await;
     // route, method, roles allowed (written here independently of the code under test)
-    let matrix: [(&str, &str, &[Role]); 8] = [
-        ("/", "GET", &Role::ALL),
-        ("/account/password", "GET", &Role::ALL),
-        ("/admin/users", "GET", &[Role::Admin]),
-        ("/admin/users", "POST", &[Role::Admin]),
-        ("/admin/users/none/disable", "POST", &[Role::Admin]),
-        ("/admin/api-keys", "GET", &[Role::Admin]),
-        ("/admin/api-keys", "POST", &[Role::Admin]),
-        ("/audit", "GET", &[Role::Auditor]),
+    let victim =
+        app.auth.create_user(&Actor::cli(), "victim@example.com", None, Role::Viewer, PASSWORD, true).await.unwrap().id;
+    let (key_id, _) = app.auth.create_api_key(&Actor::cli(), "matrix", "read").await.unwrap();
+    let on_victim = |a: &str| format!("/admin/users/{victim}/{a}");
+    let revoke = format!("/admin/api-keys/{key_id}/revoke");
+    // route, method, roles allowed (written here independently of the code under test)
+    let matrix: Vec<(String, &str, &[Role])> = vec![
+        ("/".into(), "GET", &Role::ALL),
+        ("/account/password".into(), "GET", &Role::ALL),
+        ("/account/password".into(), "POST", &Role::ALL),
+        ("/admin/users".into(), "GET", &[Role::Admin]),
+        ("/admin/users".into(), "POST", &[Role::Admin]),
+        (on_victim("role"), "POST", &[Role::Admin]),
+        (on_victim("unlock"), "POST", &[Role::Admin]),
+        (on_victim("reenrol"), "POST", &[Role::Admin]),
+        (on_victim("enable"), "POST", &[Role::Admin]),
+        (on_victim("disable"), "POST", &[Role::Admin]),
+        ("/admin/throttle/clear".into(), "POST", &[Role::Admin]),
+        ("/admin/api-keys".into(), "GET", &[Role::Admin]),
+        ("/admin/api-keys".into(), "POST", &[Role::Admin]),
+        (revoke, "POST", &[Role::Admin]),
+        ("/audit".into(), "GET", &[Role::Auditor]),
     ];
     for role in Role::ALL {
         let u = user(&app, role, &format!("matrix-{role}")).await;
         let mut b = browser(&app);
         assert_eq!(b.login(&u.email, PASSWORD, &code(&u.secret, 0)).await.status, 303, "{role} signs in");
         let csrf = b.get("/").await.csrf();
-        for (path, method, allowed) in matrix {
-            let res = if method == "GET" { b.get(path).await } else { b.post(path, &[("csrf_token", &csrf)]).await };
+        for (path, method, allowed) in &matrix {
+            let res = if *method == "GET" { b.get(path).await } else { b.post(path, &[("csrf_token", &csrf)]).await };
             if allowed.contains(&role) {
                 assert_ne!(res.status, 403, "{role} {method} {path} should be allowed");
             } else {
@@ -258,11 +271,17 @@ async fn every_role_against_every_route() {
     }
     // Signed out, every console route sends you to sign in.
     let mut anon = browser(&app);
-    for (path, method, _) in matrix {
-        let res = if method == "GET" { anon.get(path).await } else { anon.post(path, &[("csrf_token", "x")]).await };
+    for (path, method, _) in &matrix {
+        let res = if *method == "GET" { anon.get(path).await } else { anon.post(path, &[("csrf_token", "x")]).await };
         assert_eq!(res.location.as_deref(), Some("/login"), "{method} {path}");
     }
     assert!(!actions(&app, "access").await.is_empty(), "refusals are audited");
+    // An auditor filters the log.
+    let auditor = user(&app, Role::Auditor, "filterer").await;
+    let mut au = browser(&app);
+    assert_eq!(au.login(&auditor.email, PASSWORD, &code(&auditor.secret, 1)).await.status, 303);
+    let page = au.get("/audit?action=apikey.create").await;
+    assert!(page.body.contains("apikey.create") && !page.body.contains(">login<"), "only the filtered action");
 }
 
 #[tokio::test]

@@ -26,6 +26,8 @@ conformance!(
     a_unique_insert_has_exactly_one_winner_under_concurrency,
     a_rolled_back_transaction_leaves_nothing,
     session_settings_are_applied,
+    lockouts_double_on_repeat,
+    expired_sessions_are_purged,
 );
 
 async fn migrations_are_recorded_and_idempotent(store: &Store) {
@@ -118,4 +120,69 @@ async fn session_settings_are_applied(store: &Store) {
             assert_eq!(timeout, "30s");
         }
     }
+}
+
+async fn a_user(store: &Store) -> String {
+    let id = sika::crypto::random::hex_id();
+    let row = sika::store::UserRow {
+        id: id.clone(),
+        email_index: format!("k1.{id}"),
+        email_enc: "sealed".into(),
+        name_enc: None,
+        role: "viewer".into(),
+        password_hash: "hash".into(),
+        totp_secret_enc: "sealed".into(),
+        totp_enrolled: true,
+        totp_last_step: 0,
+        disabled: false,
+        failed_logins: 0,
+        lockouts: 0,
+        locked_until: 0,
+        created_at: sika::store::now_ms(),
+    };
+    assert_eq!(store.insert_user(&row).await.unwrap(), sika::store::Inserted::Yes);
+    // The same e-mail index again is refused by the unique index, whatever the row id.
+    let twin = sika::store::UserRow { id: sika::crypto::random::hex_id(), ..row };
+    assert_eq!(store.insert_user(&twin).await.unwrap(), sika::store::Inserted::EmailTaken);
+    id
+}
+
+async fn lockouts_double_on_repeat(store: &Store) {
+    let id = a_user(store).await;
+    let base = 60_000;
+    let mut durations = Vec::new();
+    for _ in 0..3 {
+        for i in 1..=5 {
+            let locked = store.record_login_failure(&id, 5, base).await.unwrap();
+            assert_eq!(locked.is_some(), i == 5, "locks at the fifth failure");
+            if let Some(until) = locked {
+                durations.push(until - sika::store::now_ms());
+            }
+        }
+    }
+    assert_eq!(durations.len(), 3);
+    for (d, expected) in durations.iter().zip([base, 2 * base, 4 * base]) {
+        assert!((expected - 1000..=expected).contains(d), "{d} vs {expected}");
+    }
+    assert!(store.unlock_user(&id).await.unwrap());
+    assert_eq!(store.user(&id).await.unwrap().unwrap().locked_until, 0);
+}
+
+async fn expired_sessions_are_purged(store: &Store) {
+    let id = a_user(store).await;
+    let now = sika::store::now_ms();
+    let session = |hash: &str, created: i64, seen: i64| sika::store::SessionRow {
+        token_hash: hash.into(),
+        user_id: id.clone(),
+        stage: "full".into(),
+        csrf_token: "c".into(),
+        created_at: created,
+        last_seen_at: seen,
+    };
+    store.start_session(&session("old", now - 100_000, now - 100_000), "ip", "ua", "x").await.unwrap();
+    assert_eq!(store.purge_sessions(10_000, 1_000_000).await.unwrap(), 1, "idle past the limit");
+    store.start_session(&session("fresh", now, now), "ip", "ua", "x").await.unwrap();
+    assert_eq!(store.purge_sessions(10_000, 1_000_000).await.unwrap(), 0);
+    assert!(store.session("fresh").await.unwrap().is_some());
+    assert_eq!(store.ended_reason("old").await.unwrap(), None, "purge is not an ending the user is told about");
 }
