@@ -138,13 +138,15 @@ struct Probe {
     amount_refunded: Option<IgnoredAny>,
 }
 
+/// The charge fields of both the wrapped form and the legacy flat one
+/// (`txRef`/`flwRef` there).
 #[derive(Deserialize)]
-struct WrappedCharge {
+struct ChargeFields {
     #[serde(deserialize_with = "lenient::id")]
     id: i64,
-    #[serde(deserialize_with = "lenient::text")]
+    #[serde(alias = "txRef", deserialize_with = "lenient::text")]
     tx_ref: String,
-    #[serde(default, deserialize_with = "lenient::opt_text")]
+    #[serde(default, alias = "flwRef", deserialize_with = "lenient::opt_text")]
     flw_ref: Option<String>,
     #[serde(default, deserialize_with = "lenient_amount")]
     amount: Option<Amount>,
@@ -153,19 +155,18 @@ struct WrappedCharge {
     status: TxStatus,
 }
 
-#[derive(Deserialize)]
-struct LegacyCharge {
-    #[serde(deserialize_with = "lenient::id")]
-    id: i64,
-    #[serde(rename = "txRef", deserialize_with = "lenient::text")]
-    tx_ref: String,
-    #[serde(default, rename = "flwRef", deserialize_with = "lenient::opt_text")]
-    flw_ref: Option<String>,
-    #[serde(default, deserialize_with = "lenient_amount")]
-    amount: Option<Amount>,
-    #[serde(default, deserialize_with = "lenient::opt_text")]
-    currency: Option<String>,
-    status: TxStatus,
+impl ChargeFields {
+    fn into_event(self, legacy: bool) -> WebhookEvent {
+        WebhookEvent::Charge(ChargeEvent {
+            id: self.id,
+            tx_ref: self.tx_ref,
+            flw_ref: self.flw_ref,
+            amount: self.amount,
+            currency: self.currency,
+            status: self.status,
+            legacy,
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -219,17 +220,9 @@ pub fn parse(raw: &[u8]) -> WebhookEvent {
     let event = probe.event.clone();
     let data = probe.data.as_deref().map(RawValue::get);
     let parsed = match (event.as_deref(), data) {
-        (Some("charge.completed"), Some(d)) => serde_json::from_str::<WrappedCharge>(d).ok().map(|c| {
-            WebhookEvent::Charge(ChargeEvent {
-                id: c.id,
-                tx_ref: c.tx_ref,
-                flw_ref: c.flw_ref,
-                amount: c.amount,
-                currency: c.currency,
-                status: c.status,
-                legacy: false,
-            })
-        }),
+        (Some("charge.completed"), Some(d)) => {
+            serde_json::from_str::<ChargeFields>(d).ok().map(|c| c.into_event(false))
+        }
         (Some("transfer.completed"), Some(d)) => serde_json::from_str::<WrappedTransfer>(d).ok().map(|t| {
             WebhookEvent::Transfer(TransferEvent {
                 id: t.id,
@@ -241,17 +234,9 @@ pub fn parse(raw: &[u8]) -> WebhookEvent {
             })
         }),
         (Some(e), Some(d)) if e.contains("refund") => serde_json::from_str::<FlatRefund>(d).ok().map(refund),
-        (None, _) if probe.tx_ref.is_some() => serde_json::from_slice::<LegacyCharge>(raw).ok().map(|c| {
-            WebhookEvent::Charge(ChargeEvent {
-                id: c.id,
-                tx_ref: c.tx_ref,
-                flw_ref: c.flw_ref,
-                amount: c.amount,
-                currency: c.currency,
-                status: c.status,
-                legacy: true,
-            })
-        }),
+        (None, _) if probe.tx_ref.is_some() => {
+            serde_json::from_slice::<ChargeFields>(raw).ok().map(|c| c.into_event(true))
+        }
         (None, _) if probe.card_id.is_some() => serde_json::from_slice::<FlatCard>(raw).ok().map(|c| {
             WebhookEvent::Card(CardEvent {
                 card_id: c.CardId,

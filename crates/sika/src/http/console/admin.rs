@@ -102,16 +102,10 @@ pub struct ClearThrottle {
 
 /// Lifts the sign-in throttle of one IP address.
 pub async fn clear_throttle(State(state): State<AppState>, ctx: Ctx, Form(f): Form<ClearThrottle>) -> Response {
-    let c = match state.signed_in(&ctx).await {
+    let c = match state.authorize(&ctx, may::MANAGE_USERS, "login_throttle", Some(&f.csrf_token)).await {
         Ok(c) => c,
         Err(r) => return r,
     };
-    if let Err(r) = state.require(&c, &ctx, may::MANAGE_USERS, "login_throttle").await {
-        return r;
-    }
-    if let Err(r) = state.check_csrf(&c, &ctx, &f.csrf_token).await {
-        return r;
-    }
     let Ok(ip) = f.ip.trim().parse::<std::net::IpAddr>() else {
         return AppError::bad_request("bad_ip", "Not an IP address.").into_response();
     };
@@ -136,13 +130,10 @@ pub async fn clear_throttle(State(state): State<AppState>, ctx: Ctx, Form(f): Fo
 }
 
 pub async fn users_page(State(state): State<AppState>, ctx: Ctx) -> Response {
-    let c = match state.signed_in(&ctx).await {
+    let c = match state.authorize(&ctx, may::MANAGE_USERS, "users", None).await {
         Ok(c) => c,
         Err(r) => return r,
     };
-    if let Err(r) = state.require(&c, &ctx, may::MANAGE_USERS, "users").await {
-        return r;
-    }
     users_view(&state, &c, &ctx, None).await
 }
 
@@ -161,16 +152,10 @@ pub struct NewUser {
 }
 
 pub async fn create_user(State(state): State<AppState>, ctx: Ctx, Form(f): Form<NewUser>) -> Response {
-    let c = match state.signed_in(&ctx).await {
+    let c = match state.authorize(&ctx, may::MANAGE_USERS, "users", Some(&f.csrf_token)).await {
         Ok(c) => c,
         Err(r) => return r,
     };
-    if let Err(r) = state.require(&c, &ctx, may::MANAGE_USERS, "users").await {
-        return r;
-    }
-    if let Err(r) = state.check_csrf(&c, &ctx, &f.csrf_token).await {
-        return r;
-    }
     let Some(role) = Role::parse(&f.role) else {
         return users_view(&state, &c, &ctx, Some("Choose a role.".into())).await;
     };
@@ -196,16 +181,10 @@ pub async fn user_action(
     Path((id, action)): Path<(String, String)>,
     Form(f): Form<ActionForm>,
 ) -> Response {
-    let c = match state.signed_in(&ctx).await {
+    let c = match state.authorize(&ctx, may::MANAGE_USERS, "users", Some(&f.csrf_token)).await {
         Ok(c) => c,
         Err(r) => return r,
     };
-    if let Err(r) = state.require(&c, &ctx, may::MANAGE_USERS, "users").await {
-        return r;
-    }
-    if let Err(r) = state.check_csrf(&c, &ctx, &f.csrf_token).await {
-        return r;
-    }
     let target = match state.auth.user(&id).await {
         Ok(Some(u)) => u,
         Ok(None) => return AppError::NotFound.into_response(),
@@ -320,13 +299,10 @@ async fn keys_view(state: &AppState, c: &crate::auth::session::Current, error: O
 }
 
 pub async fn keys_page(State(state): State<AppState>, ctx: Ctx) -> Response {
-    let c = match state.signed_in(&ctx).await {
+    let c = match state.authorize(&ctx, may::MANAGE_API_KEYS, "api_keys", None).await {
         Ok(c) => c,
         Err(r) => return r,
     };
-    if let Err(r) = state.require(&c, &ctx, may::MANAGE_API_KEYS, "api_keys").await {
-        return r;
-    }
     keys_view(&state, &c, None).await
 }
 
@@ -351,16 +327,10 @@ struct Message {
 }
 
 pub async fn create_key(State(state): State<AppState>, ctx: Ctx, Form(f): Form<NewKey>) -> Response {
-    let c = match state.signed_in(&ctx).await {
+    let c = match state.authorize(&ctx, may::MANAGE_API_KEYS, "api_keys", Some(&f.csrf_token)).await {
         Ok(c) => c,
         Err(r) => return r,
     };
-    if let Err(r) = state.require(&c, &ctx, may::MANAGE_API_KEYS, "api_keys").await {
-        return r;
-    }
-    if let Err(r) = state.check_csrf(&c, &ctx, &f.csrf_token).await {
-        return r;
-    }
     match state.auth.create_api_key(&c.actor(&ctx.ip, &ctx.user_agent), &f.name, &f.scopes).await {
         Ok((_, key)) => render(&Message {
             nav: Nav::of(&c),
@@ -380,16 +350,10 @@ pub async fn revoke_key(
     Path(id): Path<String>,
     Form(f): Form<ActionForm>,
 ) -> Response {
-    let c = match state.signed_in(&ctx).await {
+    let c = match state.authorize(&ctx, may::MANAGE_API_KEYS, "api_keys", Some(&f.csrf_token)).await {
         Ok(c) => c,
         Err(r) => return r,
     };
-    if let Err(r) = state.require(&c, &ctx, may::MANAGE_API_KEYS, "api_keys").await {
-        return r;
-    }
-    if let Err(r) = state.check_csrf(&c, &ctx, &f.csrf_token).await {
-        return r;
-    }
     match state.auth.revoke_api_key(&c.actor(&ctx.ip, &ctx.user_agent), &id).await {
         Ok(_) => Redirect::to("/admin/api-keys").into_response(),
         Err(e) => internal(e),

@@ -56,13 +56,10 @@ fn clean(s: &str) -> Option<String> {
 }
 
 pub async fn audit_page(State(state): State<AppState>, ctx: Ctx, Query(f): Query<Filter>) -> Response {
-    let c = match state.signed_in(&ctx).await {
+    let c = match state.authorize(&ctx, may::READ_AUDIT, "audit_log", None).await {
         Ok(c) => c,
         Err(r) => return r,
     };
-    if let Err(r) = state.require(&c, &ctx, may::READ_AUDIT, "audit_log").await {
-        return r;
-    }
     let filter = AuditFilter {
         actor: clean(&f.actor),
         action: clean(&f.action),
