@@ -42,12 +42,16 @@ pub async fn run(config: Config, on_ready: impl FnOnce(SocketAddr)) -> Result<()
         config.session_absolute_timeout,
     );
     auth.ip_throttle_limit = config.login_ip_limit;
-    let public_origin = public_url(&config, addr).origin().ascii_serialization();
+    let public = public_url(&config, addr);
+    let public_origin = public.origin().ascii_serialization();
+    let payments = payments(&config, &store, &public)?;
+    tokio::spawn(crate::payments::run_workers(payments.clone()));
     let app = http::app(AppState {
         store: store.clone(),
         auth: auth.clone(),
         max_body_bytes: config.max_body_bytes,
         public_origin,
+        payments,
     });
     tokio::spawn(purge_sessions(auth));
     let https = tokio::spawn(server::serve_https(listener, tls, app, shutdown));
@@ -64,6 +68,22 @@ pub async fn run(config: Config, on_ready: impl FnOnce(SocketAddr)) -> Result<()
     store.close().await;
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// The Flutterwave client (one outbound budget for the whole process) and the payments service.
+pub fn payments(config: &Config, store: &Store, public: &url::Url) -> Result<crate::payments::Payments, String> {
+    let flw = flutterwave::Client::new(flutterwave::Config::new(
+        config.flw_base_url.clone(),
+        flutterwave::SecretKey::new(config.flw_secret_key.expose()),
+    ))
+    .map_err(|e| format!("cannot build the Flutterwave client: {e}."))?;
+    Ok(crate::payments::Payments::new(
+        store.clone(),
+        crate::crypto::field::FieldCipher::new(config.data_keys.clone()),
+        flw,
+        config.flw_secret_hash.clone(),
+        public,
+    ))
 }
 
 /// Deletes expired sessions every minute (they are refused on use anyway).

@@ -23,19 +23,19 @@ async fn enrol_sign_in_log_out_and_the_back_button_shows_nothing() {
         .unwrap();
     let b = driver.browser().await;
     b.goto(&app.url("/")).await;
-    assert!(b.url().await.ends_with("/login"), "signed out, the console sends you to sign in");
+    assert!(b.wait_url("/login").await.ends_with("/login"), "signed out, the console sends you to sign in");
     b.fill("#email", "newcomer@example.com").await;
     b.fill("#password", PASSWORD).await;
     b.click("#sign-in").await;
-    let (u, s) = (b.url().await, b.source().await);
-    assert!(u.ends_with("/enrol"), "first sign-in: enrolment: {u} {s}");
+    assert!(b.wait_url("/enrol").await.ends_with("/enrol"), "first sign-in: enrolment");
     assert!(b.has(".qr svg").await, "a QR code drawn by Sika");
     let secret = b.text("#totp-secret").await;
     b.fill("#code", &code(&secret, 0)).await;
     b.click("#confirm").await;
+    b.wait_url("/enrol").await;
     assert!(b.source().await.contains("recovery-codes"));
     b.click("#continue").await;
-    assert!(b.url().await.ends_with('/'));
+    assert!(b.wait_url("/").await.ends_with('/'));
     assert_eq!(b.text("#who-email").await, "newcomer@example.com");
     assert_eq!(b.text("#who-role").await, "operator");
     let cookies = b.cookies().await;
@@ -46,9 +46,10 @@ async fn enrol_sign_in_log_out_and_the_back_button_shows_nothing() {
     // The logout button is on the page, visible, and ends the session.
     assert!(b.has("#logout").await);
     b.click("#logout").await;
-    assert!(b.url().await.ends_with("/login"));
+    assert!(b.wait_url("/login").await.ends_with("/login"));
     assert!(b.cookies().await.iter().all(|c| c["name"] != "__Host-sika"), "the cookie is gone");
     b.back().await;
+    b.wait_url("/login").await;
     let page = b.source().await;
     assert!(!page.contains("newcomer@example.com"), "back after logout shows nothing sensitive");
     assert!(b.url().await.ends_with("/login"));
@@ -59,7 +60,7 @@ async fn enrol_sign_in_log_out_and_the_back_button_shows_nothing() {
     b.fill("#password", PASSWORD).await;
     b.fill("#totp", &code(&secret, 1)).await;
     b.click("#sign-in").await;
-    assert!(b.url().await.ends_with('/'));
+    assert!(b.wait_url("/").await.ends_with('/'));
     b.quit().await;
 }
 
@@ -79,14 +80,14 @@ async fn idle_expiry_and_a_second_login_ending_the_first() {
     sign_in(&first, &app.url("/login"), &c.totp_secret, -1).await;
     sign_in(&second, &app.url("/login"), &c.totp_secret, 0).await;
     first.goto(&app.url("/")).await;
-    assert!(first.url().await.ends_with("/login"));
+    assert!(first.wait_url("/login").await.ends_with("/login"));
     assert!(first.source().await.contains("signed in somewhere else"), "the first browser is told why");
 
     second.goto(&app.url("/")).await;
     assert!(second.source().await.contains("twice@example.com"));
     tokio::time::sleep(Duration::from_millis(3500)).await;
     second.goto(&app.url("/")).await;
-    assert!(second.url().await.ends_with("/login"));
+    assert!(second.wait_url("/login").await.ends_with("/login"));
     assert!(second.source().await.contains("inactivity"));
     first.quit().await;
     second.quit().await;
@@ -98,5 +99,5 @@ async fn sign_in(b: &support::webdriver::Browser<'_>, url: &str, secret: &str, o
     b.fill("#password", PASSWORD).await;
     b.fill("#totp", &code(secret, offset)).await;
     b.click("#sign-in").await;
-    assert!(b.url().await.ends_with('/'), "signed in");
+    assert!(b.wait_url("/").await.ends_with('/'), "signed in");
 }

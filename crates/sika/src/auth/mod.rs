@@ -92,6 +92,11 @@ impl Auth {
         }
     }
 
+    /// The data key ring (other services seal their fields with it too).
+    pub fn cipher_keys(&self) -> crate::crypto::keyring::KeyRing {
+        self.cipher.ring().clone()
+    }
+
     pub fn open_user(&self, row: &UserRow) -> Result<User, AuthError> {
         Ok(User {
             id: row.id.clone(),

@@ -41,6 +41,10 @@ impl FieldCipher {
         FieldCipher { ring }
     }
 
+    pub fn ring(&self) -> &KeyRing {
+        &self.ring
+    }
+
     pub fn primary_key_id(&self) -> &str {
         self.ring.primary().0
     }

@@ -1,5 +1,6 @@
 //! Sika's HTTP surface: routes, and the hardening every response gets.
 
+pub mod api;
 pub mod console;
 pub mod edge;
 pub mod error;
@@ -30,6 +31,7 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// `https://host[:port]` as browsers see Sika: the origin CSRF checks expect.
     pub public_origin: String,
+    pub payments: crate::payments::Payments,
 }
 
 /// The full application.
@@ -49,6 +51,10 @@ fn routes() -> Router<AppState> {
         .route("/healthz", get(pages::healthz))
         .route("/readyz", get(pages::readyz))
         .route("/static/sika.css", get(pages::stylesheet))
+        .route("/api/v1/checkouts", axum::routing::post(api::create_checkout))
+        .route("/api/v1/checkouts/{reference}", get(api::get_checkout))
+        .route("/webhooks/flutterwave", axum::routing::post(api::flutterwave_webhook))
+        .route("/checkout/return", get(api::checkout_return))
 }
 
 /// Wraps routes in the layers every response relies on.

@@ -27,6 +27,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("migrations/sqlite/0002_operators.sql"),
         postgres: include_str!("migrations/postgres/0002_operators.sql"),
     },
+    Migration {
+        version: 3,
+        name: "payments",
+        sqlite: include_str!("migrations/sqlite/0003_payments.sql"),
+        postgres: include_str!("migrations/postgres/0003_payments.sql"),
+    },
 ];
 
 /// Any constant: identifies Sika's migration lock among advisory locks.

@@ -6,6 +6,8 @@
 
 mod api_keys;
 mod audit;
+mod checkouts;
+mod inbox;
 mod migrations;
 mod sessions;
 mod settings;
@@ -20,6 +22,8 @@ use crate::secret::Secret;
 
 pub use api_keys::ApiKeyRow;
 pub use audit::{AuditEntry, AuditFilter};
+pub use checkouts::{CheckoutRow, Notification};
+pub use inbox::InboxRow;
 pub use migrations::{MIGRATIONS, applied_versions};
 pub use sessions::SessionRow;
 pub use users::{Inserted, UserRow};

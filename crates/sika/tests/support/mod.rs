@@ -72,6 +72,7 @@ pub struct TestApp {
     pub db: TestDb,
     pub auth: sika::auth::Auth,
     pub audit_key: String,
+    pub payments: sika::payments::Payments,
     stop: watch::Sender<bool>,
 }
 
@@ -104,6 +105,24 @@ pub async fn spawn_app_with(extra: Router<AppState>) -> TestApp {
 
 /// The real server on port 0 over `db`, with keys generated now and the given session timeouts.
 pub async fn spawn_on(db: TestDb, extra: Router<AppState>, idle: Duration, absolute: Duration) -> TestApp {
+    spawn_full(db, extra, idle, absolute, None).await
+}
+
+/// Flutterwave as the app sees it: the emulator's `/v3` URL, its secret key and hash.
+#[derive(Clone)]
+pub struct Flw {
+    pub base_url: String,
+    pub secret_key: String,
+    pub secret_hash: String,
+}
+
+pub async fn spawn_full(
+    db: TestDb,
+    extra: Router<AppState>,
+    idle: Duration,
+    absolute: Duration,
+    flw: Option<Flw>,
+) -> TestApp {
     let (cert_pem, key_pem) = sika::server::tls::self_signed().expect("self-signed");
     let tls = tls_config(&cert_pem, &key_pem);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -111,17 +130,46 @@ pub async fn spawn_on(db: TestDb, extra: Router<AppState>, idle: Duration, absol
     let keys = sika::crypto::keyring::KeyRing::parse(&sika::crypto::keyring::KeyRing::generate_text("k1")).unwrap();
     let audit_key = sika::crypto::random::token();
     let auth = sika::auth::Auth::new(db.store.clone(), keys, Secret::new(audit_key.clone()), idle, absolute);
+    let public = url::Url::parse(&format!("https://127.0.0.1:{}/", addr.port())).unwrap();
+    let flw = flw.unwrap_or(Flw {
+        base_url: "http://127.0.0.1:9/v3".into(),
+        secret_key: format!("FLWSECK_TEST-{}-X", sika::crypto::random::hex_id()),
+        secret_hash: sika::crypto::random::token(),
+    });
+    let mut flw_config =
+        flutterwave::Config::new(url::Url::parse(&flw.base_url).unwrap(), flutterwave::SecretKey::new(flw.secret_key));
+    flw_config.rate_per_second = 200;
+    flw_config.burst = 200;
+    let client = flutterwave::Client::new(flw_config).unwrap();
+    let payments = sika::payments::Payments::new(
+        db.store.clone(),
+        sika::crypto::field::FieldCipher::new(auth.cipher_keys()),
+        client,
+        Secret::new(flw.secret_hash),
+        &public,
+    );
     let state = AppState {
         store: db.store.clone(),
         auth: auth.clone(),
         max_body_bytes: sika::config::DEFAULT_MAX_BODY_BYTES,
         public_origin: format!("https://127.0.0.1:{}", addr.port()),
+        payments: payments.clone(),
     };
     let app = http::app_with(state, extra);
     let (stop, shutdown) = watch::channel(false);
     tokio::spawn(sika::server::serve_https(listener, tls, app, shutdown));
     let client = client_for(&cert_pem).build().expect("client");
-    TestApp { addr, base: format!("https://127.0.0.1:{}", addr.port()), client, cert_pem, db, auth, audit_key, stop }
+    TestApp {
+        addr,
+        base: format!("https://127.0.0.1:{}", addr.port()),
+        client,
+        cert_pem,
+        db,
+        auth,
+        audit_key,
+        payments,
+        stop,
+    }
 }
 
 pub fn tls_config(cert_pem: &str, key_pem: &str) -> std::sync::Arc<rustls::ServerConfig> {

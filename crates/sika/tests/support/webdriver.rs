@@ -106,6 +106,31 @@ impl Browser<'_> {
         self.call(reqwest::Method::GET, "/url", None).await.as_str().unwrap_or("").to_string()
     }
 
+    /// Waits (up to 5 s) for navigation to reach a URL ending with `suffix`:
+    /// a click that submits a form returns before the next page has loaded.
+    pub async fn wait_url(&self, suffix: &str) -> String {
+        let mut url = String::new();
+        for _ in 0..50 {
+            url = self.url().await;
+            if url.ends_with(suffix) && self.ready().await {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        url
+    }
+
+    async fn ready(&self) -> bool {
+        let v = self
+            .call(
+                reqwest::Method::POST,
+                "/execute/sync",
+                Some(json!({"script": "return document.readyState", "args": []})),
+            )
+            .await;
+        v.as_str() == Some("complete")
+    }
+
     pub async fn source(&self) -> String {
         self.call(reqwest::Method::GET, "/source", None).await.as_str().unwrap_or("").to_string()
     }

@@ -1,0 +1,308 @@
+//! Checkouts: validated requests, and the money rule that decides what a
+//! verified Flutterwave transaction means for a checkout.
+//!
+//! Only [`judge`] can build a [`Verified`], and only a `Verified` can mark a
+//! checkout paid (see `store::checkouts::mark_paid`): value is given on a
+//! definite, matching verify answer and nothing else.
+
+use flutterwave::Amount;
+use flutterwave::transactions::{Transaction, TxStatus};
+use rust_decimal::Decimal;
+use serde::Deserialize;
+
+use crate::auth::validate;
+
+/// Flutterwave's collection currencies accepted here.
+pub const CURRENCIES: [&str; 16] =
+    ["NGN", "GHS", "KES", "UGX", "TZS", "RWF", "ZAR", "ZMW", "MWK", "XAF", "XOF", "EGP", "USD", "EUR", "GBP", "CAD"];
+/// The largest single checkout, in major units (configurable later; a guard against typos).
+pub const DEFAULT_MAX_AMOUNT: i64 = 100_000_000;
+
+/// The API body, decoded strictly: unknown fields are refused.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckoutRequest {
+    pub reference: String,
+    pub amount: Amount,
+    pub currency: String,
+    pub customer: CustomerRequest,
+    #[serde(default)]
+    pub redirect_url: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerRequest {
+    pub email: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub phone: Option<String>,
+}
+
+/// A checkout request that passed every rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewCheckout {
+    pub reference: String,
+    pub amount: Decimal,
+    pub currency: String,
+    pub email: String,
+    pub name: Option<String>,
+    pub phone: Option<String>,
+    pub redirect_url: Option<String>,
+}
+
+/// Which field is wrong, and why (shown to the API caller).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    pub field: &'static str,
+    pub message: String,
+}
+
+fn invalid(field: &'static str, message: impl Into<String>) -> Invalid {
+    Invalid { field, message: message.into() }
+}
+
+pub fn reference(r: &str) -> Result<String, Invalid> {
+    let ok = !r.is_empty() && r.len() <= 64 && r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok {
+        Ok(r.to_string())
+    } else {
+        Err(invalid("reference", "must be 1 to 64 characters: letters, digits, _ and -"))
+    }
+}
+
+impl CheckoutRequest {
+    pub fn validate(self, max_amount: Decimal) -> Result<NewCheckout, Invalid> {
+        let reference = reference(&self.reference)?;
+        let amount = self.amount.decimal();
+        if amount <= Decimal::ZERO {
+            return Err(invalid("amount", "must be greater than 0"));
+        }
+        if amount.normalize().scale() > 2 {
+            return Err(invalid("amount", "must have at most 2 decimal places"));
+        }
+        if amount > max_amount {
+            return Err(invalid("amount", format!("must not exceed {max_amount}")));
+        }
+        let currency = self.currency.trim().to_ascii_uppercase();
+        if !CURRENCIES.contains(&currency.as_str()) {
+            return Err(invalid("currency", format!("must be one of {}", CURRENCIES.join(", "))));
+        }
+        let email = validate::email(&self.customer.email).map_err(|m| invalid("customer.email", m))?;
+        let name = match self.customer.name.as_deref().map(validate::name).transpose() {
+            Ok(n) => n.filter(|n| !n.is_empty()),
+            Err(m) => return Err(invalid("customer.name", m)),
+        };
+        let phone = match self.customer.phone.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
+            None => None,
+            Some(p) => {
+                let digits = p.strip_prefix('+').unwrap_or(p);
+                if !(7..=15).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(invalid("customer.phone", "must be 7 to 15 digits, optionally after +"));
+                }
+                Some(p.to_string())
+            }
+        };
+        let redirect_url = match self.redirect_url.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+            None => None,
+            Some(u) => {
+                let parsed = url::Url::parse(u).map_err(|_| invalid("redirect_url", "must be an absolute URL"))?;
+                if parsed.scheme() != "https"
+                    || parsed.host().is_none()
+                    || u.len() > 2048
+                    || !parsed.username().is_empty()
+                {
+                    return Err(invalid("redirect_url", "must be an https:// URL of at most 2048 characters"));
+                }
+                Some(parsed.to_string())
+            }
+        };
+        Ok(NewCheckout { reference, amount: amount.normalize(), currency, email, name, phone, redirect_url })
+    }
+}
+
+impl NewCheckout {
+    /// What makes two requests "the same body" for idempotency.
+    pub fn fingerprint(&self) -> String {
+        let canonical = serde_json::json!([
+            self.reference,
+            self.amount.to_string(),
+            self.currency,
+            self.email,
+            self.name,
+            self.phone,
+            self.redirect_url
+        ]);
+        crate::crypto::sha256_hex(canonical.to_string().as_bytes())
+    }
+}
+
+/// What Sika expects of a checkout, from its own records.
+#[derive(Debug, Clone)]
+pub struct Expected {
+    pub reference: String,
+    pub amount: Decimal,
+    pub currency: String,
+}
+
+/// Proof that Flutterwave's verify endpoint answered, definitely, that this
+/// checkout was paid in full. Fields are private; [`judge`] is the only maker.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    reference: String,
+    transaction_id: i64,
+    amount: Decimal,
+    currency: String,
+}
+
+impl Verified {
+    pub fn reference(&self) -> &str {
+        &self.reference
+    }
+    pub fn transaction_id(&self) -> i64 {
+        self.transaction_id
+    }
+    pub fn amount(&self) -> Decimal {
+        self.amount
+    }
+    pub fn currency(&self) -> &str {
+        &self.currency
+    }
+}
+
+/// What a verified transaction means for the checkout.
+#[derive(Debug, Clone)]
+pub enum Verdict {
+    /// Successful, same reference and currency, amount ≥ expected. `overpaid` > 0 is offered for refund.
+    Paid { proof: Verified, overpaid: Decimal },
+    /// Money arrived but not as agreed: a person must look.
+    NeedsReview { transaction_id: i64, reason: String },
+    /// This attempt failed; the checkout stays open for another.
+    AttemptFailed,
+    /// Not final yet: ask again later.
+    NotYet,
+}
+
+/// The money rule. `tx` must come from Sika's own call to verify.
+pub fn judge(expected: &Expected, tx: &Transaction) -> Verdict {
+    if tx.tx_ref != expected.reference {
+        return Verdict::NeedsReview {
+            transaction_id: tx.id,
+            reason: "the transaction belongs to another reference".into(),
+        };
+    }
+    match &tx.status {
+        TxStatus::Successful => {}
+        TxStatus::Failed => return Verdict::AttemptFailed,
+        TxStatus::Pending | TxStatus::Other(_) => return Verdict::NotYet,
+    }
+    if !tx.currency.eq_ignore_ascii_case(&expected.currency) {
+        return Verdict::NeedsReview {
+            transaction_id: tx.id,
+            reason: format!("paid in {} instead of {}", tx.currency, expected.currency),
+        };
+    }
+    let paid = tx.amount.decimal();
+    if paid < expected.amount {
+        return Verdict::NeedsReview {
+            transaction_id: tx.id,
+            reason: format!("underpaid: {paid} of {}", expected.amount),
+        };
+    }
+    Verdict::Paid {
+        proof: Verified {
+            reference: expected.reference.clone(),
+            transaction_id: tx.id,
+            amount: paid,
+            currency: expected.currency.clone(),
+        },
+        overpaid: paid - expected.amount,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tx(json: serde_json::Value) -> Transaction {
+        serde_json::from_str(&json.to_string()).unwrap()
+    }
+
+    fn expected() -> Expected {
+        Expected { reference: "order-1".into(), amount: Decimal::new(10050, 2), currency: "NGN".into() }
+    }
+
+    #[test]
+    fn only_a_full_matching_success_is_paid() {
+        let base = |amount: &str, currency: &str, status: &str, tx_ref: &str| {
+            tx(
+                serde_json::json!({"id": 7, "tx_ref": tx_ref, "amount": serde_json::from_str::<serde_json::Value>(amount).unwrap(), "currency": currency, "status": status}),
+            )
+        };
+        assert!(
+            matches!(judge(&expected(), &base("100.50", "NGN", "successful", "order-1")), Verdict::Paid { overpaid, .. } if overpaid.is_zero())
+        );
+        assert!(
+            matches!(judge(&expected(), &base("101", "NGN", "successful", "order-1")), Verdict::Paid { overpaid, .. } if overpaid == Decimal::new(50, 2))
+        );
+        assert!(
+            matches!(judge(&expected(), &base("100.49", "NGN", "successful", "order-1")), Verdict::NeedsReview { reason, .. } if reason.contains("underpaid"))
+        );
+        assert!(
+            matches!(judge(&expected(), &base("100.50", "USD", "successful", "order-1")), Verdict::NeedsReview { reason, .. } if reason.contains("USD"))
+        );
+        assert!(matches!(
+            judge(&expected(), &base("100.50", "NGN", "successful", "order-2")),
+            Verdict::NeedsReview { .. }
+        ));
+        assert!(matches!(judge(&expected(), &base("100.50", "NGN", "failed", "order-1")), Verdict::AttemptFailed));
+        assert!(matches!(judge(&expected(), &base("100.50", "NGN", "pending", "order-1")), Verdict::NotYet));
+    }
+
+    #[test]
+    fn requests_are_validated_strictly() {
+        let req = |v: serde_json::Value| serde_json::from_str::<CheckoutRequest>(&v.to_string());
+        let ok = req(serde_json::json!({"reference": "o-1", "amount": "100.5", "currency": "ngn", "customer": {"email": "A@B.co"}})).unwrap();
+        let c = ok.validate(Decimal::from(DEFAULT_MAX_AMOUNT)).unwrap();
+        assert_eq!((c.currency.as_str(), c.email.as_str(), c.amount.to_string().as_str()), ("NGN", "a@b.co", "100.5"));
+        assert!(req(serde_json::json!({"reference": "o", "amount": 1, "currency": "NGN", "customer": {"email": "a@b.co"}, "extra": 1})).is_err(), "unknown fields");
+        for (bad, field) in [
+            (
+                serde_json::json!({"reference": "o 1", "amount": 1, "currency": "NGN", "customer": {"email": "a@b.co"}}),
+                "reference",
+            ),
+            (
+                serde_json::json!({"reference": "o", "amount": 0, "currency": "NGN", "customer": {"email": "a@b.co"}}),
+                "amount",
+            ),
+            (
+                serde_json::json!({"reference": "o", "amount": "1.001", "currency": "NGN", "customer": {"email": "a@b.co"}}),
+                "amount",
+            ),
+            (
+                serde_json::json!({"reference": "o", "amount": 1e12, "currency": "NGN", "customer": {"email": "a@b.co"}}),
+                "amount",
+            ),
+            (
+                serde_json::json!({"reference": "o", "amount": 1, "currency": "BTC", "customer": {"email": "a@b.co"}}),
+                "currency",
+            ),
+            (
+                serde_json::json!({"reference": "o", "amount": 1, "currency": "NGN", "customer": {"email": "<x>"}}),
+                "customer.email",
+            ),
+            (
+                serde_json::json!({"reference": "o", "amount": 1, "currency": "NGN", "customer": {"email": "a@b.co", "phone": "12ab"}}),
+                "customer.phone",
+            ),
+            (
+                serde_json::json!({"reference": "o", "amount": 1, "currency": "NGN", "customer": {"email": "a@b.co"}, "redirect_url": "http://x.y/"}),
+                "redirect_url",
+            ),
+        ] {
+            let e = req(bad).unwrap().validate(Decimal::from(DEFAULT_MAX_AMOUNT)).unwrap_err();
+            assert_eq!(e.field, field);
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! Pure rules, no I/O: validated inputs and the state machines money moves through.
+
+pub mod checkout;

@@ -1,0 +1,181 @@
+//! The merchant API (`/api/v1`, JSON, `Authorization: Bearer <api key>`),
+//! the Flutterwave webhook intake, and the customer's return page.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::response::{Html, IntoResponse, Response};
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::AppState;
+use super::error::{AppError, escape_html};
+use crate::auth::apikeys::KeyIdentity;
+use crate::domain::checkout::{self, CheckoutRequest};
+use crate::payments::{CreateError, Refusal};
+use crate::store::CheckoutRow;
+
+/// The calling key, if it is valid and carries `scope` (or `read` for reads).
+async fn caller(state: &AppState, headers: &HeaderMap, scope: &str, read: bool) -> Result<KeyIdentity, Response> {
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let unauthorized = || {
+        let mut r = AppError::Unauthorized.into_response();
+        r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        r
+    };
+    let Some(presented) = presented else { return Err(unauthorized()) };
+    match state.auth.authenticate_key(presented).await {
+        Ok(Some(k)) if k.scopes.iter().any(|s| s == scope || (read && s == "read")) => Ok(k),
+        Ok(Some(_)) => Err(AppError::Forbidden.into_response()),
+        Ok(None) => Err(unauthorized()),
+        Err(e) => Err(AppError::Internal(Box::new(e)).into_response()),
+    }
+}
+
+fn checkout_json(c: &CheckoutRow) -> serde_json::Value {
+    json!({
+        "reference": c.reference, "status": c.status, "amount": c.amount, "currency": c.currency,
+        "checkout_url": c.checkout_url, "transaction_id": c.transaction_id, "paid_amount": c.paid_amount,
+        "review_reason": c.review_reason, "created_at": c.created_at, "updated_at": c.updated_at,
+    })
+}
+
+pub async fn create_checkout(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let key = match caller(&state, &headers, "checkouts", false).await {
+        Ok(k) => k,
+        Err(r) => return r,
+    };
+    let req: CheckoutRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            // serde's message speaks only of the caller's own input.
+            let msg: String = e.to_string().chars().take(200).collect();
+            return AppError::bad_request("invalid_json", msg).into_response();
+        }
+    };
+    let new = match req.validate(state.payments.max_amount) {
+        Ok(n) => n,
+        Err(e) => return AppError::bad_request("invalid_field", format!("{}: {}", e.field, e.message)).into_response(),
+    };
+    match state.payments.create(&key.id, &new).await {
+        Ok(c) => (StatusCode::CREATED, Json(checkout_json(&c))).into_response(),
+        Err(CreateError::Conflict) => AppError::Conflict {
+            code: "reference_conflict",
+            message: "A checkout with this reference exists with different details.".into(),
+        }
+        .into_response(),
+        Err(CreateError::Refused(msg)) => AppError::bad_request(
+            "provider_refused",
+            format!("Flutterwave refused the checkout: {}", msg.chars().take(200).collect::<String>()),
+        )
+        .into_response(),
+        Err(CreateError::Unavailable) => {
+            AppError::Unavailable("Flutterwave gave no definite answer".into()).into_response()
+        }
+        Err(CreateError::Store(e)) => AppError::from(e).into_response(),
+    }
+}
+
+pub async fn get_checkout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(reference): Path<String>,
+) -> Response {
+    if let Err(r) = caller(&state, &headers, "checkouts", true).await {
+        return r;
+    }
+    if checkout::reference(&reference).is_err() {
+        return AppError::NotFound.into_response();
+    }
+    match state.payments.store.checkout(&reference).await {
+        Ok(Some(c)) => Json(checkout_json(&c)).into_response(),
+        Ok(None) => AppError::NotFound.into_response(),
+        Err(e) => AppError::from(e).into_response(),
+    }
+}
+
+/// Flutterwave's webhook: signature first (401, nothing stored), then the
+/// inbox, then 200. No call to Flutterwave happens here.
+pub async fn flutterwave_webhook(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let h = |n: &str| headers.get(n).map(|v| v.as_bytes());
+    match state
+        .payments
+        .receive(h(flutterwave::webhook::VERIF_HASH_HEADER), h(flutterwave::webhook::SIGNATURE_HEADER), &body)
+        .await
+    {
+        Ok(_) => Json(json!({"status": "received"})).into_response(),
+        Err(Refusal::Signature) => AppError::Unauthorized.into_response(),
+        Err(Refusal::Store(e)) => AppError::from(e).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ReturnQuery {
+    #[serde(default)]
+    tx_ref: Option<String>,
+    #[serde(default)]
+    transaction_id: Option<String>,
+}
+
+/// Where Flutterwave sends the customer back. The query string is a hint:
+/// Sika verifies, then shows the verified state and links back to the shop
+/// with only the reference and the status.
+pub async fn checkout_return(State(state): State<AppState>, Query(q): Query<ReturnQuery>) -> Response {
+    let Some(reference) = q.tx_ref.as_deref().and_then(|r| checkout::reference(r).ok()) else {
+        return AppError::NotFound.into_response();
+    };
+    let Ok(Some(_)) = state.payments.store.checkout(&reference).await else {
+        return AppError::NotFound.into_response();
+    };
+    let id = q.transaction_id.as_deref().and_then(|t| t.parse::<i64>().ok());
+    let applied = match id {
+        Some(id) => state.payments.verify_and_apply(id).await,
+        None => state.payments.settle_by_reference(&reference).await,
+    };
+    let c = match (applied, state.payments.store.checkout(&reference).await) {
+        (Ok(_), Ok(Some(c))) => c,
+        (Err(e), _) | (_, Err(e)) => return AppError::from(e).into_response(),
+        (_, Ok(None)) => return AppError::NotFound.into_response(),
+    };
+    let (heading, text) = match c.status.as_str() {
+        "paid" => ("Payment confirmed", "Thank you: your payment is confirmed."),
+        "needs_review" => {
+            ("Payment under review", "We received a payment that needs a check; the shop will be in touch.")
+        }
+        "pending" => (
+            "Confirming your payment",
+            "Your payment is not confirmed yet. This page does not change anything: check again in a moment.",
+        ),
+        _ => ("Payment not completed", "The payment was not completed."),
+    };
+    let back = c.redirect_url.as_deref().and_then(|u| url::Url::parse(u).ok()).map(|mut u| {
+        u.query_pairs_mut().append_pair("reference", &c.reference).append_pair("status", &c.status);
+        u.to_string()
+    });
+    let link = back
+        .map(|b| format!("<p><a id=\"back-to-shop\" href=\"{}\">Back to the shop</a></p>", escape_html(&b)))
+        .unwrap_or_default();
+    let refresh = if c.status == "pending" {
+        format!(
+            "<p><a id=\"check-again\" href=\"/checkout/return?tx_ref={}\">Check again</a></p>",
+            escape_html(&c.reference)
+        )
+    } else {
+        String::new()
+    };
+    Html(format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{h} · Sika</title>\
+         <link rel=\"stylesheet\" href=\"/static/sika.css\"></head><body><main><h1 id=\"status\" data-status=\"{s}\">{h}</h1>\
+         <p>{t}</p><p class=\"muted\">Reference <code>{r}</code></p>{refresh}{link}</main></body></html>",
+        h = escape_html(heading),
+        s = escape_html(&c.status),
+        t = escape_html(text),
+        r = escape_html(&c.reference),
+    ))
+    .into_response()
+}

@@ -1,0 +1,317 @@
+//! Collecting payments: creating checkouts, taking webhooks into the inbox,
+//! and verifying with Flutterwave before anything changes.
+//!
+//! The flow: the shop creates a checkout (`create`) and sends its customer to
+//! the hosted link. Flutterwave's webhook is checked and stored (`receive`)
+//! and answered 200 at once; the worker (`process_inbox`) later calls verify
+//! by transaction id and applies the money rule (`domain::checkout::judge`).
+//! A return visit (`settle_by_reference`) and the reconciler do the same.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use flutterwave::webhook::{self, SignatureCheck, WebhookEvent};
+use flutterwave::{Client, ErrorKind, Reply};
+use rust_decimal::Decimal;
+use serde_json::json;
+
+use crate::crypto::field::FieldCipher;
+use crate::crypto::{random, sha256_hex};
+use crate::domain::checkout::{Expected, NewCheckout, Verdict, judge};
+use crate::secret::Secret;
+use crate::store::{CheckoutRow, Notification, Store, StoreError, now_ms};
+
+#[derive(Debug, Clone)]
+pub struct Payments {
+    pub store: Store,
+    cipher: FieldCipher,
+    flw: Client,
+    secret_hash: Secret,
+    /// Sika's own return URL for the hosted checkout.
+    return_url: String,
+    pub max_amount: Decimal,
+    /// Refused webhook deliveries (forged, unsigned), for monitoring.
+    pub refused_webhooks: Arc<AtomicU64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    #[error("a checkout with this reference exists with different details")]
+    Conflict,
+    #[error("Flutterwave refused the checkout: {0}")]
+    Refused(String),
+    #[error("Flutterwave did not answer definitely; retry with the same reference")]
+    Unavailable,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What became of one verification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    /// The checkout moved (paid, needs_review); `false` if another worker had already moved it.
+    Settled { status: &'static str, moved: bool },
+    /// A failed attempt: the checkout stays open.
+    AttemptFailed,
+    /// Not final, or no definite answer: try again later.
+    Retry,
+    /// No checkout has this transaction's reference.
+    Unmatched,
+    /// Flutterwave says there is no such transaction.
+    NoSuchTransaction,
+}
+
+impl Payments {
+    pub fn new(store: Store, cipher: FieldCipher, flw: Client, secret_hash: Secret, public_url: &url::Url) -> Self {
+        let return_url = public_url.join("/checkout/return").map(|u| u.to_string()).unwrap_or_default();
+        Payments {
+            store,
+            cipher,
+            flw,
+            secret_hash,
+            return_url,
+            max_amount: Decimal::from(crate::domain::checkout::DEFAULT_MAX_AMOUNT),
+            refused_webhooks: Arc::default(),
+        }
+    }
+
+    pub fn flutterwave(&self) -> &Client {
+        &self.flw
+    }
+
+    /// Creates (or, for the same body, returns) a checkout and its hosted link.
+    /// Returns the row and whether this call created it.
+    pub async fn create(&self, api_key_id: &str, c: &NewCheckout) -> Result<CheckoutRow, CreateError> {
+        let r = &c.reference;
+        let row = CheckoutRow {
+            reference: r.clone(),
+            fingerprint: c.fingerprint(),
+            amount: c.amount.to_string(),
+            currency: c.currency.clone(),
+            email_enc: self.cipher.seal_str("checkouts", "email", r, &c.email),
+            name_enc: c.name.as_deref().map(|n| self.cipher.seal_str("checkouts", "name", r, n)),
+            phone_enc: c.phone.as_deref().map(|p| self.cipher.seal_str("checkouts", "phone", r, p)),
+            redirect_url: c.redirect_url.clone(),
+            status: "pending".into(),
+            checkout_url: None,
+            transaction_id: None,
+            paid_amount: None,
+            review_reason: None,
+            api_key_id: api_key_id.into(),
+            created_at: now_ms(),
+            updated_at: now_ms(),
+        };
+        self.store.insert_checkout(&row).await?;
+        let Some(existing) = self.store.checkout(r).await? else { return Err(CreateError::Unavailable) };
+        if !crate::crypto::ct_eq(&existing.fingerprint, &row.fingerprint) {
+            return Err(CreateError::Conflict);
+        }
+        if existing.checkout_url.is_some() || existing.status != "pending" {
+            return Ok(existing);
+        }
+        let req = flutterwave::payments::PaymentRequest {
+            tx_ref: r.clone(),
+            amount: c.amount.into(),
+            currency: c.currency.clone(),
+            redirect_url: self.return_url.clone(),
+            customer: flutterwave::payments::PaymentCustomer {
+                email: c.email.clone(),
+                name: c.name.clone(),
+                phone_number: c.phone.clone(),
+            },
+            customizations: None,
+            payment_options: None,
+            meta: None,
+            session_duration: None,
+            max_retry_attempt: None,
+        };
+        match self.flw.create_payment(&req).await {
+            Reply::Ok(link) => {
+                self.store.set_checkout_url(r, &link.link).await?;
+                Ok(CheckoutRow { checkout_url: Some(link.link), ..existing })
+            }
+            Reply::Rejected(e) => Err(CreateError::Refused(e.message)),
+            Reply::Indefinite(why) => {
+                tracing::warn!(reference = %r, ?why, "creating the hosted link got no definite answer");
+                Err(CreateError::Unavailable)
+            }
+        }
+    }
+
+    /// Checks a delivery's signature (constant time, failing closed) and
+    /// stores it, sealed, before the caller answers 200. `Err` → answer 401.
+    pub async fn receive(
+        &self,
+        verif_hash: Option<&[u8]>,
+        signature: Option<&[u8]>,
+        body: &[u8],
+    ) -> Result<bool, Refusal> {
+        match webhook::verify_signature(Some(self.secret_hash.expose()), verif_hash, signature, body) {
+            SignatureCheck::Valid => {}
+            other => {
+                self.refused_webhooks.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(check = ?other, "webhook refused: bad or missing signature");
+                return Err(Refusal::Signature);
+            }
+        }
+        let id = random::hex_id();
+        let sealed = self.cipher.seal("webhook_inbox", "body", &id, body);
+        // Dedupe on the exact bytes: Flutterwave's retries and duplicates repeat them.
+        let fresh = self.store.inbox_insert(&id, &sha256_hex(body), &sealed).await.map_err(Refusal::Store)?;
+        Ok(fresh)
+    }
+
+    /// Processes due inbox rows; returns how many were handled.
+    pub async fn process_inbox(&self, batch: i64) -> Result<usize, StoreError> {
+        let rows = self.store.inbox_claim(batch, 60_000).await?;
+        let n = rows.len();
+        for row in rows {
+            let body = match self.cipher.open("webhook_inbox", "body", &row.id, &row.body_enc) {
+                Ok(b) => b,
+                Err(e) => {
+                    self.store.inbox_finish(&row.id, "unprocessable", 0, &format!("cannot open: {e}")).await?;
+                    continue;
+                }
+            };
+            let (state, note) = match webhook::parse(&body) {
+                WebhookEvent::Charge(c) => match self.verify_and_apply(c.id).await? {
+                    Applied::Retry => {
+                        let delay = retry_delay(row.attempts);
+                        self.store.inbox_finish(&row.id, "retry", now_ms() + delay, "no definite answer yet").await?;
+                        continue;
+                    }
+                    Applied::Unmatched => ("unmatched", "no checkout has this transaction's reference".to_string()),
+                    Applied::NoSuchTransaction => ("rejected", "Flutterwave has no such transaction".to_string()),
+                    other => ("done", format!("{other:?}")),
+                },
+                WebhookEvent::Unknown { event: None, .. } => ("unprocessable", "not a payload Sika understands".into()),
+                other => ("ignored", format!("{} events are not handled yet", kind(&other))),
+            };
+            self.store.inbox_finish(&row.id, state, 0, &note).await?;
+        }
+        Ok(n)
+    }
+
+    /// Calls verify for a transaction id and applies the money rule.
+    pub async fn verify_and_apply(&self, transaction_id: i64) -> Result<Applied, StoreError> {
+        match self.flw.verify_transaction(transaction_id).await {
+            Reply::Ok(tx) => self.apply(&tx).await,
+            Reply::Rejected(e) if e.kind == ErrorKind::NotFound => Ok(Applied::NoSuchTransaction),
+            Reply::Rejected(e) => {
+                tracing::warn!(transaction_id, message = %e.message, "verify refused");
+                Ok(Applied::Retry)
+            }
+            Reply::Indefinite(why) => {
+                tracing::info!(transaction_id, ?why, "verify had no definite answer; will retry");
+                Ok(Applied::Retry)
+            }
+        }
+    }
+
+    /// For a return visit or the reconciler: verify by reference.
+    pub async fn settle_by_reference(&self, reference: &str) -> Result<Applied, StoreError> {
+        match self.flw.verify_by_reference(reference).await {
+            Reply::Ok(tx) => self.apply(&tx).await,
+            Reply::Rejected(e) if e.kind == ErrorKind::NotFound => Ok(Applied::Retry),
+            Reply::Rejected(_) | Reply::Indefinite(_) => Ok(Applied::Retry),
+        }
+    }
+
+    async fn apply(&self, tx: &flutterwave::transactions::Transaction) -> Result<Applied, StoreError> {
+        // The verified transaction's own reference decides which checkout it is about,
+        // whatever the webhook claimed.
+        let Some(c) = self.store.checkout(&tx.tx_ref).await? else { return Ok(Applied::Unmatched) };
+        let Ok(amount) = c.amount.parse::<Decimal>() else { return Ok(Applied::Retry) };
+        let expected = Expected { reference: c.reference.clone(), amount, currency: c.currency.clone() };
+        let payload = |status: &str| {
+            json!({"id": random::hex_id(), "event": format!("checkout.{status}"), "reference": c.reference,
+                   "status": status, "amount": c.amount, "currency": c.currency})
+        };
+        Ok(match judge(&expected, tx) {
+            Verdict::Paid { proof, overpaid } => {
+                let moved = self
+                    .store
+                    .mark_paid(&proof, Notification { event: "checkout.paid", payload: payload("paid") })
+                    .await?;
+                if moved && overpaid > Decimal::ZERO {
+                    self.store
+                        .checkout_event(&c.reference, "overpaid", &format!("{overpaid} {} may be refunded", c.currency))
+                        .await?;
+                }
+                Applied::Settled { status: "paid", moved }
+            }
+            Verdict::NeedsReview { transaction_id, reason } => {
+                let note = Notification { event: "checkout.needs_review", payload: payload("needs_review") };
+                let moved =
+                    self.store.mark_unpaid(&c.reference, "needs_review", Some(transaction_id), &reason, note).await?;
+                Applied::Settled { status: "needs_review", moved }
+            }
+            Verdict::AttemptFailed => {
+                self.store.checkout_event(&c.reference, "attempt_failed", &format!("transaction {}", tx.id)).await?;
+                Applied::AttemptFailed
+            }
+            Verdict::NotYet => Applied::Retry,
+        })
+    }
+
+    /// The customer's details, opened (for the console).
+    pub fn customer_email(&self, c: &CheckoutRow) -> Option<String> {
+        self.cipher.open_str("checkouts", "email", &c.reference, &c.email_enc).ok()
+    }
+}
+
+#[derive(Debug)]
+pub enum Refusal {
+    Signature,
+    Store(StoreError),
+}
+
+fn kind(e: &WebhookEvent) -> &'static str {
+    match e {
+        WebhookEvent::Charge(_) => "charge",
+        WebhookEvent::Transfer(_) => "transfer",
+        WebhookEvent::Card(_) => "card",
+        WebhookEvent::Refund(_) => "refund",
+        WebhookEvent::Unknown { .. } => "unknown",
+    }
+}
+
+/// 5 s, 10 s, 20 s … capped at 10 minutes.
+fn retry_delay(attempts: i64) -> i64 {
+    (5_000_i64 << attempts.clamp(0, 7)).min(600_000)
+}
+
+/// The background worker: processes the inbox continuously and re-verifies
+/// pending checkouts (the reconciler, so a missed webhook still settles).
+pub async fn run_workers(p: Payments) {
+    let mut last_reconcile = 0;
+    loop {
+        match p.process_inbox(50).await {
+            Ok(0) => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "inbox processing failed");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        }
+        let now = now_ms();
+        if now - last_reconcile >= 5_000 {
+            last_reconcile = now;
+            if let Err(e) = reconcile(&p).await {
+                tracing::error!(error = %e, "reconciler failed");
+            }
+        }
+    }
+}
+
+/// Re-verifies pending checkouts at about 1 m, 5 m, 30 m, 2 h, 12 h and 24 h
+/// after creation, inside the client's outbound budget.
+pub async fn reconcile(p: &Payments) -> Result<usize, StoreError> {
+    let due = p.store.checkouts_due(now_ms(), 200).await?;
+    for (c, checks) in &due {
+        let outcome = p.settle_by_reference(&c.reference).await?;
+        p.store.checkout_event(&c.reference, "reconciled", &format!("{outcome:?}")).await?;
+        p.store.checkout_checked(&c.reference, *checks, c.created_at).await?;
+    }
+    Ok(due.len())
+}

@@ -1,0 +1,112 @@
+//! The webhook inbox: a signed delivery is stored here (sealed) before
+//! Flutterwave gets its 200, and processed afterwards, surviving crashes.
+
+use sqlx::Row as _;
+
+use super::{Backend, Store, StoreError, now_ms};
+
+#[derive(Debug, Clone)]
+pub struct InboxRow {
+    pub id: String,
+    pub body_enc: String,
+    pub attempts: i64,
+    pub received_at: i64,
+    pub state: String,
+    pub note: Option<String>,
+}
+
+impl Store {
+    /// Stores a delivery once per dedupe key; `false` for a duplicate.
+    pub async fn inbox_insert(&self, id: &str, dedupe_key: &str, body_enc: &str) -> Result<bool, StoreError> {
+        let now = now_ms();
+        let r = sqlx::query(
+            "INSERT INTO webhook_inbox (id, dedupe_key, body_enc, received_at, state, next_attempt_at) \
+             VALUES ($1, $2, $3, $4, 'new', $4) ON CONFLICT (dedupe_key) DO NOTHING",
+        )
+        .bind(id)
+        .bind(dedupe_key)
+        .bind(body_enc)
+        .bind(now)
+        .execute(self.pool())
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Claims up to `limit` due rows by pushing their next attempt out by
+    /// `lease_ms`, so another worker (or instance) does not take them meanwhile.
+    pub async fn inbox_claim(&self, limit: i64, lease_ms: i64) -> Result<Vec<InboxRow>, StoreError> {
+        let now = now_ms();
+        let mut tx = self.begin_write().await?;
+        let select = match self.backend() {
+            Backend::Postgres => {
+                "SELECT id, body_enc, attempts, received_at, state, note FROM webhook_inbox \
+                 WHERE state IN ('new', 'retry') AND next_attempt_at <= $1 ORDER BY received_at LIMIT $2 FOR UPDATE SKIP LOCKED"
+            }
+            Backend::Sqlite => {
+                "SELECT id, body_enc, attempts, received_at, state, note FROM webhook_inbox \
+                 WHERE state IN ('new', 'retry') AND next_attempt_at <= $1 ORDER BY received_at LIMIT $2"
+            }
+        };
+        let rows = sqlx::query(select).bind(now).bind(limit).fetch_all(&mut *tx).await?;
+        let mut out = Vec::new();
+        for r in &rows {
+            let row = InboxRow {
+                id: r.try_get("id")?,
+                body_enc: r.try_get("body_enc")?,
+                attempts: r.try_get("attempts")?,
+                received_at: r.try_get("received_at")?,
+                state: r.try_get("state")?,
+                note: r.try_get("note")?,
+            };
+            sqlx::query("UPDATE webhook_inbox SET next_attempt_at = $1, attempts = attempts + 1 WHERE id = $2")
+                .bind(now + lease_ms)
+                .bind(&row.id)
+                .execute(&mut *tx)
+                .await?;
+            out.push(row);
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// Records the outcome: a final state (`done`, `unprocessable`, `unmatched`,
+    /// `ignored`), or `retry` at `next_attempt_at`.
+    pub async fn inbox_finish(
+        &self,
+        id: &str,
+        state: &str,
+        next_attempt_at: i64,
+        note: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE webhook_inbox SET state = $1, next_attempt_at = $2, note = $3 WHERE id = $4")
+            .bind(state)
+            .bind(next_attempt_at)
+            .bind(note)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn inbox_by_state(&self, state: &str) -> Result<Vec<InboxRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, body_enc, attempts, received_at, state, note FROM webhook_inbox WHERE state = $1 ORDER BY received_at DESC LIMIT 200",
+        )
+        .bind(state)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(InboxRow {
+                    id: r.try_get("id")?,
+                    body_enc: r.try_get("body_enc")?,
+                    attempts: r.try_get("attempts")?,
+                    received_at: r.try_get("received_at")?,
+                    state: r.try_get("state")?,
+                    note: r.try_get("note")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+}
