@@ -1,0 +1,404 @@
+//! Collecting payments against the emulator over real HTTP: value only on a
+//! definite, matching verify answer, exactly once.
+
+mod support;
+
+use std::time::Duration;
+
+use flutterwave_emulator::{Emulator, EmulatorConfig};
+use serde_json::{Value, json};
+use sika::audit::Actor;
+use sika::payments::Applied;
+
+struct Env {
+    app: support::TestApp,
+    emu: Emulator,
+    hash: String,
+    key: String,
+    http: reqwest::Client,
+}
+
+async fn env_on(db: support::TestDb) -> Env {
+    let secret_key = format!("FLWSECK_TEST-{}-X", sika::crypto::random::hex_id());
+    let hash = sika::crypto::random::token();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let emu = Emulator::start(
+        EmulatorConfig {
+            secret_key: secret_key.clone(),
+            secret_hash: hash.clone(),
+            webhook_url: None,
+            webhook_root_pem: None,
+            seed: 1,
+        },
+        listener,
+    )
+    .await
+    .unwrap();
+    let flw = support::Flw { base_url: emu.base_url(), secret_key, secret_hash: hash.clone() };
+    let app =
+        support::spawn_full(db, axum::Router::new(), Duration::from_secs(900), Duration::from_secs(3600), Some(flw))
+            .await;
+    let (_, key) = app.auth.create_api_key(&Actor::cli(), "shop", "checkouts").await.unwrap();
+    Env { app, emu, hash, key, http: reqwest::Client::new() }
+}
+
+async fn env() -> Env {
+    env_on(support::sqlite().await).await
+}
+
+impl Env {
+    async fn create(&self, body: Value) -> reqwest::Response {
+        self.app.client.post(self.app.url("/api/v1/checkouts")).bearer_auth(&self.key).json(&body).send().await.unwrap()
+    }
+
+    async fn checkout(&self, reference: &str, amount: &str, currency: &str) -> Value {
+        let res = self
+            .create(json!({"reference": reference, "amount": amount, "currency": currency,
+                           "customer": {"email": "buyer@example.com", "name": "Ada Buyer"}, "redirect_url": "https://shop.example/done"}))
+            .await;
+        assert_eq!(res.status(), 201);
+        res.json().await.unwrap()
+    }
+
+    /// The customer pays on the emulator (no webhook: the tests deliver their own).
+    async fn pay(&self, tx_ref: &str, status: &str, overrides: Value) -> i64 {
+        let mut body = json!({"tx_ref": tx_ref, "status": status, "webhook": false});
+        if let (Some(o), Some(b)) = (overrides.as_object(), body.as_object_mut()) {
+            b.extend(o.clone());
+        }
+        let v: Value = self
+            .http
+            .post(format!("{}/_emulator/charges", self.emu.url()))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["transaction_id"].as_i64().expect("a transaction id")
+    }
+
+    async fn faults(&self, f: Value) {
+        let r = self.http.post(format!("{}/_emulator/faults", self.emu.url())).json(&f).send().await.unwrap();
+        assert!(r.status().is_success());
+    }
+
+    /// A `charge.completed` webhook as Flutterwave sends it, signed with `header`.
+    async fn webhook(&self, id: i64, tx_ref: &str, header: Option<(&str, String)>) -> u16 {
+        let body = json!({"event": "charge.completed", "data": {"id": id, "tx_ref": tx_ref, "status": "successful", "amount": 1, "currency": "NGN"}});
+        self.raw_webhook(body.to_string(), header).await
+    }
+
+    async fn raw_webhook(&self, body: String, header: Option<(&str, String)>) -> u16 {
+        let mut req = self
+            .app
+            .client
+            .post(self.app.url("/webhooks/flutterwave"))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some((name, value)) = header {
+            req = req.header(name, value);
+        }
+        req.send().await.unwrap().status().as_u16()
+    }
+
+    fn signed(&self) -> Option<(&'static str, String)> {
+        Some(("verif-hash", self.hash.clone()))
+    }
+
+    async fn status(&self, reference: &str) -> String {
+        let c = self.app.payments.store.checkout(reference).await.unwrap().unwrap();
+        c.status
+    }
+
+    async fn process(&self) {
+        while self.app.payments.process_inbox(50).await.unwrap() > 0 {}
+    }
+}
+
+#[tokio::test]
+async fn the_api_needs_a_valid_key_with_the_right_scope() {
+    let e = env().await;
+    let body = json!({"reference": "k-1", "amount": 10, "currency": "NGN", "customer": {"email": "a@example.com"}});
+    let res = e.app.client.post(e.app.url("/api/v1/checkouts")).json(&body).send().await.unwrap();
+    assert_eq!(res.status(), 401);
+    assert_eq!(res.headers()["www-authenticate"], "Bearer");
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "unauthorized");
+    let res = e
+        .app
+        .client
+        .post(e.app.url("/api/v1/checkouts"))
+        .bearer_auth("sk_000000000000.nope")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let (_, read_only) = e.app.auth.create_api_key(&Actor::cli(), "reader", "read").await.unwrap();
+    let res =
+        e.app.client.post(e.app.url("/api/v1/checkouts")).bearer_auth(&read_only).json(&body).send().await.unwrap();
+    assert_eq!(res.status(), 403, "read scope cannot create");
+    e.checkout("k-2", "10", "NGN").await;
+    let res = e.app.client.get(e.app.url("/api/v1/checkouts/k-2")).bearer_auth(&read_only).send().await.unwrap();
+    assert_eq!(res.status(), 200, "read scope can read");
+}
+
+#[tokio::test]
+async fn checkouts_are_validated_and_idempotent_by_reference() {
+    let e = env().await;
+    let first = e.checkout("order-1", "1500.50", "NGN").await;
+    assert_eq!(first["status"], "pending");
+    let link = first["checkout_url"].as_str().unwrap().to_string();
+    assert!(link.contains("/hosted/pay/flwlnk-"));
+    let again = e.checkout("order-1", "1500.50", "NGN").await;
+    assert_eq!(again["checkout_url"], link.as_str(), "same body, same checkout");
+    let res = e.create(json!({"reference": "order-1", "amount": "1600", "currency": "NGN", "customer": {"email": "buyer@example.com"}})).await;
+    assert_eq!(res.status(), 409);
+    for (body, field) in [
+        (
+            json!({"reference": "bad ref", "amount": 1, "currency": "NGN", "customer": {"email": "a@example.com"}}),
+            "reference",
+        ),
+        (json!({"reference": "r", "amount": -1, "currency": "NGN", "customer": {"email": "a@example.com"}}), "amount"),
+        (
+            json!({"reference": "r", "amount": "1.234", "currency": "NGN", "customer": {"email": "a@example.com"}}),
+            "amount",
+        ),
+        (json!({"reference": "r", "amount": 1, "currency": "XYZ", "customer": {"email": "a@example.com"}}), "currency"),
+        (
+            json!({"reference": "r", "amount": 1, "currency": "NGN", "customer": {"email": "<script>"}}),
+            "customer.email",
+        ),
+    ] {
+        let res = e.create(body).await;
+        assert_eq!(res.status(), 400);
+        let v: Value = res.json().await.unwrap();
+        assert!(v["error"]["message"].as_str().unwrap().starts_with(field), "{v}");
+    }
+    let res = e.create(json!({"reference": "r", "amount": 1, "currency": "NGN", "customer": {"email": "a@example.com"}, "admin": true})).await;
+    assert_eq!(res.status(), 400, "unknown fields are refused");
+    let res = e.app.client.get(e.app.url("/api/v1/checkouts/nope")).bearer_auth(&e.key).send().await.unwrap();
+    assert_eq!(res.status(), 404);
+}
+
+#[tokio::test]
+async fn a_verified_full_payment_is_paid_once_with_one_notification() {
+    let e = env().await;
+    e.checkout("pay-1", "100", "NGN").await;
+    let id = e.pay("pay-1", "successful", json!({})).await;
+    assert_eq!(e.webhook(id, "pay-1", e.signed()).await, 200);
+    assert_eq!(e.status("pay-1").await, "pending", "nothing changes inside the webhook request");
+    e.process().await;
+    assert_eq!(e.status("pay-1").await, "paid");
+    // The same webhook again, and a return visit: nothing more happens.
+    assert_eq!(e.webhook(id, "pay-1", e.signed()).await, 200);
+    e.process().await;
+    assert_eq!(e.app.payments.verify_and_apply(id).await.unwrap(), Applied::Settled { status: "paid", moved: false });
+    assert_eq!(e.app.payments.store.outbox_count("pay-1").await.unwrap(), 1);
+    let v: Value = e
+        .app
+        .client
+        .get(e.app.url("/api/v1/checkouts/pay-1"))
+        .bearer_auth(&e.key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!((v["status"].as_str(), v["transaction_id"].as_i64()), (Some("paid"), Some(id)));
+}
+
+#[tokio::test]
+async fn underpaid_wrong_currency_and_unknown_references_are_never_paid() {
+    let e = env().await;
+    e.checkout("under-1", "100", "NGN").await;
+    let id = e.pay("under-1", "successful", json!({"amount": "99.99", "currency": "NGN"})).await;
+    e.webhook(id, "under-1", e.signed()).await;
+    e.checkout("cur-1", "100", "NGN").await;
+    let id2 = e.pay("cur-1", "successful", json!({"amount": "100", "currency": "USD"})).await;
+    e.webhook(id2, "cur-1", e.signed()).await;
+    let id3 = e.pay("nobody-knows", "successful", json!({"amount": "5", "currency": "NGN"})).await;
+    e.webhook(id3, "nobody-knows", e.signed()).await;
+    e.process().await;
+    let under = e.app.payments.store.checkout("under-1").await.unwrap().unwrap();
+    assert_eq!(under.status, "needs_review");
+    assert!(under.review_reason.unwrap().contains("underpaid"));
+    assert_eq!(e.status("cur-1").await, "needs_review");
+    assert_eq!(e.app.payments.store.inbox_by_state("unmatched").await.unwrap().len(), 1);
+    assert_eq!(e.app.payments.store.outbox_count("under-1").await.unwrap(), 1, "the shop hears needs_review");
+}
+
+#[tokio::test]
+async fn a_webhook_naming_another_references_transaction_settles_only_what_verify_says() {
+    let e = env().await;
+    e.checkout("victim", "5000", "NGN").await;
+    e.checkout("cheap", "1", "NGN").await;
+    let cheap = e.pay("cheap", "successful", json!({})).await;
+    // Signed (say, a replayed real delivery), but claiming the expensive reference.
+    assert_eq!(e.webhook(cheap, "victim", e.signed()).await, 200);
+    e.process().await;
+    assert_eq!(e.status("victim").await, "pending", "the claim in the body is ignored");
+    assert_eq!(e.status("cheap").await, "paid", "verify's own tx_ref decides");
+}
+
+#[tokio::test]
+async fn forged_missing_and_wrong_scheme_signatures_are_refused_and_nothing_is_stored() {
+    let e = env().await;
+    e.checkout("sig-1", "100", "NGN").await;
+    let id = e.pay("sig-1", "successful", json!({})).await;
+    let body =
+        json!({"event": "charge.completed", "data": {"id": id, "tx_ref": "sig-1", "status": "successful"}}).to_string();
+    let hmac_of_other = flutterwave::webhook::hmac_signature("not-the-secret", body.as_bytes());
+    for header in [
+        None,
+        Some(("verif-hash", "guess".to_string())),
+        Some(("verif-hash", flutterwave::webhook::hmac_signature(&e.hash, body.as_bytes()))),
+        Some(("flutterwave-signature", hmac_of_other)),
+        Some(("x-signature", e.hash.clone())),
+    ] {
+        assert_eq!(e.raw_webhook(body.clone(), header).await, 401);
+    }
+    assert_eq!(e.app.payments.refused_webhooks.load(std::sync::atomic::Ordering::Relaxed), 5);
+    e.process().await;
+    assert_eq!(e.status("sig-1").await, "pending", "nothing was stored, nothing processed");
+    // The HMAC scheme over the raw body is accepted.
+    let good = flutterwave::webhook::hmac_signature(&e.hash, body.as_bytes());
+    assert_eq!(e.raw_webhook(body, Some(("flutterwave-signature", good))).await, 200);
+    e.process().await;
+    assert_eq!(e.status("sig-1").await, "paid");
+}
+
+#[tokio::test]
+async fn indefinite_verify_answers_change_nothing_and_settle_later() {
+    let e = env().await;
+    e.checkout("flaky-1", "100", "NGN").await;
+    let id = e.pay("flaky-1", "successful", json!({})).await;
+    e.webhook(id, "flaky-1", e.signed()).await;
+    // 5xx, then 429 (timeouts are exercised in the client's own tests: they take the full timeout).
+    for fault in [json!({"error_rate": 1.0}), json!({"error_rate": 0.0, "rate_limit_per_second": 0.0001})] {
+        e.faults(fault).await;
+        assert_eq!(e.app.payments.verify_and_apply(id).await.unwrap(), Applied::Retry);
+        assert_eq!(e.status("flaky-1").await, "pending");
+    }
+    e.faults(json!({"error_rate": 0.0, "rate_limit_per_second": null})).await;
+    e.process().await;
+    assert_eq!(e.status("flaky-1").await, "paid");
+}
+
+#[tokio::test]
+async fn pending_then_successful_and_a_failed_attempt_leaves_the_checkout_open() {
+    let e = env().await;
+    e.checkout("slow-1", "100", "NGN").await;
+    let failed = e.pay("slow-1", "failed", json!({})).await;
+    assert_eq!(e.app.payments.verify_and_apply(failed).await.unwrap(), Applied::AttemptFailed);
+    assert_eq!(e.status("slow-1").await, "pending", "another attempt may follow");
+    let id = e.pay("slow-1", "pending", json!({"resolve_after_ms": 300})).await;
+    assert_eq!(e.app.payments.verify_and_apply(id).await.unwrap(), Applied::Retry);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(e.app.payments.verify_and_apply(id).await.unwrap(), Applied::Settled { status: "paid", moved: true });
+}
+
+#[tokio::test]
+async fn a_webhook_that_never_arrives_is_settled_by_the_reconciler() {
+    let e = env().await;
+    e.checkout("lost-1", "100", "NGN").await;
+    e.pay("lost-1", "successful", json!({})).await;
+    assert_eq!(sika::payments::reconcile(&e.app.payments).await.unwrap(), 0, "not due yet");
+    let in_two_minutes = sika::store::now_ms() + 120_000;
+    assert_eq!(sika::payments::reconcile_at(&e.app.payments, in_two_minutes).await.unwrap(), 1);
+    assert_eq!(e.status("lost-1").await, "paid");
+}
+
+#[tokio::test]
+async fn a_crash_after_the_200_is_recovered_by_the_next_process() {
+    let e = env().await;
+    e.checkout("crash-1", "100", "NGN").await;
+    let id = e.pay("crash-1", "successful", json!({})).await;
+    assert_eq!(e.webhook(id, "crash-1", e.signed()).await, 200);
+    // "Restart": a new service over the same database finds the stored delivery.
+    let flw = sika::payments::Payments::new(
+        e.app.db.store.clone(),
+        sika::crypto::field::FieldCipher::new(e.app.auth.cipher_keys()),
+        e.app.payments.flutterwave().clone(),
+        sika::secret::Secret::new(e.hash.clone()),
+        &url::Url::parse(&e.app.base).unwrap(),
+    );
+    while flw.process_inbox(10).await.unwrap() > 0 {}
+    assert_eq!(e.status("crash-1").await, "paid");
+}
+
+#[tokio::test]
+async fn the_return_page_verifies_and_never_trusts_its_query_string() {
+    let e = env().await;
+    e.checkout("ret-1", "100", "NGN").await;
+    let page = e
+        .app
+        .client
+        .get(e.app.url("/checkout/return?status=successful&tx_ref=ret-1&transaction_id=999999"))
+        .send()
+        .await
+        .unwrap();
+    let body = page.text().await.unwrap();
+    assert!(body.contains("data-status=\"pending\""), "a lie in the query changes nothing");
+    let id = e.pay("ret-1", "successful", json!({})).await;
+    let page = e
+        .app
+        .client
+        .get(e.app.url(&format!("/checkout/return?status=completed&tx_ref=ret-1&transaction_id={id}")))
+        .send()
+        .await
+        .unwrap();
+    let body = page.text().await.unwrap();
+    assert!(body.contains("data-status=\"paid\""));
+    assert!(
+        body.contains("https://shop.example/done?reference=ret-1&amp;status=paid"),
+        "back to the shop with reference and status only"
+    );
+}
+
+async fn fifty_concurrent_deliveries(e: Env) {
+    e.checkout("burst-1", "100", "NGN").await;
+    let id = e.pay("burst-1", "successful", json!({})).await;
+    let mut tasks = Vec::new();
+    for _ in 0..50 {
+        let (client, url, hash) = (e.app.client.clone(), e.app.url("/webhooks/flutterwave"), e.hash.clone());
+        tasks.push(tokio::spawn(async move {
+            let body =
+                json!({"event": "charge.completed", "data": {"id": id, "tx_ref": "burst-1", "status": "successful"}});
+            client.post(url).header("verif-hash", hash).json(&body).send().await.unwrap().status().as_u16()
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 200);
+    }
+    // And fifty verifications racing each other (return visits, reconciler, workers).
+    let mut racers = Vec::new();
+    for _ in 0..50 {
+        let p = e.app.payments.clone();
+        racers.push(tokio::spawn(async move { p.verify_and_apply(id).await.unwrap() }));
+    }
+    let mut moved = 0;
+    for r in racers {
+        if let Applied::Settled { moved: true, .. } = r.await.unwrap() {
+            moved += 1;
+        }
+    }
+    e.process().await;
+    assert_eq!(moved, 1, "exactly one transition");
+    assert_eq!(e.app.payments.store.outbox_count("burst-1").await.unwrap(), 1, "exactly one notification");
+    assert_eq!(e.status("burst-1").await, "paid");
+}
+
+#[tokio::test]
+async fn fifty_concurrent_deliveries_make_one_transition_on_sqlite() {
+    fifty_concurrent_deliveries(env().await).await;
+}
+
+#[tokio::test]
+async fn fifty_concurrent_deliveries_make_one_transition_on_postgres() {
+    let Some(db) = support::postgres().await else { return };
+    fifty_concurrent_deliveries(env_on(db).await).await;
+}
