@@ -402,3 +402,82 @@ async fn fifty_concurrent_deliveries_make_one_transition_on_postgres() {
     let Some(db) = support::postgres().await else { return };
     fifty_concurrent_deliveries(env_on(db).await).await;
 }
+
+#[tokio::test]
+async fn the_openapi_document_describes_the_api() {
+    let e = env().await;
+    let res = e.app.client.get(e.app.url("/api/v1/openapi.json")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let doc: Value = res.json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    for path in ["/api/v1/checkouts", "/api/v1/checkouts/{reference}"] {
+        assert!(doc["paths"][path].is_object(), "{path}");
+    }
+    let statuses = doc["components"]["schemas"]["Checkout"]["properties"]["status"]["enum"].as_array().unwrap();
+    assert_eq!(statuses.len(), 5);
+}
+
+#[tokio::test]
+async fn the_shop_is_notified_once_with_a_verifiable_signature() {
+    use std::sync::{Arc, Mutex};
+    let e = env().await;
+    let got: Arc<Mutex<Vec<(String, String, String)>>> = Arc::default();
+    let replies = Arc::new(Mutex::new(vec![500u16, 200].into_iter()));
+    let g = got.clone();
+    let shop = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |h: axum::http::HeaderMap, body: String| {
+            let (g, replies) = (g.clone(), replies.clone());
+            async move {
+                let header = |n: &str| h.get(n).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+                g.lock().unwrap().push((header("sika-signature"), header("sika-event-id"), body));
+                axum::http::StatusCode::from_u16(replies.lock().unwrap().next().unwrap_or(200)).unwrap()
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, shop).await.unwrap() });
+    let cipher = sika::crypto::field::FieldCipher::new(e.app.auth.cipher_keys());
+    let secret = sika::crypto::random::token();
+    sika::payments::notify::set_endpoint(&e.app.payments.store, &cipher, &url, &secret).await.unwrap();
+
+    e.checkout("note-1", "100", "NGN").await;
+    let id = e.pay("note-1", "successful", json!({})).await;
+    e.app.payments.verify_and_apply(id).await.unwrap();
+    let http = reqwest::Client::new();
+    let store = &e.app.payments.store;
+    assert_eq!(sika::payments::notify::deliver_due(store, &cipher, &http).await.unwrap(), 0, "the shop answered 500");
+    assert_eq!(
+        sika::payments::notify::deliver_due(store, &cipher, &http).await.unwrap(),
+        0,
+        "not due again before the backoff"
+    );
+    let row = store.outbox_for("note-1").await.unwrap().remove(0);
+    assert_eq!((row.attempts, row.delivered_at), (1, None));
+    // Pretend the backoff passed.
+    store.outbox_failed(&row.id, 0, false).await.unwrap();
+    assert_eq!(sika::payments::notify::deliver_due(store, &cipher, &http).await.unwrap(), 1);
+    assert_eq!(sika::payments::notify::deliver_due(store, &cipher, &http).await.unwrap(), 0, "delivered once");
+
+    let deliveries = got.lock().unwrap().clone();
+    assert_eq!(deliveries.len(), 2);
+    let (sig, event_id, body) = &deliveries[1];
+    let v: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(
+        (v["event"].as_str(), v["reference"].as_str(), v["id"].as_str()),
+        (Some("checkout.paid"), Some("note-1"), Some(event_id.as_str()))
+    );
+    // The shop's check, as the README shows it.
+    let (t, mac) = sig.split_once(',').unwrap();
+    let t: i64 = t.strip_prefix("t=").unwrap().parse().unwrap();
+    assert!((sika::store::now_ms() / 1000 - t).abs() < 300);
+    assert_eq!(format!("{t},{mac}"), sika::payments::notify::signature(&secret, t, body).trim_start_matches("t="));
+    assert_ne!(sika::payments::notify::signature("other", t, body), *sig, "another secret gives another signature");
+
+    // A dead letter can be replayed.
+    store.outbox_failed(&row.id, 0, true).await.unwrap();
+    assert_eq!(store.outbox_dead().await.unwrap().len(), 1);
+    assert!(store.outbox_replay(&row.id).await.unwrap());
+    assert!(store.outbox_dead().await.unwrap().is_empty());
+}

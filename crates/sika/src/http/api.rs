@@ -179,3 +179,8 @@ pub async fn checkout_return(State(state): State<AppState>, Query(q): Query<Retu
     ))
     .into_response()
 }
+
+/// The OpenAPI document of this API (no key needed: it holds no secret).
+pub async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], include_str!("../../assets/openapi.json")).into_response()
+}

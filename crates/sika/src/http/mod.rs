@@ -53,6 +53,7 @@ fn routes() -> Router<AppState> {
         .route("/static/sika.css", get(pages::stylesheet))
         .route("/api/v1/checkouts", axum::routing::post(api::create_checkout))
         .route("/api/v1/checkouts/{reference}", get(api::get_checkout))
+        .route("/api/v1/openapi.json", get(api::openapi))
         .route("/webhooks/flutterwave", axum::routing::post(api::flutterwave_webhook))
         .route("/checkout/return", get(api::checkout_return))
 }

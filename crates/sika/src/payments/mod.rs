@@ -7,6 +7,8 @@
 //! by transaction id and applies the money rule (`domain::checkout::judge`).
 //! A return visit (`settle_by_reference`) and the reconciler do the same.
 
+pub mod notify;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -224,7 +226,7 @@ impl Payments {
         let Ok(amount) = c.amount.parse::<Decimal>() else { return Ok(Applied::Retry) };
         let expected = Expected { reference: c.reference.clone(), amount, currency: c.currency.clone() };
         let payload = |status: &str| {
-            json!({"id": random::hex_id(), "event": format!("checkout.{status}"), "reference": c.reference,
+            json!({"event": format!("checkout.{status}"), "reference": c.reference,
                    "status": status, "amount": c.amount, "currency": c.currency})
         };
         Ok(match judge(&expected, tx) {
@@ -285,7 +287,23 @@ fn retry_delay(attempts: i64) -> i64 {
 /// pending checkouts (the reconciler, so a missed webhook still settles).
 pub async fn run_workers(p: Payments) {
     let mut last_reconcile = 0;
+    let http = reqwest::Client::builder()
+        .use_rustls_tls()
+        .timeout(std::time::Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("sika/", env!("CARGO_PKG_VERSION")))
+        .build();
+    let http = match http {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot build the notification client; notifications are off");
+            return;
+        }
+    };
     loop {
+        if let Err(e) = notify::deliver_due(&p.store, &p.cipher, &http).await {
+            tracing::error!(error = %e, "notification delivery failed");
+        }
         match p.process_inbox(50).await {
             Ok(0) => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
             Ok(_) => {}

@@ -225,14 +225,20 @@ async fn insert_outbox(
     note: &Notification,
 ) -> Result<(), StoreError> {
     let now = now_ms();
+    // The event id the shop deduplicates on is the outbox row's id.
+    let id = crate::crypto::random::hex_id();
+    let mut payload = note.payload.clone();
+    if let Some(o) = payload.as_object_mut() {
+        o.insert("id".into(), serde_json::Value::String(id.clone()));
+    }
     // The unique (event, reference) index is a second guard: one notification per event, ever.
     sqlx::query(
         "INSERT INTO outbox (id, event, reference, payload, created_at, next_attempt_at) VALUES ($1, $2, $3, $4, $5, $5)",
     )
-    .bind(crate::crypto::random::hex_id())
+    .bind(&id)
     .bind(note.event)
     .bind(reference)
-    .bind(note.payload.to_string())
+    .bind(payload.to_string())
     .bind(now)
     .execute(&mut **tx)
     .await?;
@@ -253,4 +259,94 @@ async fn insert_event(
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+#[derive(Debug, Clone)]
+pub struct OutboxRow {
+    pub id: String,
+    pub event: String,
+    pub reference: String,
+    pub payload: String,
+    pub created_at: i64,
+    pub attempts: i64,
+    pub delivered_at: Option<i64>,
+    pub dead: bool,
+}
+
+fn outbox_row(r: &sqlx::any::AnyRow) -> Result<OutboxRow, sqlx::Error> {
+    Ok(OutboxRow {
+        id: r.try_get("id")?,
+        event: r.try_get("event")?,
+        reference: r.try_get("reference")?,
+        payload: r.try_get("payload")?,
+        created_at: r.try_get("created_at")?,
+        attempts: r.try_get("attempts")?,
+        delivered_at: r.try_get("delivered_at")?,
+        dead: r.try_get::<i64, _>("dead")? != 0,
+    })
+}
+
+macro_rules! select_outbox {
+    ($tail:literal) => {
+        concat!("SELECT id, event, reference, payload, created_at, attempts, delivered_at, dead FROM outbox ", $tail)
+    };
+}
+
+impl Store {
+    /// Notifications due for (another) delivery attempt.
+    pub async fn outbox_due(&self, now: i64, limit: i64) -> Result<Vec<OutboxRow>, StoreError> {
+        let rows = sqlx::query(select_outbox!(
+            "WHERE delivered_at IS NULL AND dead = 0 AND next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT $2"
+        ))
+        .bind(now)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.iter().map(outbox_row).collect::<Result<_, _>>()?)
+    }
+
+    pub async fn outbox_for(&self, reference: &str) -> Result<Vec<OutboxRow>, StoreError> {
+        let rows = sqlx::query(select_outbox!("WHERE reference = $1 ORDER BY created_at"))
+            .bind(reference)
+            .fetch_all(self.pool())
+            .await?;
+        Ok(rows.iter().map(outbox_row).collect::<Result<_, _>>()?)
+    }
+
+    pub async fn outbox_dead(&self) -> Result<Vec<OutboxRow>, StoreError> {
+        let rows = sqlx::query(select_outbox!("WHERE dead = 1 ORDER BY created_at DESC LIMIT 200"))
+            .fetch_all(self.pool())
+            .await?;
+        Ok(rows.iter().map(outbox_row).collect::<Result<_, _>>()?)
+    }
+
+    pub async fn outbox_delivered(&self, id: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE outbox SET delivered_at = $1, attempts = attempts + 1 WHERE id = $2")
+            .bind(now_ms())
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// A failed attempt: try again at `next`, or give up (dead letter).
+    pub async fn outbox_failed(&self, id: &str, next: i64, dead: bool) -> Result<(), StoreError> {
+        sqlx::query("UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $1, dead = $2 WHERE id = $3")
+            .bind(next)
+            .bind(i64::from(dead))
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// An admin replays a dead letter: delivery starts over.
+    pub async fn outbox_replay(&self, id: &str) -> Result<bool, StoreError> {
+        let r = sqlx::query("UPDATE outbox SET dead = 0, attempts = 0, created_at = $1, next_attempt_at = $1 WHERE id = $2 AND dead = 1")
+            .bind(now_ms())
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
 }
