@@ -254,6 +254,14 @@ async fn every_role_against_every_route() {
         ("/admin/api-keys".into(), "POST", &[Role::Admin]),
         (revoke, "POST", &[Role::Admin]),
         ("/audit".into(), "GET", &[Role::Auditor]),
+        ("/payments".into(), "GET", &[Role::Admin, Role::Operator, Role::Approver, Role::Viewer]),
+        ("/payments".into(), "POST", &[Role::Operator]),
+        ("/payments/none".into(), "GET", &[Role::Admin, Role::Operator, Role::Approver, Role::Viewer]),
+        ("/admin/settings".into(), "GET", &[Role::Admin]),
+        ("/admin/settings".into(), "POST", &[Role::Admin]),
+        ("/admin/settings/secret".into(), "POST", &[Role::Admin]),
+        ("/admin/notifications/none/replay".into(), "POST", &[Role::Admin]),
+        ("/admin/webhooks".into(), "GET", &[Role::Admin]),
     ];
     for role in Role::ALL {
         let u = user(&app, role, &format!("matrix-{role}")).await;

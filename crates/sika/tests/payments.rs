@@ -481,3 +481,62 @@ async fn the_shop_is_notified_once_with_a_verifiable_signature() {
     assert!(store.outbox_replay(&row.id).await.unwrap());
     assert!(store.outbox_dead().await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn operators_create_payment_links_in_the_console_and_watch_them_get_paid() {
+    use support::browser::{Browser, code};
+    let e = env().await;
+    let pw = "Corr3ct-Horse!Battery";
+    let op = e
+        .app
+        .auth
+        .create_user(&Actor::cli(), "op@example.com", None, sika::auth::Role::Operator, pw, true)
+        .await
+        .unwrap();
+    let mut b = Browser::new(&e.app.base, e.app.client.clone());
+    assert_eq!(b.login("op@example.com", pw, &code(&op.totp_secret, 0)).await.status, 303);
+    let list = b.get("/payments").await;
+    assert!(list.body.contains("id=\"create-link\""));
+    let csrf = list.csrf();
+    let res = b
+        .post(
+            "/payments",
+            &[
+                ("reference", "console-1"),
+                ("amount", "2500.00"),
+                ("currency", "NGN"),
+                ("email", "buyer@example.com"),
+                ("name", ""),
+                ("csrf_token", &csrf),
+            ],
+        )
+        .await;
+    assert_eq!((res.status, res.location.as_deref()), (303, Some("/payments/console-1")));
+    let page = b.get("/payments/console-1").await;
+    assert!(page.body.contains("id=\"payment-link\"") && page.body.contains("/hosted/pay/flwlnk-"));
+    assert!(page.body.contains("buyer@example.com"));
+    let bad = b
+        .post(
+            "/payments",
+            &[
+                ("reference", "console 2"),
+                ("amount", "x"),
+                ("currency", "NGN"),
+                ("email", "b@example.com"),
+                ("csrf_token", &csrf),
+            ],
+        )
+        .await;
+    assert!(bad.body.contains("amount"), "the reason is shown");
+
+    let id = e.pay("console-1", "successful", json!({})).await;
+    e.webhook(id, "console-1", e.signed()).await;
+    e.process().await;
+    assert!(b.get("/payments/console-1").await.body.contains("<td id=\"payment-status\">paid</td>"));
+    assert!(b.get("/payments?status=paid").await.body.contains("console-1"));
+    assert!(!b.get("/payments?status=pending").await.body.contains(">console-1<"));
+    let audit = e.app.auth.store.audit_search(&Default::default(), 100).await.unwrap();
+    assert!(
+        audit.iter().any(|a| a.action == "payment_link.create") && audit.iter().any(|a| a.action == "payment.view")
+    );
+}

@@ -55,4 +55,7 @@ pub mod may {
     pub const MANAGE_USERS: &[Role] = &[Admin];
     pub const MANAGE_API_KEYS: &[Role] = &[Admin];
     pub const READ_AUDIT: &[Role] = &[Auditor];
+    pub const READ_PAYMENTS: &[Role] = &[Admin, Operator, Approver, Viewer];
+    pub const CREATE_PAYMENTS: &[Role] = &[Operator];
+    pub const MANAGE_SETTINGS: &[Role] = &[Admin];
 }

@@ -102,6 +102,25 @@ impl Store {
         Ok(r.as_ref().map(row).transpose()?)
     }
 
+    /// The console's list: newest first, by status and/or a reference prefix.
+    pub async fn checkouts_search(
+        &self,
+        status: Option<&str>,
+        prefix: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<CheckoutRow>, StoreError> {
+        let like = prefix.map(|p| format!("{p}%"));
+        let rows = sqlx::query(select_checkouts!(
+            "WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR reference LIKE $2) ORDER BY created_at DESC LIMIT $3"
+        ))
+        .bind(status)
+        .bind(like)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.iter().map(row).collect::<Result<_, _>>()?)
+    }
+
     /// Pending checkouts whose next reconciliation is due.
     pub async fn checkouts_due(&self, now: i64, limit: i64) -> Result<Vec<(CheckoutRow, i64)>, StoreError> {
         let rows = sqlx::query(select_checkouts!(

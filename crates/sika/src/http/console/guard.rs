@@ -161,11 +161,18 @@ pub struct Nav {
 impl Nav {
     pub fn of(c: &Current) -> Option<Nav> {
         let mut links = vec![("/", "Home")];
+        if crate::auth::roles::may::READ_PAYMENTS.contains(&c.role()) {
+            links.push(("/payments", "Payments"));
+        }
         if crate::auth::roles::may::MANAGE_USERS.contains(&c.role()) {
             links.push(("/admin/users", "Users"));
         }
         if crate::auth::roles::may::MANAGE_API_KEYS.contains(&c.role()) {
             links.push(("/admin/api-keys", "API keys"));
+        }
+        if crate::auth::roles::may::MANAGE_SETTINGS.contains(&c.role()) {
+            links.push(("/admin/settings", "Settings"));
+            links.push(("/admin/webhooks", "Webhooks"));
         }
         if crate::auth::roles::may::READ_AUDIT.contains(&c.role()) {
             links.push(("/audit", "Audit log"));

@@ -6,6 +6,7 @@ mod account;
 mod admin;
 mod audit_log;
 mod guard;
+mod payments;
 mod signin;
 
 use axum::Router;
@@ -28,4 +29,10 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/api-keys", get(admin::keys_page).post(admin::create_key))
         .route("/admin/api-keys/{id}/revoke", post(admin::revoke_key))
         .route("/audit", get(audit_log::audit_page))
+        .route("/payments", get(payments::list).post(payments::create))
+        .route("/payments/{reference}", get(payments::detail))
+        .route("/admin/settings", get(payments::settings).post(payments::save_settings))
+        .route("/admin/settings/secret", post(payments::new_secret))
+        .route("/admin/notifications/{id}/replay", post(payments::replay))
+        .route("/admin/webhooks", get(payments::webhooks))
 }
