@@ -540,3 +540,25 @@ async fn operators_create_payment_links_in_the_console_and_watch_them_get_paid()
         audit.iter().any(|a| a.action == "payment_link.create") && audit.iter().any(|a| a.action == "payment.view")
     );
 }
+
+#[tokio::test]
+async fn a_paid_checkout_costs_two_calls_to_flutterwave() {
+    let e = env().await;
+    e.http.post(format!("{}/_emulator/stats/reset", e.emu.url())).send().await.unwrap();
+    e.checkout("calls-1", "100", "NGN").await;
+    let id = e.pay("calls-1", "successful", json!({})).await;
+    e.webhook(id, "calls-1", e.signed()).await;
+    e.process().await;
+    // The customer comes back after the webhook settled it.
+    let page = e
+        .app
+        .client
+        .get(e.app.url(&format!("/checkout/return?status=successful&tx_ref=calls-1&transaction_id={id}")))
+        .send()
+        .await
+        .unwrap();
+    assert!(page.text().await.unwrap().contains("data-status=\"paid\""));
+    let stats: Value =
+        e.http.get(format!("{}/_emulator/stats", e.emu.url())).send().await.unwrap().json().await.unwrap();
+    assert_eq!(stats["requests_total"], 2, "create and verify: {stats}");
+}

@@ -129,13 +129,15 @@ pub async fn checkout_return(State(state): State<AppState>, Query(q): Query<Retu
     let Some(reference) = q.tx_ref.as_deref().and_then(|r| checkout::reference(r).ok()) else {
         return AppError::NotFound.into_response();
     };
-    let Ok(Some(_)) = state.payments.store.checkout(&reference).await else {
+    let Ok(Some(before)) = state.payments.store.checkout(&reference).await else {
         return AppError::NotFound.into_response();
     };
     let id = q.transaction_id.as_deref().and_then(|t| t.parse::<i64>().ok());
-    let applied = match id {
-        Some(id) => state.payments.verify_and_apply(id).await,
-        None => state.payments.settle_by_reference(&reference).await,
+    // A checkout already settled (usually by its webhook) needs no further call to Flutterwave.
+    let applied = match (before.status.as_str(), id) {
+        ("pending", Some(id)) => state.payments.verify_and_apply(id).await,
+        ("pending", None) => state.payments.settle_by_reference(&reference).await,
+        _ => Ok(crate::payments::Applied::Retry),
     };
     let c = match (applied, state.payments.store.checkout(&reference).await) {
         (Ok(_), Ok(Some(c))) => c,
