@@ -562,3 +562,40 @@ async fn a_paid_checkout_costs_two_calls_to_flutterwave() {
         e.http.get(format!("{}/_emulator/stats", e.emu.url())).send().await.unwrap().json().await.unwrap();
     assert_eq!(stats["requests_total"], 2, "create and verify: {stats}");
 }
+
+#[tokio::test]
+async fn unpaid_checkouts_expire_as_cancelled_or_failed_and_the_shop_hears_it() {
+    let e = env().await;
+    e.checkout("quiet-1", "100", "NGN").await;
+    e.checkout("tried-1", "100", "NGN").await;
+    let failed = e.pay("tried-1", "failed", json!({})).await;
+    e.app.payments.verify_and_apply(failed).await.unwrap();
+    let in_two_days = sika::store::now_ms() + 2 * 86_400_000;
+    sika::payments::reconcile_at(&e.app.payments, in_two_days).await.unwrap();
+    assert_eq!(e.status("quiet-1").await, "cancelled");
+    assert_eq!(e.status("tried-1").await, "failed");
+    let notes = e.app.payments.store.outbox_for("tried-1").await.unwrap();
+    assert_eq!(notes.len(), 1);
+    assert_eq!(notes[0].event, "checkout.failed");
+    // A payment that lands before expiry is found by the last look instead.
+    e.checkout("late-1", "100", "NGN").await;
+    e.pay("late-1", "successful", json!({})).await;
+    sika::payments::reconcile_at(&e.app.payments, in_two_days).await.unwrap();
+    assert_eq!(e.status("late-1").await, "paid");
+}
+
+#[tokio::test]
+async fn only_one_reconciler_runs_across_instances() {
+    let Some(db) = support::postgres().await else { return };
+    let store = db.store.clone();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let holder = {
+        let store = store.clone();
+        tokio::spawn(async move { store.singleton(42, async { rx.await.ok() }).await.unwrap() })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(store.singleton(42, async { 1 }).await.unwrap().is_none(), "a second instance stays out");
+    tx.send(()).unwrap();
+    assert!(holder.await.unwrap().is_some());
+    assert_eq!(store.singleton(42, async { 2 }).await.unwrap(), Some(2), "free again afterwards");
+}

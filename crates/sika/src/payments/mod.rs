@@ -32,6 +32,8 @@ pub struct Payments {
     /// Sika's own return URL for the hosted checkout.
     return_url: String,
     pub max_amount: Decimal,
+    /// A checkout not paid within this time is closed (`cancelled`, or `failed` after failed attempts).
+    pub expire_after_ms: i64,
     /// Refused webhook deliveries (forged, unsigned), for monitoring.
     pub refused_webhooks: Arc<AtomicU64>,
 }
@@ -73,6 +75,7 @@ impl Payments {
             secret_hash,
             return_url,
             max_amount: Decimal::from(crate::domain::checkout::DEFAULT_MAX_AMOUNT),
+            expire_after_ms: DEFAULT_EXPIRY_MS,
             refused_webhooks: Arc::default(),
         }
     }
@@ -278,6 +281,11 @@ fn kind(e: &WebhookEvent) -> &'static str {
     }
 }
 
+/// Checkouts expire a day after creation, after the reconciler's last check.
+pub const DEFAULT_EXPIRY_MS: i64 = 25 * 3_600_000;
+/// Identifies the reconciler's advisory lock: one reconciler across instances.
+const RECONCILER_LOCK: i64 = 0x5169_6b61_0003;
+
 /// 5 s, 10 s, 20 s … capped at 10 minutes.
 fn retry_delay(attempts: i64) -> i64 {
     (5_000_i64 << attempts.clamp(0, 7)).min(600_000)
@@ -315,8 +323,9 @@ pub async fn run_workers(p: Payments) {
         let now = now_ms();
         if now - last_reconcile >= 5_000 {
             last_reconcile = now;
-            if let Err(e) = reconcile(&p).await {
-                tracing::error!(error = %e, "reconciler failed");
+            match p.store.singleton(RECONCILER_LOCK, reconcile(&p)).await {
+                Ok(Some(Err(e))) | Err(e) => tracing::error!(error = %e, "reconciler failed"),
+                Ok(_) => {}
             }
         }
     }
@@ -328,13 +337,24 @@ pub async fn reconcile(p: &Payments) -> Result<usize, StoreError> {
     reconcile_at(p, now_ms()).await
 }
 
-/// One reconciler pass as if the time were `now` (tests look ahead with it).
+/// One reconciler pass as if the time were `now` (tests look ahead with it):
+/// verifies what is due, then closes what expired unpaid.
 pub async fn reconcile_at(p: &Payments, now: i64) -> Result<usize, StoreError> {
     let due = p.store.checkouts_due(now, 200).await?;
     for (c, checks) in &due {
         let outcome = p.settle_by_reference(&c.reference).await?;
         p.store.checkout_event(&c.reference, "reconciled", &format!("{outcome:?}")).await?;
         p.store.checkout_checked(&c.reference, *checks, c.created_at).await?;
+    }
+    for (reference, failed) in p.store.checkouts_expired(now - p.expire_after_ms, 200).await? {
+        // One last look: a payment may have landed since the last check.
+        if let Applied::Settled { .. } = p.settle_by_reference(&reference).await? {
+            continue;
+        }
+        let (status, event) = if failed { ("failed", "checkout.failed") } else { ("cancelled", "checkout.cancelled") };
+        let Some(c) = p.store.checkout(&reference).await? else { continue };
+        let payload = json!({"event": event, "reference": reference, "status": status, "amount": c.amount, "currency": c.currency});
+        p.store.mark_unpaid(&reference, status, None, "expired unpaid", Notification { event, payload }).await?;
     }
     Ok(due.len())
 }

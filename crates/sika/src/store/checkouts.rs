@@ -102,6 +102,22 @@ impl Store {
         Ok(r.as_ref().map(row).transpose()?)
     }
 
+    /// Pending checkouts created before `before` (for expiry), with whether any attempt failed.
+    pub async fn checkouts_expired(&self, before: i64, limit: i64) -> Result<Vec<(String, bool)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT c.reference, CASE WHEN EXISTS (SELECT 1 FROM checkout_events e WHERE e.reference = c.reference \
+             AND e.kind = 'attempt_failed') THEN 1 ELSE 0 END FROM checkouts c \
+             WHERE c.status = 'pending' AND c.created_at < $1 ORDER BY c.created_at LIMIT $2",
+        )
+        .bind(before)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?
+        .into_iter()
+        .map(|(r, failed): (String, i64)| (r, failed != 0))
+        .collect())
+    }
+
     /// The console's list: newest first, by status and/or a reference prefix.
     pub async fn checkouts_search(
         &self,

@@ -122,6 +122,26 @@ impl Store {
         })
     }
 
+    /// Runs `f` only if no other instance holds `key` (PostgreSQL advisory
+    /// lock); on SQLite there is only one instance. `None` when another holds it.
+    pub async fn singleton<T, F: std::future::Future<Output = T>>(
+        &self,
+        key: i64,
+        f: F,
+    ) -> Result<Option<T>, StoreError> {
+        if self.backend == Backend::Sqlite {
+            return Ok(Some(f.await));
+        }
+        let mut conn = self.pool.acquire().await?;
+        let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)").bind(key).fetch_one(&mut *conn).await?;
+        if !got {
+            return Ok(None);
+        }
+        let out = f.await;
+        sqlx::query("SELECT pg_advisory_unlock($1)").bind(key).execute(&mut *conn).await?;
+        Ok(Some(out))
+    }
+
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
     }
