@@ -262,6 +262,7 @@ async fn every_role_against_every_route() {
         ("/admin/settings/secret".into(), "POST", &[Role::Admin]),
         ("/admin/notifications/none/replay".into(), "POST", &[Role::Admin]),
         ("/admin/webhooks".into(), "GET", &[Role::Admin]),
+        ("/payments/none/refund".into(), "POST", &[Role::Approver]),
     ];
     for role in Role::ALL {
         let u = user(&app, role, &format!("matrix-{role}")).await;

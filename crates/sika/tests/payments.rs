@@ -599,3 +599,75 @@ async fn only_one_reconciler_runs_across_instances() {
     assert!(holder.await.unwrap().is_some());
     assert_eq!(store.singleton(42, async { 2 }).await.unwrap(), Some(2), "free again afterwards");
 }
+
+#[tokio::test]
+async fn an_approver_refunds_with_a_fresh_code_and_never_more_than_was_paid() {
+    use support::browser::{Browser, code};
+    let e = env().await;
+    let pw = "Corr3ct-Horse!Battery";
+    e.checkout("refund-1", "1000", "NGN").await;
+    let id = e.pay("refund-1", "successful", json!({})).await;
+    e.app.payments.verify_and_apply(id).await.unwrap();
+    let ap = e
+        .app
+        .auth
+        .create_user(&Actor::cli(), "approver@example.com", None, sika::auth::Role::Approver, pw, true)
+        .await
+        .unwrap();
+    let op = e
+        .app
+        .auth
+        .create_user(&Actor::cli(), "operator@example.com", None, sika::auth::Role::Operator, pw, true)
+        .await
+        .unwrap();
+
+    let mut o = Browser::new(&e.app.base, e.app.client.clone());
+    assert_eq!(o.login("operator@example.com", pw, &code(&op.totp_secret, 0)).await.status, 303);
+    let page = o.get("/payments/refund-1").await;
+    assert!(!page.body.contains("id=\"refund\""), "operators see no refund form");
+    let csrf = page.csrf();
+    assert_eq!(
+        o.post("/payments/refund-1/refund", &[("amount", "1"), ("totp", "123456"), ("csrf_token", &csrf)]).await.status,
+        403
+    );
+
+    let mut a = Browser::new(&e.app.base, e.app.client.clone());
+    assert_eq!(a.login("approver@example.com", pw, &code(&ap.totp_secret, -1)).await.status, 303);
+    let page = a.get("/payments/refund-1").await;
+    assert!(page.body.contains("id=\"refund\""));
+    let csrf = page.csrf();
+    // The code used to sign in is spent: a refund needs a fresh one.
+    let reused = a
+        .post(
+            "/payments/refund-1/refund",
+            &[("amount", "400"), ("comment", "damaged"), ("totp", &code(&ap.totp_secret, -1)), ("csrf_token", &csrf)],
+        )
+        .await;
+    assert!(reused.body.contains("already used"));
+    let ok = a
+        .post(
+            "/payments/refund-1/refund",
+            &[("amount", "400"), ("comment", "damaged"), ("totp", &code(&ap.totp_secret, 0)), ("csrf_token", &csrf)],
+        )
+        .await;
+    assert!(ok.body.contains("Refund completed."), "{}", &ok.body[..ok.body.len().min(2000)]);
+    let too_much = a
+        .post(
+            "/payments/refund-1/refund",
+            &[("amount", "700"), ("totp", &code(&ap.totp_secret, 1)), ("csrf_token", &csrf)],
+        )
+        .await;
+    assert!(too_much.body.contains("more than was paid"));
+    let refunds = e.app.payments.store.refunds("refund-1").await.unwrap();
+    assert_eq!(refunds.len(), 1);
+    assert_eq!((refunds[0].amount.as_str(), refunds[0].status.as_str()), ("400", "completed"));
+    let audit = e
+        .app
+        .auth
+        .store
+        .audit_search(&sika::store::AuditFilter { action: Some("refund".into()), ..Default::default() }, 10)
+        .await
+        .unwrap();
+    assert!(audit.iter().any(|x| x.outcome == "success"));
+    assert_eq!(e.status("refund-1").await, "paid", "a refund has its own state");
+}

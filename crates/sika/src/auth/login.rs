@@ -119,6 +119,23 @@ impl Auth {
         Ok(LoginOutcome::Failed)
     }
 
+    /// Step-up for sensitive actions (refunds, approvals): a fresh TOTP code,
+    /// never one already used (recovery codes do not count here).
+    pub async fn step_up(&self, actor: &Actor, code: &str) -> Result<bool, AuthError> {
+        let Some(row) = self.store.user(&actor.id).await? else { return Ok(false) };
+        let secret = totp::decode_secret(&self.totp_secret(&row)?).unwrap_or_default();
+        let ok = match validate::otp(code).filter(|c| c.len() == 6) {
+            Some(c) => match totp::verify(&secret, &c, now_ms() / 1000, row.totp_last_step) {
+                Some(step) => self.store.claim_totp_step(&row.id, step).await?,
+                None => false,
+            },
+            None => false,
+        };
+        let outcome = if ok { Outcome::Success } else { Outcome::Failure };
+        self.auditor.record(actor, "totp.step_up", &format!("user:{}", row.id), outcome, json!({})).await?;
+        Ok(ok)
+    }
+
     /// Confirms enrolment with a first code; returns the recovery codes (shown
     /// once) and the new full session's token (a new token at the privilege change).
     pub async fn confirm_enrolment(

@@ -58,4 +58,5 @@ pub mod may {
     pub const READ_PAYMENTS: &[Role] = &[Admin, Operator, Approver, Viewer];
     pub const CREATE_PAYMENTS: &[Role] = &[Operator];
     pub const MANAGE_SETTINGS: &[Role] = &[Admin];
+    pub const REFUND: &[Role] = &[Approver];
 }

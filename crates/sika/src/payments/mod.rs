@@ -259,10 +259,67 @@ impl Payments {
         })
     }
 
+    /// Refunds a paid checkout, fully (`amount: None`) or partly. The refund
+    /// has its own state; an indefinite answer leaves it `unknown` (never re-sent).
+    pub async fn refund(
+        &self,
+        reference: &str,
+        amount: Option<Decimal>,
+        comment: &str,
+        requested_by: &str,
+    ) -> Result<RefundOutcome, StoreError> {
+        let Some(c) = self.store.checkout(reference).await? else {
+            return Ok(RefundOutcome::Refused("no such checkout".into()));
+        };
+        let (Some(tx_id), Some(paid)) =
+            (c.transaction_id, c.paid_amount.as_deref().and_then(|p| p.parse::<Decimal>().ok()))
+        else {
+            return Ok(RefundOutcome::Refused("only a paid checkout can be refunded".into()));
+        };
+        if c.status != "paid" {
+            return Ok(RefundOutcome::Refused("only a paid checkout can be refunded".into()));
+        }
+        let amount = amount.unwrap_or(paid);
+        if amount <= Decimal::ZERO || amount.normalize().scale() > 2 {
+            return Ok(RefundOutcome::Refused("the amount must be positive with at most 2 decimals".into()));
+        }
+        let Some(id) = self.store.insert_refund(reference, tx_id, amount, paid, requested_by).await? else {
+            return Ok(RefundOutcome::Refused("that would refund more than was paid".into()));
+        };
+        let req = flutterwave::transactions::RefundRequest {
+            amount: Some(amount.into()),
+            comments: Some(comment.chars().take(200).collect()),
+        };
+        Ok(match self.flw.refund(tx_id, &req).await {
+            Reply::Ok(r) => {
+                self.store.finish_refund(&id, "completed", Some(r.id), &r.status).await?;
+                self.store.checkout_event(reference, "refunded", &format!("{amount} {}", c.currency)).await?;
+                RefundOutcome::Completed(id)
+            }
+            Reply::Rejected(e) => {
+                self.store.finish_refund(&id, "failed", None, &e.message).await?;
+                RefundOutcome::Refused(e.message)
+            }
+            Reply::Indefinite(why) => {
+                self.store.finish_refund(&id, "unknown", None, &format!("{why:?}")).await?;
+                RefundOutcome::Unknown(id)
+            }
+        })
+    }
+
     /// The customer's details, opened (for the console).
     pub fn customer_email(&self, c: &CheckoutRow) -> Option<String> {
         self.cipher.open_str("checkouts", "email", &c.reference, &c.email_enc).ok()
     }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefundOutcome {
+    Completed(String),
+    /// Refused before or by Flutterwave, with the reason.
+    Refused(String),
+    /// No definite answer: shown as `unknown`, to be checked, never sent again.
+    Unknown(String),
 }
 
 #[derive(Debug)]

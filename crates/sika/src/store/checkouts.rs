@@ -385,3 +385,93 @@ impl Store {
         Ok(r.rows_affected() == 1)
     }
 }
+
+#[derive(Debug, Clone)]
+pub struct RefundRow {
+    pub id: String,
+    pub amount: String,
+    pub status: String,
+    pub note: Option<String>,
+    pub requested_by: String,
+    pub created_at: i64,
+}
+
+impl Store {
+    /// Records a refund request, refusing one that would exceed what was paid
+    /// (counting every refund not definitely failed). `None` when it would.
+    pub async fn insert_refund(
+        &self,
+        reference: &str,
+        transaction_id: i64,
+        amount: rust_decimal::Decimal,
+        paid: rust_decimal::Decimal,
+        requested_by: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let amounts: Vec<String> =
+            sqlx::query_scalar("SELECT amount FROM refunds WHERE reference = $1 AND status <> 'failed'")
+                .bind(reference)
+                .fetch_all(&mut *tx)
+                .await?;
+        let already: rust_decimal::Decimal =
+            amounts.iter().filter_map(|a| a.parse::<rust_decimal::Decimal>().ok()).sum();
+        if already + amount > paid {
+            return Ok(None);
+        }
+        let id = crate::crypto::random::hex_id();
+        let now = now_ms();
+        sqlx::query(
+            "INSERT INTO refunds (id, reference, transaction_id, amount, status, requested_by, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, 'requested', $5, $6, $6)",
+        )
+        .bind(&id)
+        .bind(reference)
+        .bind(transaction_id)
+        .bind(amount.to_string())
+        .bind(requested_by)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        insert_event(&mut tx, reference, "refund_requested", &format!("{amount}")).await?;
+        tx.commit().await?;
+        Ok(Some(id))
+    }
+
+    pub async fn finish_refund(
+        &self,
+        id: &str,
+        status: &str,
+        flw_id: Option<i64>,
+        note: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE refunds SET status = $1, flw_refund_id = $2, note = $3, updated_at = $4 WHERE id = $5 AND status = 'requested'")
+            .bind(status)
+            .bind(flw_id)
+            .bind(note)
+            .bind(now_ms())
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn refunds(&self, reference: &str) -> Result<Vec<RefundRow>, StoreError> {
+        let rows = sqlx::query("SELECT id, amount, status, note, requested_by, created_at FROM refunds WHERE reference = $1 ORDER BY created_at")
+            .bind(reference)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(RefundRow {
+                    id: r.try_get("id")?,
+                    amount: r.try_get("amount")?,
+                    status: r.try_get("status")?,
+                    note: r.try_get("note")?,
+                    requested_by: r.try_get("requested_by")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(Into::into)
+    }
+}

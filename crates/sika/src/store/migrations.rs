@@ -33,6 +33,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("migrations/sqlite/0003_payments.sql"),
         postgres: include_str!("migrations/postgres/0003_payments.sql"),
     },
+    Migration {
+        version: 4,
+        name: "refunds",
+        sqlite: include_str!("migrations/sqlite/0004_refunds.sql"),
+        postgres: include_str!("migrations/postgres/0004_refunds.sql"),
+    },
 ];
 
 /// Any constant: identifies Sika's migration lock among advisory locks.

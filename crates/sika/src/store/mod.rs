@@ -22,7 +22,7 @@ use crate::secret::Secret;
 
 pub use api_keys::ApiKeyRow;
 pub use audit::{AuditEntry, AuditFilter};
-pub use checkouts::{CheckoutRow, Notification, OutboxRow};
+pub use checkouts::{CheckoutRow, Notification, OutboxRow, RefundRow};
 pub use inbox::InboxRow;
 pub use migrations::{MIGRATIONS, applied_versions};
 pub use sessions::SessionRow;

@@ -31,6 +31,7 @@ pub fn routes() -> Router<AppState> {
         .route("/audit", get(audit_log::audit_page))
         .route("/payments", get(payments::list).post(payments::create))
         .route("/payments/{reference}", get(payments::detail))
+        .route("/payments/{reference}/refund", post(payments::refund))
         .route("/admin/settings", get(payments::settings).post(payments::save_settings))
         .route("/admin/settings/secret", post(payments::new_secret))
         .route("/admin/notifications/{id}/replay", post(payments::replay))

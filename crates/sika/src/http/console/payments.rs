@@ -153,10 +153,15 @@ pub async fn create(State(state): State<AppState>, ctx: Ctx, Form(f): Form<NewLi
 #[template(path = "payment.html")]
 struct DetailPage {
     nav: Option<Nav>,
+    csrf: String,
     c: CheckoutRow,
     email: String,
     events: Vec<(String, String, String)>,
     notes: Vec<(String, i64, String, bool)>,
+    refunds: Vec<(String, String, String, String)>,
+    can_refund: bool,
+    error: Option<String>,
+    notice: Option<String>,
 }
 
 pub async fn detail(State(state): State<AppState>, ctx: Ctx, Path(reference): Path<String>) -> Response {
@@ -164,6 +169,17 @@ pub async fn detail(State(state): State<AppState>, ctx: Ctx, Path(reference): Pa
         Ok(c) => c,
         Err(r) => return r,
     };
+    detail_view(&state, &ctx, &c, reference, None, None).await
+}
+
+async fn detail_view(
+    state: &AppState,
+    ctx: &Ctx,
+    c: &crate::auth::session::Current,
+    reference: String,
+    error: Option<String>,
+    notice: Option<String>,
+) -> Response {
     if crate::domain::checkout::reference(&reference).is_err() {
         return AppError::NotFound.into_response();
     }
@@ -195,7 +211,115 @@ pub async fn detail(State(state): State<AppState>, ctx: Ctx, Path(reference): Pa
         .into_iter()
         .map(|n: OutboxRow| (n.event, n.attempts, n.delivered_at.map(time).unwrap_or_else(|| "not yet".into()), n.dead))
         .collect();
-    render(&DetailPage { nav: Nav::of(&c), c: row, email, events, notes })
+    let refunds = match store.refunds(&reference).await {
+        Ok(r) => r.into_iter().map(|r| (time(r.created_at), r.amount, r.status, r.note.unwrap_or_default())).collect(),
+        Err(e) => return internal(e),
+    };
+    let can_refund = may::REFUND.contains(&c.role()) && row.status == "paid";
+    render(&DetailPage {
+        nav: Nav::of(c),
+        csrf: c.csrf_token.clone(),
+        c: row,
+        email,
+        events,
+        notes,
+        refunds,
+        can_refund,
+        error,
+        notice,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct RefundForm {
+    #[serde(default)]
+    amount: String,
+    #[serde(default)]
+    comment: String,
+    #[serde(default)]
+    totp: String,
+    #[serde(default)]
+    csrf_token: String,
+}
+
+/// An approver refunds a paid checkout, with a fresh TOTP code.
+pub async fn refund(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(reference): Path<String>,
+    Form(f): Form<RefundForm>,
+) -> Response {
+    let c = match state.authorize(&ctx, may::REFUND, "refund", Some(&f.csrf_token)).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if crate::domain::checkout::reference(&reference).is_err() {
+        return AppError::NotFound.into_response();
+    }
+    let actor = c.actor(&ctx.ip, &ctx.user_agent);
+    match state.auth.step_up(&actor, &f.totp).await {
+        Ok(true) => {}
+        Ok(false) => {
+            return detail_view(
+                &state,
+                &ctx,
+                &c,
+                reference,
+                Some("The authenticator code is not right, or was already used.".into()),
+                None,
+            )
+            .await;
+        }
+        Err(e) => return internal(e),
+    }
+    let amount = match f.amount.trim() {
+        "" => None,
+        a => match a.parse::<rust_decimal::Decimal>() {
+            Ok(d) => Some(d),
+            Err(_) => {
+                return detail_view(
+                    &state,
+                    &ctx,
+                    &c,
+                    reference,
+                    Some("Enter the amount as a number, such as 500.00.".into()),
+                    None,
+                )
+                .await;
+            }
+        },
+    };
+    let comment: String = f.comment.chars().filter(|ch| !ch.is_control()).take(200).collect();
+    let outcome = match state.payments.refund(&reference, amount, &comment, &c.user.id).await {
+        Ok(o) => o,
+        Err(e) => return internal(e),
+    };
+    let (result, error, notice) = match &outcome {
+        crate::payments::RefundOutcome::Completed(_) => (Outcome::Success, None, Some("Refund completed.".to_string())),
+        crate::payments::RefundOutcome::Refused(why) => {
+            (Outcome::Failure, Some(format!("Refund refused: {why}")), None)
+        }
+        crate::payments::RefundOutcome::Unknown(_) => (
+            Outcome::Failure,
+            Some(
+                "Flutterwave gave no definite answer: the refund is marked unknown; do not retry before checking."
+                    .to_string(),
+            ),
+            None,
+        ),
+    };
+    let _ = state
+        .auth
+        .auditor
+        .record(
+            &actor,
+            "refund",
+            &format!("checkout:{reference}"),
+            result,
+            json!({"amount": amount.map(|a| a.to_string()), "outcome": format!("{outcome:?}")}),
+        )
+        .await;
+    detail_view(&state, &ctx, &c, reference, error, notice).await
 }
 
 #[derive(Template)]
