@@ -101,3 +101,67 @@ async fn sign_in(b: &support::webdriver::Browser<'_>, url: &str, secret: &str, o
     b.click("#sign-in").await;
     assert!(b.wait_url("/").await.ends_with('/'), "signed in");
 }
+
+#[tokio::test]
+async fn a_customer_pays_a_link_on_the_emulators_hosted_page() {
+    use flutterwave_emulator::{Emulator, EmulatorConfig};
+    let Some(driver) = Driver::start().await else { return };
+    let secret_key = format!("FLWSECK_TEST-{}-X", sika::crypto::random::hex_id());
+    let hash = sika::crypto::random::token();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let config = EmulatorConfig {
+        secret_key: secret_key.clone(),
+        secret_hash: hash.clone(),
+        webhook_url: None,
+        webhook_root_pem: None,
+        seed: 3,
+    };
+    let emu = Emulator::start(config, listener).await.unwrap();
+    let flw = support::Flw { base_url: emu.base_url(), secret_key, secret_hash: hash };
+    let app = support::spawn_full(
+        support::sqlite().await,
+        axum::Router::new(),
+        Duration::from_secs(900),
+        Duration::from_secs(3600),
+        Some(flw),
+    )
+    .await;
+    let (_, key) = app.auth.create_api_key(&Actor::cli(), "shop", "checkouts").await.unwrap();
+    let body = serde_json::json!({"reference": "browser-pay-1", "amount": "7500", "currency": "NGN",
+        "customer": {"email": "buyer@example.com"}, "redirect_url": "https://shop.example/thanks"});
+    let created: serde_json::Value = app
+        .client
+        .post(app.url("/api/v1/checkouts"))
+        .bearer_auth(&key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let link = created["checkout_url"].as_str().unwrap().to_string();
+
+    let b = driver.browser().await;
+    b.goto(&link).await;
+    assert!(b.text("#amount").await.contains("7500"));
+    // A declined card first: the page stays, the checkout stays open.
+    b.click("#card option[value='4']").await;
+    b.click("#pay").await;
+    b.wait_url("/hosted/pay").await;
+    assert!(b.text("#notice").await.contains("Payment failed"));
+    // Then an approving card: back to Sika's return page, which verifies.
+    b.click("#card option[value='0']").await;
+    b.click("#pay").await;
+    for _ in 0..50 {
+        if b.source().await.contains("data-status=\"paid\"") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(b.url().await.contains("/checkout/return"), "Flutterwave sends the customer back to Sika");
+    assert!(b.source().await.contains("data-status=\"paid\""), "verified, then shown as paid");
+    assert!(b.has("#back-to-shop").await);
+    assert_eq!(app.payments.store.checkout("browser-pay-1").await.unwrap().unwrap().status, "paid");
+    b.quit().await;
+}
