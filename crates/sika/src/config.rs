@@ -66,6 +66,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Failed logins per IP address per 15 minutes before it is refused.
     pub login_ip_limit: i64,
+    /// The outbound budget towards Flutterwave: requests per second.
+    pub flw_rate_per_second: u32,
 }
 
 impl Config {
@@ -112,7 +114,15 @@ impl Config {
                 _ => return err("SIKA_LOGIN_IP_LIMIT must be a whole number between 1 and 1000000."),
             },
         };
+        let flw_rate_per_second = match plain(src, "FLW_RATE_PER_SECOND") {
+            None => 5,
+            Some(v) => match v.parse::<u32>() {
+                Ok(n) if (1..=10_000).contains(&n) => n,
+                _ => return err("FLW_RATE_PER_SECOND must be a whole number between 1 and 10000."),
+            },
+        };
         Ok(Config {
+            flw_rate_per_second,
             login_ip_limit,
             database_url,
             listen,

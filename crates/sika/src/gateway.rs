@@ -72,11 +72,13 @@ pub async fn run(config: Config, on_ready: impl FnOnce(SocketAddr)) -> Result<()
 
 /// The Flutterwave client (one outbound budget for the whole process) and the payments service.
 pub fn payments(config: &Config, store: &Store, public: &url::Url) -> Result<crate::payments::Payments, String> {
-    let flw = flutterwave::Client::new(flutterwave::Config::new(
+    let mut flw_config = flutterwave::Config::new(
         config.flw_base_url.clone(),
         flutterwave::SecretKey::new(config.flw_secret_key.expose()),
-    ))
-    .map_err(|e| format!("cannot build the Flutterwave client: {e}."))?;
+    );
+    flw_config.rate_per_second = config.flw_rate_per_second;
+    flw_config.burst = config.flw_rate_per_second.saturating_mul(2);
+    let flw = flutterwave::Client::new(flw_config).map_err(|e| format!("cannot build the Flutterwave client: {e}."))?;
     Ok(crate::payments::Payments::new(
         store.clone(),
         crate::crypto::field::FieldCipher::new(config.data_keys.clone()),

@@ -283,9 +283,29 @@ async fn indefinite_verify_answers_change_nothing_and_settle_later() {
         assert_eq!(e.app.payments.verify_and_apply(id).await.unwrap(), Applied::Retry);
         assert_eq!(e.status("flaky-1").await, "pending");
     }
-    e.faults(json!({"error_rate": 0.0, "rate_limit_per_second": null})).await;
+    // A timeout: Flutterwave answers after the client gave up.
+    e.faults(json!({"error_rate": 0.0, "rate_limit_per_second": null, "latency_ms": 2500})).await;
+    assert_eq!(e.app.payments.verify_and_apply(id).await.unwrap(), Applied::Retry);
+    assert_eq!(e.status("flaky-1").await, "pending");
+    e.faults(json!({"latency_ms": 0})).await;
     e.process().await;
     assert_eq!(e.status("flaky-1").await, "paid");
+}
+
+#[tokio::test]
+async fn a_late_webhook_of_an_earlier_failed_attempt_changes_nothing() {
+    let e = env().await;
+    e.checkout("order-r", "100", "NGN").await;
+    let failed = e.pay("order-r", "failed", json!({})).await;
+    let good = e.pay("order-r", "successful", json!({})).await;
+    // Delivered out of order: the success first, then the earlier failure.
+    e.webhook(good, "order-r", e.signed()).await;
+    e.process().await;
+    let body = json!({"event": "charge.completed", "data": {"id": failed, "tx_ref": "order-r", "status": "failed"}});
+    assert_eq!(e.raw_webhook(body.to_string(), e.signed()).await, 200);
+    e.process().await;
+    assert_eq!(e.status("order-r").await, "paid");
+    assert_eq!(e.app.payments.store.outbox_count("order-r").await.unwrap(), 1);
 }
 
 #[tokio::test]

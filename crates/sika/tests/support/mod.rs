@@ -140,6 +140,9 @@ pub async fn spawn_full(
         flutterwave::Config::new(url::Url::parse(&flw.base_url).unwrap(), flutterwave::SecretKey::new(flw.secret_key));
     flw_config.rate_per_second = 200;
     flw_config.burst = 200;
+    // Short enough that a timeout drill takes seconds, not the production 30 s.
+    flw_config.request_timeout = Duration::from_secs(2);
+    flw_config.max_retries = 1;
     let client = flutterwave::Client::new(flw_config).unwrap();
     let payments = sika::payments::Payments::new(
         db.store.clone(),
