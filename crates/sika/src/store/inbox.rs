@@ -15,6 +15,17 @@ pub struct InboxRow {
     pub note: Option<String>,
 }
 
+fn row(r: &sqlx::any::AnyRow) -> Result<InboxRow, sqlx::Error> {
+    Ok(InboxRow {
+        id: r.try_get("id")?,
+        body_enc: r.try_get("body_enc")?,
+        attempts: r.try_get("attempts")?,
+        received_at: r.try_get("received_at")?,
+        state: r.try_get("state")?,
+        note: r.try_get("note")?,
+    })
+}
+
 impl Store {
     /// Stores a delivery once per dedupe key; `false` for a duplicate.
     pub async fn inbox_insert(&self, id: &str, dedupe_key: &str, body_enc: &str) -> Result<bool, StoreError> {
@@ -50,14 +61,7 @@ impl Store {
         let rows = sqlx::query(select).bind(now).bind(limit).fetch_all(&mut *tx).await?;
         let mut out = Vec::new();
         for r in &rows {
-            let row = InboxRow {
-                id: r.try_get("id")?,
-                body_enc: r.try_get("body_enc")?,
-                attempts: r.try_get("attempts")?,
-                received_at: r.try_get("received_at")?,
-                state: r.try_get("state")?,
-                note: r.try_get("note")?,
-            };
+            let row = row(r)?;
             sqlx::query("UPDATE webhook_inbox SET next_attempt_at = $1, attempts = attempts + 1 WHERE id = $2")
                 .bind(now + lease_ms)
                 .bind(&row.id)
@@ -95,18 +99,6 @@ impl Store {
         .bind(state)
         .fetch_all(self.pool())
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(InboxRow {
-                    id: r.try_get("id")?,
-                    body_enc: r.try_get("body_enc")?,
-                    attempts: r.try_get("attempts")?,
-                    received_at: r.try_get("received_at")?,
-                    state: r.try_get("state")?,
-                    note: r.try_get("note")?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(StoreError::from)
+        Ok(rows.iter().map(row).collect::<Result<_, _>>()?)
     }
 }

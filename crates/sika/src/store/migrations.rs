@@ -7,6 +7,8 @@
 
 use super::{Backend, Store, StoreError, now_ms};
 
+/// One schema change. Most are portable SQL (`migrations/portable/`, used for
+/// both fields); where the dialects differ, each has its own file.
 pub struct Migration {
     pub version: i64,
     pub name: &'static str,
@@ -18,8 +20,8 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,
         name: "foundation",
-        sqlite: include_str!("migrations/sqlite/0001_foundation.sql"),
-        postgres: include_str!("migrations/postgres/0001_foundation.sql"),
+        sqlite: include_str!("migrations/portable/0001_foundation.sql"),
+        postgres: include_str!("migrations/portable/0001_foundation.sql"),
     },
     Migration {
         version: 2,
@@ -30,14 +32,14 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 3,
         name: "payments",
-        sqlite: include_str!("migrations/sqlite/0003_payments.sql"),
-        postgres: include_str!("migrations/postgres/0003_payments.sql"),
+        sqlite: include_str!("migrations/portable/0003_payments.sql"),
+        postgres: include_str!("migrations/portable/0003_payments.sql"),
     },
     Migration {
         version: 4,
         name: "refunds",
-        sqlite: include_str!("migrations/sqlite/0004_refunds.sql"),
-        postgres: include_str!("migrations/postgres/0004_refunds.sql"),
+        sqlite: include_str!("migrations/portable/0004_refunds.sql"),
+        postgres: include_str!("migrations/portable/0004_refunds.sql"),
     },
 ];
 
