@@ -691,3 +691,47 @@ async fn an_approver_refunds_with_a_fresh_code_and_never_more_than_was_paid() {
     assert!(audit.iter().any(|x| x.outcome == "success"));
     assert_eq!(e.status("refund-1").await, "paid", "a refund has its own state");
 }
+
+#[tokio::test]
+async fn banks_and_account_resolution_check_the_bank_code_first() {
+    let e = env().await;
+    let (_, payouts) = e.app.auth.create_api_key(&Actor::cli(), "payouts", "payouts").await.unwrap();
+    let get = |path: &str| e.app.client.get(e.app.url(path)).bearer_auth(&payouts).send();
+    let res = get("/api/v1/banks/ke").await.unwrap();
+    assert_eq!(res.status(), 200);
+    let v: Value = res.json().await.unwrap();
+    assert!(v["banks"].as_array().unwrap().iter().any(|b| b["code"] == "MPS"));
+    assert_eq!(get("/api/v1/banks/KEN").await.unwrap().status(), 400);
+    assert_eq!(e.app.client.get(e.app.url("/api/v1/banks/NG")).send().await.unwrap().status(), 401);
+
+    let resolve =
+        |body: Value| e.app.client.post(e.app.url("/api/v1/accounts/resolve")).bearer_auth(&payouts).json(&body).send();
+    let ok: Value =
+        resolve(json!({"account_number": "0690000032", "bank_code": "044"})).await.unwrap().json().await.unwrap();
+    assert_eq!(ok["account_number"], "0690000032");
+    assert!(ok["account_name"].as_str().unwrap().len() > 3);
+    let mpesa =
+        resolve(json!({"account_number": "+254709929220", "bank_code": "MPS", "type": "MOBILEMONEY", "country": "KE"}))
+            .await
+            .unwrap();
+    assert_eq!(mpesa.status(), 200);
+    assert_eq!(mpesa.json::<Value>().await.unwrap()["account_number"], "254709929220");
+    for (body, code) in [
+        (json!({"account_number": "0690000032", "bank_code": "999"}), "unknown_bank"),
+        (json!({"account_number": "0123456789", "bank_code": "044"}), "account_not_resolved"),
+        (json!({"account_number": "12ab", "bank_code": "044"}), "invalid_field"),
+        (
+            json!({"account_number": "254709929220", "bank_code": "044", "type": "MOBILEMONEY", "country": "KE"}),
+            "invalid_field",
+        ),
+        (json!({"account_number": "0690000032", "bank_code": "044", "extra": 1}), "invalid_json"),
+    ] {
+        let res = resolve(body).await.unwrap();
+        assert_eq!(res.status(), 400);
+        assert_eq!(res.json::<Value>().await.unwrap()["error"]["code"], code);
+    }
+    // The bank list is consulted before every resolve: two calls each.
+    let stats: Value =
+        e.http.get(format!("{}/_emulator/stats", e.emu.url())).send().await.unwrap().json().await.unwrap();
+    assert!(stats["requests"]["GET /v3/banks/{country}"].as_u64().unwrap() >= 5);
+}

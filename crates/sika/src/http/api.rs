@@ -186,3 +186,123 @@ pub async fn checkout_return(State(state): State<AppState>, Query(q): Query<Retu
 pub async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], include_str!("../../assets/openapi.json")).into_response()
 }
+
+/// `GET /api/v1/banks/{country}` (`payouts` or `read` scope): Flutterwave's bank list.
+pub async fn banks(State(state): State<AppState>, headers: HeaderMap, Path(country): Path<String>) -> Response {
+    if let Err(r) = caller(&state, &headers, "payouts", true).await {
+        return r;
+    }
+    let Some(country) = country_code(&country) else {
+        return AppError::bad_request("invalid_field", "country: must be a two-letter ISO code such as NG")
+            .into_response();
+    };
+    match state.payments.flutterwave().banks(&country).await {
+        flutterwave::Reply::Ok(list) => Json(json!({"country": country, "banks": list})).into_response(),
+        flutterwave::Reply::Rejected(e) => {
+            AppError::bad_request("provider_refused", e.message.chars().take(200).collect::<String>()).into_response()
+        }
+        flutterwave::Reply::Indefinite(_) => {
+            AppError::Unavailable("Flutterwave gave no definite answer".into()).into_response()
+        }
+    }
+}
+
+fn country_code(c: &str) -> Option<String> {
+    (c.len() == 2 && c.bytes().all(|b| b.is_ascii_alphabetic())).then(|| c.to_ascii_uppercase())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveBody {
+    account_number: String,
+    bank_code: String,
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+    #[serde(default)]
+    country: Option<String>,
+}
+
+/// `POST /api/v1/accounts/resolve` (`payouts` or `read` scope). The bank code
+/// must be one of the country's banks (the checklist: check `/banks` first);
+/// M-Pesa numbers resolve with `{bank_code: "MPS", type: "MOBILEMONEY", country: "KE"}`.
+pub async fn resolve_account(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(r) = caller(&state, &headers, "payouts", true).await {
+        return r;
+    }
+    let b: ResolveBody = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => {
+            return AppError::bad_request("invalid_json", e.to_string().chars().take(200).collect::<String>())
+                .into_response();
+        }
+    };
+    let mobile = b.kind.as_deref().map(str::to_ascii_uppercase);
+    if mobile.as_deref().is_some_and(|k| k != "MOBILEMONEY") {
+        return AppError::bad_request("invalid_field", "type: the only type is MOBILEMONEY").into_response();
+    }
+    let country = match b.country.as_deref() {
+        None => "NG".to_string(),
+        Some(c) => match country_code(c) {
+            Some(c) => c,
+            None => {
+                return AppError::bad_request("invalid_field", "country: must be a two-letter ISO code").into_response();
+            }
+        },
+    };
+    let number = b.account_number.trim();
+    let digits = number.strip_prefix('+').unwrap_or(number);
+    if !(6..=20).contains(&digits.len()) || !digits.bytes().all(|c| c.is_ascii_digit()) {
+        return AppError::bad_request(
+            "invalid_field",
+            "account_number: must be 6 to 20 digits (a mobile number may start with +)",
+        )
+        .into_response();
+    }
+    let code = b.bank_code.trim().to_ascii_uppercase();
+    if code.is_empty() || code.len() > 10 || !code.bytes().all(|c| c.is_ascii_alphanumeric()) {
+        return AppError::bad_request("invalid_field", "bank_code: must be a bank code from /api/v1/banks/{country}")
+            .into_response();
+    }
+    if mobile.is_some() && (code != "MPS" || country != "KE") {
+        return AppError::bad_request(
+            "invalid_field",
+            "type MOBILEMONEY resolves M-Pesa numbers: bank_code MPS and country KE",
+        )
+        .into_response();
+    }
+    let flw = state.payments.flutterwave();
+    // The checklist: pass correct bank codes — check the country's bank list first.
+    match flw.banks(&country).await {
+        flutterwave::Reply::Ok(list) if list.iter().any(|bank| bank.code.eq_ignore_ascii_case(&code)) => {}
+        flutterwave::Reply::Ok(_) => {
+            return AppError::bad_request("unknown_bank", format!("bank_code: {code} is not a bank in {country}"))
+                .into_response();
+        }
+        flutterwave::Reply::Rejected(e) => {
+            return AppError::bad_request("provider_refused", e.message.chars().take(200).collect::<String>())
+                .into_response();
+        }
+        flutterwave::Reply::Indefinite(_) => {
+            return AppError::Unavailable("Flutterwave gave no definite answer".into()).into_response();
+        }
+    }
+    let req = flutterwave::banks::ResolveRequest {
+        account_number: number.to_string(),
+        account_bank: code,
+        kind: mobile,
+        country: b.kind.as_ref().map(|_| country.clone()),
+    };
+    match flw.resolve_account(&req).await {
+        flutterwave::Reply::Ok(a) => {
+            Json(json!({"account_number": a.account_number, "account_name": a.account_name})).into_response()
+        }
+        flutterwave::Reply::Rejected(e) => AppError::bad_request(
+            "account_not_resolved",
+            format!("The account could not be resolved: {}", e.message.chars().take(200).collect::<String>()),
+        )
+        .into_response(),
+        flutterwave::Reply::Indefinite(_) => {
+            AppError::Unavailable("Flutterwave gave no definite answer".into()).into_response()
+        }
+    }
+}

@@ -54,6 +54,8 @@ fn routes() -> Router<AppState> {
         .route("/api/v1/checkouts", axum::routing::post(api::create_checkout))
         .route("/api/v1/checkouts/{reference}", get(api::get_checkout))
         .route("/api/v1/openapi.json", get(api::openapi))
+        .route("/api/v1/banks/{country}", get(api::banks))
+        .route("/api/v1/accounts/resolve", axum::routing::post(api::resolve_account))
         .route("/webhooks/flutterwave", axum::routing::post(api::flutterwave_webhook))
         .route("/checkout/return", get(api::checkout_return))
 }
