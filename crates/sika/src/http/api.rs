@@ -245,7 +245,8 @@ pub async fn resolve_account(State(state): State<AppState>, headers: HeaderMap, 
         Some(c) => match country_code(c) {
             Some(c) => c,
             None => {
-                return AppError::bad_request("invalid_field", "country: must be a two-letter ISO code").into_response();
+                return AppError::bad_request("invalid_field", "country: must be a two-letter ISO code")
+                    .into_response();
             }
         },
     };
