@@ -735,3 +735,15 @@ async fn banks_and_account_resolution_check_the_bank_code_first() {
         e.http.get(format!("{}/_emulator/stats", e.emu.url())).send().await.unwrap().json().await.unwrap();
     assert!(stats["requests"]["GET /v3/banks/{country}"].as_u64().unwrap() >= 5);
 }
+
+#[tokio::test]
+async fn an_overpayment_is_paid_and_recorded_for_refund() {
+    let e = env().await;
+    e.checkout("over-1", "100", "NGN").await;
+    let id = e.pay("over-1", "successful", json!({"amount": "150", "currency": "NGN"})).await;
+    assert_eq!(e.app.payments.verify_and_apply(id).await.unwrap(), Applied::Settled { status: "paid", moved: true });
+    let c = e.app.payments.store.checkout("over-1").await.unwrap().unwrap();
+    assert_eq!(c.paid_amount.as_deref(), Some("150"));
+    let events = e.app.payments.store.checkout_events("over-1").await.unwrap();
+    assert!(events.iter().any(|(_, kind, detail)| kind == "overpaid" && detail.starts_with("50 NGN")), "{events:?}");
+}
