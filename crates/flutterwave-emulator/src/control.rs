@@ -172,6 +172,11 @@ pub struct FaultsBody {
     redirect_status: Option<String>,
     minute_ms: Option<u64>,
     webhook_url: Option<String>,
+    refund_status: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    refund_settle_after_ms: Option<Option<u64>>,
+    refund_final_status: Option<String>,
+    refund_webhooks: Option<bool>,
 }
 
 pub async fn set_faults(State(state): State<Shared>, raw: Bytes) -> Response {
@@ -200,6 +205,17 @@ pub async fn set_faults(State(state): State<Shared>, raw: Bytes) -> Response {
     if b.redirect_status.as_deref().is_some_and(|f| f != "successful" && f != "completed") {
         return problem(StatusCode::BAD_REQUEST, "redirect_status must be successful or completed");
     }
+    if b.refund_status.as_deref().is_some_and(|s| {
+        !matches!(s, "completed" | "completed-momo" | "processing" | "pending" | "pending-momo" | "failed")
+    }) {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "refund_status must be completed, completed-momo, processing, pending, pending-momo or failed",
+        );
+    }
+    if b.refund_final_status.as_deref().is_some_and(|s| s != "completed" && s != "failed") {
+        return problem(StatusCode::BAD_REQUEST, "refund_final_status must be completed or failed");
+    }
     if let Some(url) = &b.webhook_url {
         match url::Url::parse(url) {
             Ok(_) => {
@@ -218,6 +234,9 @@ pub async fn set_faults(State(state): State<Shared>, raw: Bytes) -> Response {
     if let Some(r) = b.rate_limit_per_second {
         f.rate_limit_per_second = r;
     }
+    if let Some(r) = b.refund_settle_after_ms {
+        f.refund_settle_after_ms = r;
+    }
     macro_rules! set {
         ($($field:ident),*) => { $(if let Some(v) = b.$field { f.$field = v; })* };
     }
@@ -234,7 +253,10 @@ pub async fn set_faults(State(state): State<Shared>, raw: Bytes) -> Response {
         webhook_retry_interval_ms,
         webhook_format,
         redirect_status,
-        minute_ms
+        minute_ms,
+        refund_status,
+        refund_final_status,
+        refund_webhooks
     );
     let snapshot = f.clone();
     if let Some(s) = b.seed {

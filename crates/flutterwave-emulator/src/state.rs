@@ -62,6 +62,15 @@ pub struct Faults {
     pub redirect_status: String,
     /// How long one emulated minute lasts, for test transfers (`_PMCK` = 10 minutes) and card activation.
     pub minute_ms: u64,
+    /// The status a new refund answers with: `completed` (default), or a
+    /// non-final one (`processing`, `pending`, `pending-momo`), or `failed`.
+    pub refund_status: String,
+    /// A non-final refund becomes `refund_final_status` after this long (never, when unset).
+    pub refund_settle_after_ms: Option<u64>,
+    /// `completed` (default) or `failed`: where a non-final refund ends.
+    pub refund_final_status: String,
+    /// Send the flat refund webhook when a refund reaches a final state (off by default, like Flutterwave's).
+    pub refund_webhooks: bool,
 }
 
 impl Default for Faults {
@@ -82,6 +91,10 @@ impl Default for Faults {
             webhook_format: "v3".into(),
             redirect_status: "successful".into(),
             minute_ms: 100,
+            refund_status: "completed".into(),
+            refund_settle_after_ms: None,
+            refund_final_status: "completed".into(),
+            refund_webhooks: false,
         }
     }
 }
@@ -215,6 +228,18 @@ pub struct Transfer {
 }
 
 #[derive(Debug, Clone)]
+pub struct Refund {
+    pub id: i64,
+    pub tx_id: i64,
+    pub flw_ref: String,
+    pub amount: Decimal,
+    pub currency: String,
+    pub status: String,
+    pub comments: Option<String>,
+    pub created_ms: i64,
+}
+
+#[derive(Debug, Clone)]
 pub struct Beneficiary {
     pub id: i64,
     pub account_number: String,
@@ -256,6 +281,7 @@ pub struct Data {
     pub payments: HashMap<String, Payment>,
     pub payment_by_ref: HashMap<String, String>,
     pub transactions: BTreeMap<i64, Txn>,
+    pub refunds: BTreeMap<i64, Refund>,
     pub transfers: BTreeMap<i64, Transfer>,
     pub transfer_refs: HashSet<String>,
     pub beneficiaries: BTreeMap<i64, Beneficiary>,

@@ -5,6 +5,12 @@
 //! lets more than `rate` requests leave within any one second, so a provider
 //! that counts per second never sees more than the configured rate. A 429
 //! pauses everyone until its `Retry-After` (or a backoff) has passed.
+//!
+//! Calls come in two lanes. [`Lane::Background`] (webhook verification, the
+//! reconciler, expiry, follow-ups) may use the whole budget. [`Lane::Interactive`]
+//! (work triggered by an unauthenticated visitor, like the return page) first
+//! passes its own smaller bucket — a share of the rate — and gives up rather
+//! than queue for long, so visitors can never crowd settlement out.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -15,35 +21,64 @@ use tokio::time::Instant;
 /// A little slack on the one-second window, for network jitter between our send and the provider's count.
 const WINDOW: Duration = Duration::from_millis(1_050);
 
+/// Who is asking: settlement work, or a visitor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    Background,
+    Interactive,
+}
+
 #[derive(Debug)]
 pub struct Budget {
     rate: u32,
     burst: u32,
     state: Mutex<State>,
+    /// The interactive lane's own bucket (its rate and state).
+    interactive_rate: f64,
+    interactive: Mutex<Bucket>,
+}
+
+#[derive(Debug)]
+struct Bucket {
+    tokens: f64,
+    refilled: Instant,
+}
+
+impl Bucket {
+    fn refill(&mut self, now: Instant, rate: f64, cap: f64) {
+        let elapsed = now.duration_since(self.refilled).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * rate).min(cap);
+        self.refilled = now;
+    }
 }
 
 #[derive(Debug)]
 struct State {
-    tokens: f64,
-    refilled: Instant,
+    bucket: Bucket,
     sent: VecDeque<Instant>,
     paused_until: Option<Instant>,
 }
+
+/// The share of the rate the interactive lane may use at most.
+pub const INTERACTIVE_SHARE: f64 = 0.4;
 
 impl Budget {
     /// `rate` requests per second (≥ 1), bursts of up to `burst` (≥ 1).
     pub fn new(rate: u32, burst: u32) -> Self {
         let rate = rate.max(1);
         let burst = burst.max(1);
+        let now = Instant::now();
+        let interactive_rate = (f64::from(rate) * INTERACTIVE_SHARE).max(0.2);
         Budget {
             rate,
             burst,
             state: Mutex::new(State {
-                tokens: f64::from(burst),
-                refilled: Instant::now(),
+                bucket: Bucket { tokens: f64::from(burst), refilled: now },
                 sent: VecDeque::with_capacity(rate as usize),
                 paused_until: None,
             }),
+            interactive_rate,
+            interactive: Mutex::new(Bucket { tokens: interactive_rate.max(1.0), refilled: now }),
         }
     }
 
@@ -51,32 +86,75 @@ impl Budget {
         self.rate
     }
 
-    /// Waits until a request may leave, and takes its place.
+    /// The interactive lane's rate (requests per second).
+    pub fn interactive_rate(&self) -> f64 {
+        self.interactive_rate
+    }
+
+    /// Waits until a background request may leave, and takes its place.
     pub async fn acquire(&self) {
         loop {
-            let wait = {
-                let mut s = self.state.lock().await;
-                let now = Instant::now();
-                let elapsed = now.duration_since(s.refilled).as_secs_f64();
-                s.tokens = (s.tokens + elapsed * f64::from(self.rate)).min(f64::from(self.burst));
-                s.refilled = now;
-                while s.sent.front().is_some_and(|t| now.duration_since(*t) >= WINDOW) {
-                    s.sent.pop_front();
+            match self.try_take().await {
+                Ok(()) => return,
+                Err(wait) => tokio::time::sleep(wait.max(Duration::from_millis(1))).await,
+            }
+        }
+    }
+
+    /// Takes a place for `lane`, waiting at most `max_wait`; `false` if none
+    /// came in time (nothing is taken then).
+    pub async fn acquire_within(&self, lane: Lane, max_wait: Duration) -> bool {
+        let deadline = Instant::now() + max_wait;
+        if lane == Lane::Interactive {
+            // The lane's own share first: a flood of visitors waits here, not in the shared queue.
+            loop {
+                let wait = {
+                    let mut b = self.interactive.lock().await;
+                    let now = Instant::now();
+                    let cap = self.interactive_rate.max(1.0);
+                    b.refill(now, self.interactive_rate, cap);
+                    if b.tokens >= 1.0 {
+                        b.tokens -= 1.0;
+                        break;
+                    }
+                    Duration::from_secs_f64((1.0 - b.tokens) / self.interactive_rate)
+                };
+                if Instant::now() + wait > deadline {
+                    return false;
                 }
-                if let Some(until) = s.paused_until.filter(|u| *u > now) {
-                    until - now
-                } else if s.sent.len() >= self.rate as usize {
-                    let oldest = s.sent.front().copied().unwrap_or(now);
-                    (oldest + WINDOW).saturating_duration_since(now)
-                } else if s.tokens < 1.0 {
-                    Duration::from_secs_f64((1.0 - s.tokens) / f64::from(self.rate))
-                } else {
-                    s.tokens -= 1.0;
-                    s.sent.push_back(now);
-                    return;
+                tokio::time::sleep(wait.max(Duration::from_millis(1))).await;
+            }
+        }
+        loop {
+            match self.try_take().await {
+                Ok(()) => return true,
+                Err(wait) if Instant::now() + wait <= deadline => {
+                    tokio::time::sleep(wait.max(Duration::from_millis(1))).await;
                 }
-            };
-            tokio::time::sleep(wait.max(Duration::from_millis(1))).await;
+                Err(_) => return false,
+            }
+        }
+    }
+
+    /// Takes a place now, or says how long to wait.
+    async fn try_take(&self) -> Result<(), Duration> {
+        let mut s = self.state.lock().await;
+        let now = Instant::now();
+        s.bucket.refill(now, f64::from(self.rate), f64::from(self.burst));
+        while s.sent.front().is_some_and(|t| now.duration_since(*t) >= WINDOW) {
+            s.sent.pop_front();
+        }
+        if let Some(until) = s.paused_until.filter(|u| *u > now) {
+            Err(until - now)
+        } else if s.sent.len() >= self.rate as usize {
+            let oldest = s.sent.front().copied().unwrap_or(now);
+            Err((oldest + WINDOW).saturating_duration_since(now))
+        } else if s.bucket.tokens < 1.0 {
+            Err(Duration::from_secs_f64((1.0 - s.bucket.tokens) / f64::from(self.rate)))
+        } else {
+            s.bucket.tokens -= 1.0;
+            s.sent.push_back(now);
+            Ok(())
         }
     }
 
@@ -114,5 +192,41 @@ mod tests {
         let start = Instant::now();
         b.acquire().await;
         assert!(Instant::now().duration_since(start) >= Duration::from_secs(3));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_visitor_flood_leaves_background_its_share() {
+        let b = std::sync::Arc::new(Budget::new(10, 10));
+        let stop = Instant::now() + Duration::from_secs(20);
+        let mut flood = Vec::new();
+        for _ in 0..200 {
+            let b = b.clone();
+            flood.push(tokio::spawn(async move {
+                let mut got = 0u32;
+                while Instant::now() < stop {
+                    if b.acquire_within(Lane::Interactive, Duration::from_millis(500)).await {
+                        got += 1;
+                    }
+                }
+                got
+            }));
+        }
+        let bg = b.clone();
+        let background = tokio::spawn(async move {
+            let mut got = 0u32;
+            while Instant::now() < stop {
+                bg.acquire().await;
+                got += 1;
+            }
+            got
+        });
+        let mut interactive = 0;
+        for f in flood {
+            interactive += f.await.unwrap();
+        }
+        let background = background.await.unwrap();
+        // 20 s at 10/s: visitors get at most their 40 % (plus one bucket), settlement the rest.
+        assert!(interactive <= 4 * 20 + 5, "visitors took {interactive}");
+        assert!(background >= 5 * 20, "background got only {background}");
     }
 }

@@ -9,7 +9,7 @@ use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::budget::Budget;
+use crate::budget::{Budget, Lane};
 
 /// The Flutterwave secret key. Masked in `Debug` and `Display`.
 #[derive(Clone)]
@@ -52,6 +52,8 @@ pub struct Config {
     pub user_agent: String,
     /// Extra PEM roots to trust (tests, private gateways).
     pub extra_root_pem: Option<String>,
+    /// How long an interactive call waits for the budget before giving up (`Indefinite::Busy`).
+    pub interactive_max_wait: Duration,
 }
 
 impl Config {
@@ -66,6 +68,7 @@ impl Config {
             max_retries: 3,
             user_agent: concat!("sika/", env!("CARGO_PKG_VERSION")).to_string(),
             extra_root_pem: None,
+            interactive_max_wait: Duration::from_secs(2),
         }
     }
 }
@@ -161,6 +164,8 @@ pub enum Indefinite {
         http_status: u16,
         reason: String,
     },
+    /// Not sent: the interactive lane's share of the budget is spent for now.
+    Busy,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -224,6 +229,7 @@ pub struct Client {
     http: reqwest::Client,
     config: Arc<Config>,
     budget: Arc<Budget>,
+    lane: Lane,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -251,11 +257,18 @@ impl Client {
             b = b.add_root_certificate(reqwest::Certificate::from_pem(pem.as_bytes())?);
         }
         let budget = Arc::new(Budget::new(config.rate_per_second, config.burst));
-        Ok(Client { http: b.build()?, config: Arc::new(config), budget })
+        Ok(Client { http: b.build()?, config: Arc::new(config), budget, lane: Lane::Background })
     }
 
     pub fn budget(&self) -> &Budget {
         &self.budget
+    }
+
+    /// The same client for work a visitor triggers: it shares the budget but
+    /// only its interactive share, never retries, and answers
+    /// `Indefinite::Busy` instead of queueing behind settlement.
+    pub fn interactive(&self) -> Client {
+        Client { lane: Lane::Interactive, ..self.clone() }
     }
 
     fn url(&self, path: &str) -> url::Url {
@@ -319,8 +332,16 @@ impl Client {
             url.query_pairs_mut().extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));
         }
         let mut attempt = 0u32;
+        let max_retries = if self.lane == Lane::Interactive { 0 } else { self.config.max_retries };
         loop {
-            self.budget.acquire().await;
+            match self.lane {
+                Lane::Background => self.budget.acquire().await,
+                Lane::Interactive => {
+                    if !self.budget.acquire_within(Lane::Interactive, self.config.interactive_max_wait).await {
+                        return Reply::Indefinite(Indefinite::Busy);
+                    }
+                }
+            }
             let mut req = self.http.request(method.clone(), url.clone()).bearer_auth(self.config.secret_key.expose());
             if let Some(b) = &body {
                 req = req.header(reqwest::header::CONTENT_TYPE, "application/json").body(b.clone());
@@ -336,7 +357,7 @@ impl Client {
                 Indefinite::Connection(reason) => reason == "connect",
                 _ => false,
             };
-            if attempt >= self.config.max_retries || !(retry == Retry::Safe || certainly_not_processed) {
+            if attempt >= max_retries || !(retry == Retry::Safe || certainly_not_processed) {
                 return outcome;
             }
             let delay = match why {

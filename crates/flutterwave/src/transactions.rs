@@ -96,17 +96,22 @@ pub struct RefundRequest {
     pub comments: Option<String>,
 }
 
+/// A refund as the create call, `GET /refunds/{id}` and `GET /refunds` show it.
+/// The lookups' shapes are unconfirmed: field names of the flat refund webhook
+/// are accepted too, and only `id` and `status` are required.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Refund {
     #[serde(deserialize_with = "lenient::id")]
     pub id: i64,
-    #[serde(default, deserialize_with = "lenient::opt_id")]
+    #[serde(default, alias = "TransactionId", alias = "transaction_id", deserialize_with = "lenient::opt_id")]
     pub tx_id: Option<i64>,
-    #[serde(default, deserialize_with = "lenient::opt_text")]
+    #[serde(default, alias = "FlwRef", deserialize_with = "lenient::opt_text")]
     pub flw_ref: Option<String>,
-    pub amount_refunded: Amount,
+    #[serde(default, alias = "AmountRefunded", alias = "amount", deserialize_with = "lenient_amount")]
+    pub amount_refunded: Option<Amount>,
+    #[serde(deserialize_with = "lenient::text")]
     pub status: String,
-    #[serde(default, deserialize_with = "lenient::opt_text")]
+    #[serde(default, alias = "createdAt", deserialize_with = "lenient::opt_text")]
     pub created_at: Option<String>,
 }
 
@@ -136,6 +141,20 @@ impl Client {
     /// `POST /transactions/{id}/refund`. Moves money: never re-sent after a timeout.
     pub async fn refund(&self, id: i64, req: &RefundRequest) -> Reply<Refund> {
         self.send(Method::POST, &format!("/transactions/{id}/refund"), Some(req), Retry::NotProcessedOnly).await
+    }
+
+    /// `GET /refunds/{id}`: one refund's current state.
+    pub async fn get_refund(&self, id: i64) -> Reply<Refund> {
+        self.get(&format!("/refunds/{id}"), &[]).await
+    }
+
+    /// `GET /refunds?page=` (newest first), optionally from a date (`YYYY-MM-DD`).
+    pub async fn list_refunds(&self, from: Option<&str>, page: u32) -> Reply<Page<Refund>> {
+        let mut q = vec![("page", page.max(1).to_string())];
+        if let Some(f) = from {
+            q.push(("from", f.to_string()));
+        }
+        self.get_page("/refunds", &q).await
     }
 
     /// `POST /transactions/{id}/resend-hook`.

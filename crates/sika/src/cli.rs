@@ -57,6 +57,13 @@ pub enum UserCommand {
         #[command(flatten)]
         dir: DataDirArg,
     },
+    /// Lifts a sign-in lockout (for the locked-out last admin); audited.
+    Unlock {
+        #[arg(long)]
+        email: String,
+        #[command(flatten)]
+        dir: DataDirArg,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -75,8 +82,13 @@ pub enum ApikeyCommand {
 
 #[derive(Subcommand, Debug)]
 pub enum AuditCommand {
-    /// Checks the hash chain: `audit chain ok: N entries`, or names the first bad entry.
+    /// Checks the hash chain: `audit chain ok: N entries`, or names the first bad entry;
+    /// then the signed checkpoints (SIKA_AUDIT_CHECKPOINT_FILE, or --checkpoints FILE):
+    /// fails when the log ends before a checkpoint or disagrees with one.
     Verify {
+        /// A checkpoint file to check against (default: the configured one, when it exists).
+        #[arg(long)]
+        checkpoints: Option<PathBuf>,
         #[command(flatten)]
         dir: DataDirArg,
     },
@@ -166,8 +178,11 @@ pub async fn run(cli: Cli) -> Result<(), String> {
         Command::Apikey(ApikeyCommand::Create { name, scopes, dir }) => {
             crate::ops::apikey_create(source(dir.data_dir.as_deref())?.as_ref(), &name, &scopes).await
         }
-        Command::Audit(AuditCommand::Verify { dir }) => {
-            crate::ops::audit_verify(source(dir.data_dir.as_deref())?.as_ref()).await
+        Command::User(UserCommand::Unlock { email, dir }) => {
+            crate::ops::user_unlock(source(dir.data_dir.as_deref())?.as_ref(), &email).await
+        }
+        Command::Audit(AuditCommand::Verify { checkpoints, dir }) => {
+            crate::ops::audit_verify(source(dir.data_dir.as_deref())?.as_ref(), checkpoints.as_deref()).await
         }
         Command::Audit(AuditCommand::Export { output, dir }) => {
             crate::ops::audit_export(source(dir.data_dir.as_deref())?.as_ref(), output.as_deref()).await

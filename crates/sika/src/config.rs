@@ -68,6 +68,12 @@ pub struct Config {
     pub login_ip_limit: i64,
     /// The outbound budget towards Flutterwave: requests per second.
     pub flw_rate_per_second: u32,
+    /// Shop notifications may go to this machine (the demo's receiver); never to private networks.
+    pub notify_allow_loopback: bool,
+    /// Connections one client address may hold open at once (0: no per-address cap).
+    pub max_connections_per_ip: usize,
+    /// Where signed checkpoints of the audit chain's head are appended.
+    pub audit_checkpoint_file: PathBuf,
 }
 
 impl Config {
@@ -121,7 +127,19 @@ impl Config {
                 _ => return err("FLW_RATE_PER_SECOND must be a whole number between 1 and 10000."),
             },
         };
+        let notify_allow_loopback = flag(src, "SIKA_NOTIFY_ALLOW_LOOPBACK")?;
+        let max_connections_per_ip = match plain(src, "SIKA_MAX_CONNECTIONS_PER_IP") {
+            None => DEFAULT_MAX_CONNECTIONS_PER_IP,
+            Some(v) => match v.parse::<usize>() {
+                Ok(n) if n <= 100_000 => n,
+                _ => return err("SIKA_MAX_CONNECTIONS_PER_IP must be a whole number between 0 (no cap) and 100000."),
+            },
+        };
+        let audit_checkpoint_file = audit_checkpoint_file(src, &database_url);
         Ok(Config {
+            notify_allow_loopback,
+            max_connections_per_ip,
+            audit_checkpoint_file,
             flw_rate_per_second,
             login_ip_limit,
             database_url,
@@ -150,6 +168,7 @@ pub struct OpsConfig {
     pub audit_key: Secret,
     pub session_idle_timeout: Duration,
     pub session_absolute_timeout: Duration,
+    pub audit_checkpoint_file: PathBuf,
 }
 
 impl OpsConfig {
@@ -159,8 +178,10 @@ impl OpsConfig {
             .map_err(|why| ConfigError(format!("SIKA_DATA_KEY is not a valid key ring: {why}.")))?;
         let audit_key = required_secret(src, "SIKA_AUDIT_KEY")?;
         let (session_idle_timeout, session_absolute_timeout) = session_timeouts(src)?;
+        let database_url = database_url(src)?;
         Ok(OpsConfig {
-            database_url: database_url(src)?,
+            audit_checkpoint_file: audit_checkpoint_file(src, &database_url),
+            database_url,
             data_keys,
             audit_key,
             session_idle_timeout,
@@ -172,6 +193,34 @@ impl OpsConfig {
 /// Only what a database command needs (`migrate`, `user add`, ...).
 pub fn database_url(src: &dyn Source) -> Result<Secret, ConfigError> {
     Ok(optional_secret(src, "SIKA_DATABASE_URL")?.unwrap_or_else(|| Secret::new(DEFAULT_DATABASE_URL)))
+}
+
+/// The default per-address connection cap: far above a browser's or a shop's
+/// needs, far below the global cap. Behind a load balancer, set it to 0.
+pub const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 256;
+
+/// `SIKA_AUDIT_CHECKPOINT_FILE`, or beside a SQLite database
+/// (`sika.db` → `sika.db.audit-checkpoints`), or `sika-audit-checkpoints` in
+/// the working directory. Keep it somewhere the database's owner cannot
+/// rewrite for the checkpoints to mean anything.
+pub fn audit_checkpoint_file(src: &dyn Source, database_url: &Secret) -> PathBuf {
+    if let Some(p) = plain(src, "SIKA_AUDIT_CHECKPOINT_FILE") {
+        return PathBuf::from(p);
+    }
+    let sqlite = database_url.expose().strip_prefix("sqlite:").map(|r| r.trim_start_matches("//"));
+    match sqlite.and_then(|r| r.split('?').next()).filter(|p| !p.is_empty() && *p != ":memory:") {
+        Some(path) => PathBuf::from(format!("{path}.audit-checkpoints")),
+        None => PathBuf::from("sika-audit-checkpoints"),
+    }
+}
+
+/// `true`/`false` (also `1`/`0`, `yes`/`no`); unset is `false`.
+fn flag(src: &dyn Source, name: &str) -> Result<bool, ConfigError> {
+    match plain(src, name).map(|v| v.to_ascii_lowercase()).as_deref() {
+        None | Some("false" | "0" | "no") => Ok(false),
+        Some("true" | "1" | "yes") => Ok(true),
+        Some(_) => err(format!("{name} must be true or false.")),
+    }
 }
 
 /// Session timeouts, validated: both positive, idle ≤ absolute ≤ 10 h.

@@ -83,6 +83,9 @@ impl Source for DataDir {
             "SIKA_TLS_CERT_FILE" => path(self.root.join("tls/cert.pem")),
             "SIKA_TLS_KEY_FILE" => path(self.root.join("tls/key.pem")),
             "SIKA_LISTEN" => self.listen.clone().or_else(|| ProcessEnv.get(name)),
+            // The demo's shop receiver may live on this machine.
+            "SIKA_NOTIFY_ALLOW_LOOPBACK" => Some("true".into()),
+            "SIKA_AUDIT_CHECKPOINT_FILE" => path(self.root.join("audit-checkpoints")),
             "FLW_BASE_URL" => self.flw_base_url.clone().or_else(|| ProcessEnv.get(name)),
             n if SECRETS.contains(&n) => None,
             n => match n.strip_suffix("_FILE") {

@@ -2,12 +2,14 @@
 //! run until SIGINT/SIGTERM, then drain in-flight requests and close the database.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::http::{self, AppState};
+use crate::jobs::{Schedule, Supervisor};
 use crate::server;
 use crate::store::Store;
 
@@ -17,6 +19,7 @@ pub async fn run(config: Config, on_ready: impl FnOnce(SocketAddr)) -> Result<()
     tracing::info!(?config, "configuration loaded");
     let tls = server::tls::server_config(&config.tls_cert_file, &config.tls_key_file).map_err(|e| format!("{e}."))?;
     let store = open_store(&config).await?;
+    let limits = server::Limits { per_ip: config.max_connections_per_ip, ..server::Limits::default() };
 
     let listener = TcpListener::bind(config.listen)
         .await
@@ -30,7 +33,7 @@ pub async fn run(config: Config, on_ready: impl FnOnce(SocketAddr)) -> Result<()
                 .await
                 .map_err(|e| format!("cannot listen on SIKA_HTTP_REDIRECT_LISTEN {at}: {e}."))?;
             let public = public_url(&config, addr);
-            Some(tokio::spawn(server::serve_redirect(l, public, shutdown.clone())))
+            Some(tokio::spawn(server::serve_redirect(l, public, shutdown.clone(), limits)))
         }
         None => None,
     };
@@ -45,16 +48,23 @@ pub async fn run(config: Config, on_ready: impl FnOnce(SocketAddr)) -> Result<()
     let public = public_url(&config, addr);
     let public_origin = public.origin().ascii_serialization();
     let payments = payments(&config, &store, &public)?;
-    tokio::spawn(crate::payments::run_workers(payments.clone()));
+    let notifier = crate::payments::notify::Notifier::new(
+        crate::crypto::field::FieldCipher::new(config.data_keys.clone()),
+        config.notify_allow_loopback,
+    )?;
+    let checkpoints = crate::audit::checkpoint::Checkpoints::new(&config.audit_key, &config.audit_checkpoint_file);
+    let mut workers = Supervisor::new(shutdown.clone());
+    crate::payments::workers::spawn(&mut workers, &payments, notifier);
+    spawn_housekeeping(&mut workers, &auth, &checkpoints);
     let app = http::app(AppState {
         store: store.clone(),
         auth: auth.clone(),
         max_body_bytes: config.max_body_bytes,
         public_origin,
         payments,
+        workers: workers.health(),
     });
-    tokio::spawn(purge_sessions(auth));
-    let https = tokio::spawn(server::serve_https(listener, tls, app, shutdown));
+    let https = tokio::spawn(server::serve_https(listener, tls, app, shutdown, limits));
     tracing::info!(%addr, "listening");
     on_ready(addr);
 
@@ -65,9 +75,49 @@ pub async fn run(config: Config, on_ready: impl FnOnce(SocketAddr)) -> Result<()
     if let Some(r) = redirect {
         let _ = r.await;
     }
+    // Workers stop before the database closes: no pass is cut off by a closed pool.
+    workers.join(Duration::from_secs(15)).await;
+    if let Err(e) = checkpoints.write(&auth.auditor).await {
+        tracing::warn!(error = %e, "the audit checkpoint at shutdown could not be written");
+    }
     store.close().await;
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// Session purging and audit checkpoints, each a supervised job.
+fn spawn_housekeeping(
+    workers: &mut Supervisor,
+    auth: &crate::auth::Auth,
+    checkpoints: &crate::audit::checkpoint::Checkpoints,
+) {
+    let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+    let a = auth.clone();
+    workers.spawn(
+        "sessions",
+        Schedule { every: Duration::from_secs(60), timeout: Duration::from_secs(60), stall_after: Duration::from_secs(300) },
+        move || {
+            let a = a.clone();
+            Box::pin(async move {
+                // Expired sessions are refused on use anyway; this keeps the table small.
+                a.store.purge_sessions(ms(a.idle_timeout), ms(a.absolute_timeout)).await.map_err(|e| e.to_string())?;
+                Ok(false)
+            })
+        },
+    );
+    let (a, c) = (auth.clone(), checkpoints.clone());
+    workers.spawn(
+        "audit-checkpoints",
+        Schedule {
+            every: crate::audit::checkpoint::INTERVAL,
+            timeout: Duration::from_secs(60),
+            stall_after: crate::audit::checkpoint::INTERVAL * 5,
+        },
+        move || {
+            let (a, c) = (a.clone(), c.clone());
+            Box::pin(async move { c.write(&a.auditor).await.map(|_| false) })
+        },
+    );
 }
 
 /// The Flutterwave client (one outbound budget for the whole process) and the payments service.
@@ -79,24 +129,15 @@ pub fn payments(config: &Config, store: &Store, public: &url::Url) -> Result<cra
     flw_config.rate_per_second = config.flw_rate_per_second;
     flw_config.burst = config.flw_rate_per_second.saturating_mul(2);
     let flw = flutterwave::Client::new(flw_config).map_err(|e| format!("cannot build the Flutterwave client: {e}."))?;
-    Ok(crate::payments::Payments::new(
+    let mut p = crate::payments::Payments::new(
         store.clone(),
         crate::crypto::field::FieldCipher::new(config.data_keys.clone()),
         flw,
         config.flw_secret_hash.clone(),
         public,
-    ))
-}
-
-/// Deletes expired sessions every minute (they are refused on use anyway).
-async fn purge_sessions(auth: crate::auth::Auth) {
-    let ms = |d: std::time::Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
-    loop {
-        tokio::time::sleep(std::time::Duration::from_secs(60)).await;
-        if let Err(e) = auth.store.purge_sessions(ms(auth.idle_timeout), ms(auth.absolute_timeout)).await {
-            tracing::warn!(error = %e, "session purge failed");
-        }
-    }
+    );
+    p.notify_allow_loopback = config.notify_allow_loopback;
+    Ok(p)
 }
 
 /// Opens the database and brings its schema up to date.

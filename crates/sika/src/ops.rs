@@ -16,6 +16,31 @@ pub async fn auth(src: &dyn Source) -> Result<Auth, String> {
     Ok(Auth::new(store, c.data_keys, c.audit_key, c.session_idle_timeout, c.session_absolute_timeout))
 }
 
+/// `sika user unlock --email E`: lifts a lockout, for when no admin can sign in to do it.
+pub async fn user_unlock(src: &dyn Source, email: &str) -> Result<(), String> {
+    let email = crate::domain::validate::email(email).map_err(|e| format!("--email: {e}"))?;
+    let auth = auth(src).await?;
+    let row = auth.store.user_by_email_index(&auth.email_indexes(&email)).await.map_err(|e| format!("{e}."))?;
+    let Some(row) = row else {
+        auth.store.close().await;
+        return Err("no user has this e-mail address.".into());
+    };
+    auth.auditor
+        .record(
+            &Actor::cli(),
+            "user.unlock",
+            &format!("user:{}", row.id),
+            crate::audit::Outcome::Success,
+            serde_json::json!({"before": {"locked_until": row.locked_until}}),
+        )
+        .await
+        .map_err(|e| format!("the audit entry could not be written, so nothing was changed: {e}."))?;
+    auth.store.unlock_user(&row.id).await.map_err(|e| format!("{e}."))?;
+    println!("unlocked user {}", row.id);
+    auth.store.close().await;
+    Ok(())
+}
+
 fn sentence(e: AuthError) -> String {
     match e {
         AuthError::Invalid(msg) => msg,
@@ -52,16 +77,37 @@ fn auditor(auth: &Auth) -> &Auditor {
     &auth.auditor
 }
 
-pub async fn audit_verify(src: &dyn Source) -> Result<(), String> {
+pub async fn audit_verify(src: &dyn Source, checkpoints: Option<&std::path::Path>) -> Result<(), String> {
+    let c = OpsConfig::load(src).map_err(|e| e.0)?;
     let auth = auth(src).await?;
     let result = auditor(&auth).verify().await.map_err(|e| format!("{e}."))?;
+    let n = match result {
+        Ok(n) => n,
+        Err(b) => {
+            auth.store.close().await;
+            return Err(format!("audit chain broken at entry {}: {}.", b.seq, b.reason));
+        }
+    };
+    let file = checkpoints.map(std::path::Path::to_path_buf).unwrap_or(c.audit_checkpoint_file.clone());
+    let signer = crate::audit::checkpoint::Checkpoints::new(&c.audit_key, &file);
+    let checked = if checkpoints.is_some() || file.exists() {
+        Some(signer.verify(auditor(&auth), &file).await)
+    } else {
+        None
+    };
     auth.store.close().await;
-    match result {
-        Ok(n) => {
+    match checked {
+        Some(Err(why)) => Err(format!("audit checkpoints: {why}.")),
+        Some(Ok(k)) => {
             println!("audit chain ok: {n} entries");
+            println!("audit checkpoints ok: {k} checkpoints in {} agree", file.display());
             Ok(())
         }
-        Err(b) => Err(format!("audit chain broken at entry {}: {}.", b.seq, b.reason)),
+        None => {
+            println!("audit chain ok: {n} entries");
+            println!("audit checkpoints: none yet at {}", file.display());
+            Ok(())
+        }
     }
 }
 

@@ -5,117 +5,12 @@ mod support;
 
 use std::time::Duration;
 
-use flutterwave_emulator::{Emulator, EmulatorConfig};
 use serde_json::{Value, json};
 use sika::audit::Actor;
+use sika::domain::{CheckoutStatus, InboxState};
 use sika::payments::Applied;
 
-struct Env {
-    app: support::TestApp,
-    emu: Emulator,
-    hash: String,
-    key: String,
-    http: reqwest::Client,
-}
-
-async fn env_on(db: support::TestDb) -> Env {
-    let secret_key = format!("FLWSECK_TEST-{}-X", sika::crypto::random::hex_id());
-    let hash = sika::crypto::random::token();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let emu = Emulator::start(
-        EmulatorConfig {
-            secret_key: secret_key.clone(),
-            secret_hash: hash.clone(),
-            webhook_url: None,
-            webhook_root_pem: None,
-            seed: 1,
-        },
-        listener,
-    )
-    .await
-    .unwrap();
-    let flw = support::Flw { base_url: emu.base_url(), secret_key, secret_hash: hash.clone() };
-    let app =
-        support::spawn_full(db, axum::Router::new(), Duration::from_secs(900), Duration::from_secs(3600), Some(flw))
-            .await;
-    let (_, key) = app.auth.create_api_key(&Actor::cli(), "shop", "checkouts").await.unwrap();
-    Env { app, emu, hash, key, http: reqwest::Client::new() }
-}
-
-async fn env() -> Env {
-    env_on(support::sqlite().await).await
-}
-
-impl Env {
-    async fn create(&self, body: Value) -> reqwest::Response {
-        self.app.client.post(self.app.url("/api/v1/checkouts")).bearer_auth(&self.key).json(&body).send().await.unwrap()
-    }
-
-    async fn checkout(&self, reference: &str, amount: &str, currency: &str) -> Value {
-        let res = self
-            .create(json!({"reference": reference, "amount": amount, "currency": currency,
-                           "customer": {"email": "buyer@example.com", "name": "Ada Buyer"}, "redirect_url": "https://shop.example/done"}))
-            .await;
-        assert_eq!(res.status(), 201);
-        res.json().await.unwrap()
-    }
-
-    /// The customer pays on the emulator (no webhook: the tests deliver their own).
-    async fn pay(&self, tx_ref: &str, status: &str, overrides: Value) -> i64 {
-        let mut body = json!({"tx_ref": tx_ref, "status": status, "webhook": false});
-        if let (Some(o), Some(b)) = (overrides.as_object(), body.as_object_mut()) {
-            b.extend(o.clone());
-        }
-        let v: Value = self
-            .http
-            .post(format!("{}/_emulator/charges", self.emu.url()))
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        v["transaction_id"].as_i64().expect("a transaction id")
-    }
-
-    async fn faults(&self, f: Value) {
-        let r = self.http.post(format!("{}/_emulator/faults", self.emu.url())).json(&f).send().await.unwrap();
-        assert!(r.status().is_success());
-    }
-
-    /// A `charge.completed` webhook as Flutterwave sends it, signed with `header`.
-    async fn webhook(&self, id: i64, tx_ref: &str, header: Option<(&str, String)>) -> u16 {
-        let body = json!({"event": "charge.completed", "data": {"id": id, "tx_ref": tx_ref, "status": "successful", "amount": 1, "currency": "NGN"}});
-        self.raw_webhook(body.to_string(), header).await
-    }
-
-    async fn raw_webhook(&self, body: String, header: Option<(&str, String)>) -> u16 {
-        let mut req = self
-            .app
-            .client
-            .post(self.app.url("/webhooks/flutterwave"))
-            .header("content-type", "application/json")
-            .body(body);
-        if let Some((name, value)) = header {
-            req = req.header(name, value);
-        }
-        req.send().await.unwrap().status().as_u16()
-    }
-
-    fn signed(&self) -> Option<(&'static str, String)> {
-        Some(("verif-hash", self.hash.clone()))
-    }
-
-    async fn status(&self, reference: &str) -> String {
-        let c = self.app.payments.store.checkout(reference).await.unwrap().unwrap();
-        c.status
-    }
-
-    async fn process(&self) {
-        while self.app.payments.process_inbox(50).await.unwrap() > 0 {}
-    }
-}
+use support::emulated::{Env, env, env_on, env_tuned};
 
 #[tokio::test]
 async fn the_api_needs_a_valid_key_with_the_right_scope() {
@@ -195,7 +90,7 @@ async fn a_verified_full_payment_is_paid_once_with_one_notification() {
     // The same webhook again, and a return visit: nothing more happens.
     assert_eq!(e.webhook(id, "pay-1", e.signed()).await, 200);
     e.process().await;
-    assert_eq!(e.app.payments.verify_and_apply(id).await.unwrap(), Applied::Settled { status: "paid", moved: false });
+    assert_eq!(e.app.payments.verify_and_apply(id).await.unwrap(), Applied::Settled { status: CheckoutStatus::Paid, moved: false });
     assert_eq!(e.app.payments.store.outbox_count("pay-1").await.unwrap(), 1);
     let v: Value = e
         .app
@@ -224,10 +119,10 @@ async fn underpaid_wrong_currency_and_unknown_references_are_never_paid() {
     e.webhook(id3, "nobody-knows", e.signed()).await;
     e.process().await;
     let under = e.app.payments.store.checkout("under-1").await.unwrap().unwrap();
-    assert_eq!(under.status, "needs_review");
+    assert_eq!(under.status, CheckoutStatus::NeedsReview);
     assert!(under.review_reason.unwrap().contains("underpaid"));
     assert_eq!(e.status("cur-1").await, "needs_review");
-    assert_eq!(e.app.payments.store.inbox_by_state("unmatched").await.unwrap().len(), 1);
+    assert_eq!(e.app.payments.store.inbox_by_state(InboxState::Unmatched).await.unwrap().len(), 1);
     assert_eq!(e.app.payments.store.outbox_count("under-1").await.unwrap(), 1, "the shop hears needs_review");
 }
 
@@ -316,9 +211,9 @@ async fn pending_then_successful_and_a_failed_attempt_leaves_the_checkout_open()
     assert_eq!(e.app.payments.verify_and_apply(failed).await.unwrap(), Applied::AttemptFailed);
     assert_eq!(e.status("slow-1").await, "pending", "another attempt may follow");
     let id = e.pay("slow-1", "pending", json!({"resolve_after_ms": 300})).await;
-    assert_eq!(e.app.payments.verify_and_apply(id).await.unwrap(), Applied::Retry);
+    assert_eq!(e.app.payments.verify_and_apply(id).await.unwrap(), Applied::NotFinal);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(e.app.payments.verify_and_apply(id).await.unwrap(), Applied::Settled { status: "paid", moved: true });
+    assert_eq!(e.app.payments.verify_and_apply(id).await.unwrap(), Applied::Settled { status: CheckoutStatus::Paid, moved: true });
 }
 
 #[tokio::test]
@@ -352,7 +247,7 @@ async fn a_crash_after_the_200_is_recovered_by_the_next_process() {
 
 #[tokio::test]
 async fn the_return_page_verifies_and_never_trusts_its_query_string() {
-    let e = env().await;
+    let e = env_tuned(support::sqlite().await, |p| p.return_verify_interval_ms = 300).await;
     e.checkout("ret-1", "100", "NGN").await;
     let page = e
         .app
@@ -364,6 +259,7 @@ async fn the_return_page_verifies_and_never_trusts_its_query_string() {
     let body = page.text().await.unwrap();
     assert!(body.contains("data-status=\"pending\""), "a lie in the query changes nothing");
     let id = e.pay("ret-1", "successful", json!({})).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
     let page = e
         .app
         .client
@@ -465,20 +361,16 @@ async fn the_shop_is_notified_once_with_a_verifiable_signature() {
     e.checkout("note-1", "100", "NGN").await;
     let id = e.pay("note-1", "successful", json!({})).await;
     e.app.payments.verify_and_apply(id).await.unwrap();
-    let http = reqwest::Client::new();
+    let notifier = sika::payments::notify::Notifier::new(cipher.clone(), true).unwrap();
     let store = &e.app.payments.store;
-    assert_eq!(sika::payments::notify::deliver_due(store, &cipher, &http).await.unwrap(), 0, "the shop answered 500");
-    assert_eq!(
-        sika::payments::notify::deliver_due(store, &cipher, &http).await.unwrap(),
-        0,
-        "not due again before the backoff"
-    );
+    assert_eq!(notifier.deliver_due(store).await.unwrap(), 0, "the shop answered 500");
+    assert_eq!(notifier.deliver_due(store).await.unwrap(), 0, "not due again before the backoff");
     let row = store.outbox_for("note-1").await.unwrap().remove(0);
     assert_eq!((row.attempts, row.delivered_at), (1, None));
     // Pretend the backoff passed.
     store.outbox_failed(&row.id, 0, false).await.unwrap();
-    assert_eq!(sika::payments::notify::deliver_due(store, &cipher, &http).await.unwrap(), 1);
-    assert_eq!(sika::payments::notify::deliver_due(store, &cipher, &http).await.unwrap(), 0, "delivered once");
+    assert_eq!(notifier.deliver_due(store).await.unwrap(), 1);
+    assert_eq!(notifier.deliver_due(store).await.unwrap(), 0, "delivered once");
 
     let deliveries = got.lock().unwrap().clone();
     assert_eq!(deliveries.len(), 2);
@@ -552,7 +444,7 @@ async fn operators_create_payment_links_in_the_console_and_watch_them_get_paid()
     let id = e.pay("console-1", "successful", json!({})).await;
     e.webhook(id, "console-1", e.signed()).await;
     e.process().await;
-    assert!(b.get("/payments/console-1").await.body.contains("<td id=\"payment-status\">paid</td>"));
+    assert!(b.get("/payments/console-1").await.body.contains("id=\"payment-status\" data-status=\"paid\""));
     assert!(b.get("/payments?status=paid").await.body.contains("console-1"));
     assert!(!b.get("/payments?status=pending").await.body.contains(">console-1<"));
     let audit = e.app.auth.store.audit_search(&Default::default(), 100).await.unwrap();
@@ -644,43 +536,58 @@ async fn an_approver_refunds_with_a_fresh_code_and_never_more_than_was_paid() {
     let mut o = Browser::new(&e.app.base, e.app.client.clone());
     assert_eq!(o.login("operator@example.com", pw, &code(&op.totp_secret, 0)).await.status, 303);
     let page = o.get("/payments/refund-1").await;
-    assert!(!page.body.contains("id=\"refund\""), "operators see no refund form");
+    assert!(!page.body.contains("id=\"refund-next\""), "operators see no refund form");
     let csrf = page.csrf();
-    assert_eq!(
-        o.post("/payments/refund-1/refund", &[("amount", "1"), ("totp", "123456"), ("csrf_token", &csrf)]).await.status,
-        403
-    );
+    for path in ["/payments/refund-1/refund/confirm", "/payments/refund-1/refund"] {
+        let r = o.post(path, &[("amount", "1"), ("comment", "x"), ("totp", "123456"), ("csrf_token", &csrf)]).await;
+        assert_eq!(r.status, 403, "{path}");
+    }
 
     let mut a = Browser::new(&e.app.base, e.app.client.clone());
     assert_eq!(a.login("approver@example.com", pw, &code(&ap.totp_secret, -1)).await.status, 303);
     let page = a.get("/payments/refund-1").await;
-    assert!(page.body.contains("id=\"refund\""));
+    assert!(page.body.contains("id=\"refund-next\""));
+    assert!(page.body.contains("NGN 1,000.00 remains refundable"), "what remains is shown");
     let csrf = page.csrf();
-    // The code used to sign in is spent: a refund needs a fresh one.
+    // An empty amount is refused, never "everything"; the reason typed stays.
+    let empty = a.post("/payments/refund-1/refund/confirm", &[("amount", ""), ("comment", "damaged box"), ("csrf_token", &csrf)]).await;
+    assert!(empty.body.contains("Enter the amount to refund."), "{}", empty.body);
+    assert!(empty.body.contains("value=\"damaged box\""), "the reason is kept");
+    // The same holds at the final step: no amount, no refund.
+    let direct = a.post("/payments/refund-1/refund", &[("amount", ""), ("comment", "x"), ("totp", &code(&ap.totp_secret, 0)), ("csrf_token", &csrf)]).await;
+    assert!(direct.body.contains("Enter the amount to refund."));
+    // Step one: a confirmation with amount, currency and what remains, before any code.
+    let confirm = a.post("/payments/refund-1/refund/confirm", &[("amount", "400"), ("comment", "damaged box"), ("csrf_token", &csrf)]).await;
+    assert_eq!(confirm.status, 200);
+    for shown in ["NGN 400.00", "NGN 1,000.00", "NGN 600.00", "damaged box", "id=\"refund-totp\""] {
+        assert!(confirm.body.contains(shown), "the confirmation shows {shown}");
+    }
+    assert!(e.app.payments.store.refunds("refund-1").await.unwrap().is_empty(), "nothing happens at the confirmation");
+    // The code used to sign in is spent: a refund needs a fresh one; the form keeps its fields.
     let reused = a
         .post(
             "/payments/refund-1/refund",
-            &[("amount", "400"), ("comment", "damaged"), ("totp", &code(&ap.totp_secret, -1)), ("csrf_token", &csrf)],
+            &[("amount", "400"), ("comment", "damaged box"), ("totp", &code(&ap.totp_secret, -1)), ("csrf_token", &csrf)],
         )
         .await;
     assert!(reused.body.contains("already used"));
+    assert!(reused.body.contains("name=\"amount\" value=\"400\"") && reused.body.contains("value=\"damaged box\""), "kept");
     let ok = a
         .post(
             "/payments/refund-1/refund",
-            &[("amount", "400"), ("comment", "damaged"), ("totp", &code(&ap.totp_secret, 0)), ("csrf_token", &csrf)],
+            &[("amount", "400"), ("comment", "damaged box"), ("totp", &code(&ap.totp_secret, 0)), ("csrf_token", &csrf)],
         )
         .await;
     assert!(ok.body.contains("Refund completed."), "{}", &ok.body[..ok.body.len().min(2000)]);
+    assert!(ok.body.contains("id=\"refunded\">NGN 400.00") && ok.body.contains("id=\"net\">NGN 600.00"), "refunded and net");
     let too_much = a
-        .post(
-            "/payments/refund-1/refund",
-            &[("amount", "700"), ("totp", &code(&ap.totp_secret, 1)), ("csrf_token", &csrf)],
-        )
+        .post("/payments/refund-1/refund/confirm", &[("amount", "700"), ("comment", "again"), ("csrf_token", &csrf)])
         .await;
-    assert!(too_much.body.contains("more than was paid"));
+    assert!(too_much.body.contains("At most NGN 600.00 remains refundable."), "{}", too_much.body);
     let refunds = e.app.payments.store.refunds("refund-1").await.unwrap();
     assert_eq!(refunds.len(), 1);
-    assert_eq!((refunds[0].amount.as_str(), refunds[0].status.as_str()), ("400", "completed"));
+    assert_eq!((refunds[0].amount.to_string().as_str(), refunds[0].status.as_str()), ("400", "completed"));
+    assert_eq!(refunds[0].comment.as_deref(), Some("damaged box"), "the reason is kept with the refund");
     let audit = e
         .app
         .auth
@@ -690,6 +597,10 @@ async fn an_approver_refunds_with_a_fresh_code_and_never_more_than_was_paid() {
         .unwrap();
     assert!(audit.iter().any(|x| x.outcome == "success"));
     assert_eq!(e.status("refund-1").await, "paid", "a refund has its own state");
+    // The API shows the refunds, the refunded total and the net.
+    let v: Value = e.app.client.get(e.app.url("/api/v1/checkouts/refund-1")).bearer_auth(&e.key).send().await.unwrap().json().await.unwrap();
+    assert_eq!((v["refunded"].as_str(), v["net"].as_str()), (Some("400"), Some("600")));
+    assert_eq!(v["refunds"][0]["status"], "completed");
 }
 
 #[tokio::test]
@@ -741,9 +652,9 @@ async fn an_overpayment_is_paid_and_recorded_for_refund() {
     let e = env().await;
     e.checkout("over-1", "100", "NGN").await;
     let id = e.pay("over-1", "successful", json!({"amount": "150", "currency": "NGN"})).await;
-    assert_eq!(e.app.payments.verify_and_apply(id).await.unwrap(), Applied::Settled { status: "paid", moved: true });
+    assert_eq!(e.app.payments.verify_and_apply(id).await.unwrap(), Applied::Settled { status: CheckoutStatus::Paid, moved: true });
     let c = e.app.payments.store.checkout("over-1").await.unwrap().unwrap();
-    assert_eq!(c.paid_amount.as_deref(), Some("150"));
+    assert_eq!(c.paid_amount.map(|p| p.to_string()).as_deref(), Some("150"));
     let events = e.app.payments.store.checkout_events("over-1").await.unwrap();
     assert!(events.iter().any(|(_, kind, detail)| kind == "overpaid" && detail.starts_with("50 NGN")), "{events:?}");
 }

@@ -10,7 +10,7 @@ async fn every_plain_http_request_is_permanently_redirected_to_https() {
     let addr = listener.local_addr().unwrap();
     let public = url::Url::parse("https://pay.example.test:8443/").unwrap();
     let (_stop, shutdown) = tokio::sync::watch::channel(false);
-    tokio::spawn(sika::server::serve_redirect(listener, public, shutdown));
+    tokio::spawn(sika::server::serve_redirect(listener, public, shutdown, sika::server::Limits::default()));
 
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     for (method, path) in [("GET", "/"), ("GET", "/healthz"), ("POST", "/api/v1/checkouts?a=1&b=2"), ("GET", "/login")]

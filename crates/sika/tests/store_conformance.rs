@@ -26,7 +26,8 @@ conformance!(
     a_unique_insert_has_exactly_one_winner_under_concurrency,
     a_rolled_back_transaction_leaves_nothing,
     session_settings_are_applied,
-    lockouts_double_on_repeat,
+    lockouts_double_up_to_a_cap_and_start_over_after_a_sign_in,
+    concurrent_attempts_reserve_at_most_the_limit,
     expired_sessions_are_purged,
 );
 
@@ -147,25 +148,61 @@ async fn a_user(store: &Store) -> String {
     id
 }
 
-async fn lockouts_double_on_repeat(store: &Store) {
+async fn lockouts_double_up_to_a_cap_and_start_over_after_a_sign_in(store: &Store) {
     let id = a_user(store).await;
-    let base = 60_000;
+    let (base, max) = (60_000, 150_000);
+    let lock_once = || async {
+        let mut until = None;
+        for i in 1..=5 {
+            assert!(store.reserve_login_attempt(&id, 5, sika::store::now_ms()).await.unwrap(), "attempt {i} reserved");
+            until = store.fail_login_attempt(&id, 5, base, max).await.unwrap();
+            assert_eq!(until.is_some(), i == 5, "locks at the fifth failure");
+        }
+        assert!(!store.reserve_login_attempt(&id, 5, sika::store::now_ms()).await.unwrap(), "locked: no attempt");
+        let d = until.unwrap() - sika::store::now_ms();
+        // Lift it to go on (what the lock's end would do).
+        sqlx::query("UPDATE users SET locked_until = 0 WHERE id = $1").bind(&id).execute(store.pool_for_tests()).await.unwrap();
+        d
+    };
     let mut durations = Vec::new();
     for _ in 0..3 {
-        for i in 1..=5 {
-            let locked = store.record_login_failure(&id, 5, base).await.unwrap();
-            assert_eq!(locked.is_some(), i == 5, "locks at the fifth failure");
-            if let Some(until) = locked {
-                durations.push(until - sika::store::now_ms());
-            }
-        }
+        durations.push(lock_once().await);
     }
-    assert_eq!(durations.len(), 3);
-    for (d, expected) in durations.iter().zip([base, 2 * base, 4 * base]) {
-        assert!((expected - 1000..=expected).contains(d), "{d} vs {expected}");
+    for (d, expected) in durations.iter().zip([base, 2 * base, max]) {
+        assert!((expected - 1000..=expected).contains(d), "{d} vs {expected}: doubling, capped");
     }
+    // A complete sign-in starts the doubling over.
+    store.login_succeeded(&id).await.unwrap();
+    let d = lock_once().await;
+    assert!((base - 1000..=base).contains(&d), "{d}: back to the base after a sign-in");
     assert!(store.unlock_user(&id).await.unwrap());
     assert_eq!(store.user(&id).await.unwrap().unwrap().locked_until, 0);
+}
+
+/// Thirty attempts at once on one account: the reservation is atomic, so at
+/// most five pass (the check and the count cannot be raced apart).
+async fn concurrent_attempts_reserve_at_most_the_limit(store: &Store) {
+    let id = a_user(store).await;
+    let mut tasks = Vec::new();
+    for _ in 0..30 {
+        let (store, id) = (store.clone(), id.clone());
+        tasks.push(tokio::spawn(async move { store.reserve_login_attempt(&id, 5, sika::store::now_ms()).await.unwrap() }));
+    }
+    let mut passed = 0;
+    for t in tasks {
+        passed += usize::from(t.await.unwrap());
+    }
+    assert_eq!(passed, 5);
+    let mut tasks = Vec::new();
+    for _ in 0..30 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move { store.reserve_ip_attempt("203.0.113.9", 20, 900_000).await.unwrap() }));
+    }
+    let mut passed = 0;
+    for t in tasks {
+        passed += usize::from(t.await.unwrap());
+    }
+    assert_eq!(passed, 20, "the address's window holds at most its limit");
 }
 
 async fn expired_sessions_are_purged(store: &Store) {

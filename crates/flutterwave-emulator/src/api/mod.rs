@@ -30,6 +30,8 @@ pub fn router(state: Shared) -> Router<Shared> {
         .route("/transactions/{id}/verify", m(get(transactions::verify)))
         .route("/transactions/{id}/refund", m(post(transactions::refund)))
         .route("/transactions/{id}/resend-hook", m(post(transactions::resend_hook)))
+        .route("/refunds", m(get(transactions::list_refunds)))
+        .route("/refunds/{id}", m(get(transactions::get_refund)))
         .route("/banks/{country}", m(get(banks::list)))
         .route("/banks/{id}/branches", m(get(banks::branches)))
         .route("/accounts/resolve", m(post(banks::resolve)))

@@ -10,7 +10,7 @@ use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
 use super::{amount, bad, body, num, ok, ok_page, page_of, text};
-use crate::state::{Data, Payment, Shared, TEST_CARDS, TestCard, Txn, lock};
+use crate::state::{Data, Payment, Refund, Shared, TEST_CARDS, TestCard, Txn, lock};
 use crate::time::{date, iso, now_ms};
 
 pub async fn create_payment(State(state): State<Shared>, raw: Bytes) -> Response {
@@ -98,39 +98,128 @@ pub async fn refund(State(state): State<Shared>, Path(id): Path<String>, raw: By
             Err(r) => return r,
         }
     };
-    let mut d = lock(&state.data);
-    let Some(t) = parse_id(&id).and_then(|id| d.transactions.get(&id)).cloned() else { return bad(NOT_FOUND) };
-    if t.status != "successful" {
-        return bad("Only successful transactions can be refunded");
-    }
-    let remaining = t.amount - t.refunded;
-    let requested = match v.get("amount") {
-        None | Some(Value::Null) => remaining,
-        other => match amount(other) {
-            Some(a) => a,
-            None => return bad("amount must be a positive number"),
-        },
+    let faults = state.faults();
+    let refund = {
+        let mut d = lock(&state.data);
+        let Some(t) = parse_id(&id).and_then(|id| d.transactions.get(&id)).cloned() else { return bad(NOT_FOUND) };
+        if t.status != "successful" {
+            return bad("Only successful transactions can be refunded");
+        }
+        let remaining = t.amount - t.refunded;
+        let requested = match v.get("amount") {
+            None | Some(Value::Null) => remaining,
+            other => match amount(other) {
+                Some(a) => a,
+                None => return bad("amount must be a positive number"),
+            },
+        };
+        if requested > remaining {
+            return bad("Refund amount cannot be greater than the amount left to refund");
+        }
+        if d.available(&t.currency) < requested {
+            return bad("Insufficient balance to process this refund");
+        }
+        let status = faults.refund_status.clone();
+        // A refund that fails at once moves no money; every other holds it until it fails.
+        if status != "failed" {
+            d.adjust(&t.currency, -requested);
+            if let Some(tx) = d.transactions.get_mut(&t.id) {
+                tx.refunded += requested;
+            }
+        }
+        let refund = Refund {
+            id: d.id(),
+            tx_id: t.id,
+            flw_ref: t.flw_ref.clone(),
+            amount: requested,
+            currency: t.currency.clone(),
+            status,
+            comments: v.get("comments").and_then(Value::as_str).map(str::to_string),
+            created_ms: now_ms(),
+        };
+        d.refunds.insert(refund.id, refund.clone());
+        refund
     };
-    if requested > remaining {
-        return bad("Refund amount cannot be greater than the amount left to refund");
+    let final_now = is_final(&refund.status);
+    if final_now && faults.refund_webhooks {
+        state.outbox.send(refund_webhook(&refund), None);
     }
-    if d.available(&t.currency) < requested {
-        return bad("Insufficient balance to process this refund");
+    if !final_now && let Some(after) = faults.refund_settle_after_ms {
+        let (state, id, to) = (state.clone(), refund.id, faults.refund_final_status.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(after)).await;
+            if let Some(r) = settle_refund(&state, id, &to)
+                && state.faults().refund_webhooks
+            {
+                state.outbox.send(refund_webhook(&r), None);
+            }
+        });
     }
-    d.adjust(&t.currency, -requested);
-    if let Some(tx) = d.transactions.get_mut(&t.id) {
-        tx.refunded += requested;
+    ok("Transaction refund initiated", refund_json(&refund))
+}
+
+fn is_final(status: &str) -> bool {
+    status.starts_with("completed") || status == "failed"
+}
+
+/// Moves a non-final refund to `to` (`completed` or `failed`; a failure returns the money).
+pub fn settle_refund(state: &Shared, id: i64, to: &str) -> Option<Refund> {
+    let mut d = lock(&state.data);
+    let r = d.refunds.get_mut(&id)?;
+    if is_final(&r.status) {
+        return None;
     }
-    let refund_id = d.id();
-    ok(
-        "Transaction refund initiated",
-        json!({
-            "id": refund_id, "account_id": 17321, "tx_id": t.id, "flw_ref": t.flw_ref, "wallet_id": 17321,
-            "amount_refunded": num(requested), "status": "completed", "destination": "payment_source",
-            "comments": v.get("comments").cloned().unwrap_or(Value::Null),
-            "meta": {"source": "availablebalance"}, "created_at": iso(now_ms()),
-        }),
-    )
+    r.status = to.to_string();
+    let r = r.clone();
+    if to == "failed" {
+        d.adjust(&r.currency, r.amount);
+        if let Some(t) = d.transactions.get_mut(&r.tx_id) {
+            t.refunded -= r.amount;
+        }
+    }
+    Some(r)
+}
+
+pub fn refund_json(r: &Refund) -> Value {
+    json!({
+        "id": r.id, "account_id": 17321, "tx_id": r.tx_id, "flw_ref": r.flw_ref, "wallet_id": 17321,
+        "amount_refunded": num(r.amount), "status": r.status, "destination": "payment_source",
+        "comments": r.comments, "meta": {"source": "availablebalance"}, "created_at": iso(r.created_ms),
+    })
+}
+
+/// The flat refund webhook (no `event` key), as reported for v3 accounts that enable it.
+pub fn refund_webhook(r: &Refund) -> Value {
+    json!({
+        "id": r.id, "AmountRefunded": num(r.amount), "status": r.status, "FlwRef": r.flw_ref,
+        "destination": "payment_source", "comments": r.comments,
+        "meta": "{\"source\":\"availablebalance\"}", "createdAt": iso(r.created_ms),
+        "walletId": 17321, "AccountId": 17321, "TransactionId": r.tx_id,
+    })
+}
+
+/// `GET /refunds/{id}`.
+pub async fn get_refund(State(state): State<Shared>, Path(id): Path<String>) -> Response {
+    let d = lock(&state.data);
+    match parse_id(&id).and_then(|id| d.refunds.get(&id)) {
+        Some(r) => ok("Refund fetched", refund_json(r)),
+        None => bad("Refund not found"),
+    }
+}
+
+/// `GET /refunds?page=&from=` (newest first, 10 a page).
+pub async fn list_refunds(State(state): State<Shared>, Query(q): Query<HashMap<String, String>>) -> Response {
+    let page = page_of(&q);
+    let d = lock(&state.data);
+    let rows: Vec<&Refund> = d
+        .refunds
+        .values()
+        .rev()
+        .filter(|r| q.get("from").is_none_or(|f| date(r.created_ms) >= *f))
+        .collect();
+    let total = rows.len();
+    let data: Vec<Value> = rows.iter().skip((page - 1) * 10).take(10).map(|r| refund_json(r)).collect();
+    ok_page("Refunds fetched", Value::Array(data), page, total, 10)
 }
 
 pub async fn resend_hook(State(state): State<Shared>, Path(id): Path<String>) -> Response {

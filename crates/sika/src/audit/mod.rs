@@ -3,6 +3,8 @@
 //! deleting, inserting or reordering an entry breaks the chain, and without
 //! the key nobody can re-seal it. Details never hold secrets.
 
+pub mod checkpoint;
+
 use std::io::Write;
 
 use serde_json::Value;
@@ -30,6 +32,11 @@ impl Actor {
     /// The command line (`sika user add`, `sika apikey create`...).
     pub fn cli() -> Self {
         Actor { id: "cli".into(), role: "system".into(), ip: "local".into(), user_agent: "sika-cli".into() }
+    }
+
+    /// A user found by a sign-in attempt.
+    pub fn of_row(row: &crate::store::UserRow, ip: &str, user_agent: &str) -> Self {
+        Actor { id: row.id.clone(), role: row.role.clone(), ip: ip.into(), user_agent: user_agent.into() }
     }
 
     /// Someone not (yet) signed in.
@@ -80,7 +87,18 @@ impl Auditor {
         Auditor { store, key }
     }
 
-    async fn anchor(&self) -> Result<(i64, String), StoreError> {
+    /// The last entry's sequence number and hash (`None` for an empty log).
+    pub async fn head(&self) -> Result<Option<(i64, String)>, StoreError> {
+        self.store.audit_last().await
+    }
+
+    /// The stored hash of entry `seq`, if it exists.
+    pub async fn entry_hash(&self, seq: i64) -> Result<Option<String>, StoreError> {
+        Ok(self.store.audit_page(seq - 1, 1).await?.into_iter().find(|e| e.seq == seq).map(|e| e.hash))
+    }
+
+    /// Where the chain starts: the genesis, or the last entry retention purged.
+    pub async fn anchor(&self) -> Result<(i64, String), StoreError> {
         Ok(match self.store.setting(ANCHOR_SETTING).await? {
             Some(v) => match v.split_once(':') {
                 Some((seq, hash)) => (seq.parse().unwrap_or(0), hash.to_string()),

@@ -3,7 +3,8 @@
 
 use serde_json::json;
 
-use super::{Auth, AuthError, validate};
+use super::{Auth, AuthError};
+use crate::domain::validate;
 use crate::audit::{Actor, Outcome};
 use crate::crypto::{ct_eq, random, sha256_hex};
 use crate::store::{ApiKeyRow, now_ms};

@@ -4,7 +4,9 @@
 
 use serde_json::json;
 
-use super::{Auth, AuthError, IP_THROTTLE_WINDOW, LOCKOUT_BASE, LOCKOUT_THRESHOLD, validate};
+use super::session::Current;
+use super::{Auth, AuthError, IP_THROTTLE_WINDOW, LOCKOUT_BASE, LOCKOUT_MAX, LOCKOUT_THRESHOLD, STEP_UP_LIMIT};
+use crate::domain::validate;
 use crate::audit::{Actor, Outcome};
 use crate::crypto::{sha256_hex, totp};
 use crate::store::now_ms;
@@ -34,11 +36,24 @@ fn millis(d: std::time::Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// What a step-up code check decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepUp {
+    Passed,
+    /// Wrong, used or missing; this many tries are left in this session.
+    Refused { left: i64 },
+    /// Too many wrong codes: the session was ended.
+    SessionEnded,
+}
+
 impl Auth {
+    /// Signs in. Limits are reserved atomically *before* any argon2 work: the
+    /// address's window (`ip_throttle_limit`) and the account's failure count
+    /// (`LOCKOUT_THRESHOLD`). Concurrent attempts cannot all slip through
+    /// between a check and a count; at most the limit of them reach argon2.
     pub async fn login(&self, a: Attempt<'_>) -> Result<LoginOutcome, AuthError> {
         let anon = Actor::anonymous(a.ip, a.user_agent);
-        // Throttle by address before any work.
-        if self.store.ip_failures(a.ip, millis(IP_THROTTLE_WINDOW)).await? >= self.ip_throttle_limit {
+        if !self.store.reserve_ip_attempt(a.ip, self.ip_throttle_limit, millis(IP_THROTTLE_WINDOW)).await? {
             self.auditor.record(&anon, "login", "ip", Outcome::Denied, json!({"reason": "ip throttled"})).await?;
             return Ok(LoginOutcome::Failed);
         }
@@ -48,34 +63,36 @@ impl Auth {
             Some(e) => self.store.user_by_email_index(&self.email_indexes(e)).await?,
             None => None,
         };
-        // Always one argon2 verification, against a dummy hash for unknown users.
+        if let Some(row) = &row
+            && !self.store.reserve_login_attempt(&row.id, LOCKOUT_THRESHOLD, now_ms()).await?
+        {
+            let actor = Actor::of_row(row, a.ip, a.user_agent);
+            let target = format!("user:{}", row.id);
+            self.auditor.record(&actor, "login", &target, Outcome::Denied, json!({"reason": "locked"})).await?;
+            return Ok(LoginOutcome::Failed);
+        }
+        // One argon2 verification, against a dummy hash for unknown users.
         let password = if password_ok_shape { a.password.to_string() } else { String::new() };
         let password_ok =
             self.passwords.verify(password, row.as_ref().map(|r| r.password_hash.clone())).await && password_ok_shape;
 
         let Some(row) = row else {
-            self.store.count_ip_failure(a.ip, millis(IP_THROTTLE_WINDOW)).await?;
             self.auditor
                 .record(&anon, "login", "user:unknown", Outcome::Failure, json!({"reason": "unknown user"}))
                 .await?;
             return Ok(LoginOutcome::Failed);
         };
-        let actor =
-            Actor { id: row.id.clone(), role: row.role.clone(), ip: a.ip.into(), user_agent: a.user_agent.into() };
+        let actor = Actor::of_row(&row, a.ip, a.user_agent);
         let target = format!("user:{}", row.id);
         if row.disabled {
             self.auditor.record(&actor, "login", &target, Outcome::Denied, json!({"reason": "disabled"})).await?;
             return Ok(LoginOutcome::Failed);
         }
-        if row.locked_until > now_ms() {
-            self.store.count_ip_failure(a.ip, millis(IP_THROTTLE_WINDOW)).await?;
-            self.auditor.record(&actor, "login", &target, Outcome::Denied, json!({"reason": "locked"})).await?;
-            return Ok(LoginOutcome::Failed);
-        }
         if !password_ok {
-            return self.fail(&actor, &target, a.ip, "wrong password").await;
+            return self.fail(&actor, &target, "wrong password").await;
         }
         if !row.totp_enrolled {
+            self.succeeded(&row.id, a.ip).await?;
             let token = self.start_session(&row.id, "enrol", a.ip, a.user_agent).await?;
             self.auditor.record(&actor, "login", &target, Outcome::Success, json!({"stage": "enrol"})).await?;
             return Ok(LoginOutcome::MustEnrol(token));
@@ -99,19 +116,29 @@ impl Auth {
             None => false,
         };
         if !second_factor {
-            return self.fail(&actor, &target, a.ip, "wrong code").await;
+            return self.fail(&actor, &target, "wrong code").await;
         }
-        self.store.clear_login_failures(&row.id).await?;
+        self.succeeded(&row.id, a.ip).await?;
         let token = self.start_session(&row.id, "full", a.ip, a.user_agent).await?;
         self.auditor.record(&actor, "login", &target, Outcome::Success, json!({"stage": "full"})).await?;
         Ok(LoginOutcome::SignedIn(token))
     }
 
-    async fn fail(&self, actor: &Actor, target: &str, ip: &str, reason: &str) -> Result<LoginOutcome, AuthError> {
-        self.store.count_ip_failure(ip, millis(IP_THROTTLE_WINDOW)).await?;
+    /// The reserved attempts did not fail: they count against neither the
+    /// account nor the address, and the lockout doubling starts over.
+    async fn succeeded(&self, user_id: &str, ip: &str) -> Result<(), AuthError> {
+        self.store.login_succeeded(user_id).await?;
+        self.store.release_ip_attempt(ip).await?;
+        Ok(())
+    }
+
+    async fn fail(&self, actor: &Actor, target: &str, reason: &str) -> Result<LoginOutcome, AuthError> {
         self.auditor.record(actor, "login", target, Outcome::Failure, json!({"reason": reason})).await?;
-        if let Some(until) = self.store.record_login_failure(&actor.id, LOCKOUT_THRESHOLD, millis(LOCKOUT_BASE)).await?
-        {
+        let locked = self
+            .store
+            .fail_login_attempt(&actor.id, LOCKOUT_THRESHOLD, millis(LOCKOUT_BASE), millis(LOCKOUT_MAX))
+            .await?;
+        if let Some(until) = locked {
             self.auditor
                 .record(actor, "account.lockout", target, Outcome::Success, json!({"locked_until": until}))
                 .await?;
@@ -120,9 +147,12 @@ impl Auth {
     }
 
     /// Step-up for sensitive actions (refunds, approvals): a fresh TOTP code,
-    /// never one already used (recovery codes do not count here).
-    pub async fn step_up(&self, actor: &Actor, code: &str) -> Result<bool, AuthError> {
-        let Some(row) = self.store.user(&actor.id).await? else { return Ok(false) };
+    /// never one already used (recovery codes do not count here). After
+    /// [`STEP_UP_LIMIT`] wrong codes in one session, the session ends.
+    pub async fn step_up(&self, current: &Current, ip: &str, user_agent: &str, code: &str) -> Result<StepUp, AuthError> {
+        let actor = current.actor(ip, user_agent);
+        let Some(row) = self.store.user(&current.user.id).await? else { return Ok(StepUp::SessionEnded) };
+        let target = format!("user:{}", row.id);
         let secret = totp::decode_secret(&self.totp_secret(&row)?).unwrap_or_default();
         let ok = match validate::otp(code).filter(|c| c.len() == 6) {
             Some(c) => match totp::verify(&secret, &c, now_ms() / 1000, row.totp_last_step) {
@@ -131,9 +161,21 @@ impl Auth {
             },
             None => false,
         };
-        let outcome = if ok { Outcome::Success } else { Outcome::Failure };
-        self.auditor.record(actor, "totp.step_up", &format!("user:{}", row.id), outcome, json!({})).await?;
-        Ok(ok)
+        if ok {
+            self.store.reset_step_up_failures(&current.token_hash).await?;
+            self.auditor.record(&actor, "totp.step_up", &target, Outcome::Success, json!({})).await?;
+            return Ok(StepUp::Passed);
+        }
+        let failures = self.store.count_step_up_failure(&current.token_hash).await?;
+        self.auditor.record(&actor, "totp.step_up", &target, Outcome::Failure, json!({"failures": failures})).await?;
+        if failures >= STEP_UP_LIMIT {
+            self.store.end_session(&current.token_hash, "step_up_failures").await?;
+            self.auditor
+                .record(&actor, "session.end", &target, Outcome::Success, json!({"reason": "step_up_failures"}))
+                .await?;
+            return Ok(StepUp::SessionEnded);
+        }
+        Ok(StepUp::Refused { left: STEP_UP_LIMIT - failures })
     }
 
     /// Confirms enrolment with a first code; returns the recovery codes (shown

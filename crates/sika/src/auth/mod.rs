@@ -7,7 +7,7 @@ pub mod apikeys;
 pub mod login;
 pub mod roles;
 pub mod session;
-pub mod validate;
+
 
 use std::time::Duration;
 
@@ -19,11 +19,17 @@ use crate::crypto::password::{PasswordPool, check_policy};
 use crate::crypto::{random, sha256_hex, totp};
 use crate::store::{Inserted, Store, StoreError, UserRow, now_ms};
 pub use roles::Role;
+use crate::domain::validate;
 
 /// Lockout after this many failed logins in a row…
 pub const LOCKOUT_THRESHOLD: i64 = 5;
-/// …for this long, doubled at every further lockout.
+/// …for this long (PCI DSS: at least 30 minutes), doubled at every further
+/// lockout without a successful sign-in in between…
 pub const LOCKOUT_BASE: Duration = Duration::from_secs(30 * 60);
+/// …but never longer than this: knowing someone's e-mail must not lock them out for weeks.
+pub const LOCKOUT_MAX: Duration = Duration::from_secs(2 * 3600);
+/// Wrong step-up codes in one session before the session ends.
+pub const STEP_UP_LIMIT: i64 = 5;
 /// Failed logins from one IP address within the window before it is throttled.
 pub const IP_THROTTLE_LIMIT: i64 = 20;
 pub const IP_THROTTLE_WINDOW: Duration = Duration::from_secs(15 * 60);

@@ -47,6 +47,7 @@ impl NoSession {
                 "password_changed" => "You were signed out because the password was changed.",
                 "privilege_changed" => "You were signed out because your access was changed.",
                 "disabled" => "Your account is disabled.",
+                "step_up_failures" => "You were signed out after too many wrong authenticator codes.",
                 "logout" => "You have signed out.",
                 _ => "Your session ended; sign in again.",
             }),

@@ -75,6 +75,8 @@ pub struct PasswordPool {
     in_flight: Arc<Semaphore>,
     dummy: Arc<std::sync::OnceLock<String>>,
     workers: usize,
+    /// Verifications run so far (tests and metrics: how much argon2 work sign-ins caused).
+    verifications: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl std::fmt::Debug for PasswordPool {
@@ -108,7 +110,13 @@ impl PasswordPool {
                 }
             });
         }
-        PasswordPool { jobs, in_flight: Arc::new(Semaphore::new(IN_FLIGHT)), dummy: Arc::default(), workers }
+        PasswordPool {
+            jobs,
+            in_flight: Arc::new(Semaphore::new(IN_FLIGHT)),
+            dummy: Arc::default(),
+            workers,
+            verifications: Arc::default(),
+        }
     }
 
     /// All cores but one hash (one on a single-core machine): serving keeps a core.
@@ -132,8 +140,14 @@ impl PasswordPool {
         self.run(move || hash_blocking(&password)).await.flatten()
     }
 
+    /// How many verifications have run.
+    pub fn verifications(&self) -> u64 {
+        self.verifications.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// `true` only on a match with a known hash; `hash: None` (unknown user) does the same work and is `false`.
     pub async fn verify(&self, password: String, hash: Option<String>) -> bool {
+        self.verifications.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let known = hash.is_some();
         let dummy = self.dummy.clone();
         let ok = self

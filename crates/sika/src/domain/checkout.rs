@@ -10,11 +10,8 @@ use flutterwave::transactions::{Transaction, TxStatus};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
-use crate::auth::validate;
-
-/// Flutterwave's collection currencies accepted here.
-pub const CURRENCIES: [&str; 16] =
-    ["NGN", "GHS", "KES", "UGX", "TZS", "RWF", "ZAR", "ZMW", "MWK", "XAF", "XOF", "EGP", "USD", "EUR", "GBP", "CAD"];
+use super::Currency;
+use super::validate;
 /// The largest single checkout, in major units (configurable later; a guard against typos).
 pub const DEFAULT_MAX_AMOUNT: i64 = 100_000_000;
 
@@ -45,7 +42,7 @@ pub struct CustomerRequest {
 pub struct NewCheckout {
     pub reference: String,
     pub amount: Decimal,
-    pub currency: String,
+    pub currency: Currency,
     pub email: String,
     pub name: Option<String>,
     pub phone: Option<String>,
@@ -75,20 +72,9 @@ pub fn reference(r: &str) -> Result<String, Invalid> {
 impl CheckoutRequest {
     pub fn validate(self, max_amount: Decimal) -> Result<NewCheckout, Invalid> {
         let reference = reference(&self.reference)?;
-        let amount = self.amount.decimal();
-        if amount <= Decimal::ZERO {
-            return Err(invalid("amount", "must be greater than 0"));
-        }
-        if amount.normalize().scale() > 2 {
-            return Err(invalid("amount", "must have at most 2 decimal places"));
-        }
-        if amount > max_amount {
-            return Err(invalid("amount", format!("must not exceed {max_amount}")));
-        }
-        let currency = self.currency.trim().to_ascii_uppercase();
-        if !CURRENCIES.contains(&currency.as_str()) {
-            return Err(invalid("currency", format!("must be one of {}", CURRENCIES.join(", "))));
-        }
+        let currency: Currency = self.currency.parse().map_err(|m| invalid("currency", m))?;
+        let amount =
+            currency.check_amount(self.amount.decimal(), max_amount).map_err(|e| invalid("amount", e.to_string()))?;
         let email = validate::email(&self.customer.email).map_err(|m| invalid("customer.email", m))?;
         let name = match self.customer.name.as_deref().map(validate::name).transpose() {
             Ok(n) => n.filter(|n| !n.is_empty()),
@@ -118,7 +104,7 @@ impl CheckoutRequest {
                 Some(parsed.to_string())
             }
         };
-        Ok(NewCheckout { reference, amount: amount.normalize(), currency, email, name, phone, redirect_url })
+        Ok(NewCheckout { reference, amount, currency, email, name, phone, redirect_url })
     }
 }
 
@@ -128,7 +114,7 @@ impl NewCheckout {
         let canonical = serde_json::json!([
             self.reference,
             self.amount.to_string(),
-            self.currency,
+            self.currency.code(),
             self.email,
             self.name,
             self.phone,
@@ -143,7 +129,7 @@ impl NewCheckout {
 pub struct Expected {
     pub reference: String,
     pub amount: Decimal,
-    pub currency: String,
+    pub currency: Currency,
 }
 
 /// Proof that Flutterwave's verify endpoint answered, definitely, that this
@@ -153,7 +139,7 @@ pub struct Verified {
     reference: String,
     transaction_id: i64,
     amount: Decimal,
-    currency: String,
+    currency: Currency,
 }
 
 impl Verified {
@@ -166,8 +152,8 @@ impl Verified {
     pub fn amount(&self) -> Decimal {
         self.amount
     }
-    pub fn currency(&self) -> &str {
-        &self.currency
+    pub fn currency(&self) -> Currency {
+        self.currency
     }
 }
 
@@ -197,7 +183,7 @@ pub fn judge(expected: &Expected, tx: &Transaction) -> Verdict {
         TxStatus::Failed => return Verdict::AttemptFailed,
         TxStatus::Pending | TxStatus::Other(_) => return Verdict::NotYet,
     }
-    if !tx.currency.eq_ignore_ascii_case(&expected.currency) {
+    if !tx.currency.trim().eq_ignore_ascii_case(expected.currency.code()) {
         return Verdict::NeedsReview {
             transaction_id: tx.id,
             reason: format!("paid in {} instead of {}", tx.currency, expected.currency),
@@ -215,7 +201,7 @@ pub fn judge(expected: &Expected, tx: &Transaction) -> Verdict {
             reference: expected.reference.clone(),
             transaction_id: tx.id,
             amount: paid,
-            currency: expected.currency.clone(),
+            currency: expected.currency,
         },
         overpaid: paid - expected.amount,
     }
@@ -230,7 +216,7 @@ mod tests {
     }
 
     fn expected() -> Expected {
-        Expected { reference: "order-1".into(), amount: Decimal::new(10050, 2), currency: "NGN".into() }
+        Expected { reference: "order-1".into(), amount: Decimal::new(10050, 2), currency: Currency::NGN }
     }
 
     #[test]
@@ -265,7 +251,7 @@ mod tests {
         let req = |v: serde_json::Value| serde_json::from_str::<CheckoutRequest>(&v.to_string());
         let ok = req(serde_json::json!({"reference": "o-1", "amount": "100.5", "currency": "ngn", "customer": {"email": "A@B.co"}})).unwrap();
         let c = ok.validate(Decimal::from(DEFAULT_MAX_AMOUNT)).unwrap();
-        assert_eq!((c.currency.as_str(), c.email.as_str(), c.amount.to_string().as_str()), ("NGN", "a@b.co", "100.5"));
+        assert_eq!((c.currency.code(), c.email.as_str(), c.amount.to_string().as_str()), ("NGN", "a@b.co", "100.5"));
         assert!(req(serde_json::json!({"reference": "o", "amount": 1, "currency": "NGN", "customer": {"email": "a@b.co"}, "extra": 1})).is_err(), "unknown fields");
         for (bad, field) in [
             (
@@ -287,6 +273,10 @@ mod tests {
             (
                 serde_json::json!({"reference": "o", "amount": 1, "currency": "BTC", "customer": {"email": "a@b.co"}}),
                 "currency",
+            ),
+            (
+                serde_json::json!({"reference": "o", "amount": "100.5", "currency": "UGX", "customer": {"email": "a@b.co"}}),
+                "amount",
             ),
             (
                 serde_json::json!({"reference": "o", "amount": 1, "currency": "NGN", "customer": {"email": "<x>"}}),

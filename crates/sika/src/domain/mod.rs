@@ -1,3 +1,10 @@
-//! Pure rules, no I/O: validated inputs and the state machines money moves through.
+//! Pure rules, no I/O: validated inputs, currencies, and the state machines
+//! money moves through. Nothing here imports the store, the web or `auth`.
 
 pub mod checkout;
+pub mod currency;
+pub mod status;
+pub mod validate;
+
+pub use currency::Currency;
+pub use status::{CheckoutStatus, InboxState, RefundStatus};

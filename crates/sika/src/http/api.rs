@@ -14,7 +14,8 @@ use super::error::{AppError, escape_html};
 use crate::auth::apikeys::KeyIdentity;
 use crate::domain::checkout::{self, CheckoutRequest};
 use crate::payments::{CreateError, Refusal};
-use crate::store::CheckoutRow;
+use crate::domain::CheckoutStatus;
+use crate::store::{CheckoutRow, RefundRow};
 
 /// The calling key, if it is valid and carries `scope` (or `read` for reads).
 async fn caller(state: &AppState, headers: &HeaderMap, scope: &str, read: bool) -> Result<KeyIdentity, Response> {
@@ -37,10 +38,21 @@ async fn caller(state: &AppState, headers: &HeaderMap, scope: &str, read: bool) 
     }
 }
 
-fn checkout_json(c: &CheckoutRow) -> serde_json::Value {
+/// A checkout as the API shows it. Amounts are decimal strings (exact);
+/// `refunded` counts completed refunds, `net` is paid less refunded.
+fn checkout_json(c: &CheckoutRow, refunds: &[RefundRow]) -> serde_json::Value {
+    let refunds: Vec<serde_json::Value> = refunds
+        .iter()
+        .map(|r| {
+            json!({"id": r.id, "amount": r.amount.to_string(), "status": r.status,
+                   "created_at": r.created_at, "updated_at": r.updated_at})
+        })
+        .collect();
     json!({
-        "reference": c.reference, "status": c.status, "amount": c.amount, "currency": c.currency,
-        "checkout_url": c.checkout_url, "transaction_id": c.transaction_id, "paid_amount": c.paid_amount,
+        "reference": c.reference, "status": c.status, "amount": c.amount.to_string(), "currency": c.currency,
+        "checkout_url": c.checkout_url, "transaction_id": c.transaction_id,
+        "paid_amount": c.paid_amount.map(|p| p.to_string()),
+        "refunded": c.refunded.to_string(), "net": c.net().map(|n| n.to_string()), "refunds": refunds,
         "review_reason": c.review_reason, "created_at": c.created_at, "updated_at": c.updated_at,
     })
 }
@@ -63,7 +75,7 @@ pub async fn create_checkout(State(state): State<AppState>, headers: HeaderMap, 
         Err(e) => return AppError::bad_request("invalid_field", format!("{}: {}", e.field, e.message)).into_response(),
     };
     match state.payments.create(&key.id, &new).await {
-        Ok(c) => (StatusCode::CREATED, Json(checkout_json(&c))).into_response(),
+        Ok(c) => (StatusCode::CREATED, Json(checkout_json(&c, &[]))).into_response(),
         Err(CreateError::Conflict) => AppError::Conflict {
             code: "reference_conflict",
             message: "A checkout with this reference exists with different details.".into(),
@@ -92,8 +104,8 @@ pub async fn get_checkout(
     if checkout::reference(&reference).is_err() {
         return AppError::NotFound.into_response();
     }
-    match state.payments.store.checkout(&reference).await {
-        Ok(Some(c)) => Json(checkout_json(&c)).into_response(),
+    match state.payments.checkout_with_refunds(&reference).await {
+        Ok(Some((c, refunds))) => Json(checkout_json(&c, &refunds)).into_response(),
         Ok(None) => AppError::NotFound.into_response(),
         Err(e) => AppError::from(e).into_response(),
     }
@@ -118,51 +130,42 @@ pub async fn flutterwave_webhook(State(state): State<AppState>, headers: HeaderM
 pub struct ReturnQuery {
     #[serde(default)]
     tx_ref: Option<String>,
-    #[serde(default)]
-    transaction_id: Option<String>,
 }
 
 /// Where Flutterwave sends the customer back. The query string is a hint:
-/// Sika verifies, then shows the verified state and links back to the shop
-/// with only the reference and the status.
+/// only the reference is read (a `transaction_id` is ignored), a pending
+/// checkout is verified by its own reference at most once per short interval,
+/// and the page shows the verified state and links back to the shop with only
+/// the reference and the status.
 pub async fn checkout_return(State(state): State<AppState>, Query(q): Query<ReturnQuery>) -> Response {
     let Some(reference) = q.tx_ref.as_deref().and_then(|r| checkout::reference(r).ok()) else {
         return AppError::NotFound.into_response();
     };
-    let Ok(Some(before)) = state.payments.store.checkout(&reference).await else {
-        return AppError::NotFound.into_response();
+    let c = match state.payments.return_visit(&reference).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return AppError::NotFound.into_response(),
+        Err(e) => return AppError::from(e).into_response(),
     };
-    let id = q.transaction_id.as_deref().and_then(|t| t.parse::<i64>().ok());
-    // A checkout already settled (usually by its webhook) needs no further call to Flutterwave.
-    let applied = match (before.status.as_str(), id) {
-        ("pending", Some(id)) => state.payments.verify_and_apply(id).await,
-        ("pending", None) => state.payments.settle_by_reference(&reference).await,
-        _ => Ok(crate::payments::Applied::Retry),
-    };
-    let c = match (applied, state.payments.store.checkout(&reference).await) {
-        (Ok(_), Ok(Some(c))) => c,
-        (Err(e), _) | (_, Err(e)) => return AppError::from(e).into_response(),
-        (_, Ok(None)) => return AppError::NotFound.into_response(),
-    };
-    let (heading, text) = match c.status.as_str() {
-        "paid" => ("Payment confirmed", "Thank you: your payment is confirmed."),
-        "needs_review" => {
+    let (heading, text) = match c.status {
+        CheckoutStatus::Paid => ("Payment confirmed", "Thank you: your payment is confirmed."),
+        CheckoutStatus::NeedsReview => {
             ("Payment under review", "We received a payment that needs a check; the shop will be in touch.")
         }
-        "pending" => (
+        CheckoutStatus::Pending => (
             "Confirming your payment",
             "Your payment is not confirmed yet. This page does not change anything: check again in a moment.",
         ),
-        _ => ("Payment not completed", "The payment was not completed."),
+        CheckoutStatus::Cancelled => ("Payment cancelled", "This payment was cancelled; nothing was charged."),
+        CheckoutStatus::Failed => ("Payment not completed", "The payment was not completed."),
     };
     let back = c.redirect_url.as_deref().and_then(|u| url::Url::parse(u).ok()).map(|mut u| {
-        u.query_pairs_mut().append_pair("reference", &c.reference).append_pair("status", &c.status);
+        u.query_pairs_mut().append_pair("reference", &c.reference).append_pair("status", c.status.as_str());
         u.to_string()
     });
     let link = back
         .map(|b| format!("<p><a id=\"back-to-shop\" href=\"{}\">Back to the shop</a></p>", escape_html(&b)))
         .unwrap_or_default();
-    let refresh = if c.status == "pending" {
+    let refresh = if c.status == CheckoutStatus::Pending {
         format!(
             "<p><a id=\"check-again\" href=\"/checkout/return?tx_ref={}\">Check again</a></p>",
             escape_html(&c.reference)
@@ -171,12 +174,15 @@ pub async fn checkout_return(State(state): State<AppState>, Query(q): Query<Retu
         String::new()
     };
     Html(format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{h} · Sika</title>\
-         <link rel=\"stylesheet\" href=\"/static/sika.css\"></head><body><main><h1 id=\"status\" data-status=\"{s}\">{h}</h1>\
-         <p>{t}</p><p class=\"muted\">Reference <code>{r}</code></p>{refresh}{link}</main></body></html>",
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{h} · Sika</title><link rel=\"stylesheet\" href=\"/static/sika.css\"></head><body><main>\
+         <h1 id=\"status\" data-status=\"{s}\">{h}</h1><p>{t}</p><p id=\"amount\">{cur} {amt}</p>\
+         <p class=\"muted\">Reference <code>{r}</code></p>{refresh}{link}</main></body></html>",
         h = escape_html(heading),
-        s = escape_html(&c.status),
+        s = escape_html(c.status.as_str()),
         t = escape_html(text),
+        cur = c.currency,
+        amt = escape_html(&c.currency.format(c.amount)),
         r = escape_html(&c.reference),
     ))
     .into_response()

@@ -32,6 +32,8 @@ pub struct AppState {
     /// `https://host[:port]` as browsers see Sika: the origin CSRF checks expect.
     pub public_origin: String,
     pub payments: crate::payments::Payments,
+    /// The background workers' health, for `/readyz`.
+    pub workers: std::sync::Arc<crate::jobs::Health>,
 }
 
 /// The full application.

@@ -3,14 +3,20 @@
 //!
 //! The flow: the shop creates a checkout (`create`) and sends its customer to
 //! the hosted link. Flutterwave's webhook is checked and stored (`receive`)
-//! and answered 200 at once; the worker (`process_inbox`) later calls verify
-//! by transaction id and applies the money rule (`domain::checkout::judge`).
-//! A return visit (`settle_by_reference`) and the reconciler do the same.
+//! and answered 200 at once; the inbox worker (`process_inbox`) later calls
+//! verify by transaction id and applies the money rule
+//! (`domain::checkout::judge`). A return visit (`return_visit`), the
+//! reconciler and expiry (`expiry.rs`) verify by reference; refunds
+//! (`refunds.rs`) are followed until Flutterwave calls them final.
 
+pub mod expiry;
 pub mod notify;
+pub mod refunds;
+pub mod workers;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use flutterwave::webhook::{self, SignatureCheck, WebhookEvent};
 use flutterwave::{Client, ErrorKind, Reply};
@@ -20,8 +26,12 @@ use serde_json::json;
 use crate::crypto::field::FieldCipher;
 use crate::crypto::{random, sha256_hex};
 use crate::domain::checkout::{Expected, NewCheckout, Verdict, judge};
+use crate::domain::{CheckoutStatus, InboxState};
 use crate::secret::Secret;
-use crate::store::{CheckoutRow, Notification, Store, StoreError, now_ms};
+use crate::store::{CheckoutRow, InboxRow, Notification, Store, StoreError, now_ms};
+
+pub use expiry::{reconcile, reconcile_at};
+pub use refunds::RefundOutcome;
 
 #[derive(Debug, Clone)]
 pub struct Payments {
@@ -32,10 +42,19 @@ pub struct Payments {
     /// Sika's own return URL for the hosted checkout.
     return_url: String,
     pub max_amount: Decimal,
-    /// A checkout not paid within this time is closed (`cancelled`, or `failed` after failed attempts).
+    /// A checkout not paid within this time is closed — on a definite answer only.
     pub expire_after_ms: i64,
+    /// A transaction Flutterwave still calls `pending` this long after expiry
+    /// stops holding its checkout open (a later success is a late payment).
+    pub pending_grace_ms: i64,
+    /// The return page verifies a checkout at most once per this interval.
+    pub return_verify_interval_ms: i64,
+    /// Inbox rows are dead-lettered after this many attempts.
+    pub max_inbox_attempts: i64,
     /// Refused webhook deliveries (forged, unsigned), for monitoring.
     pub refused_webhooks: Arc<AtomicU64>,
+    /// The shop's notification URL may point to this machine (the demo).
+    pub notify_allow_loopback: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -54,16 +73,31 @@ pub enum CreateError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Applied {
     /// The checkout moved (paid, needs_review); `false` if another worker had already moved it.
-    Settled { status: &'static str, moved: bool },
+    Settled { status: CheckoutStatus, moved: bool },
     /// A failed attempt: the checkout stays open.
     AttemptFailed,
-    /// Not final, or no definite answer: try again later.
+    /// Flutterwave answered definitely that the transaction is not final yet (`pending`).
+    NotFinal,
+    /// No definite answer: try again later.
     Retry,
     /// No checkout has this transaction's reference.
     Unmatched,
-    /// Flutterwave says there is no such transaction.
+    /// Flutterwave says, definitely, there is no such transaction.
     NoSuchTransaction,
 }
+
+/// Checkouts expire a day after creation, after the reconciler's last check.
+pub const DEFAULT_EXPIRY_MS: i64 = 25 * 3_600_000;
+/// How long after expiry a still-`pending` transaction keeps its checkout open.
+pub const DEFAULT_PENDING_GRACE_MS: i64 = 7 * 86_400_000;
+pub const DEFAULT_RETURN_VERIFY_INTERVAL_MS: i64 = 10_000;
+/// About nine hours of retries (5 s doubling to 10 min) before a person is asked to look.
+pub const DEFAULT_MAX_INBOX_ATTEMPTS: i64 = 60;
+/// A claimed inbox row is someone's for this long; it outlives the worst case
+/// of one row ([`ROW_TIMEOUT`]), so two workers never process it at once.
+pub const INBOX_LEASE_MS: i64 = 10 * 60_000;
+/// One row's processing (budget waits and client retries included) is cut off after this.
+pub const ROW_TIMEOUT: Duration = Duration::from_secs(120);
 
 impl Payments {
     pub fn new(store: Store, cipher: FieldCipher, flw: Client, secret_hash: Secret, public_url: &url::Url) -> Self {
@@ -76,7 +110,11 @@ impl Payments {
             return_url,
             max_amount: Decimal::from(crate::domain::checkout::DEFAULT_MAX_AMOUNT),
             expire_after_ms: DEFAULT_EXPIRY_MS,
+            pending_grace_ms: DEFAULT_PENDING_GRACE_MS,
+            return_verify_interval_ms: DEFAULT_RETURN_VERIFY_INTERVAL_MS,
+            max_inbox_attempts: DEFAULT_MAX_INBOX_ATTEMPTS,
             refused_webhooks: Arc::default(),
+            notify_allow_loopback: false,
         }
     }
 
@@ -84,20 +122,23 @@ impl Payments {
         &self.flw
     }
 
+    pub fn cipher(&self) -> &FieldCipher {
+        &self.cipher
+    }
+
     /// Creates (or, for the same body, returns) a checkout and its hosted link.
-    /// Returns the row and whether this call created it.
     pub async fn create(&self, api_key_id: &str, c: &NewCheckout) -> Result<CheckoutRow, CreateError> {
         let r = &c.reference;
         let row = CheckoutRow {
             reference: r.clone(),
             fingerprint: c.fingerprint(),
-            amount: c.amount.to_string(),
-            currency: c.currency.clone(),
+            amount: c.amount,
+            currency: c.currency,
             email_enc: self.cipher.seal_str("checkouts", "email", r, &c.email),
             name_enc: c.name.as_deref().map(|n| self.cipher.seal_str("checkouts", "name", r, n)),
             phone_enc: c.phone.as_deref().map(|p| self.cipher.seal_str("checkouts", "phone", r, p)),
             redirect_url: c.redirect_url.clone(),
-            status: "pending".into(),
+            status: CheckoutStatus::Pending,
             checkout_url: None,
             transaction_id: None,
             paid_amount: None,
@@ -105,19 +146,20 @@ impl Payments {
             api_key_id: api_key_id.into(),
             created_at: now_ms(),
             updated_at: now_ms(),
+            refunded: Decimal::ZERO,
         };
         self.store.insert_checkout(&row).await?;
         let Some(existing) = self.store.checkout(r).await? else { return Err(CreateError::Unavailable) };
         if !crate::crypto::ct_eq(&existing.fingerprint, &row.fingerprint) {
             return Err(CreateError::Conflict);
         }
-        if existing.checkout_url.is_some() || existing.status != "pending" {
+        if existing.checkout_url.is_some() || existing.status != CheckoutStatus::Pending {
             return Ok(existing);
         }
         let req = flutterwave::payments::PaymentRequest {
             tx_ref: r.clone(),
             amount: c.amount.into(),
-            currency: c.currency.clone(),
+            currency: c.currency.code().to_string(),
             redirect_url: self.return_url.clone(),
             customer: flutterwave::payments::PaymentCustomer {
                 email: c.email.clone(),
@@ -166,35 +208,83 @@ impl Payments {
         Ok(fresh)
     }
 
-    /// Processes due inbox rows; returns how many were handled.
+    /// Claims due inbox rows and processes them concurrently, each in its own
+    /// task under [`ROW_TIMEOUT`]: a row that panics or hangs does not stop the
+    /// others, and comes back after its lease (dead-lettered after
+    /// `max_inbox_attempts`). Returns how many rows were claimed.
     pub async fn process_inbox(&self, batch: i64) -> Result<usize, StoreError> {
-        let rows = self.store.inbox_claim(batch, 60_000).await?;
-        let n = rows.len();
-        for row in rows {
-            let body = match self.cipher.open("webhook_inbox", "body", &row.id, &row.body_enc) {
-                Ok(b) => b,
-                Err(e) => {
-                    self.store.inbox_finish(&row.id, "unprocessable", 0, &format!("cannot open: {e}")).await?;
-                    continue;
-                }
-            };
-            let (state, note) = match webhook::parse(&body) {
-                WebhookEvent::Charge(c) => match self.verify_and_apply(c.id).await? {
-                    Applied::Retry => {
-                        let delay = retry_delay(row.attempts);
-                        self.store.inbox_finish(&row.id, "retry", now_ms() + delay, "no definite answer yet").await?;
-                        continue;
-                    }
-                    Applied::Unmatched => ("unmatched", "no checkout has this transaction's reference".to_string()),
-                    Applied::NoSuchTransaction => ("rejected", "Flutterwave has no such transaction".to_string()),
-                    other => ("done", format!("{other:?}")),
-                },
-                WebhookEvent::Unknown { event: None, .. } => ("unprocessable", "not a payload Sika understands".into()),
-                other => ("ignored", format!("{} events are not handled yet", kind(&other))),
-            };
-            self.store.inbox_finish(&row.id, state, 0, &note).await?;
+        let buried = self.store.inbox_bury_exhausted(self.max_inbox_attempts, now_ms()).await?;
+        if buried > 0 {
+            tracing::warn!(rows = buried, "webhooks dead-lettered after repeated failures; replay them from the console");
         }
-        Ok(n)
+        let rows = self.store.inbox_claim(batch, INBOX_LEASE_MS).await?;
+        let n = rows.len();
+        let mut tasks = tokio::task::JoinSet::new();
+        for row in rows {
+            let p = self.clone();
+            tasks.spawn(async move {
+                let id = row.id.clone();
+                match tokio::time::timeout(ROW_TIMEOUT, p.process_row(row)).await {
+                    Ok(r) => r,
+                    Err(_) => {
+                        tracing::warn!(inbox_id = %id, "an inbox row took too long; it is retried after its lease");
+                        Ok(())
+                    }
+                }
+            });
+        }
+        let mut first_error = None;
+        while let Some(done) = tasks.join_next().await {
+            match done {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => first_error = first_error.or(Some(e)),
+                Err(e) if e.is_panic() => {
+                    tracing::error!("an inbox row's processing panicked; it is retried after its lease");
+                }
+                Err(_) => {}
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(n),
+        }
+    }
+
+    async fn process_row(&self, row: InboxRow) -> Result<(), StoreError> {
+        let body = match self.cipher.open("webhook_inbox", "body", &row.id, &row.body_enc) {
+            Ok(b) => b,
+            Err(e) => {
+                let note = format!("cannot open: {e}");
+                return self.store.inbox_finish(&row.id, InboxState::Unprocessable, 0, &note).await;
+            }
+        };
+        let (state, note) = match webhook::parse(&body) {
+            WebhookEvent::Charge(c) => match self.verify_and_apply(c.id).await? {
+                Applied::Retry | Applied::NotFinal => return self.retry_later(&row, "no definite final answer yet").await,
+                Applied::Unmatched => (InboxState::Unmatched, "no checkout has this transaction's reference".into()),
+                Applied::NoSuchTransaction => (InboxState::Rejected, "Flutterwave has no such transaction".into()),
+                other => (InboxState::Done, format!("{other:?}")),
+            },
+            WebhookEvent::Refund(r) => match self.follow_refund_event(&r).await? {
+                true => (InboxState::Done, "refund followed up".into()),
+                false => return self.retry_later(&row, "the refund could not be confirmed yet").await,
+            },
+            WebhookEvent::Unknown { event: None, .. } => {
+                (InboxState::Unprocessable, "not a payload Sika understands".into())
+            }
+            other => (InboxState::Ignored, format!("{} events are not handled yet", kind(&other))),
+        };
+        self.store.inbox_finish(&row.id, state, 0, &note).await
+    }
+
+    async fn retry_later(&self, row: &InboxRow, why: &str) -> Result<(), StoreError> {
+        if row.attempts >= self.max_inbox_attempts {
+            let note = format!("{why}; gave up after {} attempts", row.attempts);
+            tracing::warn!(inbox_id = %row.id, "a webhook was dead-lettered: {note}");
+            return self.store.inbox_finish(&row.id, InboxState::Dead, 0, &note).await;
+        }
+        let next = now_ms() + retry_delay(row.attempts);
+        self.store.inbox_finish(&row.id, InboxState::Retry, next, why).await
     }
 
     /// Calls verify for a transaction id and applies the money rule.
@@ -213,98 +303,126 @@ impl Payments {
         }
     }
 
-    /// For a return visit or the reconciler: verify by reference.
+    /// For the reconciler and expiry: verify by reference, in the background lane.
     pub async fn settle_by_reference(&self, reference: &str) -> Result<Applied, StoreError> {
-        match self.flw.verify_by_reference(reference).await {
-            Reply::Ok(tx) => self.apply(&tx).await,
-            Reply::Rejected(e) if e.kind == ErrorKind::NotFound => Ok(Applied::Retry),
+        self.settle_with(&self.flw, reference).await
+    }
+
+    async fn settle_with(&self, flw: &Client, reference: &str) -> Result<Applied, StoreError> {
+        match flw.verify_by_reference(reference).await {
+            Reply::Ok(tx) if tx.tx_ref == reference => self.apply(&tx).await,
+            // An answer about another reference proves nothing about this one.
+            Reply::Ok(_) => Ok(Applied::Retry),
+            Reply::Rejected(e) if e.kind == ErrorKind::NotFound => Ok(Applied::NoSuchTransaction),
             Reply::Rejected(_) | Reply::Indefinite(_) => Ok(Applied::Retry),
         }
+    }
+
+    /// A customer back from the hosted page. Whatever the query string says,
+    /// only a pending checkout is verified, only by its own reference, at most
+    /// once per `return_verify_interval_ms` (claimed in the database, so on
+    /// every instance together), and only within the budget's interactive
+    /// share: unauthenticated visits can never spend settlement's budget.
+    pub async fn return_visit(&self, reference: &str) -> Result<Option<CheckoutRow>, StoreError> {
+        let Some(before) = self.store.checkout(reference).await? else { return Ok(None) };
+        if before.status == CheckoutStatus::Pending
+            && self.store.claim_return_verify(reference, now_ms(), self.return_verify_interval_ms).await?
+        {
+            self.settle_with(&self.flw.interactive(), reference).await?;
+            return self.store.checkout(reference).await;
+        }
+        Ok(Some(before))
     }
 
     async fn apply(&self, tx: &flutterwave::transactions::Transaction) -> Result<Applied, StoreError> {
         // The verified transaction's own reference decides which checkout it is about,
         // whatever the webhook claimed.
         let Some(c) = self.store.checkout(&tx.tx_ref).await? else { return Ok(Applied::Unmatched) };
-        let Ok(amount) = c.amount.parse::<Decimal>() else { return Ok(Applied::Retry) };
-        let expected = Expected { reference: c.reference.clone(), amount, currency: c.currency.clone() };
-        let payload = |status: &str| {
-            json!({"event": format!("checkout.{status}"), "reference": c.reference,
-                   "status": status, "amount": c.amount, "currency": c.currency})
-        };
-        Ok(match judge(&expected, tx) {
+        let expected = Expected { reference: c.reference.clone(), amount: c.amount, currency: c.currency };
+        let verdict = judge(&expected, tx);
+        if c.status.is_closed_unpaid() {
+            return self.late(&c, tx, verdict).await;
+        }
+        Ok(match verdict {
             Verdict::Paid { proof, overpaid } => {
-                let moved = self
-                    .store
-                    .mark_paid(&proof, Notification { event: "checkout.paid", payload: payload("paid") })
-                    .await?;
+                let moved = self.store.mark_paid(&proof, note(&c, CheckoutStatus::Paid)).await?;
                 if moved && overpaid > Decimal::ZERO {
-                    self.store
-                        .checkout_event(&c.reference, "overpaid", &format!("{overpaid} {} may be refunded", c.currency))
-                        .await?;
+                    let detail = format!("{overpaid} {} may be refunded", c.currency);
+                    self.store.checkout_event(&c.reference, "overpaid", &detail).await?;
                 }
-                Applied::Settled { status: "paid", moved }
+                if !moved && c.status == CheckoutStatus::Paid && c.transaction_id != Some(tx.id) {
+                    self.another_payment(&c, tx).await?;
+                }
+                Applied::Settled { status: CheckoutStatus::Paid, moved }
             }
             Verdict::NeedsReview { transaction_id, reason } => {
-                let note = Notification { event: "checkout.needs_review", payload: payload("needs_review") };
-                let moved =
-                    self.store.mark_unpaid(&c.reference, "needs_review", Some(transaction_id), &reason, note).await?;
-                Applied::Settled { status: "needs_review", moved }
+                let n = note(&c, CheckoutStatus::NeedsReview);
+                let moved = self
+                    .store
+                    .mark_unpaid(&c.reference, CheckoutStatus::NeedsReview, Some(transaction_id), &reason, n)
+                    .await?;
+                Applied::Settled { status: CheckoutStatus::NeedsReview, moved }
             }
             Verdict::AttemptFailed => {
                 self.store.checkout_event(&c.reference, "attempt_failed", &format!("transaction {}", tx.id)).await?;
                 Applied::AttemptFailed
             }
-            Verdict::NotYet => Applied::Retry,
+            Verdict::NotYet => Applied::NotFinal,
         })
     }
 
-    /// Refunds a paid checkout, fully (`amount: None`) or partly. The refund
-    /// has its own state; an indefinite answer leaves it `unknown` (never re-sent).
-    pub async fn refund(
+    /// Money for a checkout already closed unpaid: a person must decide
+    /// (fulfil or refund). The checkout goes to `needs_review`, the timeline
+    /// says why and the shop hears `checkout.needs_review` — once.
+    async fn late(
+        &self,
+        c: &CheckoutRow,
+        tx: &flutterwave::transactions::Transaction,
+        verdict: Verdict,
+    ) -> Result<Applied, StoreError> {
+        let what = match verdict {
+            Verdict::Paid { .. } => format!("paid in full ({} {})", tx.amount.decimal(), tx.currency),
+            Verdict::NeedsReview { reason, .. } => reason,
+            Verdict::AttemptFailed => return Ok(Applied::AttemptFailed),
+            Verdict::NotYet => return Ok(Applied::NotFinal),
+        };
+        let reason = format!("money arrived after the checkout was {}: {what}, transaction {}", c.status, tx.id);
+        let moved = self
+            .store
+            .mark_late_payment(&c.reference, tx.id, &reason, note(c, CheckoutStatus::NeedsReview))
+            .await?;
+        if moved {
+            tracing::warn!(reference = %c.reference, transaction_id = tx.id, "late payment for a closed checkout: needs review");
+        }
+        Ok(Applied::Settled { status: CheckoutStatus::NeedsReview, moved })
+    }
+
+    /// A second successful transaction for a paid checkout: noted once on the timeline, for refund.
+    async fn another_payment(
+        &self,
+        c: &CheckoutRow,
+        tx: &flutterwave::transactions::Transaction,
+    ) -> Result<(), StoreError> {
+        let detail = format!("transaction {} paid {} {} again: refund it", tx.id, tx.amount.decimal(), tx.currency);
+        let seen = self.store.checkout_events(&c.reference).await?;
+        if !seen.iter().any(|(_, kind, d)| kind == "paid_twice" && *d == detail) {
+            self.store.checkout_event(&c.reference, "paid_twice", &detail).await?;
+        }
+        Ok(())
+    }
+
+    pub async fn checkout(&self, reference: &str) -> Result<Option<CheckoutRow>, StoreError> {
+        self.store.checkout(reference).await
+    }
+
+    /// A checkout with its refunds and their states.
+    pub async fn checkout_with_refunds(
         &self,
         reference: &str,
-        amount: Option<Decimal>,
-        comment: &str,
-        requested_by: &str,
-    ) -> Result<RefundOutcome, StoreError> {
-        let Some(c) = self.store.checkout(reference).await? else {
-            return Ok(RefundOutcome::Refused("no such checkout".into()));
-        };
-        let (Some(tx_id), Some(paid)) =
-            (c.transaction_id, c.paid_amount.as_deref().and_then(|p| p.parse::<Decimal>().ok()))
-        else {
-            return Ok(RefundOutcome::Refused("only a paid checkout can be refunded".into()));
-        };
-        if c.status != "paid" {
-            return Ok(RefundOutcome::Refused("only a paid checkout can be refunded".into()));
-        }
-        let amount = amount.unwrap_or(paid);
-        if amount <= Decimal::ZERO || amount.normalize().scale() > 2 {
-            return Ok(RefundOutcome::Refused("the amount must be positive with at most 2 decimals".into()));
-        }
-        let Some(id) = self.store.insert_refund(reference, tx_id, amount, paid, requested_by).await? else {
-            return Ok(RefundOutcome::Refused("that would refund more than was paid".into()));
-        };
-        let req = flutterwave::transactions::RefundRequest {
-            amount: Some(amount.into()),
-            comments: Some(comment.chars().take(200).collect()),
-        };
-        Ok(match self.flw.refund(tx_id, &req).await {
-            Reply::Ok(r) => {
-                self.store.finish_refund(&id, "completed", Some(r.id), &r.status).await?;
-                self.store.checkout_event(reference, "refunded", &format!("{amount} {}", c.currency)).await?;
-                RefundOutcome::Completed(id)
-            }
-            Reply::Rejected(e) => {
-                self.store.finish_refund(&id, "failed", None, &e.message).await?;
-                RefundOutcome::Refused(e.message)
-            }
-            Reply::Indefinite(why) => {
-                self.store.finish_refund(&id, "unknown", None, &format!("{why:?}")).await?;
-                RefundOutcome::Unknown(id)
-            }
-        })
+    ) -> Result<Option<(CheckoutRow, Vec<crate::store::RefundRow>)>, StoreError> {
+        let Some(c) = self.store.checkout(reference).await? else { return Ok(None) };
+        let refunds = self.store.refunds(reference).await?;
+        Ok(Some((c, refunds)))
     }
 
     /// The customer's details, opened (for the console).
@@ -313,13 +431,20 @@ impl Payments {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RefundOutcome {
-    Completed(String),
-    /// Refused before or by Flutterwave, with the reason.
-    Refused(String),
-    /// No definite answer: shown as `unknown`, to be checked, never sent again.
-    Unknown(String),
+/// The shop's notification for a checkout reaching `status`.
+pub(crate) fn note(c: &CheckoutRow, status: CheckoutStatus) -> Notification {
+    let event = match status {
+        CheckoutStatus::Paid => "checkout.paid",
+        CheckoutStatus::NeedsReview => "checkout.needs_review",
+        CheckoutStatus::Failed => "checkout.failed",
+        CheckoutStatus::Cancelled => "checkout.cancelled",
+        CheckoutStatus::Pending => "checkout.pending",
+    };
+    Notification {
+        event,
+        payload: json!({"event": event, "reference": c.reference, "status": status,
+                        "amount": c.amount.to_string(), "currency": c.currency}),
+    }
 }
 
 #[derive(Debug)]
@@ -338,80 +463,7 @@ fn kind(e: &WebhookEvent) -> &'static str {
     }
 }
 
-/// Checkouts expire a day after creation, after the reconciler's last check.
-pub const DEFAULT_EXPIRY_MS: i64 = 25 * 3_600_000;
-/// Identifies the reconciler's advisory lock: one reconciler across instances.
-const RECONCILER_LOCK: i64 = 0x5169_6b61_0003;
-
 /// 5 s, 10 s, 20 s … capped at 10 minutes.
 fn retry_delay(attempts: i64) -> i64 {
     (5_000_i64 << attempts.clamp(0, 7)).min(600_000)
-}
-
-/// The background worker: processes the inbox continuously and re-verifies
-/// pending checkouts (the reconciler, so a missed webhook still settles).
-pub async fn run_workers(p: Payments) {
-    let mut last_reconcile = 0;
-    let http = reqwest::Client::builder()
-        .use_rustls_tls()
-        .timeout(std::time::Duration::from_secs(10))
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("sika/", env!("CARGO_PKG_VERSION")))
-        .build();
-    let http = match http {
-        Ok(h) => h,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot build the notification client; notifications are off");
-            return;
-        }
-    };
-    loop {
-        if let Err(e) = notify::deliver_due(&p.store, &p.cipher, &http).await {
-            tracing::error!(error = %e, "notification delivery failed");
-        }
-        match p.process_inbox(50).await {
-            Ok(0) => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
-            Ok(_) => {}
-            Err(e) => {
-                tracing::error!(error = %e, "inbox processing failed");
-                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-            }
-        }
-        let now = now_ms();
-        if now - last_reconcile >= 5_000 {
-            last_reconcile = now;
-            match p.store.singleton(RECONCILER_LOCK, reconcile(&p)).await {
-                Ok(Some(Err(e))) | Err(e) => tracing::error!(error = %e, "reconciler failed"),
-                Ok(_) => {}
-            }
-        }
-    }
-}
-
-/// Re-verifies pending checkouts at about 1 m, 5 m, 30 m, 2 h, 12 h and 24 h
-/// after creation, inside the client's outbound budget.
-pub async fn reconcile(p: &Payments) -> Result<usize, StoreError> {
-    reconcile_at(p, now_ms()).await
-}
-
-/// One reconciler pass as if the time were `now` (tests look ahead with it):
-/// verifies what is due, then closes what expired unpaid.
-pub async fn reconcile_at(p: &Payments, now: i64) -> Result<usize, StoreError> {
-    let due = p.store.checkouts_due(now, 200).await?;
-    for (c, checks) in &due {
-        let outcome = p.settle_by_reference(&c.reference).await?;
-        p.store.checkout_event(&c.reference, "reconciled", &format!("{outcome:?}")).await?;
-        p.store.checkout_checked(&c.reference, *checks, c.created_at).await?;
-    }
-    for (reference, failed) in p.store.checkouts_expired(now - p.expire_after_ms, 200).await? {
-        // One last look: a payment may have landed since the last check.
-        if let Applied::Settled { .. } = p.settle_by_reference(&reference).await? {
-            continue;
-        }
-        let (status, event) = if failed { ("failed", "checkout.failed") } else { ("cancelled", "checkout.cancelled") };
-        let Some(c) = p.store.checkout(&reference).await? else { continue };
-        let payload = json!({"event": event, "reference": reference, "status": status, "amount": c.amount, "currency": c.currency});
-        p.store.mark_unpaid(&reference, status, None, "expired unpaid", Notification { event, payload }).await?;
-    }
-    Ok(due.len())
 }

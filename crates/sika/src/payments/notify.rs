@@ -20,17 +20,91 @@ pub fn signature(secret: &str, t: i64, body: &str) -> String {
     format!("t={t},v1={}", hmac_hex(secret.as_bytes(), &[t.to_string().as_bytes(), b".", body.as_bytes()]))
 }
 
-/// The shop's endpoint must be https (http only to loopback, for development).
-pub fn valid_url(u: &str) -> Result<String, &'static str> {
+/// The shop's endpoint: https, or http only to this machine when loopback is
+/// allowed (the demo's receiver); never an address literal that is private,
+/// loopback or link-local otherwise. Names are checked again when resolved
+/// at delivery ([`PublicOnly`]).
+pub fn valid_url(u: &str, allow_loopback: bool) -> Result<String, &'static str> {
     let url = url::Url::parse(u.trim()).map_err(|_| "Enter an absolute URL.")?;
-    let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
-    if !(url.scheme() == "https" || (url.scheme() == "http" && loopback))
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => return Err("Enter an absolute URL."),
+    };
+    if !(url.scheme() == "https" || (url.scheme() == "http" && loopback && allow_loopback))
         || !url.username().is_empty()
         || u.len() > 2048
     {
-        return Err("The URL must be https:// (http:// only to this machine) and at most 2048 characters.");
+        return Err("The URL must be https:// and at most 2048 characters.");
+    }
+    if !host_allowed(&url, allow_loopback) {
+        return Err("The URL must not point to a private, loopback or link-local address.");
     }
     Ok(url.to_string())
+}
+
+/// An address a notification may go to: public, or loopback when allowed.
+pub fn address_allowed(ip: std::net::IpAddr, allow_loopback: bool) -> bool {
+    use std::net::IpAddr;
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(IpAddr::V6(v6)),
+        v4 => v4,
+    };
+    if ip.is_loopback() {
+        return allow_loopback;
+    }
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b)) // carrier-grade NAT
+                || (a == 192 && b == 0 && v4.octets()[2] == 0)) // IETF protocol assignments
+        }
+        IpAddr::V6(v6) => {
+            let first = v6.segments()[0];
+            !(v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00 // unique local
+                || (first & 0xffc0) == 0xfe80) // link-local
+        }
+    }
+}
+
+fn host_allowed(url: &url::Url, allow_loopback: bool) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => address_allowed(ip.into(), allow_loopback),
+        Some(url::Host::Ipv6(ip)) => address_allowed(ip.into(), allow_loopback),
+        Some(url::Host::Domain(d)) => allow_loopback || !d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+/// Resolves names for notification delivery, keeping only allowed addresses:
+/// a shop URL whose name points (or is re-pointed) inside the network is
+/// refused at connect time, whatever it resolved to when it was saved.
+#[derive(Debug, Clone, Copy)]
+pub struct PublicOnly {
+    pub allow_loopback: bool,
+}
+
+impl reqwest::dns::Resolve for PublicOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let allow = self.allow_loopback;
+        Box::pin(async move {
+            let found: Vec<std::net::SocketAddr> = tokio::net::lookup_host((name.as_str(), 0)).await?.collect();
+            let ok: Vec<std::net::SocketAddr> = found.into_iter().filter(|a| address_allowed(a.ip(), allow)).collect();
+            if ok.is_empty() {
+                return Err("the notification URL resolves only to private, loopback or link-local addresses".into());
+            }
+            Ok(Box::new(ok.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
 }
 
 /// 30 s, 1 m, 2 m … capped at 6 h.
@@ -51,24 +125,69 @@ pub async fn endpoint(store: &Store, cipher: &FieldCipher) -> Result<Option<(Str
     Ok(cipher.open_str("settings", "value", SECRET_SETTING, &sealed).ok().map(|s| (url, s)))
 }
 
-/// One delivery pass; returns how many were delivered.
-pub async fn deliver_due(store: &Store, cipher: &FieldCipher, http: &reqwest::Client) -> Result<usize, StoreError> {
-    let Some((url, secret)) = endpoint(store, cipher).await? else { return Ok(0) };
-    let now = now_ms();
-    let mut delivered = 0;
-    for row in store.outbox_due(now, 20).await? {
-        if attempt(http, &url, &secret, &row).await {
-            store.outbox_delivered(&row.id).await?;
-            delivered += 1;
-        } else {
-            let dead = now - row.created_at >= GIVE_UP_AFTER_MS;
-            store.outbox_failed(&row.id, now + backoff_ms(row.attempts), dead).await?;
-            if dead {
-                tracing::warn!(event = %row.event, reference = %row.reference, "shop notification dead-lettered after 3 days");
+/// Delivers shop notifications: its own HTTP client (short timeout, no
+/// redirects, only allowed addresses), deliveries in parallel.
+#[derive(Debug, Clone)]
+pub struct Notifier {
+    http: reqwest::Client,
+    cipher: FieldCipher,
+    allow_loopback: bool,
+}
+
+/// Deliveries at once; each is cut off by the client's timeout.
+const PARALLEL: usize = 8;
+/// A claimed notification is this instance's for this long (longer than one attempt).
+const LEASE_MS: i64 = 60_000;
+
+impl Notifier {
+    pub fn new(cipher: FieldCipher, allow_loopback: bool) -> Result<Self, String> {
+        let http = reqwest::Client::builder()
+            .use_rustls_tls()
+            .timeout(std::time::Duration::from_secs(10))
+            .connect_timeout(std::time::Duration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(std::sync::Arc::new(PublicOnly { allow_loopback }))
+            .user_agent(concat!("sika/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("cannot build the notification client: {e}"))?;
+        Ok(Notifier { http, cipher, allow_loopback })
+    }
+
+    /// One delivery pass; returns how many were delivered.
+    pub async fn deliver_due(&self, store: &Store) -> Result<usize, StoreError> {
+        let Some((url, secret)) = endpoint(store, &self.cipher).await? else { return Ok(0) };
+        let allowed = url::Url::parse(&url).is_ok_and(|u| host_allowed(&u, self.allow_loopback));
+        if !allowed {
+            tracing::warn!("the shop's notification URL points to a refused address; nothing is sent");
+        }
+        let now = now_ms();
+        let rows = store.outbox_claim(now, 20, LEASE_MS).await?;
+        let mut delivered = 0;
+        for chunk in rows.chunks(PARALLEL) {
+            let mut tasks = tokio::task::JoinSet::new();
+            for row in chunk.iter().cloned() {
+                let (http, url, secret) = (self.http.clone(), url.clone(), secret.clone());
+                tasks.spawn(async move {
+                    let ok = allowed && attempt(&http, &url, &secret, &row).await;
+                    (row, ok)
+                });
+            }
+            while let Some(done) = tasks.join_next().await {
+                let Ok((row, ok)) = done else { continue };
+                if ok {
+                    store.outbox_delivered(&row.id).await?;
+                    delivered += 1;
+                } else {
+                    let dead = now - row.created_at >= GIVE_UP_AFTER_MS;
+                    store.outbox_failed(&row.id, now + backoff_ms(row.attempts), dead).await?;
+                    if dead {
+                        tracing::warn!(event = %row.event, reference = %row.reference, "shop notification dead-lettered after 3 days");
+                    }
+                }
             }
         }
+        Ok(delivered)
     }
-    Ok(delivered)
 }
 
 async fn attempt(http: &reqwest::Client, url: &str, secret: &str, row: &OutboxRow) -> bool {
@@ -81,7 +200,13 @@ async fn attempt(http: &reqwest::Client, url: &str, secret: &str, row: &OutboxRo
         .body(row.payload.clone())
         .send()
         .await;
-    matches!(res, Ok(r) if r.status().is_success())
+    match res {
+        Ok(r) => r.status().is_success(),
+        Err(e) => {
+            tracing::info!(event = %row.event, reference = %row.reference, error = %e, "shop notification not delivered; will retry");
+            false
+        }
+    }
 }
 
 #[cfg(test)]
@@ -94,11 +219,30 @@ mod tests {
         assert!(s.starts_with("t=1700000000,v1="));
         assert_eq!(s.len(), "t=1700000000,v1=".len() + 64);
         assert_ne!(s, signature("whsec", 1_700_000_001, "{\"a\":1}"));
-        assert!(valid_url("https://shop.example/hook").is_ok());
-        assert!(valid_url("http://127.0.0.1:9000/hook").is_ok());
-        for bad in ["http://shop.example/hook", "ftp://x/", "https://user:pw@shop.example/", "not a url"] {
-            assert!(valid_url(bad).is_err(), "{bad}");
+        assert!(valid_url("https://shop.example/hook", false).is_ok());
+        assert!(valid_url("http://127.0.0.1:9000/hook", true).is_ok(), "the demo's receiver, when allowed");
+        for bad in [
+            "http://shop.example/hook",
+            "ftp://x/",
+            "https://user:pw@shop.example/",
+            "not a url",
+            "http://127.0.0.1:9000/hook",
+            "https://127.0.0.1/hook",
+            "https://localhost/hook",
+            "https://10.0.0.5/hook",
+            "https://192.168.1.1/hook",
+            "https://172.16.0.1/hook",
+            "https://169.254.169.254/latest/meta-data",
+            "https://[::1]/hook",
+            "https://[fe80::1]/hook",
+            "https://[fd00::1]/hook",
+            "https://[::ffff:10.0.0.1]/hook",
+            "https://0.0.0.0/hook",
+            "https://100.64.0.1/hook",
+        ] {
+            assert!(valid_url(bad, false).is_err(), "{bad}");
         }
+        assert!(valid_url("https://10.0.0.5/hook", true).is_err(), "loopback allowance is not private allowance");
         assert_eq!(backoff_ms(0), 30_000);
         assert_eq!(backoff_ms(20), 6 * 3_600_000);
     }

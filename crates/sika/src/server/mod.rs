@@ -2,7 +2,9 @@
 
 pub mod tls;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
@@ -11,13 +13,15 @@ use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::GracefulConnection;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tower::ServiceExt as _;
 
 /// A TLS handshake must finish within this time, or the connection is dropped.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Under pressure (most connection slots taken), handshakes get this long only.
+pub const HANDSHAKE_TIMEOUT_UNDER_PRESSURE: Duration = Duration::from_secs(2);
 /// Request headers must arrive within this time (slowloris).
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections open at once; further clients wait in the kernel's backlog.
@@ -28,6 +32,20 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Flips to `true` once; every listener watching it stops accepting and drains.
 pub type Shutdown = watch::Receiver<bool>;
 
+/// How many connections may be open: in all, and from one client address.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_connections: usize,
+    /// 0: no per-address cap (behind a load balancer every client has its address).
+    pub per_ip: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_connections: MAX_CONNECTIONS, per_ip: crate::config::DEFAULT_MAX_CONNECTIONS_PER_IP }
+    }
+}
+
 fn builder() -> auto::Builder<TokioExecutor> {
     let mut b = auto::Builder::new(TokioExecutor::new()).http1_only();
     b.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT).max_buf_size(64 * 1024);
@@ -36,13 +54,19 @@ fn builder() -> auto::Builder<TokioExecutor> {
 
 /// Serves `app` over TLS on `listener` until `shutdown` flips, then lets
 /// in-flight requests finish (up to [`DRAIN_TIMEOUT`]).
-pub async fn serve_https(listener: TcpListener, tls: Arc<rustls::ServerConfig>, app: Router, shutdown: Shutdown) {
-    serve(listener, Some(tokio_rustls::TlsAcceptor::from(tls)), app, shutdown).await;
+pub async fn serve_https(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    app: Router,
+    shutdown: Shutdown,
+    limits: Limits,
+) {
+    serve(listener, Some(tokio_rustls::TlsAcceptor::from(tls)), app, shutdown, limits).await;
 }
 
 /// Plain HTTP that answers every request with a permanent redirect to the
 /// same path on `public_url`, and serves nothing else.
-pub async fn serve_redirect(listener: TcpListener, public_url: url::Url, shutdown: Shutdown) {
+pub async fn serve_redirect(listener: TcpListener, public_url: url::Url, shutdown: Shutdown, limits: Limits) {
     let origin = public_url.origin().ascii_serialization();
     let app = Router::new().fallback(move |req: http::Request<Body>| {
         let origin = origin.clone();
@@ -58,15 +82,59 @@ pub async fn serve_redirect(listener: TcpListener, public_url: url::Url, shutdow
             res
         }
     });
-    serve(listener, None, app, shutdown).await;
+    serve(listener, None, app, shutdown, limits).await;
 }
 
-/// The accept loop shared by both listeners: bounded connections, handshake
-/// and header timeouts, and a graceful drain on shutdown.
-async fn serve(listener: TcpListener, tls: Option<tokio_rustls::TlsAcceptor>, app: Router, mut shutdown: Shutdown) {
-    let graceful = GracefulShutdown::new();
+/// Connections open per client address. A slot is given back when its guard drops.
+#[derive(Clone, Default)]
+struct PerAddress(Arc<Mutex<HashMap<IpAddr, usize>>>);
+
+struct AddressSlot {
+    table: PerAddress,
+    ip: IpAddr,
+}
+
+impl PerAddress {
+    fn take(&self, ip: IpAddr, cap: usize) -> Option<AddressSlot> {
+        let mut t = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let n = t.entry(ip).or_insert(0);
+        if cap > 0 && *n >= cap {
+            return None;
+        }
+        *n += 1;
+        Some(AddressSlot { table: self.clone(), ip })
+    }
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut t = self.table.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = t.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                t.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// The accept loop shared by both listeners: bounded connections in all and
+/// per client address, handshake and header timeouts, idle connections shed
+/// when most slots are taken, and a graceful drain on shutdown.
+async fn serve(
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    app: Router,
+    mut shutdown: Shutdown,
+    limits: Limits,
+) {
     let builder = Arc::new(builder());
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let max = limits.max_connections.max(1);
+    let slots = Arc::new(Semaphore::new(max));
+    let per_address = PerAddress::default();
+    // Bumped under pressure: every connection idle between requests closes.
+    let (shed, shed_rx) = watch::channel(0u64);
+    let mut last_shed = tokio::time::Instant::now();
     loop {
         let permit = tokio::select! {
             p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
@@ -84,17 +152,31 @@ async fn serve(listener: TcpListener, tls: Option<tokio_rustls::TlsAcceptor>, ap
             },
             _ = shutdown.changed() => break,
         };
+        let Some(address_slot) = per_address.take(peer.ip(), limits.per_ip) else {
+            // One client holds its share already: close at once, before any TLS work.
+            tracing::debug!(%peer, "connection refused: too many from this address");
+            continue;
+        };
+        let pressure = slots.available_permits() < max / 4;
+        if pressure && last_shed.elapsed() >= Duration::from_secs(1) {
+            last_shed = tokio::time::Instant::now();
+            shed.send_modify(|n| *n += 1);
+            tracing::warn!(open = max - slots.available_permits(), "many connections open: closing idle ones");
+        }
+        let handshake_timeout = if pressure { HANDSHAKE_TIMEOUT_UNDER_PRESSURE } else { HANDSHAKE_TIMEOUT };
         let _ = stream.set_nodelay(true);
-        let (tls, app, builder, watcher) = (tls.clone(), app.clone(), builder.clone(), graceful.watcher());
+        let (tls, app, builder) = (tls.clone(), app.clone(), builder.clone());
+        let (mut shed_rx, mut stop) = (shed_rx.clone(), shutdown.clone());
+        shed_rx.mark_unchanged();
         tokio::spawn(async move {
-            let _permit = permit;
+            let _slots = (permit, address_slot);
             let service = hyper::service::service_fn(move |mut req: http::Request<Incoming>| {
                 req.extensions_mut().insert(ConnectInfo(peer));
                 app.clone().oneshot(req.map(Body::new))
             });
             match tls {
                 Some(acceptor) => {
-                    let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                    let stream = match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
                         Ok(Ok(s)) => s,
                         Ok(Err(e)) => {
                             tracing::debug!(%peer, error = %e, "TLS handshake refused");
@@ -102,16 +184,41 @@ async fn serve(listener: TcpListener, tls: Option<tokio_rustls::TlsAcceptor>, ap
                         }
                         Err(_) => return,
                     };
-                    let _ = watcher.watch(builder.serve_connection(TokioIo::new(stream), service)).await;
+                    let conn = builder.serve_connection(TokioIo::new(stream), service);
+                    drive(conn, &mut shed_rx, &mut stop).await;
                 }
                 None => {
-                    let _ = watcher.watch(builder.serve_connection(TokioIo::new(stream), service)).await;
+                    let conn = builder.serve_connection(TokioIo::new(stream), service);
+                    drive(conn, &mut shed_rx, &mut stop).await;
                 }
             }
         });
     }
     drop(listener);
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
+    // Every connection holds a slot: all slots back means all connections closed.
+    let all_closed = slots.acquire_many(u32::try_from(max).unwrap_or(u32::MAX));
+    if tokio::time::timeout(DRAIN_TIMEOUT, all_closed).await.is_err() {
         tracing::warn!("shutdown: some connections were still busy after the drain timeout");
+    }
+}
+
+/// Serves one connection; on shedding or shutdown it finishes the request in
+/// flight (if any) and closes.
+async fn drive<C>(conn: C, shed: &mut watch::Receiver<u64>, stop: &mut Shutdown)
+where
+    C: GracefulConnection,
+{
+    tokio::pin!(conn);
+    let mut closing = false;
+    loop {
+        tokio::select! {
+            _ = conn.as_mut() => return,
+            r = shed.changed(), if !closing => {
+                if r.is_ok() { conn.as_mut().graceful_shutdown(); closing = true; }
+            }
+            r = stop.changed(), if !closing => {
+                if r.is_ok() { conn.as_mut().graceful_shutdown(); closing = true; }
+            }
+        }
     }
 }

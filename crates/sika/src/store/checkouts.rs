@@ -3,29 +3,40 @@
 //! concurrent webhooks, return visits and reconciler runs produce exactly one
 //! transition and one notification.
 
+use rust_decimal::Decimal;
 use sqlx::Row as _;
 
-use super::{Store, StoreError, now_ms};
+use super::{Backend, Store, StoreError, decode, now_ms};
 use crate::domain::checkout::Verified;
+use crate::domain::{CheckoutStatus, Currency, RefundStatus};
 
 #[derive(Debug, Clone)]
 pub struct CheckoutRow {
     pub reference: String,
     pub fingerprint: String,
-    pub amount: String,
-    pub currency: String,
+    pub amount: Decimal,
+    pub currency: Currency,
     pub email_enc: String,
     pub name_enc: Option<String>,
     pub phone_enc: Option<String>,
     pub redirect_url: Option<String>,
-    pub status: String,
+    pub status: CheckoutStatus,
     pub checkout_url: Option<String>,
     pub transaction_id: Option<i64>,
-    pub paid_amount: Option<String>,
+    pub paid_amount: Option<Decimal>,
     pub review_reason: Option<String>,
     pub api_key_id: String,
     pub created_at: i64,
     pub updated_at: i64,
+    /// What completed refunds returned.
+    pub refunded: Decimal,
+}
+
+impl CheckoutRow {
+    /// What the merchant keeps: paid less completed refunds.
+    pub fn net(&self) -> Option<Decimal> {
+        self.paid_amount.map(|p| p - self.refunded)
+    }
 }
 
 /// When the reconciler verifies a pending checkout, after its creation.
@@ -35,7 +46,7 @@ macro_rules! select_checkouts {
     ($tail:literal) => {
         concat!(
             "SELECT reference, fingerprint, amount, currency, email_enc, name_enc, phone_enc, redirect_url, status, ",
-            "checkout_url, transaction_id, paid_amount, review_reason, api_key_id, created_at, updated_at, checks FROM checkouts ",
+            "checkout_url, transaction_id, paid_amount, review_reason, api_key_id, created_at, updated_at, checks, refunded FROM checkouts ",
             $tail
         )
     };
@@ -45,20 +56,24 @@ fn row(r: &sqlx::any::AnyRow) -> Result<CheckoutRow, sqlx::Error> {
     Ok(CheckoutRow {
         reference: r.try_get("reference")?,
         fingerprint: r.try_get("fingerprint")?,
-        amount: r.try_get("amount")?,
-        currency: r.try_get("currency")?,
+        amount: decode(r, "amount", |s: &str| s.parse::<Decimal>().ok())?,
+        currency: decode(r, "currency", Currency::parse)?,
         email_enc: r.try_get("email_enc")?,
         name_enc: r.try_get("name_enc")?,
         phone_enc: r.try_get("phone_enc")?,
         redirect_url: r.try_get("redirect_url")?,
-        status: r.try_get("status")?,
+        status: decode(r, "status", CheckoutStatus::parse)?,
         checkout_url: r.try_get("checkout_url")?,
         transaction_id: r.try_get("transaction_id")?,
-        paid_amount: r.try_get("paid_amount")?,
+        paid_amount: r
+            .try_get::<Option<String>, _>("paid_amount")?
+            .map(|p| p.parse::<Decimal>().map_err(|e| sqlx::Error::Decode(Box::new(e))))
+            .transpose()?,
         review_reason: r.try_get("review_reason")?,
         api_key_id: r.try_get("api_key_id")?,
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
+        refunded: decode(r, "refunded", |s: &str| s.parse::<Decimal>().ok())?,
     })
 }
 
@@ -79,8 +94,8 @@ impl Store {
         )
         .bind(&c.reference)
         .bind(&c.fingerprint)
-        .bind(&c.amount)
-        .bind(&c.currency)
+        .bind(c.amount.to_string())
+        .bind(c.currency.code())
         .bind(&c.email_enc)
         .bind(&c.name_enc)
         .bind(&c.phone_enc)
@@ -102,26 +117,62 @@ impl Store {
         Ok(r.as_ref().map(row).transpose()?)
     }
 
-    /// Pending checkouts created before `before` (for expiry), with whether any attempt failed.
-    pub async fn checkouts_expired(&self, before: i64, limit: i64) -> Result<Vec<(String, bool)>, StoreError> {
-        Ok(sqlx::query_as(
+    /// The checkout a verified transaction settled.
+    pub async fn checkout_by_transaction(&self, transaction_id: i64) -> Result<Option<CheckoutRow>, StoreError> {
+        let r = sqlx::query(select_checkouts!("WHERE transaction_id = $1"))
+            .bind(transaction_id)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(r.as_ref().map(row).transpose()?)
+    }
+
+    /// Pending checkouts created before `before` whose expiry check is due at
+    /// `now` (a deferred one waits for its next try), with whether any attempt
+    /// failed and how many expiry checks it had.
+    pub async fn checkouts_expired(
+        &self,
+        before: i64,
+        now: i64,
+        limit: i64,
+    ) -> Result<Vec<ExpiryCandidate>, StoreError> {
+        let rows: Vec<(String, i64, i64, i64)> = sqlx::query_as(
             "SELECT c.reference, CASE WHEN EXISTS (SELECT 1 FROM checkout_events e WHERE e.reference = c.reference \
-             AND e.kind = 'attempt_failed') THEN 1 ELSE 0 END FROM checkouts c \
-             WHERE c.status = 'pending' AND c.created_at < $1 ORDER BY c.created_at LIMIT $2",
+             AND e.kind = 'attempt_failed') THEN 1 ELSE 0 END, c.expiry_checks, c.created_at FROM checkouts c \
+             WHERE c.status = 'pending' AND c.created_at < $1 AND (c.expire_check_at IS NULL OR c.expire_check_at <= $2) \
+             ORDER BY c.created_at LIMIT $3",
         )
         .bind(before)
+        .bind(now)
         .bind(limit)
         .fetch_all(self.pool())
-        .await?
-        .into_iter()
-        .map(|(r, failed): (String, i64)| (r, failed != 0))
-        .collect())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(reference, failed, checks, created_at)| ExpiryCandidate {
+                reference,
+                attempts_failed: failed != 0,
+                checks,
+                created_at,
+            })
+            .collect())
+    }
+
+    /// Expiry got no definite answer: look again at `next`.
+    pub async fn defer_expiry(&self, reference: &str, next: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE checkouts SET expire_check_at = $1, expiry_checks = expiry_checks + 1 WHERE reference = $2 AND status = 'pending'",
+        )
+        .bind(next)
+        .bind(reference)
+        .execute(self.pool())
+        .await?;
+        Ok(())
     }
 
     /// The console's list: newest first, by status and/or a reference prefix.
     pub async fn checkouts_search(
         &self,
-        status: Option<&str>,
+        status: Option<CheckoutStatus>,
         prefix: Option<&str>,
         limit: i64,
     ) -> Result<Vec<CheckoutRow>, StoreError> {
@@ -129,7 +180,7 @@ impl Store {
         let rows = sqlx::query(select_checkouts!(
             "WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR reference LIKE $2) ORDER BY created_at DESC LIMIT $3"
         ))
-        .bind(status)
+        .bind(status.map(CheckoutStatus::as_str))
         .bind(like)
         .bind(limit)
         .fetch_all(self.pool())
@@ -162,6 +213,21 @@ impl Store {
             .execute(self.pool())
             .await?;
         Ok(())
+    }
+
+    /// The return page's slot: `true` (and taken) when this pending checkout
+    /// was not verified by a return visit in the last `interval_ms`. Atomic,
+    /// so concurrent visits, on any instance, cost one call per interval.
+    pub async fn claim_return_verify(&self, reference: &str, now: i64, interval_ms: i64) -> Result<bool, StoreError> {
+        let r = sqlx::query(
+            "UPDATE checkouts SET return_verify_at = $1 WHERE reference = $2 AND status = 'pending' AND return_verify_at <= $3",
+        )
+        .bind(now)
+        .bind(reference)
+        .bind(now - interval_ms)
+        .execute(self.pool())
+        .await?;
+        Ok(r.rows_affected() == 1)
     }
 
     pub async fn set_checkout_url(&self, reference: &str, url: &str) -> Result<(), StoreError> {
@@ -219,28 +285,74 @@ impl Store {
     pub async fn mark_unpaid(
         &self,
         reference: &str,
-        status: &'static str,
+        status: CheckoutStatus,
         transaction_id: Option<i64>,
         reason: &str,
         note: Notification,
     ) -> Result<bool, StoreError> {
-        debug_assert!(matches!(status, "needs_review" | "failed" | "cancelled"));
-        let mut tx = self.begin_write().await?;
-        let r = sqlx::query(
-            "UPDATE checkouts SET status = $1, transaction_id = $2, review_reason = $3, updated_at = $4 \
-             WHERE reference = $5 AND status = 'pending'",
+        if status == CheckoutStatus::Paid || status == CheckoutStatus::Pending {
+            return Ok(false);
+        }
+        self.transition(reference, From::Pending, status, transaction_id, reason, "", note).await
+    }
+
+    /// cancelled | failed → needs_review: money arrived for a checkout already
+    /// closed unpaid. Kept for a person, with the shop told, never dropped.
+    pub async fn mark_late_payment(
+        &self,
+        reference: &str,
+        transaction_id: i64,
+        reason: &str,
+        note: Notification,
+    ) -> Result<bool, StoreError> {
+        self.transition(
+            reference,
+            From::ClosedUnpaid,
+            CheckoutStatus::NeedsReview,
+            Some(transaction_id),
+            reason,
+            "late_payment",
+            note,
         )
-        .bind(status)
-        .bind(transaction_id)
-        .bind(reason)
-        .bind(now_ms())
-        .bind(reference)
-        .execute(&mut *tx)
-        .await?;
+        .await
+    }
+
+    /// One conditional transition with its outbox row and timeline entry.
+    #[allow(clippy::too_many_arguments)]
+    async fn transition(
+        &self,
+        reference: &str,
+        from: From,
+        to: CheckoutStatus,
+        transaction_id: Option<i64>,
+        reason: &str,
+        event_kind: &str,
+        note: Notification,
+    ) -> Result<bool, StoreError> {
+        let sql = match from {
+            From::Pending => {
+                "UPDATE checkouts SET status = $1, transaction_id = COALESCE($2, transaction_id), review_reason = $3, \
+                 updated_at = $4 WHERE reference = $5 AND status = 'pending'"
+            }
+            From::ClosedUnpaid => {
+                "UPDATE checkouts SET status = $1, transaction_id = COALESCE($2, transaction_id), review_reason = $3, \
+                 updated_at = $4 WHERE reference = $5 AND status IN ('cancelled', 'failed')"
+            }
+        };
+        let mut tx = self.begin_write().await?;
+        let r = sqlx::query(sql)
+            .bind(to.as_str())
+            .bind(transaction_id)
+            .bind(reason)
+            .bind(now_ms())
+            .bind(reference)
+            .execute(&mut *tx)
+            .await?;
         let moved = r.rows_affected() == 1;
         if moved {
             insert_outbox(&mut tx, reference, &note).await?;
-            insert_event(&mut tx, reference, status, reason).await?;
+            let kind = if event_kind.is_empty() { to.as_str() } else { event_kind };
+            insert_event(&mut tx, reference, kind, reason).await?;
         }
         tx.commit().await?;
         Ok(moved)
@@ -254,6 +366,22 @@ impl Store {
     }
 }
 
+/// Which states a transition may start from (each is one static SQL condition).
+#[derive(Debug, Clone, Copy)]
+enum From {
+    Pending,
+    ClosedUnpaid,
+}
+
+/// A pending checkout past its expiry time.
+#[derive(Debug, Clone)]
+pub struct ExpiryCandidate {
+    pub reference: String,
+    pub attempts_failed: bool,
+    /// Expiry checks so far that got no definite answer.
+    pub checks: i64,
+    pub created_at: i64,
+}
 async fn insert_outbox(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     reference: &str,
@@ -328,6 +456,32 @@ macro_rules! select_outbox {
 }
 
 impl Store {
+    /// Claims up to `limit` notifications due at `now` by pushing their next
+    /// attempt out by `lease_ms`, so two instances never send one at once.
+    pub async fn outbox_claim(&self, now: i64, limit: i64, lease_ms: i64) -> Result<Vec<OutboxRow>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let select = match self.backend() {
+            Backend::Postgres => select_outbox!(
+                "WHERE delivered_at IS NULL AND dead = 0 AND next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT $2 \
+                 FOR UPDATE SKIP LOCKED"
+            ),
+            Backend::Sqlite => select_outbox!(
+                "WHERE delivered_at IS NULL AND dead = 0 AND next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT $2"
+            ),
+        };
+        let rows = sqlx::query(select).bind(now).bind(limit).fetch_all(&mut *tx).await?;
+        let rows: Vec<OutboxRow> = rows.iter().map(outbox_row).collect::<Result<_, _>>()?;
+        for r in &rows {
+            sqlx::query("UPDATE outbox SET next_attempt_at = $1 WHERE id = $2")
+                .bind(now + lease_ms)
+                .bind(&r.id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(rows)
+    }
+
     /// Notifications due for (another) delivery attempt.
     pub async fn outbox_due(&self, now: i64, limit: i64) -> Result<Vec<OutboxRow>, StoreError> {
         let rows = sqlx::query(select_outbox!(
@@ -386,92 +540,238 @@ impl Store {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefundRow {
     pub id: String,
-    pub amount: String,
-    pub status: String,
+    pub reference: String,
+    pub transaction_id: i64,
+    pub amount: Decimal,
+    pub status: RefundStatus,
+    pub flw_refund_id: Option<i64>,
+    /// Flutterwave's own status text, as last seen.
+    pub flw_status: Option<String>,
     pub note: Option<String>,
+    /// The reason the approver gave.
+    pub comment: Option<String>,
     pub requested_by: String,
     pub created_at: i64,
+    pub updated_at: i64,
+    pub checks: i64,
+}
+
+fn refund_row(r: &sqlx::any::AnyRow) -> Result<RefundRow, sqlx::Error> {
+    Ok(RefundRow {
+        id: r.try_get("id")?,
+        reference: r.try_get("reference")?,
+        transaction_id: r.try_get("transaction_id")?,
+        amount: decode(r, "amount", |s: &str| s.parse::<Decimal>().ok())?,
+        status: decode(r, "status", RefundStatus::parse)?,
+        flw_refund_id: r.try_get("flw_refund_id")?,
+        flw_status: r.try_get("flw_status")?,
+        note: r.try_get("note")?,
+        comment: r.try_get("comment")?,
+        requested_by: r.try_get("requested_by")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+        checks: r.try_get("checks")?,
+    })
+}
+
+macro_rules! select_refunds {
+    ($tail:literal) => {
+        concat!(
+            "SELECT id, reference, transaction_id, amount, status, flw_refund_id, flw_status, note, comment, ",
+            "requested_by, created_at, updated_at, checks FROM refunds ",
+            $tail
+        )
+    };
+}
+
+/// Why a refund was not recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefundRefusal {
+    NoSuchCheckout,
+    NotPaid,
+    /// It would exceed what was paid; what may still be refunded.
+    TooMuch { refundable: Decimal },
 }
 
 impl Store {
     /// Records a refund request, refusing one that would exceed what was paid
-    /// (counting every refund not definitely failed). `None` when it would.
+    /// (counting every refund not definitely failed). The checkout's row is
+    /// locked for the check and the insert (`FOR UPDATE` on PostgreSQL; SQLite
+    /// holds its write lock from `BEGIN IMMEDIATE`), so concurrent requests
+    /// are serialised per checkout and can never over-refund together.
     pub async fn insert_refund(
         &self,
         reference: &str,
-        transaction_id: i64,
-        amount: rust_decimal::Decimal,
-        paid: rust_decimal::Decimal,
+        amount: Decimal,
+        comment: &str,
         requested_by: &str,
-    ) -> Result<Option<String>, StoreError> {
+    ) -> Result<Result<RefundRow, RefundRefusal>, StoreError> {
         let mut tx = self.begin_write().await?;
-        let amounts: Vec<String> =
-            sqlx::query_scalar("SELECT amount FROM refunds WHERE reference = $1 AND status <> 'failed'")
-                .bind(reference)
-                .fetch_all(&mut *tx)
-                .await?;
-        let already: rust_decimal::Decimal =
-            amounts.iter().filter_map(|a| a.parse::<rust_decimal::Decimal>().ok()).sum();
-        if already + amount > paid {
-            return Ok(None);
+        let lock = match self.backend() {
+            Backend::Postgres => {
+                "SELECT status, transaction_id, paid_amount FROM checkouts WHERE reference = $1 FOR UPDATE"
+            }
+            Backend::Sqlite => "SELECT status, transaction_id, paid_amount FROM checkouts WHERE reference = $1",
+        };
+        let found: Option<(String, Option<i64>, Option<String>)> =
+            sqlx::query_as(lock).bind(reference).fetch_optional(&mut *tx).await?;
+        let Some((status, transaction_id, paid)) = found else { return Ok(Err(RefundRefusal::NoSuchCheckout)) };
+        let paid = paid.and_then(|p| p.parse::<Decimal>().ok());
+        let (Some(CheckoutStatus::Paid), Some(transaction_id), Some(paid)) =
+            (CheckoutStatus::parse(&status), transaction_id, paid)
+        else {
+            return Ok(Err(RefundRefusal::NotPaid));
+        };
+        let held = held_refunds(&mut tx, reference).await?;
+        if held + amount > paid {
+            return Ok(Err(RefundRefusal::TooMuch { refundable: (paid - held).max(Decimal::ZERO) }));
         }
-        let id = crate::crypto::random::hex_id();
         let now = now_ms();
+        let r = RefundRow {
+            id: crate::crypto::random::hex_id(),
+            reference: reference.into(),
+            transaction_id,
+            amount,
+            status: RefundStatus::Requested,
+            flw_refund_id: None,
+            flw_status: None,
+            note: None,
+            comment: Some(comment.to_string()).filter(|c| !c.is_empty()),
+            requested_by: requested_by.into(),
+            created_at: now,
+            updated_at: now,
+            checks: 0,
+        };
         sqlx::query(
-            "INSERT INTO refunds (id, reference, transaction_id, amount, status, requested_by, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, 'requested', $5, $6, $6)",
+            "INSERT INTO refunds (id, reference, transaction_id, amount, status, comment, requested_by, created_at, updated_at, next_check_at) \
+             VALUES ($1, $2, $3, $4, 'requested', $5, $6, $7, $7, $8)",
         )
-        .bind(&id)
+        .bind(&r.id)
         .bind(reference)
         .bind(transaction_id)
         .bind(amount.to_string())
+        .bind(&r.comment)
         .bind(requested_by)
         .bind(now)
+        // If the process stops before Flutterwave answers, the follower looks it up.
+        .bind(now + REFUND_FIRST_CHECK_MS)
         .execute(&mut *tx)
         .await?;
-        insert_event(&mut tx, reference, "refund_requested", &format!("{amount}")).await?;
+        insert_event(&mut tx, reference, "refund_requested", &amount.to_string()).await?;
         tx.commit().await?;
-        Ok(Some(id))
+        Ok(Ok(r))
     }
 
-    pub async fn finish_refund(
-        &self,
-        id: &str,
-        status: &str,
-        flw_id: Option<i64>,
-        note: &str,
-    ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE refunds SET status = $1, flw_refund_id = $2, note = $3, updated_at = $4 WHERE id = $5 AND status = 'requested'")
-            .bind(status)
-            .bind(flw_id)
-            .bind(note)
-            .bind(now_ms())
-            .bind(id)
-            .execute(self.pool())
+    /// What may still be refunded: paid less every refund not definitely failed.
+    pub async fn refundable(&self, reference: &str) -> Result<Option<Decimal>, StoreError> {
+        let Some(c) = self.checkout(reference).await? else { return Ok(None) };
+        let (CheckoutStatus::Paid, Some(paid)) = (c.status, c.paid_amount) else { return Ok(Some(Decimal::ZERO)) };
+        let mut tx = self.begin_read().await?;
+        let held = held_refunds(&mut tx, reference).await?;
+        tx.commit().await?;
+        Ok(Some((paid - held).max(Decimal::ZERO)))
+    }
+
+    /// Moves a refund that is not final yet. Reaching `completed` adds its
+    /// amount to the checkout's refunded total in the same transaction;
+    /// `false` when it was already final (another follower got there first).
+    pub async fn update_refund(&self, id: &str, u: &RefundUpdate<'_>) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let r = sqlx::query(
+            "UPDATE refunds SET status = $1, flw_refund_id = COALESCE($2, flw_refund_id), flw_status = COALESCE($3, flw_status), \
+             note = $4, updated_at = $5, next_check_at = $6, checks = checks + $7 WHERE id = $8 AND status NOT IN ('completed', 'failed')",
+        )
+        .bind(u.status.as_str())
+        .bind(u.flw_refund_id)
+        .bind(u.flw_status)
+        .bind(u.note)
+        .bind(now_ms())
+        .bind(if u.status.is_final() { None } else { u.next_check_at })
+        .bind(i64::from(u.checked))
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        let moved = r.rows_affected() == 1;
+        if moved && u.status.is_final() {
+            let (reference, amount): (String, String) =
+                sqlx::query_as("SELECT reference, amount FROM refunds WHERE id = $1").bind(id).fetch_one(&mut *tx).await?;
+            if u.status == RefundStatus::Completed {
+                let refunded: String = sqlx::query_scalar("SELECT refunded FROM checkouts WHERE reference = $1")
+                    .bind(&reference)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let total = refunded.parse::<Decimal>().unwrap_or_default() + amount.parse::<Decimal>().unwrap_or_default();
+                sqlx::query("UPDATE checkouts SET refunded = $1, updated_at = $2 WHERE reference = $3")
+                    .bind(total.normalize().to_string())
+                    .bind(now_ms())
+                    .bind(&reference)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let kind = if u.status == RefundStatus::Completed { "refunded" } else { "refund_failed" };
+            insert_event(&mut tx, &reference, kind, &amount).await?;
+        }
+        tx.commit().await?;
+        Ok(moved)
+    }
+
+    pub async fn refund(&self, id: &str) -> Result<Option<RefundRow>, StoreError> {
+        let r = sqlx::query(select_refunds!("WHERE id = $1")).bind(id).fetch_optional(self.pool()).await?;
+        Ok(r.as_ref().map(refund_row).transpose()?)
+    }
+
+    pub async fn refund_by_flw_id(&self, flw_refund_id: i64) -> Result<Option<RefundRow>, StoreError> {
+        let r = sqlx::query(select_refunds!("WHERE flw_refund_id = $1"))
+            .bind(flw_refund_id)
+            .fetch_optional(self.pool())
             .await?;
-        Ok(())
+        Ok(r.as_ref().map(refund_row).transpose()?)
     }
 
     pub async fn refunds(&self, reference: &str) -> Result<Vec<RefundRow>, StoreError> {
-        let rows = sqlx::query("SELECT id, amount, status, note, requested_by, created_at FROM refunds WHERE reference = $1 ORDER BY created_at")
+        let rows = sqlx::query(select_refunds!("WHERE reference = $1 ORDER BY created_at"))
             .bind(reference)
             .fetch_all(self.pool())
             .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(RefundRow {
-                    id: r.try_get("id")?,
-                    amount: r.try_get("amount")?,
-                    status: r.try_get("status")?,
-                    note: r.try_get("note")?,
-                    requested_by: r.try_get("requested_by")?,
-                    created_at: r.try_get("created_at")?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(Into::into)
+        Ok(rows.iter().map(refund_row).collect::<Result<_, _>>()?)
     }
+
+    /// Refunds not final whose next look is due.
+    pub async fn refunds_to_follow(&self, now: i64, limit: i64) -> Result<Vec<RefundRow>, StoreError> {
+        let rows = sqlx::query(select_refunds!(
+            "WHERE status NOT IN ('completed', 'failed') AND next_check_at IS NOT NULL AND next_check_at <= $1 \
+             ORDER BY next_check_at LIMIT $2"
+        ))
+        .bind(now)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.iter().map(refund_row).collect::<Result<_, _>>()?)
+    }
+}
+
+/// A refund's move: its new state, what Flutterwave said, when to look again.
+#[derive(Debug, Clone)]
+pub struct RefundUpdate<'a> {
+    pub status: RefundStatus,
+    pub flw_refund_id: Option<i64>,
+    pub flw_status: Option<&'a str>,
+    pub note: Option<&'a str>,
+    pub next_check_at: Option<i64>,
+    /// Counts as one more follow-up look.
+    pub checked: bool,
+}
+
+/// The first follow-up look at a refund that has no final answer.
+pub const REFUND_FIRST_CHECK_MS: i64 = 60_000;
+
+async fn held_refunds(tx: &mut sqlx::Transaction<'static, sqlx::Any>, reference: &str) -> Result<Decimal, StoreError> {
+    let amounts: Vec<String> = sqlx::query_scalar("SELECT amount FROM refunds WHERE reference = $1 AND status <> 'failed'")
+        .bind(reference)
+        .fetch_all(&mut **tx)
+        .await?;
+    Ok(amounts.iter().filter_map(|a| a.parse::<Decimal>().ok()).sum())
 }

@@ -2,8 +2,9 @@
 //!
 //! Each migration runs in its own transaction together with the row that
 //! records it, so a crash leaves it either fully applied or not at all, and
-//! running them again changes nothing. On PostgreSQL an advisory lock keeps two
-//! instances starting at once from racing.
+//! running them again changes nothing. On PostgreSQL one advisory lock, held
+//! from before the bookkeeping table is created until the last migration,
+//! keeps instances starting at once from racing.
 
 use super::{Backend, Store, StoreError, now_ms};
 
@@ -41,24 +42,49 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("migrations/portable/0004_refunds.sql"),
         postgres: include_str!("migrations/portable/0004_refunds.sql"),
     },
+    Migration {
+        version: 5,
+        name: "money rules",
+        sqlite: include_str!("migrations/portable/0005_money_rules.sql"),
+        postgres: include_str!("migrations/portable/0005_money_rules.sql"),
+    },
 ];
 
 /// Any constant: identifies Sika's migration lock among advisory locks.
 const PG_MIGRATION_LOCK: i64 = 0x5169_6b61_0001;
 
+/// Applies what is missing. On PostgreSQL everything, the bookkeeping table
+/// included, happens under one session advisory lock on a connection that is
+/// closed afterwards (never returned to the pool with the lock), so instances
+/// starting together on an empty database queue instead of racing.
 pub(super) async fn run(store: &Store) -> Result<usize, StoreError> {
+    let mut conn = store.pool().acquire().await?;
+    conn.close_on_drop();
+    if store.backend() == Backend::Postgres {
+        sqlx::query("SELECT pg_advisory_lock($1)").bind(PG_MIGRATION_LOCK).execute(&mut *conn).await?;
+    }
+    let applied = apply(store.backend(), &mut conn).await;
+    if store.backend() == Backend::Postgres {
+        // Closing the connection releases the lock too; unlocking first is tidier.
+        let _ = sqlx::query("SELECT pg_advisory_unlock($1)").bind(PG_MIGRATION_LOCK).execute(&mut *conn).await;
+    }
+    applied
+}
+
+async fn apply(backend: Backend, conn: &mut sqlx::AnyConnection) -> Result<usize, StoreError> {
+    use sqlx::Connection as _;
     sqlx::query(
         "CREATE TABLE IF NOT EXISTS sika_migrations (\
          version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
     )
-    .execute(store.pool())
+    .execute(&mut *conn)
     .await?;
     let mut applied = 0;
     for m in MIGRATIONS {
-        let mut tx = store.begin_write().await?;
-        if store.backend() == Backend::Postgres {
-            sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(PG_MIGRATION_LOCK).execute(&mut *tx).await?;
-        }
+        let mut tx = match backend {
+            Backend::Sqlite => conn.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => conn.begin().await?,
+        };
         let done: Option<i64> = sqlx::query_scalar("SELECT version FROM sika_migrations WHERE version = $1")
             .bind(m.version)
             .fetch_optional(&mut *tx)
@@ -66,7 +92,7 @@ pub(super) async fn run(store: &Store) -> Result<usize, StoreError> {
         if done.is_some() {
             continue;
         }
-        let sql = match store.backend() {
+        let sql = match backend {
             Backend::Sqlite => m.sqlite,
             Backend::Postgres => m.postgres,
         };

@@ -22,7 +22,10 @@ use crate::secret::Secret;
 
 pub use api_keys::ApiKeyRow;
 pub use audit::{AuditEntry, AuditFilter};
-pub use checkouts::{CheckoutRow, Notification, OutboxRow, RefundRow};
+pub use checkouts::{
+    CheckoutRow, ExpiryCandidate, Notification, OutboxRow, REFUND_FIRST_CHECK_MS, RECONCILE_MARKS_MS, RefundRefusal,
+    RefundRow, RefundUpdate,
+};
 pub use inbox::InboxRow;
 pub use migrations::{MIGRATIONS, applied_versions};
 pub use sessions::SessionRow;
@@ -122,8 +125,16 @@ impl Store {
         })
     }
 
+    /// A read transaction: one consistent view for several queries.
+    pub async fn begin_read(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        Ok(self.pool.begin().await?)
+    }
+
     /// Runs `f` only if no other instance holds `key` (PostgreSQL advisory
     /// lock); on SQLite there is only one instance. `None` when another holds it.
+    ///
+    /// The lock lives on a connection that is closed when this returns, panics
+    /// or is cancelled — never handed back to the pool still holding it.
     pub async fn singleton<T, F: std::future::Future<Output = T>>(
         &self,
         key: i64,
@@ -133,6 +144,7 @@ impl Store {
             return Ok(Some(f.await));
         }
         let mut conn = self.pool.acquire().await?;
+        conn.close_on_drop();
         let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)").bind(key).fetch_one(&mut *conn).await?;
         if !got {
             return Ok(None);
@@ -165,6 +177,18 @@ fn create_private_file(url_rest: &str) {
     let _ = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path);
 }
 
+/// Reads a text column into a typed value; text the type does not know is a
+/// decoding error (a corrupt or foreign row), never a silent default.
+pub(crate) fn decode<T>(
+    r: &sqlx::any::AnyRow,
+    column: &str,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> Result<T, sqlx::Error> {
+    use sqlx::Row as _;
+    let text: String = r.try_get(column)?;
+    parse(&text).ok_or_else(|| sqlx::Error::Decode(format!("{column}: unexpected value {text:?}").into()))
+}
+
 /// Milliseconds since the Unix epoch, the one time format stored.
 pub fn now_ms() -> i64 {
     let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
@@ -172,6 +196,12 @@ pub fn now_ms() -> i64 {
 }
 
 impl Store {
+    /// The pool, for tests that reach under the repository API (tampering drills).
+    #[doc(hidden)]
+    pub fn pool_for_tests(&self) -> &AnyPool {
+        &self.pool
+    }
+
     /// A pooled connection, for tests that inspect connection settings.
     #[doc(hidden)]
     pub async fn acquire_for_tests(&self) -> sqlx::pool::PoolConnection<sqlx::Any> {

@@ -119,6 +119,25 @@ impl Store {
         Ok(())
     }
 
+    /// One more wrong step-up code in this session; returns the count.
+    pub async fn count_step_up_failure(&self, token_hash: &str) -> Result<i64, StoreError> {
+        let n: Option<i64> = sqlx::query_scalar(
+            "UPDATE sessions SET step_up_failures = step_up_failures + 1 WHERE token_hash = $1 RETURNING step_up_failures",
+        )
+        .bind(token_hash)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(n.unwrap_or(i64::MAX))
+    }
+
+    pub async fn reset_step_up_failures(&self, token_hash: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE sessions SET step_up_failures = 0 WHERE token_hash = $1")
+            .bind(token_hash)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
     pub async fn ended_reason(&self, token_hash: &str) -> Result<Option<String>, StoreError> {
         Ok(sqlx::query_scalar("SELECT reason FROM ended_sessions WHERE token_hash = $1")
             .bind(token_hash)

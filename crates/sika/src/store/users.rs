@@ -197,48 +197,69 @@ impl Store {
             .await?)
     }
 
-    /// Counts a failed login; at `threshold` failures the account locks for
-    /// `base_ms` doubled per earlier lockout. Returns the lock's end, if it locked now.
-    pub async fn record_login_failure(
+    /// Reserves one sign-in attempt on the account *before* the password is
+    /// checked: one atomic update, so concurrent attempts cannot all pass.
+    /// `false` when the account is locked or its failures (with attempts in
+    /// flight) already reached `threshold`.
+    pub async fn reserve_login_attempt(&self, id: &str, threshold: i64, now: i64) -> Result<bool, StoreError> {
+        let r = sqlx::query(
+            "UPDATE users SET failed_logins = failed_logins + 1 WHERE id = $1 AND locked_until <= $2 AND failed_logins < $3",
+        )
+        .bind(id)
+        .bind(now)
+        .bind(threshold)
+        .execute(self.pool())
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// A reserved attempt failed (it stays counted). At `threshold` the
+    /// account locks for `base_ms` doubled per earlier lockout, at most
+    /// `max_ms`. Returns the lock's end, if it locked now.
+    pub async fn fail_login_attempt(
         &self,
         id: &str,
         threshold: i64,
         base_ms: i64,
+        max_ms: i64,
     ) -> Result<Option<i64>, StoreError> {
+        let now = now_ms();
         let mut tx = self.begin_write().await?;
-        let (failed, lockouts): (i64, i64) = sqlx::query_as("SELECT failed_logins, lockouts FROM users WHERE id = $1")
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await?;
-        let failed = failed + 1;
-        let locked_until = if failed >= threshold {
-            let until = now_ms() + base_ms.saturating_mul(1_i64 << lockouts.clamp(0, 10));
-            sqlx::query("UPDATE users SET failed_logins = 0, lockouts = lockouts + 1, locked_until = $1 WHERE id = $2")
-                .bind(until)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-            Some(until)
-        } else {
-            sqlx::query("UPDATE users SET failed_logins = $1 WHERE id = $2")
-                .bind(failed)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-            None
+        let select = match self.backend() {
+            super::Backend::Postgres => "SELECT failed_logins, lockouts FROM users WHERE id = $1 FOR UPDATE",
+            super::Backend::Sqlite => "SELECT failed_logins, lockouts FROM users WHERE id = $1",
         };
+        let Some((failed, lockouts)): Option<(i64, i64)> =
+            sqlx::query_as(select).bind(id).fetch_optional(&mut *tx).await?
+        else {
+            return Ok(None);
+        };
+        if failed < threshold {
+            tx.commit().await?;
+            return Ok(None);
+        }
+        let until = now + base_ms.saturating_mul(1_i64 << lockouts.clamp(0, 20)).min(max_ms);
+        sqlx::query(
+            "UPDATE users SET failed_logins = 0, lockouts = lockouts + 1, locked_until = $1 WHERE id = $2 AND locked_until <= $3",
+        )
+        .bind(until)
+        .bind(id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
-        Ok(locked_until)
+        Ok(Some(until))
     }
 
-    pub async fn clear_login_failures(&self, id: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE users SET failed_logins = 0 WHERE id = $1").bind(id).execute(self.pool()).await?;
+    /// A complete sign-in: failures, and the lockout doubling, start over.
+    pub async fn login_succeeded(&self, id: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE users SET failed_logins = 0, lockouts = 0 WHERE id = $1").bind(id).execute(self.pool()).await?;
         Ok(())
     }
 
-    /// An admin lifts a lockout (the doubling history is kept).
+    /// An admin (or `sika user unlock`) lifts a lockout; the doubling starts over.
     pub async fn unlock_user(&self, id: &str) -> Result<bool, StoreError> {
-        let r = sqlx::query("UPDATE users SET locked_until = 0, failed_logins = 0 WHERE id = $1")
+        let r = sqlx::query("UPDATE users SET locked_until = 0, failed_logins = 0, lockouts = 0 WHERE id = $1")
             .bind(id)
             .execute(self.pool())
             .await?;
@@ -273,42 +294,34 @@ impl Store {
         Ok(())
     }
 
-    /// Per-IP login throttle: counts a failure in a fixed window; returns the count.
-    pub async fn count_ip_failure(&self, ip: &str, window_ms: i64) -> Result<i64, StoreError> {
+    /// Reserves one sign-in attempt for an address *before* any password
+    /// work, in one atomic upsert: `false` when its window is full. The window
+    /// (fixed, `window_ms` long) starts over when it has passed.
+    pub async fn reserve_ip_attempt(&self, ip: &str, limit: i64, window_ms: i64) -> Result<bool, StoreError> {
         let now = now_ms();
-        let mut tx = self.begin_write().await?;
-        let current: Option<(i64, i64)> =
-            sqlx::query_as("SELECT window_start, failures FROM login_throttle WHERE ip = $1")
-                .bind(ip)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let failures = match current {
-            Some((start, n)) if now - start < window_ms => {
-                sqlx::query("UPDATE login_throttle SET failures = failures + 1 WHERE ip = $1")
-                    .bind(ip)
-                    .execute(&mut *tx)
-                    .await?;
-                n + 1
-            }
-            Some(_) => {
-                sqlx::query("UPDATE login_throttle SET window_start = $1, failures = 1 WHERE ip = $2")
-                    .bind(now)
-                    .bind(ip)
-                    .execute(&mut *tx)
-                    .await?;
-                1
-            }
-            None => {
-                sqlx::query("INSERT INTO login_throttle (ip, window_start, failures) VALUES ($1, $2, 1)")
-                    .bind(ip)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                1
-            }
-        };
-        tx.commit().await?;
-        Ok(failures)
+        let r = sqlx::query(
+            "INSERT INTO login_throttle (ip, window_start, failures) VALUES ($1, $2, 1) \
+             ON CONFLICT (ip) DO UPDATE SET \
+             failures = CASE WHEN login_throttle.window_start <= $3 THEN 1 ELSE login_throttle.failures + 1 END, \
+             window_start = CASE WHEN login_throttle.window_start <= $3 THEN $2 ELSE login_throttle.window_start END \
+             WHERE login_throttle.window_start <= $3 OR login_throttle.failures < $4",
+        )
+        .bind(ip)
+        .bind(now)
+        .bind(now - window_ms)
+        .bind(limit)
+        .execute(self.pool())
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// A reserved attempt succeeded: it does not count against the address.
+    pub async fn release_ip_attempt(&self, ip: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE login_throttle SET failures = failures - 1 WHERE ip = $1 AND failures > 0")
+            .bind(ip)
+            .execute(self.pool())
+            .await?;
+        Ok(())
     }
 
     /// Failures from `ip` in the current window.

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod emulated;
 pub mod webdriver;
 
 use std::net::SocketAddr;
@@ -123,6 +124,18 @@ pub async fn spawn_full(
     absolute: Duration,
     flw: Option<Flw>,
 ) -> TestApp {
+    spawn_tuned(db, extra, idle, absolute, flw, |_| {}).await
+}
+
+/// [`spawn_full`], with a chance to change the payments service's settings first.
+pub async fn spawn_tuned(
+    db: TestDb,
+    extra: Router<AppState>,
+    idle: Duration,
+    absolute: Duration,
+    flw: Option<Flw>,
+    tune: impl FnOnce(&mut sika::payments::Payments),
+) -> TestApp {
     let (cert_pem, key_pem) = sika::server::tls::self_signed().expect("self-signed");
     let tls = tls_config(&cert_pem, &key_pem);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -144,23 +157,25 @@ pub async fn spawn_full(
     flw_config.request_timeout = Duration::from_secs(2);
     flw_config.max_retries = 1;
     let client = flutterwave::Client::new(flw_config).unwrap();
-    let payments = sika::payments::Payments::new(
+    let mut payments = sika::payments::Payments::new(
         db.store.clone(),
         sika::crypto::field::FieldCipher::new(auth.cipher_keys()),
         client,
         Secret::new(flw.secret_hash),
         &public,
     );
+    tune(&mut payments);
     let state = AppState {
         store: db.store.clone(),
         auth: auth.clone(),
         max_body_bytes: sika::config::DEFAULT_MAX_BODY_BYTES,
         public_origin: format!("https://127.0.0.1:{}", addr.port()),
         payments: payments.clone(),
+        workers: Default::default(),
     };
     let app = http::app_with(state, extra);
     let (stop, shutdown) = watch::channel(false);
-    tokio::spawn(sika::server::serve_https(listener, tls, app, shutdown));
+    tokio::spawn(sika::server::serve_https(listener, tls, app, shutdown, sika::server::Limits::default()));
     let client = client_for(&cert_pem).build().expect("client");
     TestApp {
         addr,

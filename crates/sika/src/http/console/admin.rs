@@ -35,26 +35,26 @@ struct UsersPage {
     users: Vec<UserView>,
     roles: Vec<&'static str>,
     throttled: Vec<(String, i64)>,
+    form: NewUser,
     error: Option<String>,
 }
 
-async fn users_view(state: &AppState, c: &crate::auth::session::Current, ctx: &Ctx, error: Option<String>) -> Response {
+async fn users_view(
+    state: &AppState,
+    c: &crate::auth::session::Current,
+    ctx: &Ctx,
+    form: NewUser,
+    error: Option<String>,
+) -> Response {
     let users = match state.auth.users().await {
         Ok(u) => u,
         Err(e) => return internal(e),
     };
-    // Reading every e-mail is a read of sensitive data: audited.
-    let _ = state
-        .auth
-        .auditor
-        .record(
-            &c.actor(&ctx.ip, &ctx.user_agent),
-            "users.view",
-            "users",
-            Outcome::Success,
-            json!({"count": users.len()}),
-        )
-        .await;
+    // Reading every e-mail is a read of sensitive data: audited, or not shown.
+    let actor = c.actor(&ctx.ip, &ctx.user_agent);
+    if let Err(r) = state.audited(&actor, "users.view", "users", Outcome::Success, json!({"count": users.len()})).await {
+        return r;
+    }
     let window = i64::try_from(crate::auth::IP_THROTTLE_WINDOW.as_millis()).unwrap_or(i64::MAX);
     let throttled = match state.auth.store.throttled_ips(state.auth.ip_throttle_limit, window).await {
         Ok(t) => t,
@@ -88,6 +88,8 @@ async fn users_view(state: &AppState, c: &crate::auth::session::Current, ctx: &C
         users,
         roles: Role::ALL.iter().map(|r| r.as_str()).collect(),
         throttled,
+        // The password is never shown again.
+        form: NewUser { password: String::new(), ..form },
         error,
     })
 }
@@ -112,17 +114,11 @@ pub async fn clear_throttle(State(state): State<AppState>, ctx: Ctx, Form(f): Fo
     match state.auth.store.clear_ip_throttle(&ip.to_string()).await {
         Ok(done) => {
             let outcome = if done { Outcome::Success } else { Outcome::Failure };
-            let _ = state
-                .auth
-                .auditor
-                .record(
-                    &c.actor(&ctx.ip, &ctx.user_agent),
-                    "login_throttle.clear",
-                    &format!("ip:{ip}"),
-                    outcome,
-                    json!({}),
-                )
-                .await;
+            let actor = c.actor(&ctx.ip, &ctx.user_agent);
+            if let Err(r) = state.audited(&actor, "login_throttle.clear", &format!("ip:{ip}"), outcome, json!({})).await
+            {
+                return r;
+            }
             Redirect::to("/admin/users").into_response()
         }
         Err(e) => internal(e),
@@ -134,10 +130,10 @@ pub async fn users_page(State(state): State<AppState>, ctx: Ctx) -> Response {
         Ok(c) => c,
         Err(r) => return r,
     };
-    users_view(&state, &c, &ctx, None).await
+    users_view(&state, &c, &ctx, NewUser::default(), None).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default, Clone)]
 pub struct NewUser {
     #[serde(default)]
     email: String,
@@ -157,12 +153,12 @@ pub async fn create_user(State(state): State<AppState>, ctx: Ctx, Form(f): Form<
         Err(r) => return r,
     };
     let Some(role) = Role::parse(&f.role) else {
-        return users_view(&state, &c, &ctx, Some("Choose a role.".into())).await;
+        return users_view(&state, &c, &ctx, f.clone(), Some("Choose a role.".into())).await;
     };
     let name = Some(f.name.as_str()).filter(|n| !n.trim().is_empty());
     match state.auth.create_user(&c.actor(&ctx.ip, &ctx.user_agent), &f.email, name, role, &f.password, false).await {
         Ok(_) => Redirect::to("/admin/users").into_response(),
-        Err(AuthError::Invalid(msg)) => users_view(&state, &c, &ctx, Some(msg)).await,
+        Err(AuthError::Invalid(msg)) => users_view(&state, &c, &ctx, f.clone(), Some(msg)).await,
         Err(e) => internal(e),
     }
 }
@@ -201,10 +197,15 @@ pub async fn user_action(
     let result = match action.as_str() {
         "role" => {
             let Some(role) = Role::parse(&f.role) else {
-                return users_view(&state, &c, &ctx, Some("Choose a role.".into())).await;
+                return users_view(&state, &c, &ctx, NewUser::default(), Some("Choose a role.".into())).await;
             };
+            if role == target.role {
+                // Nothing changes: no sessions end, no entry claims a change.
+                return Redirect::to("/admin/users").into_response();
+            }
             if target.id == c.user.id && role != Role::Admin {
-                return users_view(&state, &c, &ctx, Some("You cannot remove your own admin role.".into())).await;
+                let why = "You cannot remove your own admin role.".into();
+                return users_view(&state, &c, &ctx, NewUser::default(), Some(why)).await;
             }
             async {
                 store.set_user_role(&target.id, role.as_str()).await?;
@@ -217,7 +218,8 @@ pub async fn user_action(
         }
         "disable" | "enable" => {
             if target.id == c.user.id {
-                return users_view(&state, &c, &ctx, Some("You cannot disable yourself.".into())).await;
+                let why = "You cannot disable yourself.".into();
+                return users_view(&state, &c, &ctx, NewUser::default(), Some(why)).await;
             }
             let disable = action == "disable";
             async {
@@ -276,10 +278,11 @@ struct KeysPage {
     nav: Option<Nav>,
     csrf: String,
     keys: Vec<KeyView>,
+    form: NewKey,
     error: Option<String>,
 }
 
-async fn keys_view(state: &AppState, c: &crate::auth::session::Current, error: Option<String>) -> Response {
+async fn keys_view(state: &AppState, c: &crate::auth::session::Current, form: NewKey, error: Option<String>) -> Response {
     let keys = match state.auth.store.api_keys().await {
         Ok(k) => k,
         Err(e) => return internal(e),
@@ -295,7 +298,7 @@ async fn keys_view(state: &AppState, c: &crate::auth::session::Current, error: O
             revoked: k.revoked_at.is_some(),
         })
         .collect();
-    render(&KeysPage { nav: Nav::of(c), csrf: c.csrf_token.clone(), keys, error })
+    render(&KeysPage { nav: Nav::of(c), csrf: c.csrf_token.clone(), keys, form, error })
 }
 
 pub async fn keys_page(State(state): State<AppState>, ctx: Ctx) -> Response {
@@ -303,10 +306,10 @@ pub async fn keys_page(State(state): State<AppState>, ctx: Ctx) -> Response {
         Ok(c) => c,
         Err(r) => return r,
     };
-    keys_view(&state, &c, None).await
+    keys_view(&state, &c, NewKey::default(), None).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default, Clone)]
 pub struct NewKey {
     #[serde(default)]
     name: String,
@@ -339,7 +342,7 @@ pub async fn create_key(State(state): State<AppState>, ctx: Ctx, Form(f): Form<N
             secret: Some(key),
             back: "/admin/api-keys",
         }),
-        Err(AuthError::Invalid(msg)) => keys_view(&state, &c, Some(msg)).await,
+        Err(AuthError::Invalid(msg)) => keys_view(&state, &c, f.clone(), Some(msg)).await,
         Err(e) => internal(e),
     }
 }

@@ -66,17 +66,10 @@ pub async fn audit_page(State(state): State<AppState>, ctx: Ctx, Query(f): Query
         outcome: clean(&f.outcome).filter(|o| ["success", "failure", "denied"].contains(&o.as_str())),
         before_seq: f.before,
     };
-    let _ = state
-        .auth
-        .auditor
-        .record(
-            &c.actor(&ctx.ip, &ctx.user_agent),
-            "audit.view",
-            "audit_log",
-            Outcome::Success,
-            json!({"action": filter.action, "actor": filter.actor}),
-        )
-        .await;
+    let details = json!({"action": filter.action, "actor": filter.actor});
+    if let Err(r) = state.audited(&c.actor(&ctx.ip, &ctx.user_agent), "audit.view", "audit_log", Outcome::Success, details).await {
+        return r;
+    }
     let entries = match state.auth.store.audit_search(&filter, PAGE).await {
         Ok(e) => e,
         Err(e) => return internal(e),

@@ -12,7 +12,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use http::HeaderMap;
 use serde_json::json;
 
-use crate::audit::Outcome;
+use crate::audit::{Actor, Outcome};
 use crate::auth::Role;
 use crate::auth::session::{COOKIE, Current};
 use crate::crypto::ct_eq;
@@ -126,11 +126,7 @@ impl AppState {
         if allowed.contains(&c.role()) {
             return Ok(());
         }
-        let _ = self
-            .auth
-            .auditor
-            .record(&c.actor(&ctx.ip, &ctx.user_agent), "access", what, Outcome::Denied, json!({}))
-            .await;
+        self.audited(&c.actor(&ctx.ip, &ctx.user_agent), "access", what, Outcome::Denied, json!({})).await?;
         Err(AppError::Forbidden.into_response())
     }
 
@@ -139,12 +135,28 @@ impl AppState {
         if ct_eq(submitted, &c.csrf_token) && origin_allowed(&ctx.headers, &self.public_origin) {
             return Ok(());
         }
-        let _ = self
-            .auth
-            .auditor
-            .record(&c.actor(&ctx.ip, &ctx.user_agent), "csrf", "form", Outcome::Denied, json!({}))
-            .await;
+        self.audited(&c.actor(&ctx.ip, &ctx.user_agent), "csrf", "form", Outcome::Denied, json!({})).await?;
         Err(AppError::Forbidden.into_response())
+    }
+
+    /// The one way the console records what someone did or saw. When the entry
+    /// cannot be written the caller gets `Err` (a generic 500) and must stop
+    /// there: a sensitive action or read that leaves no trace does not happen.
+    pub async fn audited(
+        &self,
+        actor: &Actor,
+        action: &str,
+        target: &str,
+        outcome: Outcome,
+        details: serde_json::Value,
+    ) -> Result<(), Response> {
+        match self.auth.auditor.record(actor, action, target, outcome, details).await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                tracing::error!(error = %e, action, "the audit entry could not be written; the action is refused");
+                Err(AppError::Internal(Box::new(e)).into_response())
+            }
+        }
     }
 }
 
@@ -194,20 +206,7 @@ pub fn internal(e: impl std::error::Error + Send + Sync + 'static) -> Response {
 
 /// `2026-11-29 10:00:00` (UTC) for a millisecond timestamp.
 pub fn time(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil-from-days (Howard Hinnant).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+    crate::timefmt::datetime(ms)
 }
 
 #[cfg(test)]

@@ -31,9 +31,11 @@ pub fn routes() -> Router<AppState> {
         .route("/audit", get(audit_log::audit_page))
         .route("/payments", get(payments::list).post(payments::create))
         .route("/payments/{reference}", get(payments::detail))
+        .route("/payments/{reference}/refund/confirm", post(payments::refund_confirm))
         .route("/payments/{reference}/refund", post(payments::refund))
         .route("/admin/settings", get(payments::settings).post(payments::save_settings))
         .route("/admin/settings/secret", post(payments::new_secret))
         .route("/admin/notifications/{id}/replay", post(payments::replay))
         .route("/admin/webhooks", get(payments::webhooks))
+        .route("/admin/webhooks/{id}/replay", post(payments::replay_webhook))
 }

@@ -1,99 +1,40 @@
 //! Payments in the console: the list with filters, one payment's page, a
-//! payment link for operators, shop-notification settings, and the webhooks
-//! that need a person.
+//! payment link for operators, refunds (with a confirmation step and a fresh
+//! code), shop-notification settings, and the webhooks that need a person.
+//! A refused form is shown again with everything typed (secrets excepted).
 
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
+use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::json;
 
 use super::guard::{Ctx, Nav, internal, render, time};
 use crate::audit::Outcome;
+use crate::auth::login::StepUp;
 use crate::auth::roles::may;
+use crate::auth::session::Current;
 use crate::crypto::field::FieldCipher;
-use crate::domain::checkout::{CURRENCIES, CheckoutRequest, CustomerRequest};
+use crate::domain::checkout::{CheckoutRequest, CustomerRequest};
+use crate::domain::{CheckoutStatus, Currency, InboxState};
 use crate::http::AppState;
 use crate::http::error::AppError;
-use crate::payments::notify;
+use crate::payments::{RefundOutcome, notify};
 use crate::store::{CheckoutRow, OutboxRow};
-
-const STATUSES: [&str; 5] = ["pending", "paid", "needs_review", "failed", "cancelled"];
 
 struct Line {
     reference: String,
     amount: String,
-    currency: String,
-    status: String,
+    refunded: String,
+    currency: Currency,
+    status: CheckoutStatus,
     created: String,
 }
 
-#[derive(Template)]
-#[template(path = "payments.html")]
-struct ListPage {
-    nav: Option<Nav>,
-    csrf: String,
-    rows: Vec<Line>,
-    statuses: Vec<&'static str>,
-    currencies: Vec<&'static str>,
-    filter_status: String,
-    filter_q: String,
-    can_create: bool,
-    error: Option<String>,
-}
-
-#[derive(Deserialize, Default)]
-pub struct Filter {
-    #[serde(default)]
-    status: String,
-    #[serde(default)]
-    q: String,
-}
-
-async fn list_view(state: &AppState, c: &crate::auth::session::Current, f: Filter, error: Option<String>) -> Response {
-    let status = STATUSES.iter().find(|s| **s == f.status).map(|s| s.to_string());
-    let q: String = f.q.chars().filter(|ch| ch.is_ascii_alphanumeric() || *ch == '_' || *ch == '-').take(64).collect();
-    let rows = match state
-        .payments
-        .store
-        .checkouts_search(status.as_deref(), Some(q.as_str()).filter(|q| !q.is_empty()), 200)
-        .await
-    {
-        Ok(r) => r,
-        Err(e) => return internal(e),
-    };
-    let rows = rows
-        .into_iter()
-        .map(|r| Line {
-            reference: r.reference,
-            amount: r.amount,
-            currency: r.currency,
-            status: r.status,
-            created: time(r.created_at),
-        })
-        .collect();
-    render(&ListPage {
-        nav: Nav::of(c),
-        csrf: c.csrf_token.clone(),
-        rows,
-        statuses: STATUSES.to_vec(),
-        currencies: CURRENCIES.to_vec(),
-        filter_status: status.unwrap_or_default(),
-        filter_q: q,
-        can_create: may::CREATE_PAYMENTS.contains(&c.role()),
-        error,
-    })
-}
-
-pub async fn list(State(state): State<AppState>, ctx: Ctx, Query(f): Query<Filter>) -> Response {
-    match state.authorize(&ctx, may::READ_PAYMENTS, "payments", None).await {
-        Ok(c) => list_view(&state, &c, f, None).await,
-        Err(r) => r,
-    }
-}
-
-#[derive(Deserialize)]
+/// What was typed into the payment-link form, shown again on refusal.
+#[derive(Deserialize, Default, Clone)]
 pub struct NewLink {
     #[serde(default)]
     reference: String,
@@ -109,44 +50,114 @@ pub struct NewLink {
     csrf_token: String,
 }
 
+#[derive(Template)]
+#[template(path = "payments.html")]
+struct ListPage {
+    nav: Option<Nav>,
+    csrf: String,
+    rows: Vec<Line>,
+    statuses: &'static [CheckoutStatus],
+    currencies: &'static [Currency],
+    filter_status: String,
+    filter_q: String,
+    can_create: bool,
+    form: NewLink,
+    error: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct Filter {
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    q: String,
+}
+
+async fn list_view(state: &AppState, c: &Current, f: Filter, form: NewLink, error: Option<String>) -> Response {
+    let status = CheckoutStatus::parse(&f.status);
+    let q: String = f.q.chars().filter(|ch| ch.is_ascii_alphanumeric() || *ch == '_' || *ch == '-').take(64).collect();
+    let rows = match state.payments.store.checkouts_search(status, Some(q.as_str()).filter(|q| !q.is_empty()), 200).await
+    {
+        Ok(r) => r,
+        Err(e) => return internal(e),
+    };
+    let rows = rows
+        .into_iter()
+        .map(|r| Line {
+            amount: r.currency.format(r.amount),
+            refunded: if r.refunded.is_zero() { String::new() } else { r.currency.format(r.refunded) },
+            reference: r.reference,
+            currency: r.currency,
+            status: r.status,
+            created: time(r.created_at),
+        })
+        .collect();
+    render(&ListPage {
+        nav: Nav::of(c),
+        csrf: c.csrf_token.clone(),
+        rows,
+        statuses: CheckoutStatus::ALL,
+        currencies: Currency::ALL,
+        filter_status: status.map(|s| s.as_str().to_string()).unwrap_or_default(),
+        filter_q: q,
+        can_create: may::CREATE_PAYMENTS.contains(&c.role()),
+        form,
+        error,
+    })
+}
+
+pub async fn list(State(state): State<AppState>, ctx: Ctx, Query(f): Query<Filter>) -> Response {
+    match state.authorize(&ctx, may::READ_PAYMENTS, "payments", None).await {
+        Ok(c) => list_view(&state, &c, f, NewLink { currency: "NGN".into(), ..NewLink::default() }, None).await,
+        Err(r) => r,
+    }
+}
+
 /// An operator creates a payment link, through the same rules as the API.
 pub async fn create(State(state): State<AppState>, ctx: Ctx, Form(f): Form<NewLink>) -> Response {
     let c = match state.authorize(&ctx, may::CREATE_PAYMENTS, "payments.create", Some(&f.csrf_token)).await {
         Ok(c) => c,
         Err(r) => return r,
     };
+    let refuse = |msg: String| list_view(&state, &c, Filter::default(), f.clone(), Some(msg));
     let Some(amount) = flutterwave::Amount::parse(&f.amount) else {
-        return list_view(&state, &c, Filter::default(), Some("amount: enter a number such as 1500.50".into())).await;
+        return refuse("amount: enter a number such as 1500.50".into()).await;
     };
     let req = CheckoutRequest {
         reference: f.reference.trim().to_string(),
         amount,
-        currency: f.currency,
-        customer: CustomerRequest { email: f.email, name: Some(f.name).filter(|n| !n.trim().is_empty()), phone: None },
+        currency: f.currency.clone(),
+        customer: CustomerRequest {
+            email: f.email.clone(),
+            name: Some(f.name.clone()).filter(|n| !n.trim().is_empty()),
+            phone: None,
+        },
         redirect_url: None,
     };
     let new = match req.validate(state.payments.max_amount) {
         Ok(n) => n,
-        Err(e) => return list_view(&state, &c, Filter::default(), Some(format!("{}: {}", e.field, e.message))).await,
+        Err(e) => return refuse(format!("{}: {}", e.field, e.message)).await,
     };
     let actor = c.actor(&ctx.ip, &ctx.user_agent);
     match state.payments.create(&format!("console:{}", c.user.id), &new).await {
         Ok(row) => {
-            let _ = state
-                .auth
-                .auditor
-                .record(
-                    &actor,
-                    "payment_link.create",
-                    &format!("checkout:{}", row.reference),
-                    Outcome::Success,
-                    json!({"amount": row.amount, "currency": row.currency}),
-                )
-                .await;
+            let details = json!({"amount": row.amount.to_string(), "currency": row.currency});
+            let target = format!("checkout:{}", row.reference);
+            if let Err(r) = state.audited(&actor, "payment_link.create", &target, Outcome::Success, details).await {
+                return r;
+            }
             Redirect::to(&format!("/payments/{}", row.reference)).into_response()
         }
-        Err(e) => list_view(&state, &c, Filter::default(), Some(e.to_string())).await,
+        Err(e) => refuse(e.to_string()).await,
     }
+}
+
+struct RefundLine {
+    requested: String,
+    amount: String,
+    status: String,
+    reason: String,
+    note: String,
 }
 
 #[derive(Template)]
@@ -155,11 +166,17 @@ struct DetailPage {
     nav: Option<Nav>,
     csrf: String,
     c: CheckoutRow,
+    expected: String,
+    paid: Option<String>,
+    refunded: String,
+    net: Option<String>,
+    refundable: Option<String>,
     email: String,
     events: Vec<(String, String, String)>,
     notes: Vec<(String, i64, String, bool)>,
-    refunds: Vec<(String, String, String, String)>,
+    refunds: Vec<RefundLine>,
     can_refund: bool,
+    form: RefundForm,
     error: Option<String>,
     notice: Option<String>,
 }
@@ -169,14 +186,15 @@ pub async fn detail(State(state): State<AppState>, ctx: Ctx, Path(reference): Pa
         Ok(c) => c,
         Err(r) => return r,
     };
-    detail_view(&state, &ctx, &c, reference, None, None).await
+    detail_view(&state, &ctx, &c, reference, RefundForm::default(), None, None).await
 }
 
 async fn detail_view(
     state: &AppState,
     ctx: &Ctx,
-    c: &crate::auth::session::Current,
+    c: &Current,
     reference: String,
+    form: RefundForm,
     error: Option<String>,
     notice: Option<String>,
 ) -> Response {
@@ -184,53 +202,68 @@ async fn detail_view(
         return AppError::NotFound.into_response();
     }
     let store = &state.payments.store;
-    let row = match store.checkout(&reference).await {
+    let (row, refunds) = match state.payments.checkout_with_refunds(&reference).await {
         Ok(Some(r)) => r,
         Ok(None) => return AppError::NotFound.into_response(),
         Err(e) => return internal(e),
     };
-    let (events, notes) = match (store.checkout_events(&reference).await, store.outbox_for(&reference).await) {
-        (Ok(e), Ok(n)) => (e, n),
-        (Err(e), _) | (_, Err(e)) => return internal(e),
+    let (events, notes, refundable) = match (
+        store.checkout_events(&reference).await,
+        store.outbox_for(&reference).await,
+        store.refundable(&reference).await,
+    ) {
+        (Ok(e), Ok(n), Ok(r)) => (e, n, r),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return internal(e),
     };
-    // The customer's e-mail is sensitive: reading it is audited.
-    let _ = state
-        .auth
-        .auditor
-        .record(
-            &c.actor(&ctx.ip, &ctx.user_agent),
-            "payment.view",
-            &format!("checkout:{reference}"),
-            Outcome::Success,
-            json!({}),
-        )
-        .await;
+    // The customer's e-mail is sensitive: reading it is audited, or not shown.
+    let actor = c.actor(&ctx.ip, &ctx.user_agent);
+    if let Err(r) =
+        state.audited(&actor, "payment.view", &format!("checkout:{reference}"), Outcome::Success, json!({})).await
+    {
+        return r;
+    }
+    let cur = row.currency;
     let email = state.payments.customer_email(&row).unwrap_or_default();
     let events = events.into_iter().map(|(at, k, d)| (time(at), k, d)).collect();
     let notes = notes
         .into_iter()
         .map(|n: OutboxRow| (n.event, n.attempts, n.delivered_at.map(time).unwrap_or_else(|| "not yet".into()), n.dead))
         .collect();
-    let refunds = match store.refunds(&reference).await {
-        Ok(r) => r.into_iter().map(|r| (time(r.created_at), r.amount, r.status, r.note.unwrap_or_default())).collect(),
-        Err(e) => return internal(e),
-    };
-    let can_refund = may::REFUND.contains(&c.role()) && row.status == "paid";
+    let refunds = refunds
+        .into_iter()
+        .map(|r| RefundLine {
+            requested: time(r.created_at),
+            amount: cur.format(r.amount),
+            status: r.status.to_string(),
+            reason: r.comment.unwrap_or_default(),
+            note: r.note.unwrap_or_default(),
+        })
+        .collect();
+    let refundable = refundable.filter(|r| *r > Decimal::ZERO);
+    let can_refund = may::REFUND.contains(&c.role()) && row.status == CheckoutStatus::Paid && refundable.is_some();
     render(&DetailPage {
         nav: Nav::of(c),
         csrf: c.csrf_token.clone(),
+        expected: cur.format(row.amount),
+        paid: row.paid_amount.map(|p| cur.format(p)),
+        refunded: cur.format(row.refunded),
+        net: row.net().map(|n| cur.format(n)),
+        refundable: refundable.map(|r| cur.format(r)),
         c: row,
         email,
         events,
         notes,
         refunds,
         can_refund,
+        form,
         error,
         notice,
     })
 }
 
-#[derive(Deserialize)]
+/// The refund form: the amount is required (never "everything" by
+/// accident), the reason is kept, and a confirmation step comes first.
+#[derive(Deserialize, Default, Clone)]
 pub struct RefundForm {
     #[serde(default)]
     amount: String,
@@ -242,7 +275,108 @@ pub struct RefundForm {
     csrf_token: String,
 }
 
-/// An approver refunds a paid checkout, with a fresh TOTP code.
+#[derive(Template)]
+#[template(path = "refund_confirm.html")]
+struct ConfirmPage {
+    nav: Option<Nav>,
+    csrf: String,
+    reference: String,
+    currency: Currency,
+    amount: String,
+    amount_shown: String,
+    paid: String,
+    refundable: String,
+    after: String,
+    comment: String,
+    error: Option<String>,
+}
+
+/// Checks the typed amount against the currency and what remains refundable.
+async fn checked_amount(
+    state: &AppState,
+    reference: &str,
+    form: &RefundForm,
+) -> Result<Result<(CheckoutRow, Decimal, Decimal), String>, Response> {
+    let row = match state.payments.checkout(reference).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return Err(AppError::NotFound.into_response()),
+        Err(e) => return Err(internal(e)),
+    };
+    let refundable = match state.payments.store.refundable(reference).await {
+        Ok(r) => r.unwrap_or_default(),
+        Err(e) => return Err(internal(e)),
+    };
+    let typed = form.amount.trim().replace(',', "");
+    if typed.is_empty() {
+        return Ok(Err("Enter the amount to refund.".into()));
+    }
+    let Ok(amount) = typed.parse::<Decimal>() else {
+        return Ok(Err("Enter the amount as a number, such as 500.00.".into()));
+    };
+    let amount = match row.currency.check_amount(amount, refundable.max(Decimal::ZERO)) {
+        Ok(a) => a,
+        Err(crate::domain::currency::AmountError::TooLarge { .. }) => {
+            let cur = row.currency;
+            return Ok(Err(format!("At most {cur} {} remains refundable.", cur.format(refundable))));
+        }
+        Err(e) => return Ok(Err(format!("The amount {e}."))),
+    };
+    if row.status != CheckoutStatus::Paid {
+        return Ok(Err("Only a paid payment can be refunded.".into()));
+    }
+    Ok(Ok((row, amount, refundable)))
+}
+
+fn clean_comment(c: &str) -> String {
+    c.chars().filter(|ch| !ch.is_control()).take(200).collect()
+}
+
+fn confirm_view(
+    c: &Current,
+    (row, amount, refundable): &(CheckoutRow, Decimal, Decimal),
+    comment: &str,
+    error: Option<String>,
+) -> Response {
+    let cur = row.currency;
+    render(&ConfirmPage {
+        nav: Nav::of(c),
+        csrf: c.csrf_token.clone(),
+        reference: row.reference.clone(),
+        currency: cur,
+        amount: amount.to_string(),
+        amount_shown: cur.format(*amount),
+        paid: row.paid_amount.map(|p| cur.format(p)).unwrap_or_default(),
+        refundable: cur.format(*refundable),
+        after: cur.format(*refundable - *amount),
+        comment: clean_comment(comment),
+        error,
+    })
+}
+
+/// Step one: the amount and reason are checked and shown back with the
+/// currency and what remains refundable, before any code is asked.
+pub async fn refund_confirm(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(reference): Path<String>,
+    Form(f): Form<RefundForm>,
+) -> Response {
+    let c = match state.authorize(&ctx, may::REFUND, "refund", Some(&f.csrf_token)).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if crate::domain::checkout::reference(&reference).is_err() {
+        return AppError::NotFound.into_response();
+    }
+    match checked_amount(&state, &reference, &f).await {
+        Ok(Ok(checked)) => confirm_view(&c, &checked, &f.comment, None),
+        Ok(Err(why)) => detail_view(&state, &ctx, &c, reference, RefundForm { totp: String::new(), ..f }, Some(why), None).await,
+        Err(r) => r,
+    }
+}
+
+/// Step two: a fresh authenticator code, then the refund. A refused code
+/// keeps the amount and the reason; five wrong codes end the session.
 pub async fn refund(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -256,70 +390,53 @@ pub async fn refund(
     if crate::domain::checkout::reference(&reference).is_err() {
         return AppError::NotFound.into_response();
     }
+    let checked = match checked_amount(&state, &reference, &f).await {
+        Ok(Ok(x)) => x,
+        Ok(Err(why)) => return detail_view(&state, &ctx, &c, reference, RefundForm { totp: String::new(), ..f }, Some(why), None).await,
+        Err(r) => return r,
+    };
     let actor = c.actor(&ctx.ip, &ctx.user_agent);
-    match state.auth.step_up(&actor, &f.totp).await {
-        Ok(true) => {}
-        Ok(false) => {
-            return detail_view(
-                &state,
-                &ctx,
-                &c,
-                reference,
-                Some("The authenticator code is not right, or was already used.".into()),
-                None,
-            )
-            .await;
+    match state.auth.step_up(&c, &ctx.ip, &ctx.user_agent, &f.totp).await {
+        Ok(StepUp::Passed) => {}
+        Ok(StepUp::Refused { left }) => {
+            let why = format!("The authenticator code is not right, or was already used ({left} tries left).");
+            return confirm_view(&c, &checked, &f.comment, Some(why));
         }
+        Ok(StepUp::SessionEnded) => return Redirect::to("/login").into_response(),
         Err(e) => return internal(e),
     }
-    let amount = match f.amount.trim() {
-        "" => None,
-        a => match a.parse::<rust_decimal::Decimal>() {
-            Ok(d) => Some(d),
-            Err(_) => {
-                return detail_view(
-                    &state,
-                    &ctx,
-                    &c,
-                    reference,
-                    Some("Enter the amount as a number, such as 500.00.".into()),
-                    None,
-                )
-                .await;
-            }
-        },
-    };
-    let comment: String = f.comment.chars().filter(|ch| !ch.is_control()).take(200).collect();
+    let amount = checked.1;
+    let comment = clean_comment(&f.comment);
+    let target = format!("checkout:{reference}");
+    // The intent is recorded before Flutterwave is asked; no record, no refund.
+    let intent = json!({"amount": amount.to_string(), "reason": comment});
+    if let Err(r) = state.audited(&actor, "refund.request", &target, Outcome::Success, intent).await {
+        return r;
+    }
     let outcome = match state.payments.refund(&reference, amount, &comment, &c.user.id).await {
         Ok(o) => o,
         Err(e) => return internal(e),
     };
     let (result, error, notice) = match &outcome {
-        crate::payments::RefundOutcome::Completed(_) => (Outcome::Success, None, Some("Refund completed.".to_string())),
-        crate::payments::RefundOutcome::Refused(why) => {
-            (Outcome::Failure, Some(format!("Refund refused: {why}")), None)
-        }
-        crate::payments::RefundOutcome::Unknown(_) => (
+        RefundOutcome::Completed(_) => (Outcome::Success, None, Some("Refund completed.".to_string())),
+        RefundOutcome::Processing(_) => (
+            Outcome::Success,
+            None,
+            Some("Flutterwave accepted the refund and is processing it; its state updates here.".to_string()),
+        ),
+        RefundOutcome::Refused(why) => (Outcome::Failure, Some(format!("Refund refused: {why}")), None),
+        RefundOutcome::Unknown(_) => (
             Outcome::Failure,
-            Some(
-                "Flutterwave gave no definite answer: the refund is marked unknown; do not retry before checking."
-                    .to_string(),
-            ),
+            Some("Flutterwave gave no definite answer: the refund is marked unknown and is being looked up; do not retry.".to_string()),
             None,
         ),
     };
-    let _ = state
-        .auth
-        .auditor
-        .record(
-            &actor,
-            "refund",
-            &format!("checkout:{reference}"),
-            result,
-            json!({"amount": amount.map(|a| a.to_string()), "outcome": format!("{outcome:?}")}),
-        )
-        .await;
-    detail_view(&state, &ctx, &c, reference, error, notice).await
+    let details = json!({"amount": amount.to_string(), "outcome": format!("{outcome:?}")});
+    if let Err(r) = state.audited(&actor, "refund", &target, result, details).await {
+        return r;
+    }
+    let kept = if error.is_some() { RefundForm { totp: String::new(), ..f } } else { RefundForm::default() };
+    detail_view(&state, &ctx, &c, reference, kept, error, notice).await
 }
 
 #[derive(Template)]
@@ -340,7 +457,8 @@ fn cipher(state: &AppState) -> FieldCipher {
 
 async fn settings_view(
     state: &AppState,
-    c: &crate::auth::session::Current,
+    c: &Current,
+    typed_url: Option<String>,
     new_secret: Option<String>,
     error: Option<String>,
 ) -> Response {
@@ -356,7 +474,7 @@ async fn settings_view(
     render(&SettingsPage {
         nav: Nav::of(c),
         csrf: c.csrf_token.clone(),
-        url: url.unwrap_or_default(),
+        url: typed_url.or(url).unwrap_or_default(),
         has_secret: secret.is_some(),
         new_secret,
         dead,
@@ -366,7 +484,7 @@ async fn settings_view(
 
 pub async fn settings(State(state): State<AppState>, ctx: Ctx) -> Response {
     match state.authorize(&ctx, may::MANAGE_SETTINGS, "settings", None).await {
-        Ok(c) => settings_view(&state, &c, None, None).await,
+        Ok(c) => settings_view(&state, &c, None, None, None).await,
         Err(r) => r,
     }
 }
@@ -384,26 +502,26 @@ pub async fn save_settings(State(state): State<AppState>, ctx: Ctx, Form(f): For
         Ok(c) => c,
         Err(r) => return r,
     };
-    let url = match notify::valid_url(&f.url) {
+    let url = match notify::valid_url(&f.url, state.payments.notify_allow_loopback) {
         Ok(u) => u,
-        Err(e) => return settings_view(&state, &c, None, Some(e.into())).await,
+        Err(e) => {
+            let typed: String = f.url.chars().take(2048).collect();
+            return settings_view(&state, &c, Some(typed), None, Some(e.into())).await;
+        }
     };
     let store = &state.payments.store;
-    let before = store.setting(notify::URL_SETTING).await.ok().flatten();
+    let before = match store.setting(notify::URL_SETTING).await {
+        Ok(b) => b,
+        Err(e) => return internal(e),
+    };
+    let actor = c.actor(&ctx.ip, &ctx.user_agent);
+    let details = json!({"before": before, "after": url});
+    if let Err(r) = state.audited(&actor, "settings.notify_url", "settings", Outcome::Success, details).await {
+        return r;
+    }
     if let Err(e) = store.set_setting(notify::URL_SETTING, &url).await {
         return internal(e);
     }
-    let _ = state
-        .auth
-        .auditor
-        .record(
-            &c.actor(&ctx.ip, &ctx.user_agent),
-            "settings.notify_url",
-            "settings",
-            Outcome::Success,
-            json!({"before": before, "after": url}),
-        )
-        .await;
     Redirect::to("/admin/settings").into_response()
 }
 
@@ -418,23 +536,18 @@ pub async fn new_secret(State(state): State<AppState>, ctx: Ctx, Form(f): Form<C
         Ok(c) => c,
         Err(r) => return r,
     };
+    let actor = c.actor(&ctx.ip, &ctx.user_agent);
+    if let Err(r) =
+        state.audited(&actor, "settings.notify_secret", "settings", Outcome::Success, json!({"rotated": true})).await
+    {
+        return r;
+    }
     let secret = format!("whsec_{}", crate::crypto::random::token());
     let sealed = cipher(&state).seal_str("settings", "value", notify::SECRET_SETTING, &secret);
     if let Err(e) = state.payments.store.set_setting(notify::SECRET_SETTING, &sealed).await {
         return internal(e);
     }
-    let _ = state
-        .auth
-        .auditor
-        .record(
-            &c.actor(&ctx.ip, &ctx.user_agent),
-            "settings.notify_secret",
-            "settings",
-            Outcome::Success,
-            json!({"rotated": true}),
-        )
-        .await;
-    settings_view(&state, &c, Some(secret), None).await
+    settings_view(&state, &c, None, Some(secret), None).await
 }
 
 pub async fn replay(
@@ -450,29 +563,34 @@ pub async fn replay(
     match state.payments.store.outbox_replay(&id).await {
         Ok(done) => {
             let outcome = if done { Outcome::Success } else { Outcome::Failure };
-            let _ = state
-                .auth
-                .auditor
-                .record(
-                    &c.actor(&ctx.ip, &ctx.user_agent),
-                    "notification.replay",
-                    &format!("outbox:{id}"),
-                    outcome,
-                    json!({}),
-                )
-                .await;
+            let actor = c.actor(&ctx.ip, &ctx.user_agent);
+            if let Err(r) = state.audited(&actor, "notification.replay", &format!("outbox:{id}"), outcome, json!({})).await {
+                return r;
+            }
             Redirect::to("/admin/settings").into_response()
         }
         Err(e) => internal(e),
     }
 }
 
+struct InboxLine {
+    id: String,
+    received: String,
+    state: InboxState,
+    attempts: i64,
+    note: String,
+    body: String,
+}
+
 #[derive(Template)]
 #[template(path = "webhooks.html")]
 struct WebhooksPage {
     nav: Option<Nav>,
-    rows: Vec<(String, String, String, String)>,
+    csrf: String,
+    rows: Vec<InboxLine>,
     refused: u64,
+    backlog: i64,
+    oldest: String,
 }
 
 pub async fn webhooks(State(state): State<AppState>, ctx: Ctx) -> Response {
@@ -482,23 +600,21 @@ pub async fn webhooks(State(state): State<AppState>, ctx: Ctx) -> Response {
     };
     let store = &state.payments.store;
     let mut rows = Vec::new();
-    for s in ["unprocessable", "unmatched", "rejected"] {
+    for s in InboxState::ATTENTION {
         match store.inbox_by_state(s).await {
             Ok(r) => rows.extend(r),
             Err(e) => return internal(e),
         }
     }
-    let _ = state
-        .auth
-        .auditor
-        .record(
-            &c.actor(&ctx.ip, &ctx.user_agent),
-            "webhooks.view",
-            "webhook_inbox",
-            Outcome::Success,
-            json!({"count": rows.len()}),
-        )
-        .await;
+    let (backlog, oldest) = match store.inbox_backlog().await {
+        Ok(b) => b,
+        Err(e) => return internal(e),
+    };
+    let actor = c.actor(&ctx.ip, &ctx.user_agent);
+    let details = json!({"count": rows.len()});
+    if let Err(r) = state.audited(&actor, "webhooks.view", "webhook_inbox", Outcome::Success, details).await {
+        return r;
+    }
     let cipher = cipher(&state);
     let rows = rows
         .into_iter()
@@ -507,12 +623,48 @@ pub async fn webhooks(State(state): State<AppState>, ctx: Ctx) -> Response {
                 .open("webhook_inbox", "body", &r.id, &r.body_enc)
                 .map(|b| String::from_utf8_lossy(&b).chars().take(500).collect())
                 .unwrap_or_else(|_| "(cannot be opened)".into());
-            (time(r.received_at), r.state, r.note.unwrap_or_default(), body)
+            InboxLine {
+                received: time(r.received_at),
+                state: r.state,
+                attempts: r.attempts,
+                note: r.note.unwrap_or_default(),
+                body,
+                id: r.id,
+            }
         })
         .collect();
     render(&WebhooksPage {
         nav: Nav::of(&c),
+        csrf: c.csrf_token.clone(),
         rows,
         refused: state.payments.refused_webhooks.load(std::sync::atomic::Ordering::Relaxed),
+        backlog,
+        oldest: oldest.map(time).unwrap_or_else(|| "none waiting".into()),
     })
+}
+
+/// An admin replays a dead-lettered (or otherwise stuck) webhook: it is processed again from scratch.
+pub async fn replay_webhook(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    Form(f): Form<CsrfOnly>,
+) -> Response {
+    let c = match state.authorize(&ctx, may::MANAGE_SETTINGS, "webhooks", Some(&f.csrf_token)).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if id.len() > 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return AppError::NotFound.into_response();
+    }
+    let actor = c.actor(&ctx.ip, &ctx.user_agent);
+    let done = match state.payments.store.inbox_replay(&id).await {
+        Ok(d) => d,
+        Err(e) => return internal(e),
+    };
+    let outcome = if done { Outcome::Success } else { Outcome::Failure };
+    if let Err(r) = state.audited(&actor, "webhook.replay", &format!("inbox:{id}"), outcome, json!({})).await {
+        return r;
+    }
+    Redirect::to("/admin/webhooks").into_response()
 }

@@ -19,14 +19,17 @@ use crate::http::error::AppError;
 struct LoginPage {
     nav: Option<Nav>,
     csrf: String,
+    email: String,
     notice: Option<&'static str>,
     error: Option<&'static str>,
 }
 
-/// The login form, with a fresh pre-login CSRF token (double submit: cookie and field).
-fn login_form(notice: Option<&'static str>, error: Option<&'static str>) -> Response {
+/// The login form, with a fresh pre-login CSRF token (double submit: cookie
+/// and field), and the e-mail typed before (never the password or code).
+fn login_form(notice: Option<&'static str>, error: Option<&'static str>, email: &str) -> Response {
     let csrf = random::token();
-    let mut res = render(&LoginPage { nav: None, csrf: csrf.clone(), notice, error });
+    let email: String = email.chars().filter(|c| !c.is_control()).take(254).collect();
+    let mut res = render(&LoginPage { nav: None, csrf: csrf.clone(), email, notice, error });
     if let Ok(v) = HeaderValue::from_str(&cookie(LOGIN_COOKIE, &csrf)) {
         res.headers_mut().append(header::SET_COOKIE, v);
     }
@@ -43,7 +46,7 @@ pub async fn login_page(State(state): State<AppState>, ctx: Ctx) -> Response {
         },
         None => None,
     };
-    let mut res = login_form(notice, None);
+    let mut res = login_form(notice, None, "");
     if notice.is_some()
         && let Ok(v) = HeaderValue::from_str(&clear_cookie(COOKIE))
     {
@@ -77,11 +80,11 @@ pub async fn login(State(state): State<AppState>, ctx: Ctx, Form(f): Form<LoginF
     let expected = ctx.cookie(LOGIN_COOKIE).unwrap_or("");
     if expected.is_empty() || !ct_eq(&f.csrf_token, expected) || !origin_allowed(&ctx.headers, &state.public_origin) {
         let actor = crate::audit::Actor::anonymous(&ctx.ip, &ctx.user_agent);
-        let _ = state
-            .auth
-            .auditor
-            .record(&actor, "csrf", "login", crate::audit::Outcome::Denied, serde_json::json!({}))
-            .await;
+        if let Err(r) =
+            state.audited(&actor, "csrf", "login", crate::audit::Outcome::Denied, serde_json::json!({})).await
+        {
+            return r;
+        }
         return AppError::Forbidden.into_response();
     }
     let attempt =
@@ -89,7 +92,7 @@ pub async fn login(State(state): State<AppState>, ctx: Ctx, Form(f): Form<LoginF
     match state.auth.login(attempt).await {
         Ok(LoginOutcome::SignedIn(token)) => with_session_cookie(Redirect::to("/").into_response(), &token),
         Ok(LoginOutcome::MustEnrol(token)) => with_session_cookie(Redirect::to("/enrol").into_response(), &token),
-        Ok(LoginOutcome::Failed) => login_form(None, Some(GENERIC_FAILURE)),
+        Ok(LoginOutcome::Failed) => login_form(None, Some(GENERIC_FAILURE), &f.email),
         Err(e) => internal(e),
     }
 }

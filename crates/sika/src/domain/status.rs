@@ -1,0 +1,175 @@
+//! The states money and messages move through, as types. They are stored as
+//! their `as_str` text; any other text read back is an error, never a guess.
+
+use std::fmt;
+
+macro_rules! states {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal),* $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name { $($(#[$vdoc])* $variant),* }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),*];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),* }
+            }
+
+            pub fn parse(s: &str) -> Option<$name> {
+                match s { $($text => Some($name::$variant),)* _ => None }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+    };
+}
+
+states! {
+    /// A checkout: `pending` until a definite answer moves it, once.
+    CheckoutStatus {
+        Pending = "pending",
+        /// Only through `judge` → `Verified`.
+        Paid = "paid",
+        /// Money arrived, but not as agreed (underpaid, other currency, after closing): a person looks.
+        NeedsReview = "needs_review",
+        /// Closed unpaid after failed attempts.
+        Failed = "failed",
+        /// Closed unpaid, nobody tried (or Flutterwave has no transaction).
+        Cancelled = "cancelled",
+    }
+}
+
+impl CheckoutStatus {
+    /// Closed without money: a success arriving now is a late payment.
+    pub fn is_closed_unpaid(self) -> bool {
+        matches!(self, CheckoutStatus::Failed | CheckoutStatus::Cancelled)
+    }
+
+    /// Words for people.
+    pub fn label(self) -> &'static str {
+        match self {
+            CheckoutStatus::Pending => "Pending",
+            CheckoutStatus::Paid => "Paid",
+            CheckoutStatus::NeedsReview => "Needs review",
+            CheckoutStatus::Failed => "Failed",
+            CheckoutStatus::Cancelled => "Cancelled",
+        }
+    }
+}
+
+states! {
+    /// A refund has its own life, apart from its checkout's.
+    RefundStatus {
+        /// Recorded, not yet answered (or the process stopped before the call).
+        Requested = "requested",
+        /// Flutterwave accepted it and is working on it (`processing`, `pending`, `pending-momo`...).
+        Processing = "processing",
+        Completed = "completed",
+        Failed = "failed",
+        /// No definite answer to the request: found later by lookup, never sent again.
+        Unknown = "unknown",
+    }
+}
+
+impl RefundStatus {
+    pub fn is_final(self) -> bool {
+        matches!(self, RefundStatus::Completed | RefundStatus::Failed)
+    }
+
+    /// Counts against what may still be refunded (everything not definitely failed).
+    pub fn holds_money(self) -> bool {
+        self != RefundStatus::Failed
+    }
+
+    /// Flutterwave's refund status text. `completed` and its variants
+    /// (`completed-momo`, ...) are done; `failed`/`declined`/`rejected`
+    /// variants failed; everything else (`processing`, `pending`,
+    /// `pending-momo`, `new`, text never seen before) is still under way.
+    pub fn from_flutterwave(s: &str) -> RefundStatus {
+        let s = s.trim().to_ascii_lowercase();
+        if s == "completed" || s.starts_with("completed") || s == "successful" || s == "success" {
+            RefundStatus::Completed
+        } else if ["failed", "declined", "rejected", "reversed", "cancelled"].iter().any(|f| s.starts_with(f)) {
+            RefundStatus::Failed
+        } else {
+            RefundStatus::Processing
+        }
+    }
+}
+
+states! {
+    /// A stored webhook delivery.
+    InboxState {
+        New = "new",
+        /// No definite answer yet: tried again later.
+        Retry = "retry",
+        Done = "done",
+        /// Signed, but not a payload Sika understands.
+        Unprocessable = "unprocessable",
+        /// A real transaction whose reference matches no checkout.
+        Unmatched = "unmatched",
+        /// Flutterwave says there is no such transaction.
+        Rejected = "rejected",
+        /// Understood, but nothing for Sika to do.
+        Ignored = "ignored",
+        /// Failed too many times: kept for a person to replay.
+        Dead = "dead",
+    }
+}
+
+impl InboxState {
+    /// States that need a person to look (the console lists them).
+    pub const ATTENTION: [InboxState; 4] =
+        [InboxState::Dead, InboxState::Unprocessable, InboxState::Unmatched, InboxState::Rejected];
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_round_trip_and_refuse_strangers() {
+        for s in CheckoutStatus::ALL {
+            assert_eq!(CheckoutStatus::parse(s.as_str()), Some(*s));
+        }
+        for s in RefundStatus::ALL {
+            assert_eq!(RefundStatus::parse(s.as_str()), Some(*s));
+        }
+        for s in InboxState::ALL {
+            assert_eq!(InboxState::parse(s.as_str()), Some(*s));
+        }
+        assert_eq!(CheckoutStatus::parse("PAID"), None);
+    }
+
+    #[test]
+    fn flutterwave_refund_statuses_map_to_final_only_when_final() {
+        use RefundStatus::*;
+        for (text, want) in [
+            ("completed", Completed),
+            ("completed-momo", Completed),
+            ("COMPLETED", Completed),
+            ("processing", Processing),
+            ("pending", Processing),
+            ("pending-momo", Processing),
+            ("new", Processing),
+            ("something-new", Processing),
+            ("failed", Failed),
+            ("failed-momo", Failed),
+        ] {
+            assert_eq!(RefundStatus::from_flutterwave(text), want, "{text}");
+        }
+        assert!(!Processing.is_final() && Completed.is_final() && Failed.is_final());
+        assert!(Unknown.holds_money() && Processing.holds_money() && !Failed.holds_money());
+    }
+}

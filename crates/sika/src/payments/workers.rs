@@ -1,0 +1,68 @@
+//! The background jobs of collecting payments, each supervised on its own
+//! (see `crate::jobs`): a slow shop endpoint stalls only notifications, a
+//! Flutterwave outage only what needs Flutterwave, a panic only its own job.
+
+use std::time::Duration;
+
+use super::{Payments, notify};
+use crate::jobs::{Schedule, Supervisor};
+use crate::store::now_ms;
+
+/// Identifies the reconciler's advisory lock: one reconciler across instances.
+const RECONCILER_LOCK: i64 = 0x5169_6b61_0003;
+/// Identifies the refund follower's advisory lock.
+const REFUNDS_LOCK: i64 = 0x5169_6b61_0004;
+
+pub fn spawn(sup: &mut Supervisor, p: &Payments, notifier: notify::Notifier) {
+    let inbox = p.clone();
+    sup.spawn(
+        "inbox",
+        Schedule {
+            every: Duration::from_millis(200),
+            // Rows run concurrently, each cut off at ROW_TIMEOUT; the pass itself a little later.
+            timeout: super::ROW_TIMEOUT + Duration::from_secs(30),
+            stall_after: super::ROW_TIMEOUT + Duration::from_secs(90),
+        },
+        move || {
+            let p = inbox.clone();
+            Box::pin(async move { p.process_inbox(50).await.map(|n| n > 0).map_err(|e| e.to_string()) })
+        },
+    );
+    let store = p.store.clone();
+    sup.spawn(
+        "notifications",
+        Schedule { every: Duration::from_secs(1), timeout: Duration::from_secs(120), stall_after: Duration::from_secs(300) },
+        move || {
+            let (store, notifier) = (store.clone(), notifier.clone());
+            Box::pin(async move { notifier.deliver_due(&store).await.map(|n| n > 0).map_err(|e| e.to_string()) })
+        },
+    );
+    let reconciler = p.clone();
+    sup.spawn(
+        "reconciler",
+        Schedule { every: Duration::from_secs(5), timeout: Duration::from_secs(600), stall_after: Duration::from_secs(900) },
+        move || {
+            let p = reconciler.clone();
+            Box::pin(async move {
+                match p.store.singleton(RECONCILER_LOCK, super::reconcile(&p)).await {
+                    Ok(Some(Err(e))) | Err(e) => Err(e.to_string()),
+                    Ok(_) => Ok(false),
+                }
+            })
+        },
+    );
+    let refunds = p.clone();
+    sup.spawn(
+        "refunds",
+        Schedule { every: Duration::from_secs(5), timeout: Duration::from_secs(600), stall_after: Duration::from_secs(900) },
+        move || {
+            let p = refunds.clone();
+            Box::pin(async move {
+                match p.store.singleton(REFUNDS_LOCK, p.follow_refunds(now_ms())).await {
+                    Ok(Some(Err(e))) | Err(e) => Err(e.to_string()),
+                    Ok(_) => Ok(false),
+                }
+            })
+        },
+    );
+}
