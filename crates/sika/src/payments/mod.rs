@@ -343,15 +343,23 @@ impl Payments {
         if c.status.is_closed_unpaid() {
             return self.late(&c, tx, verdict).await;
         }
+        if c.status != CheckoutStatus::Pending {
+            // Settled already: nothing moves again. Another success is noted for refund.
+            if c.status == CheckoutStatus::Paid
+                && c.transaction_id != Some(tx.id)
+                && matches!(verdict, Verdict::Paid { .. } | Verdict::NeedsReview { .. })
+                && tx.status == flutterwave::transactions::TxStatus::Successful
+            {
+                self.another_payment(&c, tx).await?;
+            }
+            return Ok(Applied::Settled { status: c.status, moved: false });
+        }
         Ok(match verdict {
             Verdict::Paid { proof, overpaid } => {
                 let moved = self.store.mark_paid(&proof, note(&c, CheckoutStatus::Paid)).await?;
                 if moved && overpaid > Decimal::ZERO {
                     let detail = format!("{overpaid} {} may be refunded", c.currency);
                     self.store.checkout_event(&c.reference, "overpaid", &detail).await?;
-                }
-                if !moved && c.status == CheckoutStatus::Paid && c.transaction_id != Some(tx.id) {
-                    self.another_payment(&c, tx).await?;
                 }
                 Applied::Settled { status: CheckoutStatus::Paid, moved }
             }

@@ -699,10 +699,12 @@ impl Store {
             let (reference, amount): (String, String) =
                 sqlx::query_as("SELECT reference, amount FROM refunds WHERE id = $1").bind(id).fetch_one(&mut *tx).await?;
             if u.status == RefundStatus::Completed {
-                let refunded: String = sqlx::query_scalar("SELECT refunded FROM checkouts WHERE reference = $1")
-                    .bind(&reference)
-                    .fetch_one(&mut *tx)
-                    .await?;
+                // Locked: completions of two refunds at once must both count.
+                let select = match self.backend() {
+                    Backend::Postgres => "SELECT refunded FROM checkouts WHERE reference = $1 FOR UPDATE",
+                    Backend::Sqlite => "SELECT refunded FROM checkouts WHERE reference = $1",
+                };
+                let refunded: String = sqlx::query_scalar(select).bind(&reference).fetch_one(&mut *tx).await?;
                 let total = refunded.parse::<Decimal>().unwrap_or_default() + amount.parse::<Decimal>().unwrap_or_default();
                 sqlx::query("UPDATE checkouts SET refunded = $1, updated_at = $2 WHERE reference = $3")
                     .bind(total.normalize().to_string())

@@ -21,6 +21,15 @@ pub async fn env_on(db: super::TestDb) -> Env {
 
 /// An environment whose payments service's settings `tune` changes first.
 pub async fn env_tuned(db: super::TestDb, tune: impl FnOnce(&mut sika::payments::Payments)) -> Env {
+    env_with(db, super::Options::default(), tune).await
+}
+
+/// An environment with every option a test may set.
+pub async fn env_with(
+    db: super::TestDb,
+    options: super::Options,
+    tune: impl FnOnce(&mut sika::payments::Payments),
+) -> Env {
     let secret_key = format!("FLWSECK_TEST-{}-X", sika::crypto::random::hex_id());
     let hash = sika::crypto::random::token();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -37,12 +46,13 @@ pub async fn env_tuned(db: super::TestDb, tune: impl FnOnce(&mut sika::payments:
     .await
     .unwrap();
     let flw = super::Flw { base_url: emu.base_url(), secret_key, secret_hash: hash.clone() };
-    let app = super::spawn_tuned(
+    let app = super::spawn_with(
         db,
         axum::Router::new(),
         Duration::from_secs(900),
         Duration::from_secs(3600),
         Some(flw),
+        options,
         tune,
     )
     .await;

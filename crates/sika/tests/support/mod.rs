@@ -117,6 +117,21 @@ pub struct Flw {
     pub secret_hash: String,
 }
 
+/// Settings a test may change before the app starts.
+pub struct Options {
+    /// The outbound budget towards Flutterwave (requests per second; the burst is twice it).
+    pub rate_per_second: u32,
+    /// The workers' health `/readyz` reports.
+    pub workers: std::sync::Arc<sika::jobs::Health>,
+    pub limits: sika::server::Limits,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { rate_per_second: 200, workers: Default::default(), limits: sika::server::Limits::default() }
+    }
+}
+
 pub async fn spawn_full(
     db: TestDb,
     extra: Router<AppState>,
@@ -136,6 +151,19 @@ pub async fn spawn_tuned(
     flw: Option<Flw>,
     tune: impl FnOnce(&mut sika::payments::Payments),
 ) -> TestApp {
+    spawn_with(db, extra, idle, absolute, flw, Options::default(), tune).await
+}
+
+/// The most general start: every option a test may set.
+pub async fn spawn_with(
+    db: TestDb,
+    extra: Router<AppState>,
+    idle: Duration,
+    absolute: Duration,
+    flw: Option<Flw>,
+    options: Options,
+    tune: impl FnOnce(&mut sika::payments::Payments),
+) -> TestApp {
     let (cert_pem, key_pem) = sika::server::tls::self_signed().expect("self-signed");
     let tls = tls_config(&cert_pem, &key_pem);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -151,8 +179,8 @@ pub async fn spawn_tuned(
     });
     let mut flw_config =
         flutterwave::Config::new(url::Url::parse(&flw.base_url).unwrap(), flutterwave::SecretKey::new(flw.secret_key));
-    flw_config.rate_per_second = 200;
-    flw_config.burst = 200;
+    flw_config.rate_per_second = options.rate_per_second;
+    flw_config.burst = options.rate_per_second.saturating_mul(2);
     // Short enough that a timeout drill takes seconds, not the production 30 s.
     flw_config.request_timeout = Duration::from_secs(2);
     flw_config.max_retries = 1;
@@ -171,11 +199,11 @@ pub async fn spawn_tuned(
         max_body_bytes: sika::config::DEFAULT_MAX_BODY_BYTES,
         public_origin: format!("https://127.0.0.1:{}", addr.port()),
         payments: payments.clone(),
-        workers: Default::default(),
+        workers: options.workers,
     };
     let app = http::app_with(state, extra);
     let (stop, shutdown) = watch::channel(false);
-    tokio::spawn(sika::server::serve_https(listener, tls, app, shutdown, sika::server::Limits::default()));
+    tokio::spawn(sika::server::serve_https(listener, tls, app, shutdown, options.limits));
     let client = client_for(&cert_pem).build().expect("client");
     TestApp {
         addr,
