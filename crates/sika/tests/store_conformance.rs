@@ -223,3 +223,51 @@ async fn expired_sessions_are_purged(store: &Store) {
     assert!(store.session("fresh").await.unwrap().is_some());
     assert_eq!(store.ended_reason("old").await.unwrap(), None, "purge is not an ending the user is told about");
 }
+
+/// Two instances starting together on an empty PostgreSQL database: every
+/// migration step, the bookkeeping table included, runs under one lock, so
+/// both start (five tries, each on a fresh database).
+#[tokio::test]
+async fn two_instances_migrating_an_empty_postgres_database_at_once_both_start() {
+    for _ in 0..5 {
+        let Some(url) = support::empty_postgres().await else { return };
+        let start = |url: String| async move {
+            let store = Store::connect(&sika::secret::Secret::new(url)).await.unwrap();
+            store.migrate().await.map(|_| store)
+        };
+        // Two pools, two connections, interleaved: the race is in the database.
+        let (a, b) = tokio::join!(start(url.clone()), start(url.clone()));
+        let stores = [a.expect("the first instance starts"), b.expect("the second instance starts")];
+        let expected: Vec<i64> = MIGRATIONS.iter().map(|m| m.version).collect();
+        assert_eq!(applied_versions(&stores[0]).await.unwrap(), expected);
+    }
+}
+
+/// A singleton's advisory lock lives on a connection that is closed when the
+/// work panics or is cancelled: another instance can take it at once.
+#[tokio::test]
+async fn an_advisory_lock_never_leaks_back_into_the_pool() {
+    let Some(db) = support::postgres().await else { return };
+    let other = Store::connect(&sika::secret::Secret::new(db.url.clone())).await.unwrap();
+    // Cancelled mid-work.
+    let store = db.store.clone();
+    let cancelled =
+        tokio::time::timeout(std::time::Duration::from_millis(100), store.singleton(77, std::future::pending::<()>()));
+    assert!(cancelled.await.is_err());
+    // Panicking mid-work.
+    let store = db.store.clone();
+    let panicked = tokio::spawn(async move { store.singleton(77, async { panic!("boom") }).await });
+    assert!(panicked.await.unwrap_err().is_panic());
+    // The same pool's connections are reused: none still holds the lock.
+    for _ in 0..20 {
+        let mut tasks = Vec::new();
+        for _ in 0..4 {
+            let s = db.store.clone();
+            tasks.push(tokio::spawn(async move { sqlx::query("SELECT 1").execute(s.pool_for_tests()).await.unwrap() }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+    }
+    assert_eq!(other.singleton(77, async { 1 }).await.unwrap(), Some(1), "another instance takes the lock");
+}

@@ -63,16 +63,12 @@ pub(super) async fn run(store: &Store) -> Result<usize, StoreError> {
     if store.backend() == Backend::Postgres {
         sqlx::query("SELECT pg_advisory_lock($1)").bind(PG_MIGRATION_LOCK).execute(&mut *conn).await?;
     }
-    let applied = apply(store.backend(), &mut conn).await;
-    if store.backend() == Backend::Postgres {
-        // Closing the connection releases the lock too; unlocking first is tidier.
-        let _ = sqlx::query("SELECT pg_advisory_unlock($1)").bind(PG_MIGRATION_LOCK).execute(&mut *conn).await;
-    }
-    applied
+    // The connection is closed on drop (`close_on_drop`), which releases the
+    // lock on every path, errors included.
+    apply(store.backend(), conn).await
 }
 
-async fn apply(backend: Backend, conn: &mut sqlx::AnyConnection) -> Result<usize, StoreError> {
-    use sqlx::Connection as _;
+async fn apply(backend: Backend, mut conn: sqlx::pool::PoolConnection<sqlx::Any>) -> Result<usize, StoreError> {
     sqlx::query(
         "CREATE TABLE IF NOT EXISTS sika_migrations (\
          version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
@@ -82,8 +78,8 @@ async fn apply(backend: Backend, conn: &mut sqlx::AnyConnection) -> Result<usize
     let mut applied = 0;
     for m in MIGRATIONS {
         let mut tx = match backend {
-            Backend::Sqlite => conn.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => conn.begin().await?,
+            Backend::Sqlite => sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?,
+            Backend::Postgres => sqlx::Connection::begin(&mut *conn).await?,
         };
         let done: Option<i64> = sqlx::query_scalar("SELECT version FROM sika_migrations WHERE version = $1")
             .bind(m.version)
@@ -107,6 +103,9 @@ async fn apply(backend: Backend, conn: &mut sqlx::AnyConnection) -> Result<usize
         tx.commit().await?;
         tracing::info!(version = m.version, name = m.name, "migration applied");
         applied += 1;
+    }
+    if backend == Backend::Postgres {
+        sqlx::query("SELECT pg_advisory_unlock($1)").bind(PG_MIGRATION_LOCK).execute(&mut *conn).await?;
     }
     Ok(applied)
 }

@@ -45,8 +45,8 @@ pub fn postgres_url() -> Option<String> {
     }
 }
 
-/// A fresh PostgreSQL database (created for this test) on the configured server.
-pub async fn postgres() -> Option<TestDb> {
+/// A fresh, empty (not migrated) PostgreSQL database on the configured server; its URL.
+pub async fn empty_postgres() -> Option<String> {
     let admin_url = postgres_url()?;
     let name = format!("sika_t_{}", sika::crypto::random::hex_id());
     {
@@ -58,7 +58,12 @@ pub async fn postgres() -> Option<TestDb> {
     }
     let mut url = url::Url::parse(&admin_url).expect("postgres url");
     url.set_path(&name);
-    let url = url.to_string();
+    Some(url.to_string())
+}
+
+/// A fresh PostgreSQL database (created for this test) on the configured server.
+pub async fn postgres() -> Option<TestDb> {
+    let url = empty_postgres().await?;
     let store = Store::connect(&Secret::new(url.clone())).await.expect("open postgres");
     store.migrate().await.expect("migrate postgres");
     Some(TestDb { store, url, _dir: None })
