@@ -65,10 +65,13 @@ pub async fn run(config: Config, on_ready: impl FnOnce(SocketAddr)) -> Result<()
         workers: workers.health(),
     });
     let https = tokio::spawn(server::serve_https(listener, tls, app, shutdown, limits));
+    // Handlers are installed before anyone is told we are ready, so a signal
+    // sent right after "ready" is a clean stop, not the default kill.
+    let signal = shutdown_signal();
     tracing::info!(%addr, "listening");
     on_ready(addr);
 
-    wait_for_signal().await;
+    signal.await;
     tracing::info!("shutting down: draining in-flight requests");
     let _ = stop.send(true);
     let _ = https.await;
@@ -160,22 +163,34 @@ fn public_url(config: &Config, bound: SocketAddr) -> url::Url {
     url
 }
 
+/// Waits for SIGINT or SIGTERM.
 pub async fn wait_for_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+    shutdown_signal().await
+}
+
+/// Installs the SIGINT and SIGTERM handlers now, and returns what waits for either.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(t) => t,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
+        use tokio::signal::unix::{SignalKind, signal};
+        let term = signal(SignalKind::terminate()).ok();
+        let int = signal(SignalKind::interrupt()).ok();
+        async move {
+            match (term, int) {
+                (Some(mut t), Some(mut i)) => {
+                    tokio::select! {
+                        _ = t.recv() => {},
+                        _ = i.recv() => {},
+                    }
+                }
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
-        };
-        tokio::select! {
-            _ = ctrl_c => {},
-            _ = term.recv() => {},
         }
     }
     #[cfg(not(unix))]
-    let _ = ctrl_c.await;
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

@@ -3,6 +3,7 @@
 
 mod support;
 
+use sika::audit::checkpoint::Checkpoints;
 use sika::audit::{Actor, Auditor, ChainBreak, Outcome};
 use sika::secret::Secret;
 use sika::store::Store;
@@ -28,11 +29,17 @@ on_both!(
     a_deletion_is_detected,
     an_insertion_is_detected,
     a_reordering_is_detected,
-    updates_are_refused_by_the_table
+    updates_are_refused_by_the_table,
+    deleting_the_newest_entries_is_caught_by_a_checkpoint,
+    checkpoints_are_signed_and_survive_retention
 );
 
 async fn chain(store: &Store) -> Auditor {
-    let auditor = Auditor::new(store.clone(), Secret::new(sika::crypto::random::token()));
+    chain_with_key(store, &sika::crypto::random::token()).await
+}
+
+async fn chain_with_key(store: &Store, key: &str) -> Auditor {
+    let auditor = Auditor::new(store.clone(), Secret::new(key.to_string()));
     let actor = Actor { id: "u1".into(), role: "admin".into(), ip: "127.0.0.1".into(), user_agent: "test".into() };
     for i in 0..5 {
         auditor
@@ -127,4 +134,48 @@ async fn retention_exports_then_purges_and_the_rest_still_verifies(store: &Store
     assert_eq!(a.verify().await.unwrap(), Ok(5 - n), "the chain still verifies from its anchor");
     a.record(&Actor::cli(), "after.purge", "x", Outcome::Success, serde_json::json!({})).await.unwrap();
     assert_eq!(a.verify().await.unwrap(), Ok(6 - n));
+}
+
+/// The chain cannot show that its newest entries were deleted (what is left
+/// still chains); a signed checkpoint kept outside the database does.
+async fn deleting_the_newest_entries_is_caught_by_a_checkpoint(store: &Store, url: &str) {
+    let key = sika::crypto::random::token();
+    let a = chain_with_key(store, &key).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("checkpoints");
+    let cp = Checkpoints::new(&Secret::new(key.clone()), &file);
+    assert_eq!(cp.write(&a).await.unwrap().map(|c| c.seq), Some(5));
+    assert_eq!(cp.write(&a).await.unwrap(), None, "an unchanged head is not written again");
+    assert_eq!(cp.verify(&a, &file).await, Ok(1));
+    raw(url, "DELETE FROM audit_log WHERE seq >= 4").await;
+    assert_eq!(a.verify().await.unwrap(), Ok(3), "the chain alone cannot tell");
+    let why = cp.verify(&a, &file).await.unwrap_err();
+    assert!(why.contains("ends at entry 3") && why.contains("recorded entry 5"), "{why}");
+}
+
+/// A checkpoint line is signed with a key derived from the audit key: an
+/// edited line, or one signed with another key, is refused. Checkpoints of
+/// entries retention purged are skipped, not failed.
+async fn checkpoints_are_signed_and_survive_retention(store: &Store, _url: &str) {
+    let key = sika::crypto::random::token();
+    let a = chain_with_key(store, &key).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("checkpoints");
+    let cp = Checkpoints::new(&Secret::new(key.clone()), &file);
+    cp.write(&a).await.unwrap();
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&file).unwrap().permissions());
+    assert_eq!(mode & 0o077, 0, "owner-only");
+    let foreign = Checkpoints::new(&Secret::new(sika::crypto::random::token()), &file);
+    assert!(foreign.verify(&a, &file).await.unwrap_err().contains("not signed with this audit key"));
+    let text = std::fs::read_to_string(&file).unwrap();
+    let edited = dir.path().join("edited");
+    std::fs::write(&edited, text.replace("\"seq\":5", "\"seq\":4")).unwrap();
+    assert!(cp.verify(&a, &edited).await.unwrap_err().contains("not signed"));
+    // Retention purges the first entries; the checkpoint of entry 5 still holds.
+    let third = store.audit_page(2, 1).await.unwrap().remove(0);
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    a.purge_before(third.at + 1, &mut Vec::new()).await.unwrap();
+    a.record(&Actor::cli(), "after", "x", Outcome::Success, serde_json::json!({})).await.unwrap();
+    cp.write(&a).await.unwrap();
+    assert_eq!(cp.verify(&a, &file).await, Ok(2));
 }

@@ -181,7 +181,10 @@ async fn no_configured_secret_ever_appears_in_the_logs() {
     for line in logs.lines() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|_| panic!("not a JSON log line: {line}"));
         assert!(v.get("level").is_some() && v.get("timestamp").is_some());
+        // A clean run and a clean shutdown (workers stop before the database closes) log no error.
+        assert_ne!(v["level"], "ERROR", "{line}");
     }
+    assert!(logs.contains("stopped cleanly"));
 }
 
 #[tokio::test]
@@ -343,4 +346,80 @@ async fn operator_commands_on_a_demo_directory() {
     let verify = Command::new(BIN).args(["audit", "verify", "--data-dir", d]).output().unwrap();
     assert!(!verify.status.success());
     assert!(String::from_utf8_lossy(&verify.stderr).contains("entry 2"), "{}", String::from_utf8_lossy(&verify.stderr));
+}
+
+fn sqlite_of(data: &Path) -> String {
+    format!("sqlite://{}", data.join("sika.db").display())
+}
+
+/// The demo checkpoints the audit chain's head when it stops; deleting the
+/// newest entries afterwards is caught by `sika audit verify`.
+#[tokio::test]
+async fn deleting_the_newest_audit_entries_is_caught_against_the_checkpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("demo");
+    let d = data.to_str().unwrap();
+    let mut child = Command::new(BIN)
+        .args(["demo", "--data-dir", d, "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_https(&mut child);
+    assert!(terminate(&mut child).success());
+    let checkpoints = data.join("audit-checkpoints");
+    assert!(checkpoints.exists(), "a checkpoint is written at shutdown");
+    let verify = Command::new(BIN).args(["audit", "verify", "--data-dir", d]).output().unwrap();
+    let text = String::from_utf8_lossy(&verify.stdout).into_owned();
+    assert!(verify.status.success(), "{text}{}", String::from_utf8_lossy(&verify.stderr));
+    assert!(text.contains("audit checkpoints ok: 1 checkpoints"), "{text}");
+    {
+        use sqlx::Connection as _;
+        let mut c = sqlx::SqliteConnection::connect(&sqlite_of(&data)).await.unwrap();
+        sqlx::raw_sql("DELETE FROM audit_log WHERE seq = (SELECT MAX(seq) FROM audit_log)").execute(&mut c).await.unwrap();
+    }
+    for args in [vec!["audit", "verify", "--data-dir", d], vec!["audit", "verify", "--data-dir", d, "--checkpoints", checkpoints.to_str().unwrap()]] {
+        let verify = Command::new(BIN).args(&args).output().unwrap();
+        assert!(!verify.status.success(), "the chain alone verifies; the checkpoint does not");
+        let err = String::from_utf8_lossy(&verify.stderr).into_owned();
+        assert!(err.contains("entries were deleted"), "{err}");
+    }
+}
+
+/// The last admin locked out can be let in from the command line; audited.
+#[tokio::test]
+async fn a_locked_out_user_is_unlocked_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("demo");
+    let d = data.to_str().unwrap();
+    let mut child = Command::new(BIN)
+        .args(["demo", "--data-dir", d, "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_https(&mut child);
+    assert!(terminate(&mut child).success());
+    {
+        use sqlx::Connection as _;
+        let mut c = sqlx::SqliteConnection::connect(&sqlite_of(&data)).await.unwrap();
+        sqlx::raw_sql("UPDATE users SET locked_until = 99999999999999, lockouts = 7").execute(&mut c).await.unwrap();
+    }
+    let unknown = Command::new(BIN).args(["user", "unlock", "--data-dir", d, "--email", "nobody@example.com"]).output().unwrap();
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no user has this e-mail address"));
+    let ok = Command::new(BIN)
+        .args(["user", "unlock", "--data-dir", d, "--email", "admin@sika-demo.test"])
+        .output()
+        .unwrap();
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    use sqlx::Connection as _;
+    let mut c = sqlx::SqliteConnection::connect(&sqlite_of(&data)).await.unwrap();
+    let (until, lockouts): (i64, i64) = sqlx::query_as("SELECT locked_until, lockouts FROM users").fetch_one(&mut c).await.unwrap();
+    assert_eq!((until, lockouts), (0, 0), "unlocked, and the doubling starts over");
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'user.unlock' AND actor = 'cli'")
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
 }
