@@ -98,7 +98,11 @@ fn spawn_housekeeping(
     let a = auth.clone();
     workers.spawn(
         "sessions",
-        Schedule { every: Duration::from_secs(60), timeout: Duration::from_secs(60), stall_after: Duration::from_secs(300) },
+        Schedule {
+            every: Duration::from_secs(60),
+            timeout: Duration::from_secs(60),
+            stall_after: Duration::from_secs(300),
+        },
         move || {
             let a = a.clone();
             Box::pin(async move {

@@ -90,11 +90,8 @@ pub async fn audit_verify(src: &dyn Source, checkpoints: Option<&std::path::Path
     };
     let file = checkpoints.map(std::path::Path::to_path_buf).unwrap_or(c.audit_checkpoint_file.clone());
     let signer = crate::audit::checkpoint::Checkpoints::new(&c.audit_key, &file);
-    let checked = if checkpoints.is_some() || file.exists() {
-        Some(signer.verify(auditor(&auth), &file).await)
-    } else {
-        None
-    };
+    let checked =
+        if checkpoints.is_some() || file.exists() { Some(signer.verify(auditor(&auth), &file).await) } else { None };
     auth.store.close().await;
     match checked {
         Some(Err(why)) => Err(format!("audit checkpoints: {why}.")),

@@ -376,9 +376,15 @@ async fn deleting_the_newest_audit_entries_is_caught_against_the_checkpoints() {
     {
         use sqlx::Connection as _;
         let mut c = sqlx::SqliteConnection::connect(&sqlite_of(&data)).await.unwrap();
-        sqlx::raw_sql("DELETE FROM audit_log WHERE seq = (SELECT MAX(seq) FROM audit_log)").execute(&mut c).await.unwrap();
+        sqlx::raw_sql("DELETE FROM audit_log WHERE seq = (SELECT MAX(seq) FROM audit_log)")
+            .execute(&mut c)
+            .await
+            .unwrap();
     }
-    for args in [vec!["audit", "verify", "--data-dir", d], vec!["audit", "verify", "--data-dir", d, "--checkpoints", checkpoints.to_str().unwrap()]] {
+    for args in [
+        vec!["audit", "verify", "--data-dir", d],
+        vec!["audit", "verify", "--data-dir", d, "--checkpoints", checkpoints.to_str().unwrap()],
+    ] {
         let verify = Command::new(BIN).args(&args).output().unwrap();
         assert!(!verify.status.success(), "the chain alone verifies; the checkpoint does not");
         let err = String::from_utf8_lossy(&verify.stderr).into_owned();
@@ -405,7 +411,8 @@ async fn a_locked_out_user_is_unlocked_from_the_command_line() {
         let mut c = sqlx::SqliteConnection::connect(&sqlite_of(&data)).await.unwrap();
         sqlx::raw_sql("UPDATE users SET locked_until = 99999999999999, lockouts = 7").execute(&mut c).await.unwrap();
     }
-    let unknown = Command::new(BIN).args(["user", "unlock", "--data-dir", d, "--email", "nobody@example.com"]).output().unwrap();
+    let unknown =
+        Command::new(BIN).args(["user", "unlock", "--data-dir", d, "--email", "nobody@example.com"]).output().unwrap();
     assert!(!unknown.status.success());
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no user has this e-mail address"));
     let ok = Command::new(BIN)
@@ -415,7 +422,8 @@ async fn a_locked_out_user_is_unlocked_from_the_command_line() {
     assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
     use sqlx::Connection as _;
     let mut c = sqlx::SqliteConnection::connect(&sqlite_of(&data)).await.unwrap();
-    let (until, lockouts): (i64, i64) = sqlx::query_as("SELECT locked_until, lockouts FROM users").fetch_one(&mut c).await.unwrap();
+    let (until, lockouts): (i64, i64) =
+        sqlx::query_as("SELECT locked_until, lockouts FROM users").fetch_one(&mut c).await.unwrap();
     assert_eq!((until, lockouts), (0, 0), "unlocked, and the doubling starts over");
     let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'user.unlock' AND actor = 'cli'")
         .fetch_one(&mut c)

@@ -245,7 +245,8 @@ async fn a_non_final_refund_is_followed_until_flutterwave_calls_it_final() {
     assert_eq!(c.refunded.to_string(), "250");
     assert_eq!(e.app.payments.follow_refunds(now_ms() + 2 * DAY).await.unwrap(), 0, "final: no more lookups");
     // One that ends failed frees its amount again.
-    e.faults(json!({"refund_status": "processing", "refund_final_status": "failed", "refund_settle_after_ms": 100})).await;
+    e.faults(json!({"refund_status": "processing", "refund_final_status": "failed", "refund_settle_after_ms": 100}))
+        .await;
     let RefundOutcome::Processing(r2) = e.app.payments.refund("rf-1", 750.into(), "x", "u1").await.unwrap() else {
         panic!("processing")
     };
@@ -278,7 +279,11 @@ async fn an_unknown_refund_is_looked_up_never_resent() {
     // Recorded, never sent.
     let lost = e.app.payments.store.insert_refund("rf-2", 100.into(), "crash", "u1").await.unwrap().unwrap();
     e.app.payments.follow_refunds(now_ms() + 30 * 60_000).await.unwrap();
-    assert_eq!(e.app.payments.store.refund(&lost.id).await.unwrap().unwrap().status, RefundStatus::Requested, "too early to say");
+    assert_eq!(
+        e.app.payments.store.refund(&lost.id).await.unwrap().unwrap().status,
+        RefundStatus::Requested,
+        "too early to say"
+    );
     e.app.payments.follow_refunds(now_ms() + 2 * 3_600_000).await.unwrap();
     let lost = e.app.payments.store.refund(&lost.id).await.unwrap().unwrap();
     assert_eq!(lost.status, RefundStatus::Failed);
@@ -413,7 +418,10 @@ async fn forged_return_visits_cannot_spend_the_settlement_budget() {
                 tasks.push(tokio::spawn(async move {
                     for i in 0..25 {
                         let r = if i % 5 == 0 { format!("nobody-{w}-{i}") } else { format!("target-{}", i % 5) };
-                        let url = format!("{base}/checkout/return?status=successful&tx_ref={r}&transaction_id={}", 1_000_000 + w * 100 + i);
+                        let url = format!(
+                            "{base}/checkout/return?status=successful&tx_ref={r}&transaction_id={}",
+                            1_000_000 + w * 100 + i
+                        );
                         let _ = client.get(url).send().await;
                     }
                 }));
@@ -429,8 +437,13 @@ async fn forged_return_visits_cannot_spend_the_settlement_budget() {
     let stats = e.stats().await;
     let by_reference = stats["requests"]["GET /v3/transactions/verify_by_reference"].as_u64().unwrap_or(0);
     let by_id = stats["requests"]["GET /v3/transactions/{id}/verify"].as_u64().unwrap_or(0);
-    eprintln!("unloaded {unloaded:?}, under a 1,000-visit flood {loaded:?}; flood cost {by_reference} calls, settlement {by_id}");
-    assert!(by_reference <= 5 * 2, "1,000 visits cost {by_reference} calls: at most one per pending checkout per interval");
+    eprintln!(
+        "unloaded {unloaded:?}, under a 1,000-visit flood {loaded:?}; flood cost {by_reference} calls, settlement {by_id}"
+    );
+    assert!(
+        by_reference <= 5 * 2,
+        "1,000 visits cost {by_reference} calls: at most one per pending checkout per interval"
+    );
     assert_eq!(by_id, 10, "one verification per real payment, none for forged transaction ids");
     // Timing on a shared 2-core machine is noisy: the bound allows a second of slack (bench/return_flood.sh measures it).
     assert!(loaded <= unloaded * 2 + Duration::from_secs(1), "unloaded {unloaded:?}, loaded {loaded:?}");

@@ -90,7 +90,10 @@ async fn a_verified_full_payment_is_paid_once_with_one_notification() {
     // The same webhook again, and a return visit: nothing more happens.
     assert_eq!(e.webhook(id, "pay-1", e.signed()).await, 200);
     e.process().await;
-    assert_eq!(e.app.payments.verify_and_apply(id).await.unwrap(), Applied::Settled { status: CheckoutStatus::Paid, moved: false });
+    assert_eq!(
+        e.app.payments.verify_and_apply(id).await.unwrap(),
+        Applied::Settled { status: CheckoutStatus::Paid, moved: false }
+    );
     assert_eq!(e.app.payments.store.outbox_count("pay-1").await.unwrap(), 1);
     let v: Value = e
         .app
@@ -213,7 +216,10 @@ async fn pending_then_successful_and_a_failed_attempt_leaves_the_checkout_open()
     let id = e.pay("slow-1", "pending", json!({"resolve_after_ms": 300})).await;
     assert_eq!(e.app.payments.verify_and_apply(id).await.unwrap(), Applied::NotFinal);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(e.app.payments.verify_and_apply(id).await.unwrap(), Applied::Settled { status: CheckoutStatus::Paid, moved: true });
+    assert_eq!(
+        e.app.payments.verify_and_apply(id).await.unwrap(),
+        Applied::Settled { status: CheckoutStatus::Paid, moved: true }
+    );
 }
 
 #[tokio::test]
@@ -550,14 +556,26 @@ async fn an_approver_refunds_with_a_fresh_code_and_never_more_than_was_paid() {
     assert!(page.body.contains("NGN 1,000.00 remains refundable"), "what remains is shown");
     let csrf = page.csrf();
     // An empty amount is refused, never "everything"; the reason typed stays.
-    let empty = a.post("/payments/refund-1/refund/confirm", &[("amount", ""), ("comment", "damaged box"), ("csrf_token", &csrf)]).await;
+    let empty = a
+        .post("/payments/refund-1/refund/confirm", &[("amount", ""), ("comment", "damaged box"), ("csrf_token", &csrf)])
+        .await;
     assert!(empty.body.contains("Enter the amount to refund."), "{}", empty.body);
     assert!(empty.body.contains("value=\"damaged box\""), "the reason is kept");
     // The same holds at the final step: no amount, no refund.
-    let direct = a.post("/payments/refund-1/refund", &[("amount", ""), ("comment", "x"), ("totp", &code(&ap.totp_secret, 0)), ("csrf_token", &csrf)]).await;
+    let direct = a
+        .post(
+            "/payments/refund-1/refund",
+            &[("amount", ""), ("comment", "x"), ("totp", &code(&ap.totp_secret, 0)), ("csrf_token", &csrf)],
+        )
+        .await;
     assert!(direct.body.contains("Enter the amount to refund."));
     // Step one: a confirmation with amount, currency and what remains, before any code.
-    let confirm = a.post("/payments/refund-1/refund/confirm", &[("amount", "400"), ("comment", "damaged box"), ("csrf_token", &csrf)]).await;
+    let confirm = a
+        .post(
+            "/payments/refund-1/refund/confirm",
+            &[("amount", "400"), ("comment", "damaged box"), ("csrf_token", &csrf)],
+        )
+        .await;
     assert_eq!(confirm.status, 200);
     for shown in ["NGN 400.00", "NGN 1,000.00", "NGN 600.00", "damaged box", "id=\"refund-totp\""] {
         assert!(confirm.body.contains(shown), "the confirmation shows {shown}");
@@ -567,19 +585,35 @@ async fn an_approver_refunds_with_a_fresh_code_and_never_more_than_was_paid() {
     let reused = a
         .post(
             "/payments/refund-1/refund",
-            &[("amount", "400"), ("comment", "damaged box"), ("totp", &code(&ap.totp_secret, -1)), ("csrf_token", &csrf)],
+            &[
+                ("amount", "400"),
+                ("comment", "damaged box"),
+                ("totp", &code(&ap.totp_secret, -1)),
+                ("csrf_token", &csrf),
+            ],
         )
         .await;
     assert!(reused.body.contains("already used"));
-    assert!(reused.body.contains("name=\"amount\" value=\"400\"") && reused.body.contains("value=\"damaged box\""), "kept");
+    assert!(
+        reused.body.contains("name=\"amount\" value=\"400\"") && reused.body.contains("value=\"damaged box\""),
+        "kept"
+    );
     let ok = a
         .post(
             "/payments/refund-1/refund",
-            &[("amount", "400"), ("comment", "damaged box"), ("totp", &code(&ap.totp_secret, 0)), ("csrf_token", &csrf)],
+            &[
+                ("amount", "400"),
+                ("comment", "damaged box"),
+                ("totp", &code(&ap.totp_secret, 0)),
+                ("csrf_token", &csrf),
+            ],
         )
         .await;
     assert!(ok.body.contains("Refund completed."), "{}", &ok.body[..ok.body.len().min(2000)]);
-    assert!(ok.body.contains("id=\"refunded\">NGN 400.00") && ok.body.contains("id=\"net\">NGN 600.00"), "refunded and net");
+    assert!(
+        ok.body.contains("id=\"refunded\">NGN 400.00") && ok.body.contains("id=\"net\">NGN 600.00"),
+        "refunded and net"
+    );
     let too_much = a
         .post("/payments/refund-1/refund/confirm", &[("amount", "700"), ("comment", "again"), ("csrf_token", &csrf)])
         .await;
@@ -598,7 +632,17 @@ async fn an_approver_refunds_with_a_fresh_code_and_never_more_than_was_paid() {
     assert!(audit.iter().any(|x| x.outcome == "success"));
     assert_eq!(e.status("refund-1").await, "paid", "a refund has its own state");
     // The API shows the refunds, the refunded total and the net.
-    let v: Value = e.app.client.get(e.app.url("/api/v1/checkouts/refund-1")).bearer_auth(&e.key).send().await.unwrap().json().await.unwrap();
+    let v: Value = e
+        .app
+        .client
+        .get(e.app.url("/api/v1/checkouts/refund-1"))
+        .bearer_auth(&e.key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!((v["refunded"].as_str(), v["net"].as_str()), (Some("400"), Some("600")));
     assert_eq!(v["refunds"][0]["status"], "completed");
 }
@@ -652,7 +696,10 @@ async fn an_overpayment_is_paid_and_recorded_for_refund() {
     let e = env().await;
     e.checkout("over-1", "100", "NGN").await;
     let id = e.pay("over-1", "successful", json!({"amount": "150", "currency": "NGN"})).await;
-    assert_eq!(e.app.payments.verify_and_apply(id).await.unwrap(), Applied::Settled { status: CheckoutStatus::Paid, moved: true });
+    assert_eq!(
+        e.app.payments.verify_and_apply(id).await.unwrap(),
+        Applied::Settled { status: CheckoutStatus::Paid, moved: true }
+    );
     let c = e.app.payments.store.checkout("over-1").await.unwrap().unwrap();
     assert_eq!(c.paid_amount.map(|p| p.to_string()).as_deref(), Some("150"));
     let events = e.app.payments.store.checkout_events("over-1").await.unwrap();

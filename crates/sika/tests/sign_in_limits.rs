@@ -34,7 +34,8 @@ async fn concurrent_logins(app: &support::TestApp, n: usize, email: &str, passwo
     let mut tasks = Vec::new();
     for _ in 0..n {
         let mut b = Browser::new(&app.base, app.client.clone());
-        let (barrier, email, password, code) = (barrier.clone(), email.to_string(), password.to_string(), code.to_string());
+        let (barrier, email, password, code) =
+            (barrier.clone(), email.to_string(), password.to_string(), code.to_string());
         tasks.push(tokio::spawn(async move {
             let csrf = b.get("/login").await.csrf();
             barrier.wait().await;
@@ -126,7 +127,8 @@ async fn one_code_signs_in_once_under_concurrency_on_postgres() {
 async fn lockouts_are_capped_and_start_over_after_a_sign_in() {
     let app = support::spawn_app().await;
     let secret = user(&app, Role::Viewer, "capped@example.com").await;
-    let id = app.auth.store.user_by_email_index(&app.auth.email_indexes("capped@example.com")).await.unwrap().unwrap().id;
+    let id =
+        app.auth.store.user_by_email_index(&app.auth.email_indexes("capped@example.com")).await.unwrap().unwrap().id;
     let lift = || async {
         sqlx::query("UPDATE users SET locked_until = 0 WHERE id = $1")
             .bind(&id)
@@ -192,8 +194,16 @@ async fn a_no_op_role_change_keeps_sessions() {
     let mut o = Browser::new(&app.base, app.client.clone());
     assert_eq!(a.login("noop-admin@example.com", PASSWORD, &code(&admin, 0)).await.status, 303);
     assert_eq!(o.login("noop-op@example.com", PASSWORD, &code(&op, 0)).await.status, 303);
-    let admin_id = app.auth.store.user_by_email_index(&app.auth.email_indexes("noop-admin@example.com")).await.unwrap().unwrap().id;
-    let op_id = app.auth.store.user_by_email_index(&app.auth.email_indexes("noop-op@example.com")).await.unwrap().unwrap().id;
+    let admin_id = app
+        .auth
+        .store
+        .user_by_email_index(&app.auth.email_indexes("noop-admin@example.com"))
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let op_id =
+        app.auth.store.user_by_email_index(&app.auth.email_indexes("noop-op@example.com")).await.unwrap().unwrap().id;
     let csrf = a.get("/admin/users").await.csrf();
     for (id, role) in [(&admin_id, "admin"), (&op_id, "operator")] {
         let r = a.post(&format!("/admin/users/{id}/role"), &[("role", role), ("csrf_token", &csrf)]).await;

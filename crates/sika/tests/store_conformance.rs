@@ -161,7 +161,11 @@ async fn lockouts_double_up_to_a_cap_and_start_over_after_a_sign_in(store: &Stor
         assert!(!store.reserve_login_attempt(&id, 5, sika::store::now_ms()).await.unwrap(), "locked: no attempt");
         let d = until.unwrap() - sika::store::now_ms();
         // Lift it to go on (what the lock's end would do).
-        sqlx::query("UPDATE users SET locked_until = 0 WHERE id = $1").bind(&id).execute(store.pool_for_tests()).await.unwrap();
+        sqlx::query("UPDATE users SET locked_until = 0 WHERE id = $1")
+            .bind(&id)
+            .execute(store.pool_for_tests())
+            .await
+            .unwrap();
         d
     };
     let mut durations = Vec::new();
@@ -186,7 +190,9 @@ async fn concurrent_attempts_reserve_at_most_the_limit(store: &Store) {
     let mut tasks = Vec::new();
     for _ in 0..30 {
         let (store, id) = (store.clone(), id.clone());
-        tasks.push(tokio::spawn(async move { store.reserve_login_attempt(&id, 5, sika::store::now_ms()).await.unwrap() }));
+        tasks.push(tokio::spawn(
+            async move { store.reserve_login_attempt(&id, 5, sika::store::now_ms()).await.unwrap() },
+        ));
     }
     let mut passed = 0;
     for t in tasks {

@@ -211,12 +211,8 @@ pub async fn get_refund(State(state): State<Shared>, Path(id): Path<String>) -> 
 pub async fn list_refunds(State(state): State<Shared>, Query(q): Query<HashMap<String, String>>) -> Response {
     let page = page_of(&q);
     let d = lock(&state.data);
-    let rows: Vec<&Refund> = d
-        .refunds
-        .values()
-        .rev()
-        .filter(|r| q.get("from").is_none_or(|f| date(r.created_ms) >= *f))
-        .collect();
+    let rows: Vec<&Refund> =
+        d.refunds.values().rev().filter(|r| q.get("from").is_none_or(|f| date(r.created_ms) >= *f)).collect();
     let total = rows.len();
     let data: Vec<Value> = rows.iter().skip((page - 1) * 10).take(10).map(|r| refund_json(r)).collect();
     ok_page("Refunds fetched", Value::Array(data), page, total, 10)

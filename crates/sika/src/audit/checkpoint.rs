@@ -53,24 +53,33 @@ impl Checkpoints {
     }
 
     fn sign(&self, seq: i64, hash: &str, at: i64) -> String {
-        hmac_hex(self.key.as_bytes(), &[seq.to_string().as_bytes(), b"\n", hash.as_bytes(), b"\n", at.to_string().as_bytes()])
+        hmac_hex(
+            self.key.as_bytes(),
+            &[seq.to_string().as_bytes(), b"\n", hash.as_bytes(), b"\n", at.to_string().as_bytes()],
+        )
     }
 
     /// Appends the current head, unless it is the one written last (or the log is empty).
     pub async fn write(&self, auditor: &Auditor) -> Result<Option<Checkpoint>, String> {
         let Some((seq, hash)) = auditor.head().await.map_err(|e| e.to_string())? else { return Ok(None) };
-        if *self.last_seq.lock().unwrap_or_else(|e| e.into_inner()) == Some(seq) {
-            return Ok(None);
-        }
+        // Claimed before the write, so a pass cut off mid-way (shutdown) and the
+        // final checkpoint do not both append the same head.
+        let previous = {
+            let mut last = self.last_seq.lock().unwrap_or_else(|e| e.into_inner());
+            if *last == Some(seq) {
+                return Ok(None);
+            }
+            last.replace(seq)
+        };
         let at = now_ms();
         let c = Checkpoint { seq, sig: self.sign(seq, &hash, at), hash, at };
         let line = serde_json::to_string(&c).map_err(|e| e.to_string())?;
         let path = self.path.clone();
-        tokio::task::spawn_blocking(move || append_line(&path, &line))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| format!("cannot append to the audit checkpoint file {}: {e}", self.path.display()))?;
-        *self.last_seq.lock().unwrap_or_else(|e| e.into_inner()) = Some(seq);
+        let written = tokio::task::spawn_blocking(move || append_line(&path, &line)).await.map_err(|e| e.to_string());
+        if let Err(e) = written.and_then(|r| r.map_err(|e| e.to_string())) {
+            *self.last_seq.lock().unwrap_or_else(|e| e.into_inner()) = previous;
+            return Err(format!("cannot append to the audit checkpoint file {}: {e}", self.path.display()));
+        }
         // The same record in the log (journald under systemd): a second copy out of the database's reach.
         tracing::info!(target: "sika::audit", seq = c.seq, hash = %c.hash, at = c.at, sig = %c.sig, "audit checkpoint");
         Ok(Some(c))
@@ -128,7 +137,10 @@ impl Checkpoints {
             match stored {
                 Some(h) if ct_eq(&h, &c.hash) => {}
                 Some(_) => {
-                    return Err(format!("entry {} differs from the checkpoint of {when} UTC: the log was rewritten", c.seq));
+                    return Err(format!(
+                        "entry {} differs from the checkpoint of {when} UTC: the log was rewritten",
+                        c.seq
+                    ));
                 }
                 None => return Err(format!("entry {} of the checkpoint of {when} UTC is missing", c.seq)),
             }

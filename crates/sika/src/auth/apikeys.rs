@@ -4,9 +4,9 @@
 use serde_json::json;
 
 use super::{Auth, AuthError};
-use crate::domain::validate;
 use crate::audit::{Actor, Outcome};
 use crate::crypto::{ct_eq, random, sha256_hex};
+use crate::domain::validate;
 use crate::store::{ApiKeyRow, now_ms};
 
 pub const SCOPES: [&str; 4] = ["checkouts", "payouts", "cards", "read"];

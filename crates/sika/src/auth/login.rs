@@ -6,9 +6,9 @@ use serde_json::json;
 
 use super::session::Current;
 use super::{Auth, AuthError, IP_THROTTLE_WINDOW, LOCKOUT_BASE, LOCKOUT_MAX, LOCKOUT_THRESHOLD, STEP_UP_LIMIT};
-use crate::domain::validate;
 use crate::audit::{Actor, Outcome};
 use crate::crypto::{sha256_hex, totp};
+use crate::domain::validate;
 use crate::store::now_ms;
 
 /// The one message for every failed sign-in.
@@ -41,7 +41,9 @@ fn millis(d: std::time::Duration) -> i64 {
 pub enum StepUp {
     Passed,
     /// Wrong, used or missing; this many tries are left in this session.
-    Refused { left: i64 },
+    Refused {
+        left: i64,
+    },
     /// Too many wrong codes: the session was ended.
     SessionEnded,
 }
@@ -149,7 +151,13 @@ impl Auth {
     /// Step-up for sensitive actions (refunds, approvals): a fresh TOTP code,
     /// never one already used (recovery codes do not count here). After
     /// [`STEP_UP_LIMIT`] wrong codes in one session, the session ends.
-    pub async fn step_up(&self, current: &Current, ip: &str, user_agent: &str, code: &str) -> Result<StepUp, AuthError> {
+    pub async fn step_up(
+        &self,
+        current: &Current,
+        ip: &str,
+        user_agent: &str,
+        code: &str,
+    ) -> Result<StepUp, AuthError> {
         let actor = current.actor(ip, user_agent);
         let Some(row) = self.store.user(&current.user.id).await? else { return Ok(StepUp::SessionEnded) };
         let target = format!("user:{}", row.id);

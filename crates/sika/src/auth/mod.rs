@@ -8,7 +8,6 @@ pub mod login;
 pub mod roles;
 pub mod session;
 
-
 use std::time::Duration;
 
 use serde_json::json;
@@ -17,9 +16,9 @@ use crate::audit::{Actor, Auditor, Outcome};
 use crate::crypto::field::FieldCipher;
 use crate::crypto::password::{PasswordPool, check_policy};
 use crate::crypto::{random, sha256_hex, totp};
+use crate::domain::validate;
 use crate::store::{Inserted, Store, StoreError, UserRow, now_ms};
 pub use roles::Role;
-use crate::domain::validate;
 
 /// Lockout after this many failed logins in a row…
 pub const LOCKOUT_THRESHOLD: i64 = 5;

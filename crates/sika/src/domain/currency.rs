@@ -148,7 +148,10 @@ mod tests {
     fn minor_units_decide_the_decimals() {
         let max = Decimal::from(1_000_000);
         assert_eq!(Currency::NGN.check_amount(Decimal::new(15005, 1), max), Ok(Decimal::new(15005, 1)));
-        assert_eq!(Currency::NGN.check_amount(Decimal::new(1001, 3), max), Err(AmountError::TooPrecise { currency: Currency::NGN }));
+        assert_eq!(
+            Currency::NGN.check_amount(Decimal::new(1001, 3), max),
+            Err(AmountError::TooPrecise { currency: Currency::NGN })
+        );
         for zero in [Currency::UGX, Currency::XAF, Currency::XOF, Currency::RWF] {
             assert!(zero.check_amount(Decimal::new(15, 1), max).is_err(), "{zero} takes no decimals");
             assert_eq!(zero.check_amount(Decimal::new(1500, 2), max), Ok(Decimal::from(15)), "15.00 is 15");

@@ -12,9 +12,9 @@ use serde_json::json;
 use super::AppState;
 use super::error::{AppError, escape_html};
 use crate::auth::apikeys::KeyIdentity;
+use crate::domain::CheckoutStatus;
 use crate::domain::checkout::{self, CheckoutRequest};
 use crate::payments::{CreateError, Refusal};
-use crate::domain::CheckoutStatus;
 use crate::store::{CheckoutRow, RefundRow};
 
 /// The calling key, if it is valid and carries `scope` (or `read` for reads).

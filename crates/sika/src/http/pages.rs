@@ -20,12 +20,8 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Va
     if let Some(problem) = state.workers.problem() {
         return Err(AppError::Unavailable(problem));
     }
-    let workers: Vec<serde_json::Value> = state
-        .workers
-        .jobs()
-        .iter()
-        .map(|j| serde_json::json!({"name": j.name, "restarts": j.restarts()}))
-        .collect();
+    let workers: Vec<serde_json::Value> =
+        state.workers.jobs().iter().map(|j| serde_json::json!({"name": j.name, "restarts": j.restarts()})).collect();
     Ok(Json(serde_json::json!({"status": "ready", "workers": workers})))
 }
 

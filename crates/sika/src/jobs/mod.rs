@@ -52,7 +52,8 @@ impl JobHealth {
             return Some(format!("worker {} is not running", self.name));
         }
         let silent = now - self.last_beat();
-        (silent > self.stall_after_ms).then(|| format!("worker {} stalled ({} s without a heartbeat)", self.name, silent / 1000))
+        (silent > self.stall_after_ms)
+            .then(|| format!("worker {} stalled ({} s without a heartbeat)", self.name, silent / 1000))
     }
 }
 
@@ -181,8 +182,11 @@ mod tests {
         let mut s = Supervisor::new(stop);
         let calls = Arc::new(AtomicU64::new(0));
         let c = calls.clone();
-        let schedule =
-            Schedule { every: Duration::from_millis(5), timeout: Duration::from_secs(1), stall_after: Duration::from_secs(5) };
+        let schedule = Schedule {
+            every: Duration::from_millis(5),
+            timeout: Duration::from_secs(1),
+            stall_after: Duration::from_secs(5),
+        };
         s.spawn("flaky", schedule, move || {
             let n = c.fetch_add(1, Ordering::Relaxed);
             Box::pin(async move {

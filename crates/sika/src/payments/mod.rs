@@ -215,7 +215,10 @@ impl Payments {
     pub async fn process_inbox(&self, batch: i64) -> Result<usize, StoreError> {
         let buried = self.store.inbox_bury_exhausted(self.max_inbox_attempts, now_ms()).await?;
         if buried > 0 {
-            tracing::warn!(rows = buried, "webhooks dead-lettered after repeated failures; replay them from the console");
+            tracing::warn!(
+                rows = buried,
+                "webhooks dead-lettered after repeated failures; replay them from the console"
+            );
         }
         let rows = self.store.inbox_claim(batch, INBOX_LEASE_MS).await?;
         let n = rows.len();
@@ -260,7 +263,9 @@ impl Payments {
         };
         let (state, note) = match webhook::parse(&body) {
             WebhookEvent::Charge(c) => match self.verify_and_apply(c.id).await? {
-                Applied::Retry | Applied::NotFinal => return self.retry_later(&row, "no definite final answer yet").await,
+                Applied::Retry | Applied::NotFinal => {
+                    return self.retry_later(&row, "no definite final answer yet").await;
+                }
                 Applied::Unmatched => (InboxState::Unmatched, "no checkout has this transaction's reference".into()),
                 Applied::NoSuchTransaction => (InboxState::Rejected, "Flutterwave has no such transaction".into()),
                 other => (InboxState::Done, format!("{other:?}")),
@@ -395,10 +400,8 @@ impl Payments {
             Verdict::NotYet => return Ok(Applied::NotFinal),
         };
         let reason = format!("money arrived after the checkout was {}: {what}, transaction {}", c.status, tx.id);
-        let moved = self
-            .store
-            .mark_late_payment(&c.reference, tx.id, &reason, note(c, CheckoutStatus::NeedsReview))
-            .await?;
+        let moved =
+            self.store.mark_late_payment(&c.reference, tx.id, &reason, note(c, CheckoutStatus::NeedsReview)).await?;
         if moved {
             tracing::warn!(reference = %c.reference, transaction_id = tx.id, "late payment for a closed checkout: needs review");
         }

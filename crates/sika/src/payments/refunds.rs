@@ -86,7 +86,9 @@ impl Payments {
                 }
             }
             Reply::Rejected(e) => {
-                self.store.update_refund(&row.id, &update(RefundStatus::Failed, None, None, Some(&e.message), None, false)).await?;
+                self.store
+                    .update_refund(&row.id, &update(RefundStatus::Failed, None, None, Some(&e.message), None, false))
+                    .await?;
                 RefundOutcome::Refused(e.message)
             }
             Reply::Indefinite(why) => {
@@ -118,7 +120,9 @@ impl Payments {
                 Lookup::Found(f) => Some(f),
                 Lookup::Absent if now - r.created_at >= REFUND_NOT_FOUND_AFTER_MS => {
                     let note = "Flutterwave has no record of this refund: it was never made";
-                    self.store.update_refund(&r.id, &update(RefundStatus::Failed, None, None, Some(note), None, true)).await?;
+                    self.store
+                        .update_refund(&r.id, &update(RefundStatus::Failed, None, None, Some(note), None, true))
+                        .await?;
                     return Ok(());
                 }
                 Lookup::Absent | Lookup::Unsure => None,
@@ -153,7 +157,8 @@ impl Payments {
                 _ => return Lookup::Unsure,
             };
             for f in &listing.items {
-                let same = f.tx_id == Some(r.transaction_id) && f.amount_refunded.map(|a| a.decimal()) == Some(r.amount);
+                let same =
+                    f.tx_id == Some(r.transaction_id) && f.amount_refunded.map(|a| a.decimal()) == Some(r.amount);
                 if same && matches!(self.store.refund_by_flw_id(f.id).await, Ok(None)) {
                     return Lookup::Found(f.clone());
                 }

@@ -31,7 +31,11 @@ pub fn spawn(sup: &mut Supervisor, p: &Payments, notifier: notify::Notifier) {
     let store = p.store.clone();
     sup.spawn(
         "notifications",
-        Schedule { every: Duration::from_secs(1), timeout: Duration::from_secs(120), stall_after: Duration::from_secs(300) },
+        Schedule {
+            every: Duration::from_secs(1),
+            timeout: Duration::from_secs(120),
+            stall_after: Duration::from_secs(300),
+        },
         move || {
             let (store, notifier) = (store.clone(), notifier.clone());
             Box::pin(async move { notifier.deliver_due(&store).await.map(|n| n > 0).map_err(|e| e.to_string()) })
@@ -40,7 +44,11 @@ pub fn spawn(sup: &mut Supervisor, p: &Payments, notifier: notify::Notifier) {
     let reconciler = p.clone();
     sup.spawn(
         "reconciler",
-        Schedule { every: Duration::from_secs(5), timeout: Duration::from_secs(600), stall_after: Duration::from_secs(900) },
+        Schedule {
+            every: Duration::from_secs(5),
+            timeout: Duration::from_secs(600),
+            stall_after: Duration::from_secs(900),
+        },
         move || {
             let p = reconciler.clone();
             Box::pin(async move {
@@ -54,7 +62,11 @@ pub fn spawn(sup: &mut Supervisor, p: &Payments, notifier: notify::Notifier) {
     let refunds = p.clone();
     sup.spawn(
         "refunds",
-        Schedule { every: Duration::from_secs(5), timeout: Duration::from_secs(600), stall_after: Duration::from_secs(900) },
+        Schedule {
+            every: Duration::from_secs(5),
+            timeout: Duration::from_secs(600),
+            stall_after: Duration::from_secs(900),
+        },
         move || {
             let p = refunds.clone();
             Box::pin(async move {

@@ -134,7 +134,7 @@ async fn serve(
     let per_address = PerAddress::default();
     // Bumped under pressure: every connection idle between requests closes.
     let (shed, shed_rx) = watch::channel(0u64);
-    let mut last_shed = tokio::time::Instant::now();
+    let mut last_shed: Option<tokio::time::Instant> = None;
     loop {
         let permit = tokio::select! {
             p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
@@ -158,8 +158,8 @@ async fn serve(
             continue;
         };
         let pressure = slots.available_permits() < max / 4;
-        if pressure && last_shed.elapsed() >= Duration::from_secs(1) {
-            last_shed = tokio::time::Instant::now();
+        if pressure && last_shed.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+            last_shed = Some(tokio::time::Instant::now());
             shed.send_modify(|n| *n += 1);
             tracing::warn!(open = max - slots.available_permits(), "many connections open: closing idle ones");
         }
@@ -170,9 +170,18 @@ async fn serve(
         shed_rx.mark_unchanged();
         tokio::spawn(async move {
             let _slots = (permit, address_slot);
+            // Requests being handled on this connection: 0 means idle, safe to drop when shedding.
+            let busy = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let in_service = busy.clone();
             let service = hyper::service::service_fn(move |mut req: http::Request<Incoming>| {
                 req.extensions_mut().insert(ConnectInfo(peer));
-                app.clone().oneshot(req.map(Body::new))
+                let guard = Busy::start(&in_service);
+                let call = app.clone().oneshot(req.map(Body::new));
+                async move {
+                    let res = call.await;
+                    drop(guard);
+                    res
+                }
             });
             match tls {
                 Some(acceptor) => {
@@ -185,11 +194,11 @@ async fn serve(
                         Err(_) => return,
                     };
                     let conn = builder.serve_connection(TokioIo::new(stream), service);
-                    drive(conn, &mut shed_rx, &mut stop).await;
+                    drive(conn, &busy, &mut shed_rx, &mut stop).await;
                 }
                 None => {
                     let conn = builder.serve_connection(TokioIo::new(stream), service);
-                    drive(conn, &mut shed_rx, &mut stop).await;
+                    drive(conn, &busy, &mut shed_rx, &mut stop).await;
                 }
             }
         });
@@ -202,9 +211,26 @@ async fn serve(
     }
 }
 
-/// Serves one connection; on shedding or shutdown it finishes the request in
-/// flight (if any) and closes.
-async fn drive<C>(conn: C, shed: &mut watch::Receiver<u64>, stop: &mut Shutdown)
+/// Counts a request in flight on its connection while alive.
+struct Busy(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Busy {
+    fn start(n: &Arc<std::sync::atomic::AtomicUsize>) -> Self {
+        n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Busy(n.clone())
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Serves one connection. Shedding closes it at once when no request is in
+/// flight (idle keep-alive, or never used); otherwise, like shutdown, it
+/// finishes the request in flight and then closes.
+async fn drive<C>(conn: C, busy: &std::sync::atomic::AtomicUsize, shed: &mut watch::Receiver<u64>, stop: &mut Shutdown)
 where
     C: GracefulConnection,
 {
@@ -214,7 +240,12 @@ where
         tokio::select! {
             _ = conn.as_mut() => return,
             r = shed.changed(), if !closing => {
-                if r.is_ok() { conn.as_mut().graceful_shutdown(); closing = true; }
+                if r.is_err() { continue; }
+                if busy.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+                    return;
+                }
+                conn.as_mut().graceful_shutdown();
+                closing = true;
             }
             r = stop.changed(), if !closing => {
                 if r.is_ok() { conn.as_mut().graceful_shutdown(); closing = true; }

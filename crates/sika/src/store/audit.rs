@@ -129,7 +129,9 @@ impl Store {
 
     /// The newest entry's sequence number and hash.
     pub async fn audit_last(&self) -> Result<Option<(i64, String)>, StoreError> {
-        Ok(sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetch_optional(self.pool()).await?)
+        Ok(sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(self.pool())
+            .await?)
     }
 
     pub async fn audit_count(&self) -> Result<i64, StoreError> {

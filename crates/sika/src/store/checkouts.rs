@@ -593,7 +593,9 @@ pub enum RefundRefusal {
     NoSuchCheckout,
     NotPaid,
     /// It would exceed what was paid; what may still be refunded.
-    TooMuch { refundable: Decimal },
+    TooMuch {
+        refundable: Decimal,
+    },
 }
 
 impl Store {
@@ -697,7 +699,10 @@ impl Store {
         let moved = r.rows_affected() == 1;
         if moved && u.status.is_final() {
             let (reference, amount): (String, String) =
-                sqlx::query_as("SELECT reference, amount FROM refunds WHERE id = $1").bind(id).fetch_one(&mut *tx).await?;
+                sqlx::query_as("SELECT reference, amount FROM refunds WHERE id = $1")
+                    .bind(id)
+                    .fetch_one(&mut *tx)
+                    .await?;
             if u.status == RefundStatus::Completed {
                 // Locked: completions of two refunds at once must both count.
                 let select = match self.backend() {
@@ -705,7 +710,8 @@ impl Store {
                     Backend::Sqlite => "SELECT refunded FROM checkouts WHERE reference = $1",
                 };
                 let refunded: String = sqlx::query_scalar(select).bind(&reference).fetch_one(&mut *tx).await?;
-                let total = refunded.parse::<Decimal>().unwrap_or_default() + amount.parse::<Decimal>().unwrap_or_default();
+                let total =
+                    refunded.parse::<Decimal>().unwrap_or_default() + amount.parse::<Decimal>().unwrap_or_default();
                 sqlx::query("UPDATE checkouts SET refunded = $1, updated_at = $2 WHERE reference = $3")
                     .bind(total.normalize().to_string())
                     .bind(now_ms())
@@ -771,9 +777,10 @@ pub struct RefundUpdate<'a> {
 pub const REFUND_FIRST_CHECK_MS: i64 = 60_000;
 
 async fn held_refunds(tx: &mut sqlx::Transaction<'static, sqlx::Any>, reference: &str) -> Result<Decimal, StoreError> {
-    let amounts: Vec<String> = sqlx::query_scalar("SELECT amount FROM refunds WHERE reference = $1 AND status <> 'failed'")
-        .bind(reference)
-        .fetch_all(&mut **tx)
-        .await?;
+    let amounts: Vec<String> =
+        sqlx::query_scalar("SELECT amount FROM refunds WHERE reference = $1 AND status <> 'failed'")
+            .bind(reference)
+            .fetch_all(&mut **tx)
+            .await?;
     Ok(amounts.iter().filter_map(|a| a.parse::<Decimal>().ok()).sum())
 }

@@ -23,7 +23,7 @@ use crate::secret::Secret;
 pub use api_keys::ApiKeyRow;
 pub use audit::{AuditEntry, AuditFilter};
 pub use checkouts::{
-    CheckoutRow, ExpiryCandidate, Notification, OutboxRow, REFUND_FIRST_CHECK_MS, RECONCILE_MARKS_MS, RefundRefusal,
+    CheckoutRow, ExpiryCandidate, Notification, OutboxRow, RECONCILE_MARKS_MS, REFUND_FIRST_CHECK_MS, RefundRefusal,
     RefundRow, RefundUpdate,
 };
 pub use inbox::InboxRow;

@@ -253,7 +253,10 @@ impl Store {
 
     /// A complete sign-in: failures, and the lockout doubling, start over.
     pub async fn login_succeeded(&self, id: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE users SET failed_logins = 0, lockouts = 0 WHERE id = $1").bind(id).execute(self.pool()).await?;
+        sqlx::query("UPDATE users SET failed_logins = 0, lockouts = 0 WHERE id = $1")
+            .bind(id)
+            .execute(self.pool())
+            .await?;
         Ok(())
     }
 

@@ -135,7 +135,6 @@ impl Env {
     }
 }
 
-
 impl Env {
     /// The emulator's counters.
     pub async fn stats(&self) -> Value {

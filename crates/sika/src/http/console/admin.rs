@@ -52,7 +52,8 @@ async fn users_view(
     };
     // Reading every e-mail is a read of sensitive data: audited, or not shown.
     let actor = c.actor(&ctx.ip, &ctx.user_agent);
-    if let Err(r) = state.audited(&actor, "users.view", "users", Outcome::Success, json!({"count": users.len()})).await {
+    if let Err(r) = state.audited(&actor, "users.view", "users", Outcome::Success, json!({"count": users.len()})).await
+    {
         return r;
     }
     let window = i64::try_from(crate::auth::IP_THROTTLE_WINDOW.as_millis()).unwrap_or(i64::MAX);
@@ -282,7 +283,12 @@ struct KeysPage {
     error: Option<String>,
 }
 
-async fn keys_view(state: &AppState, c: &crate::auth::session::Current, form: NewKey, error: Option<String>) -> Response {
+async fn keys_view(
+    state: &AppState,
+    c: &crate::auth::session::Current,
+    form: NewKey,
+    error: Option<String>,
+) -> Response {
     let keys = match state.auth.store.api_keys().await {
         Ok(k) => k,
         Err(e) => return internal(e),

@@ -67,7 +67,9 @@ pub async fn audit_page(State(state): State<AppState>, ctx: Ctx, Query(f): Query
         before_seq: f.before,
     };
     let details = json!({"action": filter.action, "actor": filter.actor});
-    if let Err(r) = state.audited(&c.actor(&ctx.ip, &ctx.user_agent), "audit.view", "audit_log", Outcome::Success, details).await {
+    if let Err(r) =
+        state.audited(&c.actor(&ctx.ip, &ctx.user_agent), "audit.view", "audit_log", Outcome::Success, details).await
+    {
         return r;
     }
     let entries = match state.auth.store.audit_search(&filter, PAGE).await {

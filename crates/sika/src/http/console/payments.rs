@@ -76,11 +76,11 @@ pub struct Filter {
 async fn list_view(state: &AppState, c: &Current, f: Filter, form: NewLink, error: Option<String>) -> Response {
     let status = CheckoutStatus::parse(&f.status);
     let q: String = f.q.chars().filter(|ch| ch.is_ascii_alphanumeric() || *ch == '_' || *ch == '-').take(64).collect();
-    let rows = match state.payments.store.checkouts_search(status, Some(q.as_str()).filter(|q| !q.is_empty()), 200).await
-    {
-        Ok(r) => r,
-        Err(e) => return internal(e),
-    };
+    let rows =
+        match state.payments.store.checkouts_search(status, Some(q.as_str()).filter(|q| !q.is_empty()), 200).await {
+            Ok(r) => r,
+            Err(e) => return internal(e),
+        };
     let rows = rows
         .into_iter()
         .map(|r| Line {
@@ -370,7 +370,9 @@ pub async fn refund_confirm(
     }
     match checked_amount(&state, &reference, &f).await {
         Ok(Ok(checked)) => confirm_view(&c, &checked, &f.comment, None),
-        Ok(Err(why)) => detail_view(&state, &ctx, &c, reference, RefundForm { totp: String::new(), ..f }, Some(why), None).await,
+        Ok(Err(why)) => {
+            detail_view(&state, &ctx, &c, reference, RefundForm { totp: String::new(), ..f }, Some(why), None).await
+        }
         Err(r) => r,
     }
 }
@@ -392,7 +394,10 @@ pub async fn refund(
     }
     let checked = match checked_amount(&state, &reference, &f).await {
         Ok(Ok(x)) => x,
-        Ok(Err(why)) => return detail_view(&state, &ctx, &c, reference, RefundForm { totp: String::new(), ..f }, Some(why), None).await,
+        Ok(Err(why)) => {
+            return detail_view(&state, &ctx, &c, reference, RefundForm { totp: String::new(), ..f }, Some(why), None)
+                .await;
+        }
         Err(r) => return r,
     };
     let actor = c.actor(&ctx.ip, &ctx.user_agent);
@@ -564,7 +569,9 @@ pub async fn replay(
         Ok(done) => {
             let outcome = if done { Outcome::Success } else { Outcome::Failure };
             let actor = c.actor(&ctx.ip, &ctx.user_agent);
-            if let Err(r) = state.audited(&actor, "notification.replay", &format!("outbox:{id}"), outcome, json!({})).await {
+            if let Err(r) =
+                state.audited(&actor, "notification.replay", &format!("outbox:{id}"), outcome, json!({})).await
+            {
                 return r;
             }
             Redirect::to("/admin/settings").into_response()
