@@ -705,3 +705,59 @@ async fn an_overpayment_is_paid_and_recorded_for_refund() {
     let events = e.app.payments.store.checkout_events("over-1").await.unwrap();
     assert!(events.iter().any(|(_, kind, detail)| kind == "overpaid" && detail.starts_with("50 NGN")), "{events:?}");
 }
+
+/// A shop URL pointing inside the network (an address literal, or a name
+/// resolving there) gets nothing: checked when saved and at every connection.
+#[tokio::test]
+async fn notifications_are_never_sent_inside_the_network() {
+    use std::sync::{Arc, Mutex};
+    let e = env().await;
+    let hits = Arc::new(Mutex::new(0usize));
+    let h = hits.clone();
+    let receiver = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move || {
+            let h = h.clone();
+            async move {
+                *h.lock().unwrap() += 1;
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, receiver).await.unwrap() });
+    e.paid("inside-1", "100").await;
+    let store = &e.app.payments.store;
+    let cipher = e.app.payments.cipher().clone();
+    let production = sika::payments::notify::Notifier::new(cipher.clone(), false).unwrap();
+    for url in [format!("http://127.0.0.1:{port}/hook"), format!("http://localhost:{port}/hook")] {
+        // Saved before (or around) the check, as a DNS change would make it.
+        sika::payments::notify::set_endpoint(store, &cipher, &url, "whsec_x").await.unwrap();
+        let row = store.outbox_for("inside-1").await.unwrap().remove(0);
+        store.outbox_failed(&row.id, 0, false).await.unwrap();
+        assert_eq!(production.deliver_due(store).await.unwrap(), 0, "{url}");
+        assert_eq!(*hits.lock().unwrap(), 0, "{url} got a notification");
+    }
+    // The demo's own receiver, explicitly allowed.
+    let demo = sika::payments::notify::Notifier::new(cipher.clone(), true).unwrap();
+    let row = store.outbox_for("inside-1").await.unwrap().remove(0);
+    store.outbox_failed(&row.id, 0, false).await.unwrap();
+    assert_eq!(demo.deliver_due(store).await.unwrap(), 1);
+    assert_eq!(*hits.lock().unwrap(), 1);
+    // The console refuses such a URL when it is saved, and keeps what was typed.
+    use support::browser::{Browser, code};
+    let pw = "Corr3ct-Horse!Battery";
+    let admin = e
+        .app
+        .auth
+        .create_user(&Actor::cli(), "settings@example.com", None, sika::auth::Role::Admin, pw, true)
+        .await
+        .unwrap();
+    let mut b = Browser::new(&e.app.base, e.app.client.clone());
+    assert_eq!(b.login("settings@example.com", pw, &code(&admin.totp_secret, 0)).await.status, 303);
+    let csrf = b.get("/admin/settings").await.csrf();
+    let page = b.post("/admin/settings", &[("url", "https://169.254.169.254/latest"), ("csrf_token", &csrf)]).await;
+    assert!(page.body.contains("must not point to a private"), "{}", page.body);
+    assert!(page.body.contains("value=\"https://169.254.169.254/latest\""), "the typed URL is kept");
+}
