@@ -31,19 +31,15 @@ async fn still_open(c: &mut tokio::net::TcpStream) -> bool {
     }
 }
 
+async fn app_with(options: support::Options) -> support::TestApp {
+    let (idle, absolute) = (Duration::from_secs(900), Duration::from_secs(3600));
+    support::spawn_with(support::sqlite().await, axum::Router::new(), idle, absolute, None, options, |_| {}).await
+}
+
 #[tokio::test]
 async fn one_address_cannot_take_every_connection() {
     let limits = sika::server::Limits { max_connections: 200, per_ip: 20 };
-    let app = support::spawn_with(
-        support::sqlite().await,
-        axum::Router::new(),
-        Duration::from_secs(900),
-        Duration::from_secs(3600),
-        None,
-        support::Options { limits, ..Default::default() },
-        |_| {},
-    )
-    .await;
+    let app = app_with(support::Options { limits, ..Default::default() }).await;
     let flooder: IpAddr = "127.0.0.2".parse().unwrap();
     let mut held = Vec::new();
     for _ in 0..60 {
@@ -68,16 +64,7 @@ async fn one_address_cannot_take_every_connection() {
 #[tokio::test]
 async fn idle_connections_are_shed_when_most_slots_are_taken() {
     let limits = sika::server::Limits { max_connections: 40, per_ip: 0 };
-    let app = support::spawn_with(
-        support::sqlite().await,
-        axum::Router::new(),
-        Duration::from_secs(900),
-        Duration::from_secs(3600),
-        None,
-        support::Options { limits, ..Default::default() },
-        |_| {},
-    )
-    .await;
+    let app = app_with(support::Options { limits, ..Default::default() }).await;
     // Idle clients, many addresses (behind a proxy, say), that finished their TLS handshake.
     let mut idle = Vec::new();
     for i in 0..35u8 {
@@ -138,16 +125,7 @@ async fn readyz_reports_a_stalled_worker() {
             Ok(false)
         })
     });
-    let app = support::spawn_with(
-        support::sqlite().await,
-        axum::Router::new(),
-        Duration::from_secs(900),
-        Duration::from_secs(3600),
-        None,
-        support::Options { workers: workers.health(), ..Default::default() },
-        |_| {},
-    )
-    .await;
+    let app = app_with(support::Options { workers: workers.health(), ..Default::default() }).await;
     let res = app.client.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(res.status(), 200);
     let v: serde_json::Value = res.json().await.unwrap();

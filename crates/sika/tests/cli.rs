@@ -3,7 +3,7 @@
 
 use std::io::{BufRead as _, BufReader, Read as _};
 use std::os::unix::fs::PermissionsExt as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -266,19 +266,25 @@ fn run_with_stdin(args: &[&str], stdin: &str) -> std::process::Output {
     child.wait_with_output().unwrap()
 }
 
-#[tokio::test]
-async fn operator_commands_on_a_demo_directory() {
+/// A demo directory, prepared by running `sika demo` once and stopping it.
+fn demo_directory() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("demo");
-    let d = data.to_str().unwrap();
     let mut child = Command::new(BIN)
-        .args(["demo", "--data-dir", d, "--listen", "127.0.0.1:0"])
+        .args(["demo", "--data-dir", data.to_str().unwrap(), "--listen", "127.0.0.1:0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     wait_for_https(&mut child);
     assert!(terminate(&mut child).success());
+    (dir, data)
+}
+
+#[tokio::test]
+async fn operator_commands_on_a_demo_directory() {
+    let (_dir, data) = demo_directory();
+    let d = data.to_str().unwrap();
 
     let creds = std::fs::read_to_string(data.join("admin-credentials.txt")).unwrap();
     assert_eq!(std::fs::metadata(data.join("admin-credentials.txt")).unwrap().permissions().mode() & 0o777, 0o600);
@@ -356,17 +362,8 @@ fn sqlite_of(data: &Path) -> String {
 /// newest entries afterwards is caught by `sika audit verify`.
 #[tokio::test]
 async fn deleting_the_newest_audit_entries_is_caught_against_the_checkpoints() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("demo");
+    let (_dir, data) = demo_directory();
     let d = data.to_str().unwrap();
-    let mut child = Command::new(BIN)
-        .args(["demo", "--data-dir", d, "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for_https(&mut child);
-    assert!(terminate(&mut child).success());
     let checkpoints = data.join("audit-checkpoints");
     assert!(checkpoints.exists(), "a checkpoint is written at shutdown");
     let verify = Command::new(BIN).args(["audit", "verify", "--data-dir", d]).output().unwrap();
@@ -395,17 +392,8 @@ async fn deleting_the_newest_audit_entries_is_caught_against_the_checkpoints() {
 /// The last admin locked out can be let in from the command line; audited.
 #[tokio::test]
 async fn a_locked_out_user_is_unlocked_from_the_command_line() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("demo");
+    let (_dir, data) = demo_directory();
     let d = data.to_str().unwrap();
-    let mut child = Command::new(BIN)
-        .args(["demo", "--data-dir", d, "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for_https(&mut child);
-    assert!(terminate(&mut child).success());
     {
         use sqlx::Connection as _;
         let mut c = sqlx::SqliteConnection::connect(&sqlite_of(&data)).await.unwrap();

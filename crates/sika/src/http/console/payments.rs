@@ -353,6 +353,28 @@ fn confirm_view(
     })
 }
 
+/// What both refund steps check first: the role, the CSRF token, the
+/// reference, and the amount against the currency and what remains. A wrong
+/// amount shows the payment page again with the typed fields and the reason.
+async fn refund_request(
+    state: &AppState,
+    ctx: &Ctx,
+    reference: &str,
+    f: &RefundForm,
+) -> Result<(Current, (CheckoutRow, Decimal, Decimal)), Response> {
+    let c = state.authorize(ctx, may::REFUND, "refund", Some(&f.csrf_token)).await?;
+    if crate::domain::checkout::reference(reference).is_err() {
+        return Err(AppError::NotFound.into_response());
+    }
+    match checked_amount(state, reference, f).await? {
+        Ok(checked) => Ok((c, checked)),
+        Err(why) => {
+            let kept = RefundForm { totp: String::new(), ..f.clone() };
+            Err(detail_view(state, ctx, &c, reference.to_string(), kept, Some(why), None).await)
+        }
+    }
+}
+
 /// Step one: the amount and reason are checked and shown back with the
 /// currency and what remains refundable, before any code is asked.
 pub async fn refund_confirm(
@@ -361,18 +383,8 @@ pub async fn refund_confirm(
     Path(reference): Path<String>,
     Form(f): Form<RefundForm>,
 ) -> Response {
-    let c = match state.authorize(&ctx, may::REFUND, "refund", Some(&f.csrf_token)).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    if crate::domain::checkout::reference(&reference).is_err() {
-        return AppError::NotFound.into_response();
-    }
-    match checked_amount(&state, &reference, &f).await {
-        Ok(Ok(checked)) => confirm_view(&c, &checked, &f.comment, None),
-        Ok(Err(why)) => {
-            detail_view(&state, &ctx, &c, reference, RefundForm { totp: String::new(), ..f }, Some(why), None).await
-        }
+    match refund_request(&state, &ctx, &reference, &f).await {
+        Ok((c, checked)) => confirm_view(&c, &checked, &f.comment, None),
         Err(r) => r,
     }
 }
@@ -385,19 +397,8 @@ pub async fn refund(
     Path(reference): Path<String>,
     Form(f): Form<RefundForm>,
 ) -> Response {
-    let c = match state.authorize(&ctx, may::REFUND, "refund", Some(&f.csrf_token)).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    if crate::domain::checkout::reference(&reference).is_err() {
-        return AppError::NotFound.into_response();
-    }
-    let checked = match checked_amount(&state, &reference, &f).await {
-        Ok(Ok(x)) => x,
-        Ok(Err(why)) => {
-            return detail_view(&state, &ctx, &c, reference, RefundForm { totp: String::new(), ..f }, Some(why), None)
-                .await;
-        }
+    let (c, checked) = match refund_request(&state, &ctx, &reference, &f).await {
+        Ok(x) => x,
         Err(r) => return r,
     };
     let actor = c.actor(&ctx.ip, &ctx.user_agent);
