@@ -68,6 +68,12 @@ async fn payments_verify_list_refund_and_resend() {
     assert_eq!(r.amount_refunded, Some(amt("500")));
     let e = rejected(client.refund(id, &RefundRequest { amount: Some(amt("2000")), comments: None }).await);
     assert_eq!(e.kind, ErrorKind::Invalid, "{e:?}");
+    // The refund reads back, alone and in the listing.
+    let again = client.get_refund(r.id).await.ok().expect("GET /refunds/{id}");
+    assert_eq!((again.id, again.tx_id, again.status.as_str()), (r.id, Some(id), "completed"));
+    let listed = client.list_refunds(None, 1).await.ok().expect("GET /refunds");
+    assert!(listed.items.iter().any(|f| f.id == r.id && f.amount_refunded == Some(amt("500"))));
+    assert_eq!(rejected(client.get_refund(424242).await).kind, ErrorKind::NotFound);
 
     assert_eq!(client.resend_hook(id).await.ok().as_deref(), Some("hook sent"));
     assert_eq!(rejected(client.resend_hook(424242).await).kind, ErrorKind::NotFound);
