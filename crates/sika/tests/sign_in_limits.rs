@@ -213,3 +213,27 @@ async fn a_no_op_role_change_keeps_sessions() {
     assert_eq!(o.get("/").await.status, 200, "so is the operator");
     assert!(actions(&app, "user.role").await.is_empty());
 }
+
+/// Attempts on a disabled account are failures like any other: they lock it
+/// like any other, and once the lock has passed and the account is enabled
+/// again, it signs in (no reserved attempt is left hanging).
+#[tokio::test]
+async fn a_disabled_account_enabled_again_can_sign_in() {
+    let app = support::spawn_app().await;
+    let secret = user(&app, Role::Viewer, "paused@example.com").await;
+    let id =
+        app.auth.store.user_by_email_index(&app.auth.email_indexes("paused@example.com")).await.unwrap().unwrap().id;
+    app.auth.store.set_user_disabled(&id, true).await.unwrap();
+    let mut b = Browser::new(&app.base, app.client.clone());
+    for _ in 0..6 {
+        assert_eq!(b.login("paused@example.com", PASSWORD, &code(&secret, 0)).await.status, 200, "disabled");
+    }
+    app.auth.store.set_user_disabled(&id, false).await.unwrap();
+    // The lock's time passes (nothing else is touched).
+    sqlx::query("UPDATE users SET locked_until = 0 WHERE id = $1")
+        .bind(&id)
+        .execute(app.db.store.pool_for_tests())
+        .await
+        .unwrap();
+    assert_eq!(b.login("paused@example.com", PASSWORD, &code(&secret, 0)).await.status, 303, "enabled again");
+}

@@ -87,8 +87,9 @@ impl Auth {
         let actor = Actor::of_row(&row, a.ip, a.user_agent);
         let target = format!("user:{}", row.id);
         if row.disabled {
-            self.auditor.record(&actor, "login", &target, Outcome::Denied, json!({"reason": "disabled"})).await?;
-            return Ok(LoginOutcome::Failed);
+            // Counted like any failure, so the reserved attempt is settled (and a
+            // re-enabled account does not start out at its limit).
+            return self.fail(&actor, &target, "disabled").await;
         }
         if !password_ok {
             return self.fail(&actor, &target, "wrong password").await;
