@@ -12,4 +12,4 @@ if [ -z "${SIKA_TEST_POSTGRES_URL:-}" ] && [ "$(id -u)" = 0 ]; then
 fi
 export SIKA_CHAOS_CHECKOUTS="${1:-1000}" SIKA_CHAOS_KILLS="${2:-8}"
 cargo test --release --locked -p sika --test chaos -- --nocapture --test-threads 1 2>&1 \
-  | grep -E "^(chaos drill|  |test result|thread)" || true
+  | grep -E "chaos drill|^  |test result|panicked" || true
