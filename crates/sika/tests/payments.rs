@@ -645,6 +645,8 @@ async fn an_approver_refunds_with_a_fresh_code_and_never_more_than_was_paid() {
         .unwrap();
     assert_eq!((v["refunded"].as_str(), v["net"].as_str()), (Some("400"), Some("600")));
     assert_eq!(v["refunds"][0]["status"], "completed");
+    let list = a.get("/payments").await;
+    assert!(list.body.contains("NGN 400.00") && list.body.contains("NGN 600.00"), "the list shows refunded and net");
 }
 
 #[tokio::test]

@@ -28,6 +28,7 @@ struct Line {
     reference: String,
     amount: String,
     refunded: String,
+    net: String,
     currency: Currency,
     status: CheckoutStatus,
     created: String,
@@ -86,6 +87,7 @@ async fn list_view(state: &AppState, c: &Current, f: Filter, form: NewLink, erro
         .map(|r| Line {
             amount: r.currency.format(r.amount),
             refunded: if r.refunded.is_zero() { String::new() } else { r.currency.format(r.refunded) },
+            net: r.net().map(|n| r.currency.format(n)).unwrap_or_default(),
             reference: r.reference,
             currency: r.currency,
             status: r.status,
