@@ -3,8 +3,9 @@
 
 pub mod checkout;
 pub mod currency;
+pub mod payout;
 pub mod status;
 pub mod validate;
 
 pub use currency::Currency;
-pub use status::{CheckoutStatus, InboxState, RefundStatus};
+pub use status::{CheckoutStatus, InboxState, PayoutStatus, RefundStatus};

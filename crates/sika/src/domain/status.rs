@@ -134,6 +134,44 @@ impl InboxState {
         [InboxState::Dead, InboxState::Unprocessable, InboxState::Unmatched, InboxState::Rejected];
 }
 
+states! {
+    /// A payout: two people's consent, then Flutterwave's own record decides.
+    PayoutStatus {
+        /// Created; waits for approvers who did not create it.
+        AwaitingApproval = "awaiting_approval",
+        /// An approver said no (with a reason).
+        Rejected = "rejected",
+        /// Withdrawn before approval.
+        Cancelled = "cancelled",
+        /// Not approved in time.
+        Expired = "expired",
+        /// Approved (a hold is on the balance); waits for the dispatcher.
+        Queued = "queued",
+        /// Flutterwave accepted the transfer (`NEW`/`PENDING`): not paid yet.
+        Submitted = "submitted",
+        /// Sent, with no definite answer: found by lookup, never sent again.
+        Unknown = "unknown",
+        /// Flutterwave's own record says `SUCCESSFUL`.
+        Successful = "successful",
+        /// Refused, or Flutterwave's record says `FAILED`.
+        Failed = "failed",
+        /// Paid, then reversed by Flutterwave: a person looks.
+        Reversed = "reversed",
+    }
+}
+
+impl PayoutStatus {
+    /// Approved and not final: money is held for it.
+    pub fn holds_money(self) -> bool {
+        matches!(self, PayoutStatus::Queued | PayoutStatus::Submitted | PayoutStatus::Unknown)
+    }
+
+    /// At Flutterwave, waiting for its final answer.
+    pub fn in_flight(self) -> bool {
+        matches!(self, PayoutStatus::Submitted | PayoutStatus::Unknown)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,6 +186,9 @@ mod tests {
         }
         for s in InboxState::ALL {
             assert_eq!(InboxState::parse(s.as_str()), Some(*s));
+        }
+        for s in PayoutStatus::ALL {
+            assert_eq!(PayoutStatus::parse(s.as_str()), Some(*s));
         }
         assert_eq!(CheckoutStatus::parse("PAID"), None);
     }
