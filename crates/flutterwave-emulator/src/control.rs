@@ -84,8 +84,15 @@ pub async fn charge(State(state): State<Shared>, raw: Bytes) -> Response {
         let d = lock(&state.data);
         d.payment_by_ref.get(&txn.tx_ref).and_then(|l| d.payments.get(l)).map(|p| p.redirect_url.clone())
     };
-    let status = state.faults().redirect_status;
-    let redirect_url = redirect.map(|r| {
+    // Where the hosted page would send the customer: a success redirects with the
+    // configured status; a failed attempt keeps the page open (no redirect);
+    // a pending one comes back as pending.
+    let status = match txn.status.as_str() {
+        "successful" => Some(state.faults().redirect_status),
+        "pending" => Some("pending".to_string()),
+        _ => None,
+    };
+    let redirect_url = redirect.zip(status).map(|(r, status)| {
         redirect_to(&r, &[("status", status), ("tx_ref", txn.tx_ref.clone()), ("transaction_id", txn.id.to_string())])
     });
     (
@@ -101,6 +108,15 @@ pub struct SettleBody {
     status: String,
     #[serde(default)]
     complete_message: Option<String>,
+}
+
+/// A successful transfer is reversed (the money comes back): its status
+/// becomes `REVERSED` and a `transfer.reversed` webhook is sent.
+pub async fn reverse_transfer(State(state): State<Shared>, Path(id): Path<i64>) -> Response {
+    match transfers::reverse(&state, id) {
+        Ok(t) => Json(transfers::transfer_json(&t, false)).into_response(),
+        Err(msg) => problem(StatusCode::CONFLICT, msg),
+    }
 }
 
 /// Settles a transfer and sends `transfer.completed`.
@@ -177,6 +193,9 @@ pub struct FaultsBody {
     refund_settle_after_ms: Option<Option<u64>>,
     refund_final_status: Option<String>,
     refund_webhooks: Option<bool>,
+    #[serde(default, deserialize_with = "present")]
+    transfer_complete_after_ms: Option<Option<u64>>,
+    wallet_restricted: Option<bool>,
 }
 
 pub async fn set_faults(State(state): State<Shared>, raw: Bytes) -> Response {
@@ -237,6 +256,9 @@ pub async fn set_faults(State(state): State<Shared>, raw: Bytes) -> Response {
     if let Some(r) = b.refund_settle_after_ms {
         f.refund_settle_after_ms = r;
     }
+    if let Some(r) = b.transfer_complete_after_ms {
+        f.transfer_complete_after_ms = r;
+    }
     macro_rules! set {
         ($($field:ident),*) => { $(if let Some(v) = b.$field { f.$field = v; })* };
     }
@@ -256,7 +278,8 @@ pub async fn set_faults(State(state): State<Shared>, raw: Bytes) -> Response {
         minute_ms,
         refund_status,
         refund_final_status,
-        refund_webhooks
+        refund_webhooks,
+        wallet_restricted
     );
     let snapshot = f.clone();
     if let Some(s) = b.seed {

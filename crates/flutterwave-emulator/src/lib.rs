@@ -124,6 +124,7 @@ fn router(state: Shared) -> Router {
         .route("/hosted/pay/{link}", get(checkout::show).post(checkout::submit))
         .route("/_emulator/charges", post(control::charge))
         .route("/_emulator/transfers/{id}/complete", post(control::complete_transfer))
+        .route("/_emulator/transfers/{id}/reverse", post(control::reverse_transfer))
         .route("/_emulator/cards/{id}/debit", post(control::debit_card))
         .route("/_emulator/faults", post(control::set_faults).get(control::get_faults))
         .route("/_emulator/stats", get(control::stats))

@@ -71,6 +71,10 @@ pub struct Faults {
     pub refund_final_status: String,
     /// Send the flat refund webhook when a refund reaches a final state (off by default, like Flutterwave's).
     pub refund_webhooks: bool,
+    /// Transfers without a scripted outcome succeed after this long (never, when unset: they stay `PENDING`).
+    pub transfer_complete_after_ms: Option<u64>,
+    /// `POST /transfers` is refused: "wallet currently restricted" (an account with payouts blocked).
+    pub wallet_restricted: bool,
 }
 
 impl Default for Faults {
@@ -95,6 +99,8 @@ impl Default for Faults {
             refund_settle_after_ms: None,
             refund_final_status: "completed".into(),
             refund_webhooks: false,
+            transfer_complete_after_ms: None,
+            wallet_restricted: false,
         }
     }
 }

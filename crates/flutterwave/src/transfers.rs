@@ -14,12 +14,14 @@ pub enum TransferStatus {
     Pending,
     Successful,
     Failed,
+    /// A successful transfer whose money came back (reported by lookups and reversal events).
+    Reversed,
     Other(String),
 }
 
 impl TransferStatus {
     pub fn is_final(&self) -> bool {
-        matches!(self, TransferStatus::Successful | TransferStatus::Failed)
+        matches!(self, TransferStatus::Successful | TransferStatus::Failed | TransferStatus::Reversed)
     }
 }
 
@@ -31,6 +33,7 @@ impl<'de> Deserialize<'de> for TransferStatus {
             "PENDING" => TransferStatus::Pending,
             "SUCCESSFUL" | "SUCCESS" => TransferStatus::Successful,
             "FAILED" => TransferStatus::Failed,
+            "REVERSED" => TransferStatus::Reversed,
             _ => TransferStatus::Other(s),
         })
     }
@@ -175,6 +178,15 @@ impl Client {
 
     pub async fn get_transfer(&self, id: i64) -> Reply<Transfer> {
         self.get(&format!("/transfers/{id}"), &[]).await
+    }
+
+    /// The transfer with this reference, looked up with `GET /transfers?reference=`
+    /// (support for the filter is unconfirmed, so every row's reference is
+    /// checked too). `Ok(None)`: the listing answered and it is not there.
+    pub async fn find_transfer(&self, reference: &str) -> Reply<Option<Transfer>> {
+        self.get_page::<Transfer>("/transfers", &[("reference", reference.to_string())])
+            .await
+            .map(|p| p.items.into_iter().find(|t| t.reference.as_deref() == Some(reference)))
     }
 
     /// `GET /transfers?page=&status=` (`status` sent lower case).

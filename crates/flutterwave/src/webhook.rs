@@ -136,6 +136,9 @@ struct Probe {
     card_id: Option<IgnoredAny>,
     #[serde(default, rename = "AmountRefunded")]
     amount_refunded: Option<IgnoredAny>,
+    /// The legacy transfer shape: `{"event.type": "Transfer", "transfer": {...}}`.
+    #[serde(default)]
+    transfer: Option<Box<RawValue>>,
 }
 
 /// The charge fields of both the wrapped form and the legacy flat one
@@ -184,6 +187,19 @@ struct WrappedTransfer {
     complete_message: Option<String>,
 }
 
+impl WrappedTransfer {
+    fn into_event(self) -> WebhookEvent {
+        WebhookEvent::Transfer(TransferEvent {
+            id: self.id,
+            reference: self.reference,
+            status: self.status,
+            amount: self.amount,
+            currency: self.currency,
+            complete_message: self.complete_message,
+        })
+    }
+}
+
 #[derive(Deserialize)]
 #[allow(non_snake_case)]
 struct FlatCard {
@@ -223,17 +239,15 @@ pub fn parse(raw: &[u8]) -> WebhookEvent {
         (Some("charge.completed"), Some(d)) => {
             serde_json::from_str::<ChargeFields>(d).ok().map(|c| c.into_event(false))
         }
-        (Some("transfer.completed"), Some(d)) => serde_json::from_str::<WrappedTransfer>(d).ok().map(|t| {
-            WebhookEvent::Transfer(TransferEvent {
-                id: t.id,
-                reference: t.reference,
-                status: t.status,
-                amount: t.amount,
-                currency: t.currency,
-                complete_message: t.complete_message,
-            })
-        }),
+        (Some(e), Some(d)) if e.starts_with("transfer.") => {
+            serde_json::from_str::<WrappedTransfer>(d).ok().map(WrappedTransfer::into_event)
+        }
         (Some(e), Some(d)) if e.contains("refund") => serde_json::from_str::<FlatRefund>(d).ok().map(refund),
+        (None, _) if probe.transfer.is_some() => probe
+            .transfer
+            .as_deref()
+            .and_then(|t| serde_json::from_str::<WrappedTransfer>(t.get()).ok())
+            .map(WrappedTransfer::into_event),
         (None, _) if probe.tx_ref.is_some() => {
             serde_json::from_slice::<ChargeFields>(raw).ok().map(|c| c.into_event(true))
         }

@@ -114,3 +114,21 @@ proptest! {
         prop_assert_eq!(quoted.decimal(), d);
     }
 }
+
+#[test]
+fn the_legacy_transfer_shape_and_reversals_parse() {
+    use flutterwave::transfers::TransferStatus;
+    use flutterwave::webhook::{WebhookEvent, parse};
+    let legacy = br#"{"event.type": "Transfer", "transfer": {"id": 33286, "reference": "payout-1", "status": "SUCCESSFUL", "amount": 30020, "currency": "NGN", "date_created": "2024-01-01T10:00:00.000Z", "complete_message": "Successful"}}"#;
+    match parse(legacy) {
+        WebhookEvent::Transfer(t) => {
+            assert_eq!((t.id, t.reference.as_deref(), t.status), (33286, Some("payout-1"), TransferStatus::Successful))
+        }
+        other => panic!("{other:?}"),
+    }
+    let reversed = br#"{"event": "transfer.reversed", "data": {"id": 7, "reference": "p-2", "status": "REVERSED"}}"#;
+    match parse(reversed) {
+        WebhookEvent::Transfer(t) => assert_eq!(t.status, TransferStatus::Reversed),
+        other => panic!("{other:?}"),
+    }
+}

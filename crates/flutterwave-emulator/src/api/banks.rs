@@ -1,4 +1,4 @@
-//! Banks, branches and account resolution, with realistic lists for NG, GH, KE, UG and ZA.
+//! Banks, branches and account resolution, with realistic lists for NG, GH, KE, UG, TZ, RW and ZA.
 
 use axum::body::Bytes;
 use axum::extract::Path;
@@ -73,6 +73,25 @@ const BANKS: &[(&str, &[BankRow])] = &[
         ],
     ),
     (
+        "TZ",
+        &[
+            (701, "TZ100", "CRDB Bank"),
+            (702, "TZ101", "NMB Bank"),
+            (703, "TZ102", "Stanbic Bank Tanzania"),
+            (704, "MPS", "M-Pesa Tanzania"),
+            (705, "TIGO", "Tigo Pesa"),
+        ],
+    ),
+    (
+        "RW",
+        &[
+            (801, "RW100", "Bank of Kigali"),
+            (802, "RW101", "I&M Bank Rwanda"),
+            (803, "MTN", "MTN MoMo Rwanda"),
+            (804, "AIRTEL", "Airtel Money Rwanda"),
+        ],
+    ),
+    (
         "ZA",
         &[
             (601, "632005", "Absa Bank"),
@@ -85,9 +104,12 @@ const BANKS: &[(&str, &[BankRow])] = &[
     ),
 ];
 
-/// Banks whose payouts need a branch code (GH and UG), with their branches.
+/// Banks whose payouts need a branch code (GH, UG, TZ, RW), with their branches.
 fn branches_of(bank_id: i64) -> Vec<Value> {
-    let Some(name) = BANKS.iter().flat_map(|(_, b)| b.iter()).find(|b| b.0 == bank_id && (300..600).contains(&b.0))
+    let Some(name) = BANKS
+        .iter()
+        .flat_map(|(_, b)| b.iter())
+        .find(|b| b.0 == bank_id && ((300..600).contains(&b.0) || (700..900).contains(&b.0)))
     else {
         return Vec::new();
     };

@@ -41,6 +41,29 @@ pub fn transfer_json(t: &Transfer, list_row: bool) -> Value {
     v
 }
 
+/// The transfer event in the configured format: `transfer.completed` (or
+/// `transfer.reversed`) with `data`, or the legacy `{"event.type": "Transfer", "transfer": {...}}`.
+pub fn transfer_event(state: &Shared, t: &Transfer) -> Value {
+    if state.faults().webhook_format == "legacy" {
+        return json!({
+            "event.type": "Transfer",
+            "transfer": {
+                "id": t.id, "accountNumber": t.account_number, "account_number": t.account_number,
+                "bankCode": t.bank_code, "bank_code": t.bank_code, "fullName": t.full_name, "fullname": t.full_name,
+                "date_created": iso(t.created_ms), "currency": t.currency, "debit_currency": t.debit_currency,
+                "amount": num(t.amount), "fee": num(t.fee), "status": t.status, "reference": t.reference,
+                "meta": t.meta, "narration": t.narration, "approver": null, "complete_message": t.complete_message,
+                "requires_approval": 0, "is_approved": 1, "bank_name": t.bank_name,
+            }
+        });
+    }
+    let mut v = transfer_webhook(t);
+    if t.status == "REVERSED" {
+        v["event"] = json!("transfer.reversed");
+    }
+    v
+}
+
 /// `transfer.completed` (note `fullname`, unlike REST's `full_name`).
 pub fn transfer_webhook(t: &Transfer) -> Value {
     json!({
@@ -86,6 +109,9 @@ struct NewTransfer {
 
 /// Validates and queues one transfer; the lifecycle runs in the background.
 fn queue(state: &Shared, n: NewTransfer) -> Result<Transfer, &'static str> {
+    if state.faults().wallet_restricted {
+        return Err("Transfer failed: wallet currently restricted");
+    }
     if n.number == BLACKLISTED {
         return Err("Payout was made to a blacklisted account number");
     }
@@ -93,7 +119,12 @@ fn queue(state: &Shared, n: NewTransfer) -> Result<Transfer, &'static str> {
     if (mobile || n.currency == "GHS") && n.beneficiary_name.is_none() {
         return Err("beneficiary_name is required");
     }
-    let resolved = resolve_name(&n.bank, &n.number, mobile.then_some("MOBILEMONEY"), None);
+    let wallet = n.bank.eq_ignore_ascii_case("flutterwave");
+    let resolved = if wallet {
+        Some((n.number.clone(), format!("FLUTTERWAVE MERCHANT {}", n.number)))
+    } else {
+        resolve_name(&n.bank, &n.number, mobile.then_some("MOBILEMONEY"), None)
+    };
     let mut d = lock(&state.data);
     if !d.transfer_refs.insert(n.reference.clone()) {
         return Err("A transfer with this reference already exists");
@@ -104,7 +135,11 @@ fn queue(state: &Shared, n: NewTransfer) -> Result<Transfer, &'static str> {
         id,
         account_number: n.number.clone(),
         bank_code: n.bank.clone(),
-        bank_name: bank_name(&n.bank).unwrap_or("Unknown bank").to_uppercase(),
+        bank_name: if wallet {
+            "FLUTTERWAVE".into()
+        } else {
+            bank_name(&n.bank).unwrap_or("Unknown bank").to_uppercase()
+        },
         full_name: n.beneficiary_name.clone().or(resolved.map(|r| r.1)).unwrap_or_else(|| "N/A".into()),
         currency: n.currency,
         debit_currency: n.debit_currency,
@@ -152,6 +187,9 @@ fn spawn_lifecycle(state: Shared, id: i64, insufficient: bool) {
             tokio::time::sleep(minute * u32::try_from(minutes).unwrap_or(u32::MAX)).await;
             let msg = if success { "Successful" } else { "DISBURSE FAILED: Mocked failure" };
             complete(&state, id, success, msg, true);
+        } else if let Some(ms) = state.faults().transfer_complete_after_ms {
+            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+            complete(&state, id, true, "Successful", true);
         }
     });
 }
@@ -172,8 +210,26 @@ pub fn complete(state: &Shared, id: i64, success: bool, message: &str, refund_on
         }
         t
     };
-    state.outbox.send(transfer_webhook(&t), t.callback_url.clone());
+    state.outbox.send(transfer_event(state, &t), t.callback_url.clone());
     Some(t)
+}
+
+/// A successful transfer is reversed: the money comes back and `transfer.reversed` is sent.
+pub fn reverse(state: &Shared, id: i64) -> Result<Transfer, &'static str> {
+    let t = {
+        let mut d = lock(&state.data);
+        let t = d.transfers.get_mut(&id).ok_or("no such transfer")?;
+        if t.status != "SUCCESSFUL" {
+            return Err("only a successful transfer can be reversed");
+        }
+        t.status = "REVERSED".into();
+        t.complete_message = "Transfer reversed by the beneficiary's bank".into();
+        let t = t.clone();
+        d.adjust(&t.debit_currency, t.amount + t.fee);
+        t
+    };
+    state.outbox.send(transfer_event(state, &t), t.callback_url.clone());
+    Ok(t)
 }
 
 pub async fn create(State(state): State<Shared>, raw: Bytes) -> Response {
@@ -223,12 +279,15 @@ pub async fn list(State(state): State<Shared>, Query(q): Query<HashMap<String, S
     let d = lock(&state.data);
     let status = q.get("status").map(|s| s.to_ascii_uppercase());
     let batch = q.get("batch_id").and_then(|b| b.parse::<i64>().ok());
+    // Lookup by reference: Flutterwave's support for it is unconfirmed; the emulator offers it.
+    let reference = q.get("reference");
     let rows: Vec<&Transfer> = d
         .transfers
         .values()
         .rev()
         .filter(|t| status.as_ref().is_none_or(|s| &t.status == s))
         .filter(|t| batch.is_none_or(|b| t.batch_id == Some(b)))
+        .filter(|t| reference.is_none_or(|r| &t.reference == r))
         .collect();
     let total = rows.len();
     let data = rows.iter().skip((page - 1) * 10).take(10).map(|t| transfer_json(t, true)).collect();
@@ -244,6 +303,49 @@ pub async fn fee(Query(q): Query<HashMap<String, String>>) -> Response {
         "Transfer fee fetched",
         json!([{"currency": currency, "fee_type": "value", "fee": num(fee_for(amount, &currency))}]),
     )
+}
+
+/// `GET /transfers/rates?amount=&destination_currency=&source_currency=`: `amount` is the destination amount.
+pub async fn rates(Query(q): Query<HashMap<String, String>>) -> Response {
+    let (Some(amount), Some(dest), Some(source)) = (
+        q.get("amount").and_then(|a| amount(Some(&Value::String(a.clone())))),
+        q.get("destination_currency").map(|c| c.to_ascii_uppercase()),
+        q.get("source_currency").map(|c| c.to_ascii_uppercase()),
+    ) else {
+        return bad("amount, destination_currency and source_currency are required");
+    };
+    let per_usd = |c: &str| match c {
+        "USD" => Some(Decimal::ONE),
+        "NGN" => Some(Decimal::from(1500)),
+        "GHS" => Some(Decimal::from(15)),
+        "KES" => Some(Decimal::from(130)),
+        "UGX" => Some(Decimal::from(3700)),
+        "ZAR" => Some(Decimal::from(18)),
+        "EUR" => Some(Decimal::new(92, 2)),
+        "GBP" => Some(Decimal::new(79, 2)),
+        _ => None,
+    };
+    let (Some(d), Some(s)) = (per_usd(&dest), per_usd(&source)) else {
+        return bad("Unable to fetch rates at the moment");
+    };
+    let rate = (s / d).round_dp(6);
+    ok(
+        "Transfer amount fetched",
+        json!({"rate": num(rate), "source": {"currency": source, "amount": num((amount * rate).round_dp(2))},
+               "destination": {"currency": dest, "amount": num(amount)}}),
+    )
+}
+
+/// `GET /transfers/{id}/retries`: the retry attempts of a transfer.
+pub async fn retries(State(state): State<Shared>, Path(id): Path<String>) -> Response {
+    let d = lock(&state.data);
+    let Some(t) = id.parse::<i64>().ok().and_then(|id| d.transfers.get(&id)) else {
+        return bad("Transfer not found");
+    };
+    let prefix = format!("{}_RETRY_", t.reference);
+    let rows: Vec<Value> =
+        d.transfers.values().filter(|r| r.reference.starts_with(&prefix)).map(|r| transfer_json(r, true)).collect();
+    ok("Transfer retry attempts fetched", Value::Array(rows))
 }
 
 pub async fn retry(State(state): State<Shared>, Path(id): Path<String>) -> Response {
