@@ -346,6 +346,23 @@ pub fn approve(p: &PendingApproval<'_>, who: &Approver) -> Approval {
     }
 }
 
+/// At dispatch: the recorded approvals, checked again under the same rule
+/// (distinct approvers, none of them the creator, enough of them). A payout
+/// queued any other way — a bug, a hand-edited row — is not sent.
+pub fn consent(p: &PendingApproval<'_>) -> Option<Approved> {
+    if p.status != PayoutStatus::Queued {
+        return None;
+    }
+    let mut approvers: Vec<String> = Vec::new();
+    for a in p.approved_by {
+        if *a == p.created_by || approvers.contains(a) {
+            return None;
+        }
+        approvers.push(a.clone());
+    }
+    (approvers.len() >= p.needed.max(1)).then(|| Approved { reference: p.reference.to_string(), approvers })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -438,5 +455,18 @@ mod tests {
         assert!(matches!(approve(&p3, &approver("c2")), Approval::Complete(_)));
         let done = PendingApproval { status: PayoutStatus::Queued, ..p.clone() };
         assert!(matches!(approve(&done, &approver("checker")), Approval::Refused(_)));
+        // At dispatch, the records must meet the rule again.
+        let by_checker = vec!["checker".to_string()];
+        assert!(consent(&PendingApproval { approved_by: &by_checker, ..done.clone() }).is_some());
+        assert!(consent(&done).is_none(), "queued without approvals");
+        let by_maker = vec!["maker".to_string()];
+        assert!(
+            consent(&PendingApproval { approved_by: &by_maker, ..done.clone() }).is_none(),
+            "approved by its maker"
+        );
+        assert!(
+            consent(&PendingApproval { approved_by: &by_checker, needed: 2, ..done.clone() }).is_none(),
+            "one of two"
+        );
     }
 }

@@ -382,7 +382,7 @@ pub struct ExpiryCandidate {
     pub checks: i64,
     pub created_at: i64,
 }
-async fn insert_outbox(
+pub(super) async fn insert_outbox(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     reference: &str,
     note: &Notification,

@@ -48,6 +48,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("migrations/portable/0005_money_rules.sql"),
         postgres: include_str!("migrations/portable/0005_money_rules.sql"),
     },
+    Migration {
+        version: 6,
+        name: "payouts",
+        sqlite: include_str!("migrations/portable/0006_payouts.sql"),
+        postgres: include_str!("migrations/portable/0006_payouts.sql"),
+    },
 ];
 
 /// Any constant: identifies Sika's migration lock among advisory locks.

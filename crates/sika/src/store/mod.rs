@@ -9,6 +9,7 @@ mod audit;
 mod checkouts;
 mod inbox;
 mod migrations;
+mod payouts;
 mod sessions;
 mod settings;
 mod users;
@@ -28,6 +29,7 @@ pub use checkouts::{
 };
 pub use inbox::InboxRow;
 pub use migrations::{MIGRATIONS, applied_versions};
+pub use payouts::{ApprovalWrite, PayoutRow, Settle};
 pub use sessions::SessionRow;
 pub use users::{Inserted, UserRow};
 

@@ -1,0 +1,571 @@
+//! Payouts and their transitions. Like checkouts, every transition is a
+//! conditional update in one transaction with its timeline entry (and, for
+//! final states, the shop's notification). Approvals and holds are decided
+//! under a lock per payout and per currency, so concurrent approvers can
+//! neither skip the rule nor overdraw the balance together.
+
+use rust_decimal::Decimal;
+use sqlx::Row as _;
+
+use super::checkouts::{Notification, insert_outbox};
+use super::{Backend, Store, StoreError, decode, now_ms};
+use crate::domain::payout::{AccountKind, Approval, Approved, Approver, PendingApproval, approve};
+use crate::domain::{Currency, PayoutStatus};
+
+#[derive(Debug, Clone)]
+pub struct PayoutRow {
+    pub reference: String,
+    pub fingerprint: String,
+    pub amount: Decimal,
+    pub currency: Currency,
+    pub fee: Decimal,
+    pub country: String,
+    pub bank_code: String,
+    pub bank_name: Option<String>,
+    pub kind: AccountKind,
+    pub branch_code: Option<String>,
+    pub account_enc: String,
+    pub account_mask: String,
+    pub given_name_enc: Option<String>,
+    pub resolved_name_enc: Option<String>,
+    pub name_mismatch: bool,
+    pub narration: Option<String>,
+    pub meta: Option<String>,
+    pub status: PayoutStatus,
+    pub created_by: String,
+    pub approvals_needed: i64,
+    pub hold: Decimal,
+    pub transfer_id: Option<i64>,
+    pub flw_status: Option<String>,
+    pub complete_message: Option<String>,
+    pub reason: Option<String>,
+    pub retry_of: Option<String>,
+    pub batch_id: Option<String>,
+    pub beneficiary_id: Option<String>,
+    pub expires_at: i64,
+    pub checks: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl PayoutRow {
+    /// What leaves the balance: the amount and Flutterwave's fee.
+    pub fn total(&self) -> Decimal {
+        self.amount + self.fee
+    }
+}
+
+macro_rules! select_payouts {
+    ($tail:literal) => {
+        concat!(
+            "SELECT reference, fingerprint, amount, currency, fee, country, bank_code, bank_name, kind, branch_code, ",
+            "account_enc, account_mask, given_name_enc, resolved_name_enc, name_mismatch, narration, meta, status, ",
+            "created_by, approvals_needed, hold, transfer_id, flw_status, complete_message, reason, retry_of, batch_id, ",
+            "beneficiary_id, expires_at, checks, created_at, updated_at FROM payouts ",
+            $tail
+        )
+    };
+}
+
+fn dec(r: &sqlx::any::AnyRow, column: &str) -> Result<Decimal, sqlx::Error> {
+    decode(r, column, |s: &str| s.parse::<Decimal>().ok())
+}
+
+fn row(r: &sqlx::any::AnyRow) -> Result<PayoutRow, sqlx::Error> {
+    Ok(PayoutRow {
+        reference: r.try_get("reference")?,
+        fingerprint: r.try_get("fingerprint")?,
+        amount: dec(r, "amount")?,
+        currency: decode(r, "currency", Currency::parse)?,
+        fee: dec(r, "fee")?,
+        country: r.try_get("country")?,
+        bank_code: r.try_get("bank_code")?,
+        bank_name: r.try_get("bank_name")?,
+        kind: decode(r, "kind", AccountKind::parse)?,
+        branch_code: r.try_get("branch_code")?,
+        account_enc: r.try_get("account_enc")?,
+        account_mask: r.try_get("account_mask")?,
+        given_name_enc: r.try_get("given_name_enc")?,
+        resolved_name_enc: r.try_get("resolved_name_enc")?,
+        name_mismatch: r.try_get::<i64, _>("name_mismatch")? != 0,
+        narration: r.try_get("narration")?,
+        meta: r.try_get("meta")?,
+        status: decode(r, "status", PayoutStatus::parse)?,
+        created_by: r.try_get("created_by")?,
+        approvals_needed: r.try_get("approvals_needed")?,
+        hold: dec(r, "hold")?,
+        transfer_id: r.try_get("transfer_id")?,
+        flw_status: r.try_get("flw_status")?,
+        complete_message: r.try_get("complete_message")?,
+        reason: r.try_get("reason")?,
+        retry_of: r.try_get("retry_of")?,
+        batch_id: r.try_get("batch_id")?,
+        beneficiary_id: r.try_get("beneficiary_id")?,
+        expires_at: r.try_get("expires_at")?,
+        checks: r.try_get("checks")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+/// What recording an approval did.
+#[derive(Debug, Clone)]
+pub enum ApprovalWrite {
+    /// Recorded; this many more approvers are needed.
+    Recorded { still_needed: usize },
+    /// Complete: the payout is queued for dispatch with its hold.
+    Queued(Approved),
+    /// The rule refused it.
+    Refused(String),
+    /// The hold would overdraw the balance: available, already held, this payout's total.
+    Overdraw { available: Decimal, held: Decimal, total: Decimal },
+}
+
+/// Identifies the per-currency hold lock among advisory locks.
+fn hold_lock(currency: Currency) -> i64 {
+    let index = Currency::ALL.iter().position(|c| *c == currency).unwrap_or(0);
+    0x5169_6b61_0100 + i64::try_from(index).unwrap_or(0)
+}
+
+async fn event(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    reference: &str,
+    kind: &str,
+    detail: &str,
+) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO payout_events (reference, at, kind, detail) VALUES ($1, $2, $3, $4)")
+        .bind(reference)
+        .bind(now_ms())
+        .bind(kind)
+        .bind(detail)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+async fn held_in(tx: &mut sqlx::Transaction<'static, sqlx::Any>, currency: Currency) -> Result<Decimal, StoreError> {
+    let holds: Vec<String> = sqlx::query_scalar(
+        "SELECT hold FROM payouts WHERE currency = $1 AND status IN ('queued', 'submitted', 'unknown')",
+    )
+    .bind(currency.code())
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(holds.iter().filter_map(|h| h.parse::<Decimal>().ok()).sum())
+}
+
+/// A transition's end state and what goes with it.
+pub struct Settle<'a> {
+    pub to: PayoutStatus,
+    pub transfer_id: Option<i64>,
+    pub flw_status: Option<&'a str>,
+    pub message: Option<&'a str>,
+    pub event: &'a str,
+    pub detail: &'a str,
+    pub note: Option<Notification>,
+    /// When to look at it again (reversal watch after success); `None` for never.
+    pub next_check_at: Option<i64>,
+}
+
+impl Store {
+    /// Inserts a payout unless its reference exists; `false` when it did.
+    pub async fn insert_payout(&self, p: &PayoutRow) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let r = sqlx::query(
+            "INSERT INTO payouts (reference, fingerprint, amount, currency, fee, country, bank_code, bank_name, kind, \
+             branch_code, account_enc, account_mask, given_name_enc, resolved_name_enc, name_mismatch, narration, meta, \
+             status, created_by, approvals_needed, transfer_id, retry_of, batch_id, beneficiary_id, expires_at, \
+             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+             $17, $18, $19, $20, NULL, $21, $22, $23, $24, $25, $25) ON CONFLICT (reference) DO NOTHING",
+        )
+        .bind(&p.reference)
+        .bind(&p.fingerprint)
+        .bind(p.amount.to_string())
+        .bind(p.currency.code())
+        .bind(p.fee.to_string())
+        .bind(&p.country)
+        .bind(&p.bank_code)
+        .bind(&p.bank_name)
+        .bind(p.kind.as_str())
+        .bind(&p.branch_code)
+        .bind(&p.account_enc)
+        .bind(&p.account_mask)
+        .bind(&p.given_name_enc)
+        .bind(&p.resolved_name_enc)
+        .bind(i64::from(p.name_mismatch))
+        .bind(&p.narration)
+        .bind(&p.meta)
+        .bind(p.status.as_str())
+        .bind(&p.created_by)
+        .bind(p.approvals_needed)
+        .bind(&p.retry_of)
+        .bind(&p.batch_id)
+        .bind(&p.beneficiary_id)
+        .bind(p.expires_at)
+        .bind(p.created_at)
+        .execute(&mut *tx)
+        .await?;
+        let fresh = r.rows_affected() == 1;
+        if fresh {
+            event(&mut tx, &p.reference, "created", &format!("by {}", p.created_by)).await?;
+        }
+        tx.commit().await?;
+        Ok(fresh)
+    }
+
+    pub async fn payout(&self, reference: &str) -> Result<Option<PayoutRow>, StoreError> {
+        let r =
+            sqlx::query(select_payouts!("WHERE reference = $1")).bind(reference).fetch_optional(self.pool()).await?;
+        Ok(r.as_ref().map(row).transpose()?)
+    }
+
+    pub async fn payout_by_transfer(&self, transfer_id: i64) -> Result<Option<PayoutRow>, StoreError> {
+        let r = sqlx::query(select_payouts!("WHERE transfer_id = $1"))
+            .bind(transfer_id)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(r.as_ref().map(row).transpose()?)
+    }
+
+    /// Newest first, after `cursor` (`created_at`, `reference` of the last row seen).
+    pub async fn payouts_page(
+        &self,
+        status: Option<PayoutStatus>,
+        cursor: Option<(i64, String)>,
+        limit: i64,
+    ) -> Result<Vec<PayoutRow>, StoreError> {
+        let (at, reference) = cursor.map_or((None, None), |(a, r)| (Some(a), Some(r)));
+        let rows = sqlx::query(select_payouts!(
+            "WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR created_at < $2 OR (created_at = $2 AND reference < $3)) \
+             ORDER BY created_at DESC, reference DESC LIMIT $4"
+        ))
+        .bind(status.map(PayoutStatus::as_str))
+        .bind(at)
+        .bind(reference)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.iter().map(row).collect::<Result<_, _>>()?)
+    }
+
+    pub async fn payouts_awaiting_count(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM payouts WHERE status = 'awaiting_approval'")
+            .fetch_one(self.pool())
+            .await?)
+    }
+
+    pub async fn payout_approvals(&self, reference: &str) -> Result<Vec<(String, i64)>, StoreError> {
+        Ok(sqlx::query_as("SELECT user_id, at FROM payout_approvals WHERE reference = $1 ORDER BY at")
+            .bind(reference)
+            .fetch_all(self.pool())
+            .await?)
+    }
+
+    pub async fn payout_events(&self, reference: &str) -> Result<Vec<(i64, String, String)>, StoreError> {
+        Ok(sqlx::query_as("SELECT at, kind, detail FROM payout_events WHERE reference = $1 ORDER BY at")
+            .bind(reference)
+            .fetch_all(self.pool())
+            .await?)
+    }
+
+    pub async fn payout_event(&self, reference: &str, kind: &str, detail: &str) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        event(&mut tx, reference, kind, detail).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// What is held on a currency's balance by approved payouts not yet final.
+    pub async fn payout_holds(&self, currency: Currency) -> Result<Decimal, StoreError> {
+        let mut tx = self.begin_read().await?;
+        let held = held_in(&mut tx, currency).await?;
+        tx.commit().await?;
+        Ok(held)
+    }
+
+    /// Records an approval under the approval rule, decided inside one
+    /// transaction that locks the payout (and the currency's holds): the rule
+    /// sees every approval already recorded, so concurrent approvers cannot
+    /// skip it, and the hold is checked against `available` (Flutterwave's
+    /// available balance, read just before) less what is already held.
+    pub async fn approve_payout(
+        &self,
+        reference: &str,
+        approver: &Approver,
+        available: Decimal,
+    ) -> Result<ApprovalWrite, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let select = match self.backend() {
+            Backend::Postgres => select_payouts!("WHERE reference = $1 FOR UPDATE"),
+            Backend::Sqlite => select_payouts!("WHERE reference = $1"),
+        };
+        let Some(p) =
+            sqlx::query(select).bind(reference).fetch_optional(&mut *tx).await?.as_ref().map(row).transpose()?
+        else {
+            return Ok(ApprovalWrite::Refused("no such payout".into()));
+        };
+        if self.backend() == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(hold_lock(p.currency)).execute(&mut *tx).await?;
+        }
+        let approved_by: Vec<String> = sqlx::query_scalar("SELECT user_id FROM payout_approvals WHERE reference = $1")
+            .bind(reference)
+            .fetch_all(&mut *tx)
+            .await?;
+        let pending = PendingApproval {
+            reference,
+            status: p.status,
+            created_by: &p.created_by,
+            approved_by: &approved_by,
+            needed: usize::try_from(p.approvals_needed).unwrap_or(1),
+        };
+        let decision = approve(&pending, approver);
+        let write = match decision {
+            Approval::Refused(why) => return Ok(ApprovalWrite::Refused(why.into())),
+            Approval::Recorded { still_needed } => ApprovalWrite::Recorded { still_needed },
+            Approval::Complete(approved) => {
+                let held = held_in(&mut tx, p.currency).await?;
+                if held + p.total() > available {
+                    return Ok(ApprovalWrite::Overdraw { available, held, total: p.total() });
+                }
+                sqlx::query(
+                    "UPDATE payouts SET status = 'queued', hold = $1, updated_at = $2 WHERE reference = $3 AND status = 'awaiting_approval'",
+                )
+                .bind(p.total().to_string())
+                .bind(now_ms())
+                .bind(reference)
+                .execute(&mut *tx)
+                .await?;
+                ApprovalWrite::Queued(approved)
+            }
+        };
+        sqlx::query("INSERT INTO payout_approvals (reference, user_id, at) VALUES ($1, $2, $3)")
+            .bind(reference)
+            .bind(&approver.user_id)
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await?;
+        let detail = match &write {
+            ApprovalWrite::Queued(_) => {
+                format!("by user:{}; queued with a hold of {} {}", approver.user_id, p.total(), p.currency)
+            }
+            _ => format!("by user:{}; another approver is needed", approver.user_id),
+        };
+        event(&mut tx, reference, "approved", &detail).await?;
+        tx.commit().await?;
+        Ok(write)
+    }
+
+    /// awaiting_approval → rejected | cancelled | expired.
+    pub async fn close_unapproved(
+        &self,
+        reference: &str,
+        to: PayoutStatus,
+        reason: &str,
+        note: Option<Notification>,
+    ) -> Result<bool, StoreError> {
+        if !matches!(to, PayoutStatus::Rejected | PayoutStatus::Cancelled | PayoutStatus::Expired) {
+            return Ok(false);
+        }
+        let mut tx = self.begin_write().await?;
+        let r = sqlx::query(
+            "UPDATE payouts SET status = $1, reason = $2, updated_at = $3 WHERE reference = $4 AND status = 'awaiting_approval'",
+        )
+        .bind(to.as_str())
+        .bind(reason)
+        .bind(now_ms())
+        .bind(reference)
+        .execute(&mut *tx)
+        .await?;
+        let moved = r.rows_affected() == 1;
+        if moved {
+            event(&mut tx, reference, to.as_str(), reason).await?;
+            if let Some(n) = note {
+                insert_outbox(&mut tx, reference, &n).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(moved)
+    }
+
+    /// Payouts awaiting approval past their time.
+    pub async fn payouts_unapproved_expired(&self, now: i64, limit: i64) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT reference FROM payouts WHERE status = 'awaiting_approval' AND expires_at <= $1 ORDER BY expires_at LIMIT $2",
+        )
+        .bind(now)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Queued payouts, oldest first, with their recorded approvers.
+    pub async fn payouts_queued(&self, limit: i64) -> Result<Vec<(PayoutRow, Vec<String>)>, StoreError> {
+        let rows = sqlx::query(select_payouts!("WHERE status = 'queued' ORDER BY updated_at LIMIT $1"))
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await?;
+        let mut out = Vec::new();
+        for r in &rows {
+            let p = row(r)?;
+            let approvers = sqlx::query_scalar("SELECT user_id FROM payout_approvals WHERE reference = $1")
+                .bind(&p.reference)
+                .fetch_all(self.pool())
+                .await?;
+            out.push((p, approvers));
+        }
+        Ok(out)
+    }
+
+    /// queued → unknown, only with the approval rule's proof: the payout is
+    /// this caller's to send (one sender per reference, across instances),
+    /// and until Flutterwave answers definitely it is `unknown` — a crash
+    /// here leaves it to be looked up, never sent again.
+    pub async fn claim_for_dispatch(&self, approved: &Approved, look_again_at: i64) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let r = sqlx::query(
+            "UPDATE payouts SET status = 'unknown', next_check_at = $1, updated_at = $2 WHERE reference = $3 AND status = 'queued'",
+        )
+        .bind(look_again_at)
+        .bind(now_ms())
+        .bind(approved.reference())
+        .execute(&mut *tx)
+        .await?;
+        let moved = r.rows_affected() == 1;
+        if moved {
+            let who = approved.approvers().iter().map(|a| format!("user:{a}")).collect::<Vec<_>>().join(", ");
+            event(&mut tx, approved.reference(), "dispatching", &format!("approved by {who}")).await?;
+        }
+        tx.commit().await?;
+        Ok(moved)
+    }
+
+    /// A queued payout whose recorded approvals do not meet the rule goes back
+    /// to awaiting approval, its hold released: nothing is sent.
+    pub async fn requeue_for_approval(&self, reference: &str, why: &str) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let r = sqlx::query(
+            "UPDATE payouts SET status = 'awaiting_approval', hold = '0', reason = $1, updated_at = $2 WHERE reference = $3 AND status = 'queued'",
+        )
+        .bind(why)
+        .bind(now_ms())
+        .bind(reference)
+        .execute(&mut *tx)
+        .await?;
+        let moved = r.rows_affected() == 1;
+        if moved {
+            event(&mut tx, reference, "dispatch_refused", why).await?;
+        }
+        tx.commit().await?;
+        Ok(moved)
+    }
+
+    /// unknown → submitted: Flutterwave accepted the transfer (queued, not paid).
+    pub async fn payout_submitted(
+        &self,
+        reference: &str,
+        transfer_id: i64,
+        flw_status: &str,
+        look_again_at: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let r = sqlx::query(
+            "UPDATE payouts SET status = 'submitted', transfer_id = $1, flw_status = $2, next_check_at = $3, updated_at = $4 \
+             WHERE reference = $5 AND status IN ('unknown', 'submitted')",
+        )
+        .bind(transfer_id)
+        .bind(flw_status)
+        .bind(look_again_at)
+        .bind(now_ms())
+        .bind(reference)
+        .execute(&mut *tx)
+        .await?;
+        let moved = r.rows_affected() == 1;
+        if moved {
+            event(&mut tx, reference, "submitted", &format!("transfer {transfer_id}, {flw_status}")).await?;
+        }
+        tx.commit().await?;
+        Ok(moved)
+    }
+
+    /// A final transition from Flutterwave's own record: in flight →
+    /// successful | failed (the hold released), or successful → reversed.
+    pub async fn settle_payout(&self, reference: &str, s: Settle<'_>) -> Result<bool, StoreError> {
+        let sql = match s.to {
+            PayoutStatus::Successful | PayoutStatus::Failed => {
+                "UPDATE payouts SET status = $1, hold = '0', transfer_id = COALESCE($2, transfer_id), \
+                 flw_status = COALESCE($3, flw_status), complete_message = COALESCE($4, complete_message), \
+                 next_check_at = $5, updated_at = $6 WHERE reference = $7 AND status IN ('submitted', 'unknown')"
+            }
+            PayoutStatus::Reversed => {
+                "UPDATE payouts SET status = $1, hold = '0', transfer_id = COALESCE($2, transfer_id), \
+                 flw_status = COALESCE($3, flw_status), complete_message = COALESCE($4, complete_message), \
+                 reason = 'reversed by Flutterwave after it succeeded: review', next_check_at = $5, updated_at = $6 \
+                 WHERE reference = $7 AND status IN ('successful', 'submitted', 'unknown')"
+            }
+            _ => return Ok(false),
+        };
+        let mut tx = self.begin_write().await?;
+        let r = sqlx::query(sql)
+            .bind(s.to.as_str())
+            .bind(s.transfer_id)
+            .bind(s.flw_status)
+            .bind(s.message)
+            .bind(s.next_check_at)
+            .bind(now_ms())
+            .bind(reference)
+            .execute(&mut *tx)
+            .await?;
+        let moved = r.rows_affected() == 1;
+        if moved {
+            event(&mut tx, reference, s.event, s.detail).await?;
+            if let Some(n) = &s.note {
+                insert_outbox(&mut tx, reference, n).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(moved)
+    }
+
+    /// In-flight payouts due for a lookup, and successful ones watched for reversal.
+    pub async fn payouts_to_follow(&self, now: i64, limit: i64) -> Result<Vec<PayoutRow>, StoreError> {
+        let rows = sqlx::query(select_payouts!(
+            "WHERE status IN ('submitted', 'unknown', 'successful') AND next_check_at IS NOT NULL AND next_check_at <= $1 \
+             ORDER BY next_check_at LIMIT $2"
+        ))
+        .bind(now)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.iter().map(row).collect::<Result<_, _>>()?)
+    }
+
+    /// Records a lookup and schedules the next one.
+    pub async fn payout_checked(&self, reference: &str, next: Option<i64>) -> Result<(), StoreError> {
+        sqlx::query("UPDATE payouts SET checks = checks + 1, next_check_at = $1 WHERE reference = $2")
+            .bind(next)
+            .bind(reference)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// A country's cached bank list (JSON) and when it was fetched.
+    pub async fn bank_list(&self, country: &str) -> Result<Option<(String, i64)>, StoreError> {
+        Ok(sqlx::query_as("SELECT banks, fetched_at FROM bank_lists WHERE country = $1")
+            .bind(country)
+            .fetch_optional(self.pool())
+            .await?)
+    }
+
+    pub async fn set_bank_list(&self, country: &str, banks: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO bank_lists (country, banks, fetched_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (country) DO UPDATE SET banks = $2, fetched_at = $3",
+        )
+        .bind(country)
+        .bind(banks)
+        .bind(now_ms())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+}
