@@ -47,7 +47,13 @@ pub async fn run(config: Config, on_ready: impl FnOnce(SocketAddr)) -> Result<()
     auth.ip_throttle_limit = config.login_ip_limit;
     let public = public_url(&config, addr);
     let public_origin = public.origin().ascii_serialization();
-    let payments = payments(&config, &store, &public)?;
+    let mut payments = payments(&config, &store, &public)?;
+    let payouts = crate::payouts::Payouts::new(
+        store.clone(),
+        crate::crypto::field::FieldCipher::new(config.data_keys.clone()),
+        payments.flutterwave().clone(),
+    );
+    payments.payouts = Some(payouts.clone());
     let notifier = crate::payments::notify::Notifier::new(
         crate::crypto::field::FieldCipher::new(config.data_keys.clone()),
         config.notify_allow_loopback,
@@ -55,6 +61,7 @@ pub async fn run(config: Config, on_ready: impl FnOnce(SocketAddr)) -> Result<()
     let checkpoints = crate::audit::checkpoint::Checkpoints::new(&config.audit_key, &config.audit_checkpoint_file);
     let mut workers = Supervisor::new(shutdown.clone());
     crate::payments::workers::spawn(&mut workers, &payments, notifier);
+    crate::payouts::workers::spawn(&mut workers, &payouts);
     spawn_housekeeping(&mut workers, &auth, &checkpoints);
     let app = http::app(AppState {
         store: store.clone(),
@@ -62,6 +69,7 @@ pub async fn run(config: Config, on_ready: impl FnOnce(SocketAddr)) -> Result<()
         max_body_bytes: config.max_body_bytes,
         public_origin,
         payments,
+        payouts,
         workers: workers.health(),
     });
     let https = tokio::spawn(server::serve_https(listener, tls, app, shutdown, limits));

@@ -20,6 +20,7 @@ pub mod jobs;
 pub mod logging;
 pub mod ops;
 pub mod payments;
+pub mod payouts;
 pub mod secret;
 pub mod server;
 pub mod store;

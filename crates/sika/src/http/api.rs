@@ -18,7 +18,12 @@ use crate::payments::{CreateError, Refusal};
 use crate::store::{CheckoutRow, RefundRow};
 
 /// The calling key, if it is valid and carries `scope` (or `read` for reads).
-async fn caller(state: &AppState, headers: &HeaderMap, scope: &str, read: bool) -> Result<KeyIdentity, Response> {
+pub(crate) async fn caller(
+    state: &AppState,
+    headers: &HeaderMap,
+    scope: &str,
+    read: bool,
+) -> Result<KeyIdentity, Response> {
     let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

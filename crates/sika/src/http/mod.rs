@@ -5,6 +5,7 @@ pub mod console;
 pub mod edge;
 pub mod error;
 pub mod pages;
+pub mod payouts_api;
 
 use std::time::Duration;
 
@@ -32,6 +33,7 @@ pub struct AppState {
     /// `https://host[:port]` as browsers see Sika: the origin CSRF checks expect.
     pub public_origin: String,
     pub payments: crate::payments::Payments,
+    pub payouts: crate::payouts::Payouts,
     /// The background workers' health, for `/readyz`.
     pub workers: std::sync::Arc<crate::jobs::Health>,
 }
@@ -58,6 +60,9 @@ fn routes() -> Router<AppState> {
         .route("/api/v1/openapi.json", get(api::openapi))
         .route("/api/v1/banks/{country}", get(api::banks))
         .route("/api/v1/accounts/resolve", axum::routing::post(api::resolve_account))
+        .route("/api/v1/payouts", get(payouts_api::list).post(payouts_api::create))
+        .route("/api/v1/payouts/{reference}", get(payouts_api::get))
+        .route("/api/v1/payouts/{reference}/cancel", axum::routing::post(payouts_api::cancel))
         .route("/webhooks/flutterwave", axum::routing::post(api::flutterwave_webhook))
         .route("/checkout/return", get(api::checkout_return))
 }

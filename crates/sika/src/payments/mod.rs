@@ -55,6 +55,8 @@ pub struct Payments {
     pub refused_webhooks: Arc<AtomicU64>,
     /// The shop's notification URL may point to this machine (the demo).
     pub notify_allow_loopback: bool,
+    /// Where transfer events from the inbox go.
+    pub payouts: Option<crate::payouts::Payouts>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -115,6 +117,7 @@ impl Payments {
             max_inbox_attempts: DEFAULT_MAX_INBOX_ATTEMPTS,
             refused_webhooks: Arc::default(),
             notify_allow_loopback: false,
+            payouts: None,
         }
     }
 
@@ -269,6 +272,13 @@ impl Payments {
                 Applied::Unmatched => (InboxState::Unmatched, "no checkout has this transaction's reference".into()),
                 Applied::NoSuchTransaction => (InboxState::Rejected, "Flutterwave has no such transaction".into()),
                 other => (InboxState::Done, format!("{other:?}")),
+            },
+            WebhookEvent::Transfer(t) => match &self.payouts {
+                Some(payouts) => match payouts.transfer_event(&t).await? {
+                    true => (InboxState::Done, format!("transfer {} looked up", t.id)),
+                    false => return self.retry_later(&row, "the transfer could not be looked up yet").await,
+                },
+                None => (InboxState::Ignored, "payouts are not enabled".into()),
             },
             WebhookEvent::Refund(r) => match self.follow_refund_event(&r).await? {
                 true => (InboxState::Done, "refund followed up".into()),

@@ -79,6 +79,7 @@ pub struct TestApp {
     pub auth: sika::auth::Auth,
     pub audit_key: String,
     pub payments: sika::payments::Payments,
+    pub payouts: sika::payouts::Payouts,
     stop: watch::Sender<bool>,
 }
 
@@ -197,6 +198,12 @@ pub async fn spawn_with(
         Secret::new(flw.secret_hash),
         &public,
     );
+    let payouts = sika::payouts::Payouts::new(
+        db.store.clone(),
+        sika::crypto::field::FieldCipher::new(auth.cipher_keys()),
+        payments.flutterwave().clone(),
+    );
+    payments.payouts = Some(payouts.clone());
     tune(&mut payments);
     let state = AppState {
         store: db.store.clone(),
@@ -204,6 +211,7 @@ pub async fn spawn_with(
         max_body_bytes: sika::config::DEFAULT_MAX_BODY_BYTES,
         public_origin: format!("https://127.0.0.1:{}", addr.port()),
         payments: payments.clone(),
+        payouts: payouts.clone(),
         workers: options.workers,
     };
     let app = http::app_with(state, extra);
@@ -219,6 +227,7 @@ pub async fn spawn_with(
         auth,
         audit_key,
         payments,
+        payouts,
         stop,
     }
 }

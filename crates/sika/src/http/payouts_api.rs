@@ -1,0 +1,167 @@
+//! The payouts API (`/api/v1/payouts`, scope `payouts`; `read` may read).
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, StatusCode};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::AppState;
+use super::api::caller;
+use super::error::AppError;
+use crate::domain::PayoutStatus;
+use crate::domain::payout::PayoutRequest;
+use crate::payouts::{CreateError, PayoutView};
+
+/// A payout as the API shows it: the account masked, amounts as exact decimal strings.
+pub fn payout_json(v: &PayoutView) -> serde_json::Value {
+    let p = &v.row;
+    json!({
+        "reference": p.reference, "status": p.status, "amount": p.amount.to_string(), "currency": p.currency,
+        "fee": p.fee.to_string(), "total": p.total().to_string(), "narration": p.narration,
+        "beneficiary": {
+            "country": p.country, "bank_code": p.bank_code, "bank_name": p.bank_name, "account_number": p.account_mask,
+            "type": p.kind.as_str(), "branch_code": p.branch_code, "name": v.given_name,
+            "resolved_name": v.resolved_name, "name_mismatch": p.name_mismatch,
+        },
+        "approvals_needed": p.approvals_needed, "transfer_id": p.transfer_id, "complete_message": p.complete_message,
+        "reason": p.reason, "created_at": p.created_at, "updated_at": p.updated_at,
+    })
+}
+
+fn body_error(e: serde_json::Error) -> Response {
+    AppError::bad_request("invalid_json", e.to_string().chars().take(200).collect::<String>()).into_response()
+}
+
+/// `POST /api/v1/payouts`: checked, resolved and quoted, then 202 awaiting approval.
+pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let key = match caller(&state, &headers, "payouts", false).await {
+        Ok(k) => k,
+        Err(r) => return r,
+    };
+    let req: PayoutRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return body_error(e),
+    };
+    let new = match req.validate(state.payouts.max_amount) {
+        Ok(n) => n,
+        Err(e) => return AppError::bad_request("invalid_field", format!("{}: {}", e.field, e.message)).into_response(),
+    };
+    match state.payouts.create(&format!("key:{}", key.id), &new).await {
+        Ok(row) => (StatusCode::ACCEPTED, Json(payout_json(&state.payouts.view(row)))).into_response(),
+        Err(CreateError::Conflict) => AppError::Conflict {
+            code: "reference_conflict",
+            message: "A payout with this reference exists with different details.".into(),
+        }
+        .into_response(),
+        Err(CreateError::Refused { field, message }) => {
+            AppError::bad_request("refused", format!("{field}: {}", message.chars().take(300).collect::<String>()))
+                .into_response()
+        }
+        Err(CreateError::Unavailable) => {
+            AppError::Unavailable("Flutterwave gave no definite answer".into()).into_response()
+        }
+        Err(CreateError::Store(e)) => AppError::from(e).into_response(),
+    }
+}
+
+pub async fn get(State(state): State<AppState>, headers: HeaderMap, Path(reference): Path<String>) -> Response {
+    if let Err(r) = caller(&state, &headers, "payouts", true).await {
+        return r;
+    }
+    if crate::domain::checkout::reference(&reference).is_err() {
+        return AppError::NotFound.into_response();
+    }
+    match state.payouts.payout(&reference).await {
+        Ok(Some(p)) => Json(payout_json(&state.payouts.view(p))).into_response(),
+        Ok(None) => AppError::NotFound.into_response(),
+        Err(e) => AppError::from(e).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    cursor: Option<String>,
+    #[serde(default)]
+    limit: Option<i64>,
+}
+
+/// A page's cursor: the last row's creation time and reference, opaque to callers.
+fn encode_cursor(at: i64, reference: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{at}:{reference}"))
+}
+
+fn decode_cursor(c: &str) -> Option<(i64, String)> {
+    use base64::Engine as _;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(c.as_bytes()).ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let (at, reference) = text.split_once(':')?;
+    Some((at.parse().ok()?, crate::domain::checkout::reference(reference).ok()?))
+}
+
+/// `GET /api/v1/payouts?status=&cursor=&limit=`: newest first, cursor pagination.
+pub async fn list(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<ListQuery>) -> Response {
+    if let Err(r) = caller(&state, &headers, "payouts", true).await {
+        return r;
+    }
+    let status = match q.status.as_deref().map(|s| PayoutStatus::parse(s).ok_or(s)) {
+        None => None,
+        Some(Ok(s)) => Some(s),
+        Some(Err(_)) => return AppError::bad_request("invalid_field", "status: not a payout status").into_response(),
+    };
+    let cursor = match q.cursor.as_deref().map(|c| decode_cursor(c).ok_or(())) {
+        None => None,
+        Some(Ok(c)) => Some(c),
+        Some(Err(())) => {
+            return AppError::bad_request("invalid_field", "cursor: not a cursor from this API").into_response();
+        }
+    };
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return AppError::bad_request("invalid_field", "limit: must be between 1 and 200").into_response();
+    }
+    match state.payouts.store.payouts_page(status, cursor, limit).await {
+        Ok(rows) => {
+            let next = (rows.len() as i64 == limit)
+                .then(|| rows.last().map(|r| encode_cursor(r.created_at, &r.reference)))
+                .flatten();
+            let items: Vec<_> = rows.into_iter().map(|r| payout_json(&state.payouts.view(r))).collect();
+            Json(json!({"payouts": items, "next_cursor": next})).into_response()
+        }
+        Err(e) => AppError::from(e).into_response(),
+    }
+}
+
+/// `POST /api/v1/payouts/{reference}/cancel`: only before approval.
+pub async fn cancel(State(state): State<AppState>, headers: HeaderMap, Path(reference): Path<String>) -> Response {
+    if let Err(r) = caller(&state, &headers, "payouts", false).await {
+        return r;
+    }
+    if crate::domain::checkout::reference(&reference).is_err() {
+        return AppError::NotFound.into_response();
+    }
+    match state.payouts.cancel(&reference).await {
+        Ok(true) => match state.payouts.payout(&reference).await {
+            Ok(Some(p)) => Json(payout_json(&state.payouts.view(p))).into_response(),
+            Ok(None) => AppError::NotFound.into_response(),
+            Err(e) => AppError::from(e).into_response(),
+        },
+        Ok(false) => match state.payouts.payout(&reference).await {
+            Ok(Some(_)) => AppError::Conflict {
+                code: "not_cancellable",
+                message: "Only a payout awaiting approval can be cancelled.".into(),
+            }
+            .into_response(),
+            Ok(None) => AppError::NotFound.into_response(),
+            Err(e) => AppError::from(e).into_response(),
+        },
+        Err(e) => AppError::from(e).into_response(),
+    }
+}

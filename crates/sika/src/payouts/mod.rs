@@ -1,0 +1,521 @@
+//! Sending money: payouts to bank accounts and mobile money, with
+//! maker-checker approval, on the same machinery as collections.
+//!
+//! The flow: a payout is checked and quoted (`create`: bank list, account
+//! resolution, corridor rules, fee) and waits for approvers who did not
+//! create it (`approve`, with a fresh step-up code; the hold on the balance
+//! is placed then). The dispatcher (`dispatch`) sends what the approval rule
+//! consents to, with the payout's reference as Flutterwave's; an indefinite
+//! answer leaves it `unknown`, never re-sent. Final states come only from
+//! Flutterwave's own record: webhooks are hints that trigger a lookup
+//! (`transfer_event`), and the follower (`follow`) looks up what is in flight
+//! and watches successful payouts for reversals.
+
+pub mod workers;
+
+use flutterwave::transfers::{Transfer, TransferRequest, TransferStatus};
+use flutterwave::webhook::TransferEvent;
+use flutterwave::{Client, ErrorKind, Reply};
+use rust_decimal::Decimal;
+use serde_json::json;
+
+use crate::crypto::field::FieldCipher;
+use crate::domain::payout::{
+    AccountKind, Approver, Destination, NewPayout, PendingApproval, consent, mask, names_differ,
+};
+use crate::domain::{Currency, PayoutStatus};
+use crate::store::{ApprovalWrite, Notification, PayoutRow, Settle, Store, StoreError, now_ms};
+
+/// Unapproved payouts expire after this long.
+pub const DEFAULT_APPROVAL_TTL_MS: i64 = 72 * 3_600_000;
+/// A bank list is fetched again after a day (and served stale if that fails).
+const BANK_LIST_TTL_MS: i64 = 86_400_000;
+/// Setting: above this amount (per currency) a payout needs two approvers.
+pub fn threshold_setting(c: Currency) -> String {
+    format!("payouts.two_approvers_above.{}", c.code())
+}
+
+#[derive(Debug, Clone)]
+pub struct Payouts {
+    pub store: Store,
+    cipher: FieldCipher,
+    flw: Client,
+    pub max_amount: Decimal,
+    pub approval_ttl_ms: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    #[error("a payout with this reference exists with different details")]
+    Conflict,
+    /// Definite, with the reason for the caller (unknown bank, unresolved account...).
+    #[error("{field}: {message}")]
+    Refused { field: &'static str, message: String },
+    #[error("Flutterwave did not answer definitely; retry with the same reference")]
+    Unavailable,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn refused(field: &'static str, message: impl Into<String>) -> CreateError {
+    CreateError::Refused { field, message: message.into() }
+}
+
+/// A payout as people see it: the account masked, names opened.
+#[derive(Debug, Clone)]
+pub struct PayoutView {
+    pub row: PayoutRow,
+    pub given_name: Option<String>,
+    pub resolved_name: Option<String>,
+}
+
+/// 1 m doubling, at most 6 h, between lookups of what is in flight.
+fn follow_backoff_ms(checks: i64) -> i64 {
+    (60_000_i64 << checks.clamp(0, 9)).min(6 * 3_600_000)
+}
+
+/// After success, watch for a reversal at about 1 h, 1 day and 3 days.
+const REVERSAL_WATCH_MS: [i64; 3] = [3_600_000, 86_400_000, 3 * 86_400_000];
+
+impl Payouts {
+    pub fn new(store: Store, cipher: FieldCipher, flw: Client) -> Self {
+        Payouts {
+            store,
+            cipher,
+            flw,
+            max_amount: Decimal::from(crate::domain::payout::DEFAULT_MAX_PAYOUT),
+            approval_ttl_ms: DEFAULT_APPROVAL_TTL_MS,
+        }
+    }
+
+    pub fn flutterwave(&self) -> &Client {
+        &self.flw
+    }
+
+    /// The codes of a country's banks: cached, refreshed daily, served stale
+    /// when Flutterwave gives no definite answer.
+    pub async fn bank_codes(&self, country: &str) -> Result<Vec<flutterwave::banks::Bank>, CreateError> {
+        let cached = self.store.bank_list(country).await?;
+        if let Some((banks, at)) = &cached
+            && now_ms() - at < BANK_LIST_TTL_MS
+            && let Ok(list) = serde_json::from_str(banks)
+        {
+            return Ok(list);
+        }
+        match self.flw.banks(country).await {
+            Reply::Ok(list) => {
+                if let Ok(text) = serde_json::to_string(&list) {
+                    self.store.set_bank_list(country, &text).await?;
+                }
+                Ok(list)
+            }
+            Reply::Rejected(e) => {
+                Err(refused("beneficiary.country", format!("Flutterwave has no bank list: {}", e.message)))
+            }
+            Reply::Indefinite(_) => match cached.and_then(|(banks, _)| serde_json::from_str(&banks).ok()) {
+                Some(stale) => Ok(stale),
+                None => Err(CreateError::Unavailable),
+            },
+        }
+    }
+
+    /// Checks and quotes a payout, then records it awaiting approval.
+    /// Idempotent by reference: the same request returns the same payout.
+    pub async fn create(&self, created_by: &str, p: &NewPayout) -> Result<PayoutRow, CreateError> {
+        let fingerprint = fingerprint(p);
+        if let Some(existing) = self.store.payout(&p.reference).await? {
+            return if crate::crypto::ct_eq(&existing.fingerprint, &fingerprint) {
+                Ok(existing)
+            } else {
+                Err(CreateError::Conflict)
+            };
+        }
+        let Some(d) = p.destination.clone() else {
+            return Err(refused("beneficiary_id", "saved beneficiaries are not available yet; give the account"));
+        };
+        let wallet = d.bank_code == "FLUTTERWAVE";
+        let mut bank_name = None;
+        if !wallet {
+            let banks = self.bank_codes(&d.country).await?;
+            match banks.iter().find(|b| b.code.eq_ignore_ascii_case(&d.bank_code)) {
+                Some(b) => bank_name = Some(b.name.clone()),
+                None => {
+                    return Err(refused("bank_code", format!("{} is not a bank in {}", d.bank_code, d.country)));
+                }
+            }
+        }
+        let resolved = self.resolve(&d).await?;
+        let mismatch = match (&d.name, &resolved) {
+            (Some(given), Some(found)) => names_differ(given, found),
+            _ => false,
+        };
+        let fee = self.fee(p.amount, p.currency, d.kind).await?;
+        let threshold =
+            self.store.setting(&threshold_setting(p.currency)).await?.and_then(|t| t.parse::<Decimal>().ok());
+        let needed = if threshold.is_some_and(|t| p.amount > t) { 2 } else { 1 };
+        let r = &p.reference;
+        let now = now_ms();
+        let row = PayoutRow {
+            reference: r.clone(),
+            fingerprint,
+            amount: p.amount,
+            currency: p.currency,
+            fee,
+            country: d.country.clone(),
+            bank_code: d.bank_code.clone(),
+            bank_name,
+            kind: d.kind,
+            branch_code: d.branch_code.clone(),
+            account_enc: self.cipher.seal_str("payouts", "account", r, &d.account_number),
+            account_mask: mask(&d.account_number),
+            given_name_enc: d.name.as_deref().map(|n| self.cipher.seal_str("payouts", "given_name", r, n)),
+            resolved_name_enc: resolved.as_deref().map(|n| self.cipher.seal_str("payouts", "resolved_name", r, n)),
+            name_mismatch: mismatch,
+            narration: p.narration.clone(),
+            meta: p.meta.as_ref().map(|m| m.to_string()),
+            status: PayoutStatus::AwaitingApproval,
+            created_by: created_by.to_string(),
+            approvals_needed: needed,
+            hold: Decimal::ZERO,
+            transfer_id: None,
+            flw_status: None,
+            complete_message: None,
+            reason: None,
+            retry_of: None,
+            batch_id: None,
+            beneficiary_id: p.beneficiary_id.clone(),
+            expires_at: now + self.approval_ttl_ms,
+            checks: 0,
+            created_at: now,
+            updated_at: now,
+        };
+        if !self.store.insert_payout(&row).await? {
+            // Another request with this reference won the race.
+            return match self.store.payout(r).await? {
+                Some(e) if crate::crypto::ct_eq(&e.fingerprint, &row.fingerprint) => Ok(e),
+                _ => Err(CreateError::Conflict),
+            };
+        }
+        if mismatch {
+            self.store.payout_event(r, "name_mismatch", "the given name differs from the account's name").await?;
+        }
+        Ok(row)
+    }
+
+    /// The account holder's name where Flutterwave resolves accounts (Nigerian
+    /// banks, M-Pesa); `None` elsewhere. An account that definitely does not
+    /// resolve is refused.
+    async fn resolve(&self, d: &Destination) -> Result<Option<String>, CreateError> {
+        let mpesa = d.kind == AccountKind::MobileMoney && d.bank_code == "MPS" && d.country == "KE";
+        let nigerian_bank = d.kind == AccountKind::Bank && d.country == "NG";
+        if !(mpesa || nigerian_bank) {
+            return Ok(None);
+        }
+        let req = flutterwave::banks::ResolveRequest {
+            account_number: d.account_number.clone(),
+            account_bank: d.bank_code.clone(),
+            kind: mpesa.then(|| "MOBILEMONEY".to_string()),
+            country: mpesa.then(|| "KE".to_string()),
+        };
+        match self.flw.resolve_account(&req).await {
+            Reply::Ok(a) => Ok(Some(a.account_name)),
+            Reply::Rejected(e) => {
+                Err(refused("account_number", format!("the account could not be resolved: {}", e.message)))
+            }
+            Reply::Indefinite(_) => Err(CreateError::Unavailable),
+        }
+    }
+
+    async fn fee(&self, amount: Decimal, currency: Currency, kind: AccountKind) -> Result<Decimal, CreateError> {
+        let kind = match kind {
+            AccountKind::Bank => "account",
+            AccountKind::MobileMoney => "mobilemoney",
+        };
+        match self.flw.transfer_fee(amount.into(), currency.code(), Some(kind)).await {
+            Reply::Ok(fees) => {
+                let Some(f) = fees.into_iter().find(|f| f.currency.eq_ignore_ascii_case(currency.code())) else {
+                    return Err(refused("currency", "Flutterwave quotes no fee for this currency"));
+                };
+                let fee = f.fee.decimal();
+                Ok(if f.fee_type.as_deref() == Some("percentage") {
+                    (amount * fee / Decimal::from(100)).round_dp(2)
+                } else {
+                    fee
+                })
+            }
+            Reply::Rejected(e) => Err(refused("amount", format!("Flutterwave refused the fee quote: {}", e.message))),
+            Reply::Indefinite(_) => Err(CreateError::Unavailable),
+        }
+    }
+
+    pub async fn payout(&self, reference: &str) -> Result<Option<PayoutRow>, StoreError> {
+        self.store.payout(reference).await
+    }
+
+    /// Names opened (for the approver and the API; the account stays masked).
+    pub fn view(&self, row: PayoutRow) -> PayoutView {
+        let open = |column: &str, v: &Option<String>| {
+            v.as_deref().and_then(|s| self.cipher.open_str("payouts", column, &row.reference, s).ok())
+        };
+        PayoutView {
+            given_name: open("given_name", &row.given_name_enc),
+            resolved_name: open("resolved_name", &row.resolved_name_enc),
+            row,
+        }
+    }
+
+    /// The full account number: only for the audited reveal in the console.
+    pub fn reveal_account(&self, row: &PayoutRow) -> Option<String> {
+        self.cipher.open_str("payouts", "account", &row.reference, &row.account_enc).ok()
+    }
+
+    /// The currency's available balance at Flutterwave, less Sika's holds.
+    pub async fn available(&self, currency: Currency) -> Result<Option<(Decimal, Decimal)>, StoreError> {
+        let held = self.store.payout_holds(currency).await?;
+        Ok(match self.flw.balance(currency.code()).await {
+            Reply::Ok(b) => Some((b.available_balance.decimal(), held)),
+            _ => None,
+        })
+    }
+
+    /// An approval, under the approval rule; the hold is placed when it completes.
+    pub async fn approve(&self, reference: &str, approver: &Approver) -> Result<ApprovalWrite, StoreError> {
+        let Some(p) = self.store.payout(reference).await? else {
+            return Ok(ApprovalWrite::Refused("no such payout".into()));
+        };
+        let available = match self.flw.balance(p.currency.code()).await {
+            Reply::Ok(b) => b.available_balance.decimal(),
+            _ => {
+                return Ok(ApprovalWrite::Refused(
+                    "Flutterwave's balance could not be read, so no hold can be placed; try again".into(),
+                ));
+            }
+        };
+        self.store.approve_payout(reference, approver, available).await
+    }
+
+    /// An approver refuses a payout, with a reason; the shop hears `payout.failed`.
+    pub async fn reject(&self, reference: &str, reason: &str) -> Result<bool, StoreError> {
+        let Some(p) = self.store.payout(reference).await? else { return Ok(false) };
+        let n = note(&p, PayoutStatus::Rejected, Some(reason));
+        self.store.close_unapproved(reference, PayoutStatus::Rejected, reason, Some(n)).await
+    }
+
+    /// The creator withdraws a payout before approval.
+    pub async fn cancel(&self, reference: &str) -> Result<bool, StoreError> {
+        self.store.close_unapproved(reference, PayoutStatus::Cancelled, "cancelled before approval", None).await
+    }
+
+    /// Payouts not approved in time expire.
+    pub async fn expire_unapproved(&self, now: i64) -> Result<usize, StoreError> {
+        let due = self.store.payouts_unapproved_expired(now, 200).await?;
+        for r in &due {
+            self.store.close_unapproved(r, PayoutStatus::Expired, "not approved in time", None).await?;
+        }
+        Ok(due.len())
+    }
+
+    /// Sends queued payouts the approval rule consents to, one claim per
+    /// reference; returns how many were sent.
+    pub async fn dispatch(&self, limit: i64) -> Result<usize, StoreError> {
+        let mut sent = 0;
+        for (p, approvers) in self.store.payouts_queued(limit).await? {
+            let pending = PendingApproval {
+                reference: &p.reference,
+                status: p.status,
+                created_by: &p.created_by,
+                approved_by: &approvers,
+                needed: usize::try_from(p.approvals_needed).unwrap_or(1),
+            };
+            let Some(approved) = consent(&pending) else {
+                tracing::error!(reference = %p.reference, "a queued payout without the approvals the rule needs was not sent");
+                self.store
+                    .requeue_for_approval(&p.reference, "its recorded approvals do not meet the approval rule")
+                    .await?;
+                continue;
+            };
+            if !self.store.claim_for_dispatch(&approved, now_ms() + follow_backoff_ms(0)).await? {
+                continue;
+            }
+            self.send(&p).await?;
+            sent += 1;
+        }
+        Ok(sent)
+    }
+
+    async fn send(&self, p: &PayoutRow) -> Result<(), StoreError> {
+        let Some(account) = self.reveal_account(p) else {
+            let s = settle(PayoutStatus::Failed, "failed", "the sealed account number cannot be opened");
+            self.store
+                .settle_payout(&p.reference, Settle { note: Some(note(p, PayoutStatus::Failed, None)), ..s })
+                .await?;
+            return Ok(());
+        };
+        let view = self.view(p.clone());
+        let req = TransferRequest {
+            account_bank: p.bank_code.clone(),
+            account_number: account,
+            amount: p.amount.into(),
+            currency: p.currency.code().to_string(),
+            reference: p.reference.clone(),
+            debit_currency: None,
+            narration: p.narration.clone(),
+            callback_url: None,
+            beneficiary_name: view.given_name.or(view.resolved_name),
+            destination_branch_code: p.branch_code.clone(),
+            meta: p.meta.as_deref().and_then(|m| serde_json::from_str(m).ok()),
+        };
+        match self.flw.create_transfer(&req).await {
+            Reply::Ok(t) => self.apply_transfer(p, &t).await,
+            Reply::Rejected(e) => {
+                let detail = format!("Flutterwave refused the transfer: {}", e.message);
+                let s = Settle {
+                    message: Some(&e.message),
+                    note: Some(note(p, PayoutStatus::Failed, Some(&e.message))),
+                    ..settle(PayoutStatus::Failed, "refused", &detail)
+                };
+                self.store.settle_payout(&p.reference, s).await?;
+                Ok(())
+            }
+            Reply::Indefinite(why) => {
+                let detail = format!("no definite answer ({why:?}): looked up, never sent again");
+                self.store.payout_event(&p.reference, "unknown", &detail).await
+            }
+        }
+    }
+
+    /// Applies Flutterwave's own record of the transfer to the payout.
+    async fn apply_transfer(&self, p: &PayoutRow, t: &Transfer) -> Result<(), StoreError> {
+        let now = now_ms();
+        let flw = match &t.status {
+            TransferStatus::Other(s) => s.clone(),
+            other => format!("{other:?}").to_ascii_uppercase(),
+        };
+        let message = t.complete_message.as_deref().filter(|m| !m.is_empty());
+        let settled = match &t.status {
+            TransferStatus::Successful if p.status.in_flight() => Some((PayoutStatus::Successful, "successful")),
+            TransferStatus::Failed if p.status.in_flight() => Some((PayoutStatus::Failed, "failed")),
+            TransferStatus::Reversed if p.status == PayoutStatus::Successful || p.status.in_flight() => {
+                Some((PayoutStatus::Reversed, "reversed"))
+            }
+            _ => None,
+        };
+        if let Some((to, event)) = settled {
+            let detail = format!("transfer {} {flw}{}", t.id, message.map(|m| format!(": {m}")).unwrap_or_default());
+            let s = Settle {
+                transfer_id: Some(t.id),
+                flw_status: Some(&flw),
+                message,
+                note: Some(note(p, to, message)),
+                // After success, the reversal watch.
+                next_check_at: (to == PayoutStatus::Successful).then_some(now + REVERSAL_WATCH_MS[0]),
+                ..settle(to, event, &detail)
+            };
+            self.store.settle_payout(&p.reference, s).await?;
+            return Ok(());
+        }
+        match &t.status {
+            TransferStatus::Successful if p.status == PayoutStatus::Successful => {
+                // Still successful: the reversal watch goes on (from the time it succeeded), then stops.
+                let next = REVERSAL_WATCH_MS.iter().map(|m| p.updated_at + m).find(|at| *at > now);
+                self.store.payout_checked(&p.reference, next).await?;
+            }
+            _ if p.status == PayoutStatus::Unknown => {
+                self.store.payout_submitted(&p.reference, t.id, &flw, now + follow_backoff_ms(p.checks)).await?;
+            }
+            _ => {
+                self.store.payout_checked(&p.reference, Some(now + follow_backoff_ms(p.checks + 1))).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One follower pass: looks up in-flight payouts (by transfer id, or by
+    /// reference when the create call had no definite answer) and watches
+    /// successful ones for reversals. Returns how many were looked at.
+    pub async fn follow(&self, now: i64) -> Result<usize, StoreError> {
+        let due = self.store.payouts_to_follow(now, 100).await?;
+        for p in &due {
+            let looked = match p.transfer_id {
+                Some(id) => self.flw.get_transfer(id).await.map(Some),
+                None => self.flw.find_transfer(&p.reference).await,
+            };
+            match looked {
+                Reply::Ok(Some(t)) => self.apply_transfer(p, &t).await?,
+                Reply::Ok(None) => {
+                    // Not at Flutterwave (yet): keep looking, never send again.
+                    if p.checks == 24 {
+                        let why = "Flutterwave shows no transfer with this reference after a day of lookups: check it";
+                        self.store.payout_event(&p.reference, "needs_attention", why).await?;
+                    }
+                    self.store.payout_checked(&p.reference, Some(now + follow_backoff_ms(p.checks + 1))).await?;
+                }
+                Reply::Rejected(e) if e.kind == ErrorKind::NotFound => {
+                    self.store.payout_checked(&p.reference, Some(now + follow_backoff_ms(p.checks + 1))).await?;
+                }
+                Reply::Rejected(_) | Reply::Indefinite(_) => {
+                    self.store.payout_checked(&p.reference, Some(now + follow_backoff_ms(p.checks))).await?;
+                }
+            }
+        }
+        Ok(due.len())
+    }
+
+    /// A transfer webhook is a hint: the transfer is read back from
+    /// Flutterwave before anything changes. `false` when that could not be done yet.
+    pub async fn transfer_event(&self, e: &TransferEvent) -> Result<bool, StoreError> {
+        let t = match self.flw.get_transfer(e.id).await {
+            Reply::Ok(t) => t,
+            // Flutterwave does not know it: a forgery, or another account's.
+            Reply::Rejected(err) if err.kind == ErrorKind::NotFound => return Ok(true),
+            Reply::Rejected(_) | Reply::Indefinite(_) => return Ok(false),
+        };
+        let p = match self.store.payout_by_transfer(t.id).await? {
+            Some(p) => Some(p),
+            None => match t.reference.as_deref() {
+                Some(r) => self.store.payout(r).await?,
+                None => None,
+            },
+        };
+        if let Some(p) = p
+            && (p.transfer_id.is_none() || p.transfer_id == Some(t.id))
+        {
+            self.apply_transfer(&p, &t).await?;
+        }
+        Ok(true)
+    }
+}
+
+fn settle<'a>(to: PayoutStatus, event: &'a str, detail: &'a str) -> Settle<'a> {
+    Settle { to, transfer_id: None, flw_status: None, message: None, event, detail, note: None, next_check_at: None }
+}
+
+/// What makes two requests "the same body" for idempotency.
+fn fingerprint(p: &NewPayout) -> String {
+    let d = p.destination.as_ref();
+    let canonical = json!([
+        p.reference,
+        p.amount.to_string(),
+        p.currency.code(),
+        p.narration,
+        d.map(|d| (&d.country, &d.bank_code, &d.account_number, &d.name, d.kind.as_str(), &d.branch_code)),
+        p.beneficiary_id,
+        p.meta,
+    ]);
+    crate::crypto::sha256_hex(canonical.to_string().as_bytes())
+}
+
+/// The shop's notification for a payout reaching `status`.
+fn note(p: &PayoutRow, status: PayoutStatus, message: Option<&str>) -> Notification {
+    let event = match status {
+        PayoutStatus::Successful => "payout.successful",
+        PayoutStatus::Reversed => "payout.reversed",
+        PayoutStatus::Rejected => "payout.rejected",
+        _ => "payout.failed",
+    };
+    Notification {
+        event,
+        payload: json!({"event": event, "reference": p.reference, "status": status, "amount": p.amount.to_string(),
+                        "currency": p.currency, "fee": p.fee.to_string(), "message": message}),
+    }
+}
