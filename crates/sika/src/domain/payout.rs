@@ -334,7 +334,7 @@ pub fn approve(p: &PendingApproval<'_>, who: &Approver) -> Approval {
     if who.user_id == p.created_by {
         return Approval::Refused("the person who created a payout cannot approve it");
     }
-    if p.approved_by.iter().any(|a| *a == who.user_id) {
+    if p.approved_by.contains(&who.user_id) {
         return Approval::Refused("you approved this payout already; another approver is needed");
     }
     let mut approvers = p.approved_by.to_vec();
