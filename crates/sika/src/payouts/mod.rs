@@ -337,7 +337,8 @@ impl Payouts {
             if !self.store.claim_for_dispatch(&approved, now_ms() + follow_backoff_ms(0)).await? {
                 continue;
             }
-            self.send(&p).await?;
+            // Claimed: it is `unknown` until Flutterwave answers.
+            self.send(&PayoutRow { status: PayoutStatus::Unknown, ..p }).await?;
             sent += 1;
         }
         Ok(sent)

@@ -13,6 +13,8 @@ pub struct Env {
     pub hash: String,
     pub key: String,
     pub http: reqwest::Client,
+    /// The Flutterwave secret key the emulator expects.
+    pub flw_key: String,
 }
 
 pub async fn env_on(db: super::TestDb) -> Env {
@@ -45,7 +47,7 @@ pub async fn env_with(
     )
     .await
     .unwrap();
-    let flw = super::Flw { base_url: emu.base_url(), secret_key, secret_hash: hash.clone() };
+    let flw = super::Flw { base_url: emu.base_url(), secret_key: secret_key.clone(), secret_hash: hash.clone() };
     let app = super::spawn_with(
         db,
         axum::Router::new(),
@@ -57,7 +59,7 @@ pub async fn env_with(
     )
     .await;
     let (_, key) = app.auth.create_api_key(&Actor::cli(), "shop", "checkouts").await.unwrap();
-    Env { app, emu, hash, key, http: reqwest::Client::new() }
+    Env { app, emu, hash, key, http: reqwest::Client::new(), flw_key: secret_key }
 }
 
 pub async fn env() -> Env {

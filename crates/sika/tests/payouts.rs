@@ -1,0 +1,423 @@
+//! Payouts against the emulator over real HTTP: checked and quoted before
+//! they are accepted, sent only with the approval rule's consent, never sent
+//! twice, final only on Flutterwave's own record.
+
+mod support;
+
+use serde_json::{Value, json};
+use sika::audit::Actor;
+use sika::domain::PayoutStatus;
+use sika::domain::payout::Approver;
+use sika::store::ApprovalWrite;
+use support::emulated::{Env, env, env_on};
+
+fn checker(id: &str) -> Approver {
+    Approver { user_id: id.into(), may_approve: true, stepped_up: true }
+}
+
+async fn payouts_key(e: &Env, scopes: &str) -> String {
+    e.app.auth.create_api_key(&Actor::cli(), "payouts", scopes).await.unwrap().1
+}
+
+async fn post(e: &Env, key: &str, path: &str, body: Value) -> (u16, Value) {
+    let r = e.app.client.post(e.app.url(path)).bearer_auth(key).json(&body).send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn get(e: &Env, key: &str, path: &str) -> (u16, Value) {
+    let r = e.app.client.get(e.app.url(path)).bearer_auth(key).send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// A Nigerian bank payout to a test account that resolves.
+fn ngn(reference: &str, amount: &str) -> Value {
+    json!({"reference": reference, "amount": amount, "currency": "NGN", "bank_code": "044",
+           "account_number": "0690000032", "beneficiary_name": "Forrest Green", "narration": "Supplier invoice 12"})
+}
+
+async fn status(e: &Env, reference: &str) -> PayoutStatus {
+    e.app.payouts.payout(reference).await.unwrap().unwrap().status
+}
+
+async fn transfers_created(e: &Env) -> u64 {
+    e.stats().await["requests"]["POST /v3/transfers"].as_u64().unwrap_or(0)
+}
+
+/// The transfer Flutterwave holds for a reference.
+async fn transfer_of(e: &Env, reference: &str) -> Value {
+    let v: Value = e
+        .http
+        .get(format!("{}/v3/transfers?reference={reference}", e.emu.url()))
+        .bearer_auth(sika_flw_key(e))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["data"][0].clone()
+}
+
+fn sika_flw_key(e: &Env) -> String {
+    e.flw_key.clone()
+}
+
+async fn complete(e: &Env, transfer_id: i64, status: &str) {
+    let r = e
+        .http
+        .post(format!("{}/_emulator/transfers/{transfer_id}/complete", e.emu.url()))
+        .json(&json!({"status": status}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+}
+
+/// `transfer.completed` as Flutterwave sends it, signed.
+async fn transfer_webhook(e: &Env, id: i64, reference: &str, status: &str) -> u16 {
+    let body = json!({"event": "transfer.completed", "event.type": "Transfer",
+                      "data": {"id": id, "reference": reference, "status": status, "amount": 1, "currency": "NGN"}});
+    e.raw_webhook(body.to_string(), e.signed()).await
+}
+
+#[tokio::test]
+async fn a_payout_is_checked_resolved_and_quoted_before_it_is_accepted() {
+    let e = env().await;
+    let key = payouts_key(&e, "payouts").await;
+    let (code, v) = post(&e, &key, "/api/v1/payouts", ngn("po-1", "25000")).await;
+    assert_eq!(code, 202, "{v}");
+    assert_eq!(v["status"], "awaiting_approval");
+    assert_eq!(
+        (v["amount"].as_str(), v["fee"].as_str(), v["total"].as_str()),
+        (Some("25000"), Some("26.875"), Some("25026.875"))
+    );
+    let b = &v["beneficiary"];
+    assert_eq!(b["account_number"], "******0032", "masked");
+    assert_eq!(b["resolved_name"], "FORREST GREEN");
+    assert_eq!((b["bank_name"].as_str(), b["name_mismatch"].as_bool()), (Some("Access Bank"), Some(false)));
+    // Idempotent by reference.
+    let (code, again) = post(&e, &key, "/api/v1/payouts", ngn("po-1", "25000")).await;
+    assert_eq!((code, &again["reference"]), (202, &json!("po-1")));
+    assert_eq!(post(&e, &key, "/api/v1/payouts", ngn("po-1", "26000")).await.0, 409);
+    // A given name that differs from the account's is flagged for the approver.
+    let mut other = ngn("po-2", "100");
+    other["beneficiary_name"] = json!("Somebody Else");
+    let (_, v) = post(&e, &key, "/api/v1/payouts", other).await;
+    assert_eq!(v["beneficiary"]["name_mismatch"], true);
+    // Refused before anything is recorded, each with its reason.
+    for (body, says) in [
+        (
+            json!({"reference": "bad-1", "amount": "10", "currency": "NGN", "bank_code": "999", "account_number": "0690000032"}),
+            "not a bank in NG",
+        ),
+        (
+            json!({"reference": "bad-2", "amount": "10", "currency": "NGN", "bank_code": "044", "account_number": "0123456789"}),
+            "could not be resolved",
+        ),
+        (
+            json!({"reference": "bad-3", "amount": "10", "currency": "GHS", "beneficiary": {"bank_code": "GH280100", "account_number": "0031625807099"}}),
+            "beneficiary.name",
+        ),
+        (
+            json!({"reference": "bad-4", "amount": "10", "currency": "KES", "beneficiary": {"country": "KE", "bank_code": "MPS", "account_number": "254709929220"}}),
+            "beneficiary.name",
+        ),
+        (
+            json!({"reference": "bad-5", "amount": "10.5", "currency": "UGX", "beneficiary": {"bank_code": "MTN", "account_number": "256700000000", "name": "A B"}}),
+            "whole number",
+        ),
+        (
+            json!({"reference": "bad-6", "amount": "10", "currency": "NGN", "bank_code": "044", "account_number": "0690000032", "admin": true}),
+            "unknown field",
+        ),
+    ] {
+        let (code, v) = post(&e, &key, "/api/v1/payouts", body.clone()).await;
+        assert_eq!(code, 400, "{body}");
+        assert!(v["error"]["message"].as_str().unwrap().contains(says), "{v}");
+    }
+    assert!(e.app.payouts.payout("bad-2").await.unwrap().is_none());
+    // Reading, listing, cancelling.
+    let reader = payouts_key(&e, "read").await;
+    assert_eq!(post(&e, &reader, "/api/v1/payouts", ngn("po-3", "1")).await.0, 403, "read cannot create");
+    let (code, v) = get(&e, &reader, "/api/v1/payouts/po-1").await;
+    assert_eq!((code, v["status"].as_str()), (200, Some("awaiting_approval")));
+    let (_, page) = get(&e, &reader, "/api/v1/payouts?limit=1").await;
+    assert_eq!(page["payouts"][0]["reference"], "po-2", "newest first");
+    let cursor = page["next_cursor"].as_str().unwrap().to_string();
+    let (_, page2) = get(&e, &reader, &format!("/api/v1/payouts?limit=1&cursor={cursor}")).await;
+    assert_eq!(page2["payouts"][0]["reference"], "po-1");
+    assert_eq!(get(&e, &reader, "/api/v1/payouts?cursor=garbage").await.0, 400);
+    let (code, v) = post(&e, &key, "/api/v1/payouts/po-2/cancel", json!({})).await;
+    assert_eq!((code, v["status"].as_str()), (200, Some("cancelled")));
+    assert_eq!(post(&e, &key, "/api/v1/payouts/po-2/cancel", json!({})).await.0, 409, "only before approval");
+}
+
+/// Nobody who created a payout approves it; one approver completes it below
+/// the threshold, two distinct ones above; only then is it sent, once.
+#[tokio::test]
+async fn maker_checker_and_the_threshold_for_two_approvers() {
+    let e = env().await;
+    let key = payouts_key(&e, "payouts").await;
+    e.app.payouts.store.set_setting("payouts.two_approvers_above.NGN", "100000").await.unwrap();
+    post(&e, &key, "/api/v1/payouts", ngn("small-1", "5000")).await;
+    post(&e, &key, "/api/v1/payouts", ngn("big-1", "200000")).await;
+    // Created from the console by user "maker".
+    let p = e.app.payouts.payout("small-1").await.unwrap().unwrap();
+    assert_eq!(p.approvals_needed, 1);
+    let ApprovalWrite::Queued(_) = e.app.payouts.approve("small-1", &checker("c1")).await.unwrap() else {
+        panic!("one approver suffices below the threshold")
+    };
+    let not_stepped_up = Approver { stepped_up: false, ..checker("c2") };
+    assert!(matches!(e.app.payouts.approve("big-1", &not_stepped_up).await.unwrap(), ApprovalWrite::Refused(_)));
+    assert!(matches!(
+        e.app.payouts.approve("big-1", &checker("c1")).await.unwrap(),
+        ApprovalWrite::Recorded { still_needed: 1 }
+    ));
+    assert!(
+        matches!(e.app.payouts.approve("big-1", &checker("c1")).await.unwrap(), ApprovalWrite::Refused(_)),
+        "the same approver twice"
+    );
+    assert_eq!(status(&e, "big-1").await, PayoutStatus::AwaitingApproval);
+    e.reset_stats().await;
+    assert_eq!(e.app.payouts.dispatch(10).await.unwrap(), 1, "only the fully approved one");
+    assert!(matches!(e.app.payouts.approve("big-1", &checker("c2")).await.unwrap(), ApprovalWrite::Queued(_)));
+    assert_eq!(e.app.payouts.dispatch(10).await.unwrap(), 1);
+    assert_eq!(e.app.payouts.dispatch(10).await.unwrap(), 0, "nothing is sent twice");
+    assert_eq!(transfers_created(&e).await, 2);
+    assert_eq!(status(&e, "small-1").await, PayoutStatus::Submitted, "queued at Flutterwave is not paid");
+    // A payout created by a user cannot be approved by that user.
+    let mut by_user = e.app.payouts.payout("small-1").await.unwrap().unwrap();
+    by_user.reference = "mine-1".into();
+    by_user.created_by = "maker".into();
+    by_user.status = PayoutStatus::AwaitingApproval;
+    by_user.transfer_id = None;
+    assert!(e.app.payouts.store.insert_payout(&by_user).await.unwrap());
+    assert!(
+        matches!(e.app.payouts.approve("mine-1", &checker("maker")).await.unwrap(), ApprovalWrite::Refused(why) if why.contains("created"))
+    );
+}
+
+/// A payout queued without the approvals the rule needs (a bug, a hand-edited
+/// row) is not sent: the dispatcher re-checks the recorded approvals.
+#[tokio::test]
+async fn the_dispatcher_sends_nothing_without_the_approval_rules_consent() {
+    let e = env().await;
+    let key = payouts_key(&e, "payouts").await;
+    post(&e, &key, "/api/v1/payouts", ngn("sneaky-1", "5000")).await;
+    sqlx::query("UPDATE payouts SET status = 'queued' WHERE reference = 'sneaky-1'")
+        .execute(e.app.db.store.pool_for_tests())
+        .await
+        .unwrap();
+    e.reset_stats().await;
+    assert_eq!(e.app.payouts.dispatch(10).await.unwrap(), 0);
+    assert_eq!(transfers_created(&e).await, 0, "no transfer without consent");
+    let p = e.app.payouts.payout("sneaky-1").await.unwrap().unwrap();
+    assert_eq!(p.status, PayoutStatus::AwaitingApproval);
+    assert!(p.reason.unwrap().contains("approval rule"));
+    // Approved by its own creator in the records: still not sent.
+    sqlx::query("UPDATE payouts SET status = 'queued' WHERE reference = 'sneaky-1'")
+        .execute(e.app.db.store.pool_for_tests())
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO payout_approvals (reference, user_id, at) VALUES ('sneaky-1', $1, 0)")
+        .bind(&p.created_by)
+        .execute(e.app.db.store.pool_for_tests())
+        .await
+        .unwrap();
+    assert_eq!(e.app.payouts.dispatch(10).await.unwrap(), 0);
+    assert_eq!(transfers_created(&e).await, 0);
+}
+
+/// Final states come from Flutterwave's record, never from a webhook body:
+/// a forged "SUCCESSFUL" changes nothing while the lookup says pending, a
+/// "SUCCESSFUL" webhook for a transfer the lookup calls FAILED fails it.
+#[tokio::test]
+async fn a_transfer_is_final_only_on_flutterwaves_own_record() {
+    let e = env().await;
+    let key = payouts_key(&e, "payouts").await;
+    let cipher = e.app.payments.cipher().clone();
+    sika::payments::notify::set_endpoint(&e.app.payments.store, &cipher, "https://shop.example/hook", "whsec")
+        .await
+        .unwrap();
+    for r in ["final-1", "final-2"] {
+        post(&e, &key, "/api/v1/payouts", ngn(r, "5000")).await;
+        e.app.payouts.approve(r, &checker("c1")).await.unwrap();
+    }
+    e.app.payouts.dispatch(10).await.unwrap();
+    let id1 = transfer_of(&e, "final-1").await["id"].as_i64().unwrap();
+    let id2 = transfer_of(&e, "final-2").await["id"].as_i64().unwrap();
+    // Forged: Flutterwave still says PENDING.
+    assert_eq!(transfer_webhook(&e, id1, "final-1", "SUCCESSFUL").await, 200);
+    e.process().await;
+    assert_eq!(status(&e, "final-1").await, PayoutStatus::Submitted);
+    // The webhook says SUCCESSFUL, the record says FAILED: failed.
+    complete(&e, id2, "FAILED").await;
+    transfer_webhook(&e, id2, "final-2", "SUCCESSFUL").await;
+    e.process().await;
+    let p2 = e.app.payouts.payout("final-2").await.unwrap().unwrap();
+    assert_eq!(p2.status, PayoutStatus::Failed);
+    assert!(p2.complete_message.unwrap().contains("DISBURSE FAILED"));
+    assert!(p2.hold.is_zero(), "the hold is released");
+    // Really successful now; the webhook (the legacy shape) triggers the lookup.
+    complete(&e, id1, "SUCCESSFUL").await;
+    let legacy =
+        json!({"event.type": "Transfer", "transfer": {"id": id1, "reference": "final-1", "status": "SUCCESSFUL"}});
+    e.raw_webhook(legacy.to_string(), e.signed()).await;
+    e.process().await;
+    assert_eq!(status(&e, "final-1").await, PayoutStatus::Successful);
+    let events: Vec<String> =
+        e.app.payments.store.outbox_for("final-1").await.unwrap().into_iter().map(|o| o.event).collect();
+    assert_eq!(events, ["payout.successful"]);
+    assert_eq!(e.app.payments.store.outbox_for("final-2").await.unwrap()[0].event, "payout.failed");
+    // Later reversed by the bank: flagged, the shop told.
+    let r = e.http.post(format!("{}/_emulator/transfers/{id1}/reverse", e.emu.url())).send().await.unwrap();
+    assert!(r.status().is_success());
+    let reversed =
+        json!({"event": "transfer.reversed", "data": {"id": id1, "reference": "final-1", "status": "REVERSED"}});
+    e.raw_webhook(reversed.to_string(), e.signed()).await;
+    e.process().await;
+    let p1 = e.app.payouts.payout("final-1").await.unwrap().unwrap();
+    assert_eq!(p1.status, PayoutStatus::Reversed);
+    assert!(p1.reason.unwrap().contains("review"));
+    let events: Vec<String> =
+        e.app.payments.store.outbox_for("final-1").await.unwrap().into_iter().map(|o| o.event).collect();
+    assert_eq!(events, ["payout.successful", "payout.reversed"]);
+}
+
+/// The create call changed Flutterwave, then answered 503: the payout is
+/// `unknown`, found by its reference, never sent again — one transfer.
+#[tokio::test]
+async fn an_error_after_commit_makes_exactly_one_transfer() {
+    let e = env().await;
+    let key = payouts_key(&e, "payouts").await;
+    post(&e, &key, "/api/v1/payouts", ngn("eac-1", "5000")).await;
+    e.app.payouts.approve("eac-1", &checker("c1")).await.unwrap();
+    e.faults(json!({"error_after_commit_rate": 1.0})).await;
+    e.reset_stats().await;
+    e.app.payouts.dispatch(10).await.unwrap();
+    assert_eq!(status(&e, "eac-1").await, PayoutStatus::Unknown);
+    e.faults(json!({"error_after_commit_rate": 0.0})).await;
+    for _ in 0..3 {
+        e.app.payouts.dispatch(10).await.unwrap();
+        e.app.payouts.follow(sika::store::now_ms() + 3_600_000).await.unwrap();
+    }
+    assert_eq!(transfers_created(&e).await, 1, "never re-sent");
+    let p = e.app.payouts.payout("eac-1").await.unwrap().unwrap();
+    assert_eq!(p.status, PayoutStatus::Submitted, "found by its reference");
+    complete(&e, p.transfer_id.unwrap(), "SUCCESSFUL").await;
+    e.app.payouts.follow(sika::store::now_ms() + 7_200_000).await.unwrap();
+    assert_eq!(status(&e, "eac-1").await, PayoutStatus::Successful, "settled by lookup, no webhook needed");
+}
+
+/// Approval places a hold; one that would overdraw the balance (Flutterwave's,
+/// less Sika's holds) is refused with the figures. A restricted wallet's
+/// refusal fails the payout with Flutterwave's message.
+#[tokio::test]
+async fn holds_and_a_short_or_restricted_wallet() {
+    let e = env().await;
+    let key = payouts_key(&e, "payouts").await;
+    let ghs = |r: &str, amount: &str| {
+        json!({"reference": r, "amount": amount, "currency": "GHS",
+               "beneficiary": {"bank_code": "GH280100", "account_number": "0031625807099", "name": "Kofi Mensah", "branch_code": "GH28010001"}})
+    };
+    // The GHS wallet holds 1,000,000: 600,000 + fee fits, then a second does not.
+    assert_eq!(post(&e, &key, "/api/v1/payouts", ghs("gh-1", "600000")).await.0, 202);
+    assert_eq!(post(&e, &key, "/api/v1/payouts", ghs("gh-2", "500000")).await.0, 202);
+    assert!(matches!(e.app.payouts.approve("gh-1", &checker("c1")).await.unwrap(), ApprovalWrite::Queued(_)));
+    match e.app.payouts.approve("gh-2", &checker("c1")).await.unwrap() {
+        ApprovalWrite::Overdraw { available, held, total } => {
+            assert_eq!(
+                (available.to_string(), held.to_string(), total.to_string()),
+                ("1000000".into(), "606000".into(), "505000".into())
+            );
+        }
+        other => panic!("the hold would overdraw: {other:?}"),
+    }
+    assert_eq!(status(&e, "gh-2").await, PayoutStatus::AwaitingApproval, "refused, not lost");
+    e.faults(json!({"wallet_restricted": true})).await;
+    e.app.payouts.dispatch(10).await.unwrap();
+    let p = e.app.payouts.payout("gh-1").await.unwrap().unwrap();
+    assert_eq!(p.status, PayoutStatus::Failed);
+    assert!(p.complete_message.unwrap().contains("restricted"));
+    assert!(p.hold.is_zero());
+    // With the hold released, the second fits.
+    e.faults(json!({"wallet_restricted": false})).await;
+    assert!(matches!(e.app.payouts.approve("gh-2", &checker("c2")).await.unwrap(), ApprovalWrite::Queued(_)));
+}
+
+/// Concurrent approvals and two instances dispatching at once: one
+/// transition, one transfer per reference (SQLite and PostgreSQL).
+async fn concurrent_approvals_and_dispatchers_send_once(e: Env) {
+    let key = payouts_key(&e, "payouts").await;
+    e.app.payouts.store.set_setting("payouts.two_approvers_above.NGN", "100000").await.unwrap();
+    for i in 0..5 {
+        post(&e, &key, "/api/v1/payouts", ngn(&format!("race-{i}"), "150000")).await;
+    }
+    let mut tasks = Vec::new();
+    for i in 0..5 {
+        for who in ["a1", "a2", "a3", "a1"] {
+            let p = e.app.payouts.clone();
+            tasks.push(tokio::spawn(async move { p.approve(&format!("race-{i}"), &checker(who)).await.unwrap() }));
+        }
+    }
+    let mut queued = 0;
+    for t in tasks {
+        queued += usize::from(matches!(t.await.unwrap(), ApprovalWrite::Queued(_)));
+    }
+    assert_eq!(queued, 5, "each payout completed exactly once");
+    for i in 0..5 {
+        assert_eq!(
+            e.app.payouts.store.payout_approvals(&format!("race-{i}")).await.unwrap().len(),
+            2,
+            "two approvers, no more"
+        );
+    }
+    // A second instance: its own service over the same database and Flutterwave.
+    let other = sika::payouts::Payouts::new(
+        e.app.db.store.clone(),
+        e.app.payments.cipher().clone(),
+        e.app.payouts.flutterwave().clone(),
+    );
+    e.reset_stats().await;
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        for p in [e.app.payouts.clone(), other.clone()] {
+            tasks.push(tokio::spawn(async move { p.dispatch(10).await.unwrap() }));
+        }
+    }
+    let mut sent = 0;
+    for t in tasks {
+        sent += t.await.unwrap();
+    }
+    assert_eq!(sent, 5);
+    assert_eq!(transfers_created(&e).await, 5, "one transfer per reference");
+}
+
+#[tokio::test]
+async fn concurrent_approvals_and_dispatchers_send_once_on_sqlite() {
+    concurrent_approvals_and_dispatchers_send_once(env().await).await;
+}
+
+#[tokio::test]
+async fn concurrent_approvals_and_dispatchers_send_once_on_postgres() {
+    let Some(db) = support::postgres().await else { return };
+    concurrent_approvals_and_dispatchers_send_once(env_on(db).await).await;
+}
+
+/// Unapproved payouts expire; rejecting needs nothing but a reason and tells the shop.
+#[tokio::test]
+async fn unapproved_payouts_expire_and_rejections_are_final() {
+    let e = env().await;
+    let key = payouts_key(&e, "payouts").await;
+    post(&e, &key, "/api/v1/payouts", ngn("old-1", "100")).await;
+    post(&e, &key, "/api/v1/payouts", ngn("no-1", "100")).await;
+    assert!(e.app.payouts.reject("no-1", "wrong supplier").await.unwrap());
+    assert!(!e.app.payouts.reject("no-1", "again").await.unwrap());
+    assert!(matches!(e.app.payouts.approve("no-1", &checker("c1")).await.unwrap(), ApprovalWrite::Refused(_)));
+    assert_eq!(e.app.payouts.expire_unapproved(sika::store::now_ms() + 73 * 3_600_000).await.unwrap(), 1);
+    assert_eq!(status(&e, "old-1").await, PayoutStatus::Expired);
+    let p = e.app.payouts.payout("no-1").await.unwrap().unwrap();
+    assert_eq!((p.status, p.reason.as_deref()), (PayoutStatus::Rejected, Some("wrong supplier")));
+}
