@@ -165,3 +165,62 @@ async fn a_customer_pays_a_link_on_the_emulators_hosted_page() {
     assert_eq!(app.payments.store.checkout("browser-pay-1").await.unwrap().unwrap().status.as_str(), "paid");
     b.quit().await;
 }
+
+/// Two people, two browsers: an operator creates a payout in the console,
+/// an approver (not the creator) approves it with a fresh code, and it is sent.
+#[tokio::test]
+async fn an_operator_creates_a_payout_and_an_approver_approves_it() {
+    let Some(driver) = Driver::start().await else { return };
+    let e = support::emulated::env().await;
+    let op =
+        e.app.auth.create_user(&Actor::cli(), "maker@example.com", None, Role::Operator, PASSWORD, true).await.unwrap();
+    let ap = e
+        .app
+        .auth
+        .create_user(&Actor::cli(), "checker@example.com", None, Role::Approver, PASSWORD, true)
+        .await
+        .unwrap();
+    let sign_in = |email: &'static str, secret: String, offset: i64| {
+        let (driver, base) = (&driver, e.app.base.clone());
+        async move {
+            let b = driver.browser().await;
+            b.goto(&format!("{base}/login")).await;
+            b.fill("#email", email).await;
+            b.fill("#password", PASSWORD).await;
+            b.fill("#totp", &code(&secret, offset)).await;
+            b.click("#sign-in").await;
+            b.wait_url("/").await;
+            b
+        }
+    };
+    let maker = sign_in("maker@example.com", op.totp_secret.clone(), 0).await;
+    maker.goto(&e.app.url("/payouts")).await;
+    maker.fill("#payout-reference", "browser-payout-1").await;
+    maker.fill("#payout-amount", "12500").await;
+    maker.fill("#payout-bank", "044").await;
+    maker.fill("#payout-account", "0690000033").await;
+    maker.click("#create-payout").await;
+    maker.wait_url("/payouts/browser-payout-1").await;
+    assert_eq!(maker.text("#payout-status").await, "awaiting_approval");
+    assert!(!maker.has("#approve").await, "the maker has no approve button");
+    maker.quit().await;
+
+    let checker = sign_in("checker@example.com", ap.totp_secret.clone(), -1).await;
+    assert!(checker.source().await.contains("Approvals (1)"), "the queue's count is in the navigation");
+    checker.goto(&e.app.url("/payouts/browser-payout-1")).await;
+    assert!(checker.text("#created-by").await.contains("maker@example.com"));
+    assert!(checker.text("#account").await.ends_with("0033") && checker.text("#account").await.starts_with('*'));
+    checker.fill("#approve-totp", &code(&ap.totp_secret, 0)).await;
+    checker.click("#approve").await;
+    for _ in 0..50 {
+        if checker.source().await.contains("queued for sending") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(checker.text("#notice").await.contains("queued for sending"));
+    checker.quit().await;
+    assert_eq!(e.app.payouts.dispatch(10).await.unwrap(), 1);
+    let p = e.app.payouts.payout("browser-payout-1").await.unwrap().unwrap();
+    assert_eq!(p.status.as_str(), "submitted");
+}

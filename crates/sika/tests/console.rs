@@ -263,6 +263,15 @@ async fn every_role_against_every_route() {
         ("/admin/notifications/none/replay".into(), "POST", &[Role::Admin]),
         ("/admin/webhooks".into(), "GET", &[Role::Admin]),
         ("/payments/none/refund".into(), "POST", &[Role::Approver]),
+        ("/payments/none/refund/confirm".into(), "POST", &[Role::Approver]),
+        ("/admin/webhooks/none/replay".into(), "POST", &[Role::Admin]),
+        ("/payouts".into(), "GET", &[Role::Admin, Role::Operator, Role::Approver, Role::Viewer]),
+        ("/payouts".into(), "POST", &[Role::Operator]),
+        ("/payouts/none".into(), "GET", &[Role::Admin, Role::Operator, Role::Approver, Role::Viewer]),
+        ("/payouts/none/approve".into(), "POST", &[Role::Approver]),
+        ("/payouts/none/reject".into(), "POST", &[Role::Approver]),
+        ("/payouts/none/cancel".into(), "POST", &[Role::Operator]),
+        ("/payouts/none/reveal".into(), "POST", &[Role::Operator, Role::Approver]),
     ];
     for role in Role::ALL {
         let u = user(&app, role, &format!("matrix-{role}")).await;

@@ -59,4 +59,9 @@ pub mod may {
     pub const CREATE_PAYMENTS: &[Role] = &[Operator];
     pub const MANAGE_SETTINGS: &[Role] = &[Admin];
     pub const REFUND: &[Role] = &[Approver];
+    pub const READ_PAYOUTS: &[Role] = &[Admin, Operator, Approver, Viewer];
+    pub const CREATE_PAYOUTS: &[Role] = &[Operator];
+    pub const APPROVE_PAYOUTS: &[Role] = &[Approver];
+    /// Seeing a full account number (audited).
+    pub const REVEAL_ACCOUNTS: &[Role] = &[Operator, Approver];
 }

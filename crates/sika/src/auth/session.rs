@@ -63,6 +63,8 @@ pub struct Current {
     pub csrf_token: String,
     /// `enrol` until TOTP is confirmed, then `full`.
     pub stage: String,
+    /// Payouts waiting for approval, for approvers' navigation (filled by the web layer).
+    pub approvals_waiting: Option<i64>,
 }
 
 impl Current {
@@ -167,7 +169,13 @@ impl Auth {
         if now - s.last_seen_at >= TOUCH_EVERY_MS.min(idle / 4) {
             self.store.touch_session(&hash, now).await?;
         }
-        Ok(Ok(Current { user: self.open_user(&row)?, token_hash: hash, csrf_token: s.csrf_token, stage: s.stage }))
+        Ok(Ok(Current {
+            user: self.open_user(&row)?,
+            token_hash: hash,
+            csrf_token: s.csrf_token,
+            stage: s.stage,
+            approvals_waiting: None,
+        }))
     }
 
     /// Logout: the server session is deleted; the token is useless afterwards.

@@ -97,7 +97,12 @@ impl AppState {
     pub async fn signed_in(&self, ctx: &Ctx) -> Result<Current, Response> {
         let Some(token) = ctx.cookie(COOKIE) else { return Err(Redirect::to("/login").into_response()) };
         match self.auth.current(token, &ctx.ip, &ctx.user_agent).await {
-            Ok(Ok(c)) if c.is_full() => Ok(c),
+            Ok(Ok(mut c)) if c.is_full() => {
+                if crate::auth::roles::may::APPROVE_PAYOUTS.contains(&c.role()) {
+                    c.approvals_waiting = self.payouts.store.payouts_awaiting_count().await.ok();
+                }
+                Ok(c)
+            }
             Ok(Ok(_)) => Err(Redirect::to("/enrol").into_response()),
             Ok(Err(_)) => Err(Redirect::to("/login").into_response()),
             Err(e) => Err(AppError::Internal(Box::new(e)).into_response()),
@@ -167,27 +172,33 @@ pub struct Nav {
     pub email: String,
     pub role: String,
     pub csrf: String,
-    pub links: Vec<(&'static str, &'static str)>,
+    pub links: Vec<(&'static str, String)>,
 }
 
 impl Nav {
     pub fn of(c: &Current) -> Option<Nav> {
-        let mut links = vec![("/", "Home")];
+        let mut links = vec![("/", "Home".to_string())];
         if crate::auth::roles::may::READ_PAYMENTS.contains(&c.role()) {
-            links.push(("/payments", "Payments"));
+            links.push(("/payments", "Payments".into()));
+        }
+        if crate::auth::roles::may::READ_PAYOUTS.contains(&c.role()) {
+            links.push(("/payouts", "Payouts".into()));
+        }
+        if let Some(n) = c.approvals_waiting {
+            links.push(("/payouts?status=awaiting_approval", format!("Approvals ({n})")));
         }
         if crate::auth::roles::may::MANAGE_USERS.contains(&c.role()) {
-            links.push(("/admin/users", "Users"));
+            links.push(("/admin/users", "Users".into()));
         }
         if crate::auth::roles::may::MANAGE_API_KEYS.contains(&c.role()) {
-            links.push(("/admin/api-keys", "API keys"));
+            links.push(("/admin/api-keys", "API keys".into()));
         }
         if crate::auth::roles::may::MANAGE_SETTINGS.contains(&c.role()) {
-            links.push(("/admin/settings", "Settings"));
-            links.push(("/admin/webhooks", "Webhooks"));
+            links.push(("/admin/settings", "Settings".into()));
+            links.push(("/admin/webhooks", "Webhooks".into()));
         }
         if crate::auth::roles::may::READ_AUDIT.contains(&c.role()) {
-            links.push(("/audit", "Audit log"));
+            links.push(("/audit", "Audit log".into()));
         }
         Some(Nav { email: c.user.email.clone(), role: c.role().as_str().into(), csrf: c.csrf_token.clone(), links })
     }

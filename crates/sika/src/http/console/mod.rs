@@ -7,6 +7,7 @@ mod admin;
 mod audit_log;
 mod guard;
 mod payments;
+mod payouts;
 mod signin;
 
 use axum::Router;
@@ -33,6 +34,12 @@ pub fn routes() -> Router<AppState> {
         .route("/payments/{reference}", get(payments::detail))
         .route("/payments/{reference}/refund/confirm", post(payments::refund_confirm))
         .route("/payments/{reference}/refund", post(payments::refund))
+        .route("/payouts", get(payouts::list).post(payouts::create))
+        .route("/payouts/{reference}", get(payouts::detail))
+        .route("/payouts/{reference}/approve", post(payouts::approve))
+        .route("/payouts/{reference}/reject", post(payouts::reject))
+        .route("/payouts/{reference}/cancel", post(payouts::cancel))
+        .route("/payouts/{reference}/reveal", post(payouts::reveal))
         .route("/admin/settings", get(payments::settings).post(payments::save_settings))
         .route("/admin/settings/secret", post(payments::new_secret))
         .route("/admin/notifications/{id}/replay", post(payments::replay))

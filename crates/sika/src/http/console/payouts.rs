@@ -1,0 +1,443 @@
+//! Payouts in the console: the list and the approvals queue, creating a
+//! payout (operators), a payout's page with its timeline, approving (a fresh
+//! step-up code; never by its creator) and rejecting (a reason), cancelling,
+//! and the audited reveal of a full account number.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::guard::{Ctx, Nav, internal, render, time};
+use crate::audit::Outcome;
+use crate::auth::login::StepUp;
+use crate::auth::roles::may;
+use crate::auth::session::Current;
+use crate::domain::payout::{Approver, BeneficiaryRequest, PayoutRequest};
+use crate::domain::{Currency, PayoutStatus};
+use crate::http::AppState;
+use crate::http::error::AppError;
+use crate::payouts::CreateError;
+use crate::store::ApprovalWrite;
+
+struct Line {
+    reference: String,
+    currency: Currency,
+    amount: String,
+    status: PayoutStatus,
+    account: String,
+    bank: String,
+    created: String,
+    mismatch: bool,
+}
+
+/// What was typed into the payout form, shown again on refusal.
+#[derive(Deserialize, Default, Clone)]
+pub struct NewPayoutForm {
+    #[serde(default)]
+    reference: String,
+    #[serde(default)]
+    amount: String,
+    #[serde(default)]
+    currency: String,
+    #[serde(default)]
+    country: String,
+    #[serde(default)]
+    bank_code: String,
+    #[serde(default)]
+    account_number: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    branch_code: String,
+    #[serde(default)]
+    narration: String,
+    #[serde(default)]
+    csrf_token: String,
+}
+
+#[derive(Template)]
+#[template(path = "payouts.html")]
+struct ListPage {
+    nav: Option<Nav>,
+    csrf: String,
+    rows: Vec<Line>,
+    statuses: &'static [PayoutStatus],
+    currencies: &'static [Currency],
+    filter_status: String,
+    can_create: bool,
+    form: NewPayoutForm,
+    error: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct Filter {
+    #[serde(default)]
+    status: String,
+}
+
+async fn list_view(state: &AppState, c: &Current, f: Filter, form: NewPayoutForm, error: Option<String>) -> Response {
+    let status = PayoutStatus::parse(&f.status);
+    let rows = match state.payouts.store.payouts_page(status, None, 200).await {
+        Ok(r) => r,
+        Err(e) => return internal(e),
+    };
+    let rows = rows
+        .into_iter()
+        .map(|p| Line {
+            amount: p.currency.format(p.amount),
+            currency: p.currency,
+            status: p.status,
+            account: p.account_mask,
+            bank: p.bank_name.unwrap_or(p.bank_code),
+            created: time(p.created_at),
+            mismatch: p.name_mismatch,
+            reference: p.reference,
+        })
+        .collect();
+    render(&ListPage {
+        nav: Nav::of(c),
+        csrf: c.csrf_token.clone(),
+        rows,
+        statuses: PayoutStatus::ALL,
+        currencies: Currency::ALL,
+        filter_status: status.map(|s| s.as_str().to_string()).unwrap_or_default(),
+        can_create: may::CREATE_PAYOUTS.contains(&c.role()),
+        form,
+        error,
+    })
+}
+
+pub async fn list(State(state): State<AppState>, ctx: Ctx, Query(f): Query<Filter>) -> Response {
+    match state.authorize(&ctx, may::READ_PAYOUTS, "payouts", None).await {
+        Ok(c) => {
+            let form = NewPayoutForm { currency: "NGN".into(), country: "NG".into(), ..NewPayoutForm::default() };
+            list_view(&state, &c, f, form, None).await
+        }
+        Err(r) => r,
+    }
+}
+
+/// An operator creates a payout through the same checks as the API; it waits for an approver.
+pub async fn create(State(state): State<AppState>, ctx: Ctx, Form(f): Form<NewPayoutForm>) -> Response {
+    let c = match state.authorize(&ctx, may::CREATE_PAYOUTS, "payouts.create", Some(&f.csrf_token)).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let refuse = |msg: String| list_view(&state, &c, Filter::default(), f.clone(), Some(msg));
+    let Some(amount) = flutterwave::Amount::parse(f.amount.trim()) else {
+        return refuse("amount: enter a number such as 1500.50".into()).await;
+    };
+    let opt = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
+    let req = PayoutRequest {
+        reference: f.reference.trim().to_string(),
+        amount,
+        currency: f.currency.clone(),
+        narration: opt(&f.narration),
+        beneficiary: Some(BeneficiaryRequest {
+            country: opt(&f.country),
+            bank_code: f.bank_code.clone(),
+            account_number: f.account_number.clone(),
+            name: opt(&f.name),
+            kind: opt(&f.kind),
+            branch_code: opt(&f.branch_code),
+        }),
+        beneficiary_id: None,
+        bank_code: None,
+        account_number: None,
+        beneficiary_name: None,
+        meta: None,
+    };
+    let new = match req.validate(state.payouts.max_amount) {
+        Ok(n) => n,
+        Err(e) => return refuse(format!("{}: {}", e.field, e.message)).await,
+    };
+    match state.payouts.create(&c.user.id, &new).await {
+        Ok(row) => {
+            let actor = c.actor(&ctx.ip, &ctx.user_agent);
+            let details = json!({"amount": row.amount.to_string(), "currency": row.currency});
+            let target = format!("payout:{}", row.reference);
+            if let Err(r) = state.audited(&actor, "payout.create", &target, Outcome::Success, details).await {
+                return r;
+            }
+            Redirect::to(&format!("/payouts/{}", row.reference)).into_response()
+        }
+        Err(CreateError::Refused { field, message }) => refuse(format!("{field}: {message}")).await,
+        Err(e @ (CreateError::Conflict | CreateError::Unavailable)) => refuse(e.to_string()).await,
+        Err(CreateError::Store(e)) => internal(e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "payout.html")]
+struct DetailPage {
+    nav: Option<Nav>,
+    csrf: String,
+    p: crate::store::PayoutRow,
+    amount: String,
+    fee: String,
+    total: String,
+    given_name: String,
+    resolved_name: String,
+    account: String,
+    revealed: bool,
+    created_by: String,
+    approvals: Vec<(String, String)>,
+    balance_after: Option<String>,
+    events: Vec<(String, String, String)>,
+    can_approve: bool,
+    can_cancel: bool,
+    can_reveal: bool,
+    error: Option<String>,
+    notice: Option<String>,
+}
+
+/// Who a `created_by` is, in words.
+async fn who(state: &AppState, id: &str) -> String {
+    if let Some(key) = id.strip_prefix("key:") {
+        return format!("API key {key}");
+    }
+    match state.auth.user(id).await {
+        Ok(Some(u)) => u.email,
+        _ => format!("user {id}"),
+    }
+}
+
+async fn detail_view(
+    state: &AppState,
+    c: &Current,
+    reference: &str,
+    revealed: Option<String>,
+    error: Option<String>,
+    notice: Option<String>,
+) -> Response {
+    if crate::domain::checkout::reference(reference).is_err() {
+        return AppError::NotFound.into_response();
+    }
+    let p = match state.payouts.payout(reference).await {
+        Ok(Some(p)) => p,
+        Ok(None) => return AppError::NotFound.into_response(),
+        Err(e) => return internal(e),
+    };
+    let (approvals, events) = match (
+        state.payouts.store.payout_approvals(reference).await,
+        state.payouts.store.payout_events(reference).await,
+    ) {
+        (Ok(a), Ok(e)) => (a, e),
+        (Err(e), _) | (_, Err(e)) => return internal(e),
+    };
+    let mut approvers = Vec::new();
+    for (id, at) in approvals {
+        approvers.push((who(state, &id).await, time(at)));
+    }
+    let cur = p.currency;
+    // What the balance would be after this payout and every outstanding hold.
+    let balance_after = if p.status == PayoutStatus::AwaitingApproval {
+        match state.payouts.available(cur).await {
+            Ok(Some((available, held))) => Some(cur.format(available - held - p.total())),
+            Ok(None) => None,
+            Err(e) => return internal(e),
+        }
+    } else {
+        None
+    };
+    let view = state.payouts.view(p.clone());
+    let role = c.role();
+    render(&DetailPage {
+        nav: Nav::of(c),
+        csrf: c.csrf_token.clone(),
+        amount: cur.format(p.amount),
+        fee: cur.format(p.fee),
+        total: cur.format(p.total()),
+        given_name: view.given_name.unwrap_or_default(),
+        resolved_name: view.resolved_name.unwrap_or_default(),
+        account: revealed.clone().unwrap_or_else(|| p.account_mask.clone()),
+        revealed: revealed.is_some(),
+        created_by: who(state, &p.created_by).await,
+        approvals: approvers,
+        balance_after,
+        events: events.into_iter().map(|(at, k, d)| (time(at), k, d)).collect(),
+        can_approve: may::APPROVE_PAYOUTS.contains(&role)
+            && p.status == PayoutStatus::AwaitingApproval
+            && p.created_by != c.user.id,
+        can_cancel: may::CREATE_PAYOUTS.contains(&role) && p.status == PayoutStatus::AwaitingApproval,
+        can_reveal: may::REVEAL_ACCOUNTS.contains(&role),
+        p,
+        error,
+        notice,
+    })
+}
+
+pub async fn detail(State(state): State<AppState>, ctx: Ctx, Path(reference): Path<String>) -> Response {
+    match state.authorize(&ctx, may::READ_PAYOUTS, "payouts", None).await {
+        Ok(c) => detail_view(&state, &c, &reference, None, None, None).await,
+        Err(r) => r,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ApproveForm {
+    #[serde(default)]
+    totp: String,
+    #[serde(default)]
+    csrf_token: String,
+}
+
+/// An approver approves with a fresh code; the approval rule decides.
+pub async fn approve(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(reference): Path<String>,
+    Form(f): Form<ApproveForm>,
+) -> Response {
+    let c = match state.authorize(&ctx, may::APPROVE_PAYOUTS, "payouts.approve", Some(&f.csrf_token)).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let stepped_up = match state.auth.step_up(&c, &ctx.ip, &ctx.user_agent, &f.totp).await {
+        Ok(StepUp::Passed) => true,
+        Ok(StepUp::Refused { left }) => {
+            let why = format!("The authenticator code is not right, or was already used ({left} tries left).");
+            return detail_view(&state, &c, &reference, None, Some(why), None).await;
+        }
+        Ok(StepUp::SessionEnded) => return Redirect::to("/login").into_response(),
+        Err(e) => return internal(e),
+    };
+    let approver =
+        Approver { user_id: c.user.id.clone(), may_approve: may::APPROVE_PAYOUTS.contains(&c.role()), stepped_up };
+    let actor = c.actor(&ctx.ip, &ctx.user_agent);
+    let target = format!("payout:{reference}");
+    if let Err(r) = state.audited(&actor, "payout.approve.request", &target, Outcome::Success, json!({})).await {
+        return r;
+    }
+    let written = match state.payouts.approve(&reference, &approver).await {
+        Ok(w) => w,
+        Err(e) => return internal(e),
+    };
+    let (outcome, error, notice) = match &written {
+        ApprovalWrite::Queued(_) => {
+            (Outcome::Success, None, Some("Approved: the payout is queued for sending.".to_string()))
+        }
+        ApprovalWrite::Recorded { still_needed } => {
+            (Outcome::Success, None, Some(format!("Approval recorded; {still_needed} more approver(s) needed.")))
+        }
+        ApprovalWrite::Refused(why) => (Outcome::Denied, Some(format!("Not approved: {why}.")), None),
+        ApprovalWrite::Overdraw { available, held, total } => (
+            Outcome::Denied,
+            Some(format!(
+                "Not approved: it would overdraw the balance. Available {available}, already held {held}, this payout {total}."
+            )),
+            None,
+        ),
+    };
+    if let Err(r) =
+        state.audited(&actor, "payout.approve", &target, outcome, json!({"result": format!("{written:?}")})).await
+    {
+        return r;
+    }
+    detail_view(&state, &c, &reference, None, error, notice).await
+}
+
+#[derive(Deserialize)]
+pub struct ReasonForm {
+    #[serde(default)]
+    reason: String,
+    #[serde(default)]
+    csrf_token: String,
+}
+
+/// An approver rejects, with a reason.
+pub async fn reject(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(reference): Path<String>,
+    Form(f): Form<ReasonForm>,
+) -> Response {
+    let c = match state.authorize(&ctx, may::APPROVE_PAYOUTS, "payouts.reject", Some(&f.csrf_token)).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let reason: String = f.reason.chars().filter(|ch| !ch.is_control()).take(200).collect();
+    if reason.trim().is_empty() {
+        return detail_view(&state, &c, &reference, None, Some("Give a reason for rejecting.".into()), None).await;
+    }
+    let actor = c.actor(&ctx.ip, &ctx.user_agent);
+    let target = format!("payout:{reference}");
+    if let Err(r) = state.audited(&actor, "payout.reject", &target, Outcome::Success, json!({"reason": reason})).await {
+        return r;
+    }
+    match state.payouts.reject(&reference, reason.trim()).await {
+        Ok(true) => detail_view(&state, &c, &reference, None, None, Some("Rejected.".into())).await,
+        Ok(false) => {
+            detail_view(
+                &state,
+                &c,
+                &reference,
+                None,
+                Some("Only a payout awaiting approval can be rejected.".into()),
+                None,
+            )
+            .await
+        }
+        Err(e) => internal(e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CsrfOnly {
+    #[serde(default)]
+    csrf_token: String,
+}
+
+pub async fn cancel(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(reference): Path<String>,
+    Form(f): Form<CsrfOnly>,
+) -> Response {
+    let c = match state.authorize(&ctx, may::CREATE_PAYOUTS, "payouts.cancel", Some(&f.csrf_token)).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let actor = c.actor(&ctx.ip, &ctx.user_agent);
+    if let Err(r) =
+        state.audited(&actor, "payout.cancel", &format!("payout:{reference}"), Outcome::Success, json!({})).await
+    {
+        return r;
+    }
+    match state.payouts.cancel(&reference).await {
+        Ok(_) => Redirect::to(&format!("/payouts/{reference}")).into_response(),
+        Err(e) => internal(e),
+    }
+}
+
+/// Shows the full account number once, on this page; the reveal is audited first.
+pub async fn reveal(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(reference): Path<String>,
+    Form(f): Form<CsrfOnly>,
+) -> Response {
+    let c = match state.authorize(&ctx, may::REVEAL_ACCOUNTS, "payouts.reveal", Some(&f.csrf_token)).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let p = match state.payouts.payout(&reference).await {
+        Ok(Some(p)) => p,
+        Ok(None) => return AppError::NotFound.into_response(),
+        Err(e) => return internal(e),
+    };
+    let actor = c.actor(&ctx.ip, &ctx.user_agent);
+    if let Err(r) = state
+        .audited(&actor, "payout.reveal_account", &format!("payout:{reference}"), Outcome::Success, json!({}))
+        .await
+    {
+        return r;
+    }
+    let full = state.payouts.reveal_account(&p);
+    detail_view(&state, &c, &reference, full, None, None).await
+}
