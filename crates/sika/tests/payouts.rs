@@ -421,3 +421,68 @@ async fn unapproved_payouts_expire_and_rejections_are_final() {
     let p = e.app.payouts.payout("no-1").await.unwrap().unwrap();
     assert_eq!((p.status, p.reason.as_deref()), (PayoutStatus::Rejected, Some("wrong supplier")));
 }
+
+/// Saved beneficiaries are checked like a payout's destination, sealed at
+/// rest, masked everywhere, and usable by id until deleted.
+#[tokio::test]
+async fn saved_beneficiaries_are_sealed_masked_and_usable_by_id() {
+    let e = env().await;
+    let key = payouts_key(&e, "payouts").await;
+    let (code, b) = post(
+        &e,
+        &key,
+        "/api/v1/beneficiaries",
+        json!({"currency": "NGN", "bank_code": "044", "account_number": "0690000034", "name": "Chinedu Okafor"}),
+    )
+    .await;
+    assert_eq!(code, 201, "{b}");
+    assert_eq!(
+        (b["account_number"].as_str(), b["resolved_name"].as_str()),
+        (Some("******0034"), Some("CHINEDU OKAFOR"))
+    );
+    let id = b["id"].as_str().unwrap().to_string();
+    let (_, list) = get(&e, &key, "/api/v1/beneficiaries").await;
+    assert_eq!(list["beneficiaries"][0]["id"], id.as_str());
+    let (code, p) = post(
+        &e,
+        &key,
+        "/api/v1/payouts",
+        json!({"reference": "ben-1", "amount": "700", "currency": "NGN", "beneficiary_id": id}),
+    )
+    .await;
+    assert_eq!(code, 202, "{p}");
+    assert_eq!(
+        (p["beneficiary"]["account_number"].as_str(), p["beneficiary"]["resolved_name"].as_str()),
+        (Some("******0034"), Some("CHINEDU OKAFOR"))
+    );
+    // The account number is nowhere in the database file in clear.
+    let file = std::fs::read(e.app.db.url.trim_start_matches("sqlite://")).unwrap();
+    let wal = std::fs::read(format!("{}-wal", e.app.db.url.trim_start_matches("sqlite://"))).unwrap_or_default();
+    for bytes in [file, wal] {
+        assert!(!bytes.windows(10).any(|w| w == b"0690000034"), "sealed at rest");
+    }
+    assert_eq!(
+        post(
+            &e,
+            &key,
+            "/api/v1/beneficiaries",
+            json!({"currency": "NGN", "bank_code": "044", "account_number": "0123456789"})
+        )
+        .await
+        .0,
+        400,
+        "unresolvable"
+    );
+    let del =
+        e.app.client.delete(e.app.url(&format!("/api/v1/beneficiaries/{id}"))).bearer_auth(&key).send().await.unwrap();
+    assert_eq!(del.status(), 204);
+    assert_eq!(get(&e, &key, &format!("/api/v1/beneficiaries/{id}")).await.0, 404);
+    let (code, v) = post(
+        &e,
+        &key,
+        "/api/v1/payouts",
+        json!({"reference": "ben-2", "amount": "700", "currency": "NGN", "beneficiary_id": id}),
+    )
+    .await;
+    assert_eq!(code, 400, "{v}");
+}

@@ -63,6 +63,8 @@ fn routes() -> Router<AppState> {
         .route("/api/v1/payouts", get(payouts_api::list).post(payouts_api::create))
         .route("/api/v1/payouts/{reference}", get(payouts_api::get))
         .route("/api/v1/payouts/{reference}/cancel", axum::routing::post(payouts_api::cancel))
+        .route("/api/v1/beneficiaries", get(payouts_api::list_beneficiaries).post(payouts_api::create_beneficiary))
+        .route("/api/v1/beneficiaries/{id}", get(payouts_api::get_beneficiary).delete(payouts_api::delete_beneficiary))
         .route("/webhooks/flutterwave", axum::routing::post(api::flutterwave_webhook))
         .route("/checkout/return", get(api::checkout_return))
 }

@@ -165,3 +165,114 @@ pub async fn cancel(State(state): State<AppState>, headers: HeaderMap, Path(refe
         Err(e) => AppError::from(e).into_response(),
     }
 }
+
+fn beneficiary_json(v: &crate::payouts::BeneficiaryView) -> serde_json::Value {
+    let b = &v.row;
+    json!({
+        "id": b.id, "country": b.country, "bank_code": b.bank_code, "bank_name": b.bank_name,
+        "account_number": b.account_mask, "type": b.kind.as_str(), "branch_code": b.branch_code,
+        "name": v.name, "resolved_name": v.resolved_name, "created_at": b.created_at,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewBeneficiary {
+    /// The currency it will be paid in (its corridor's rules apply).
+    currency: String,
+    #[serde(default)]
+    country: Option<String>,
+    bank_code: String,
+    account_number: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+    #[serde(default)]
+    branch_code: Option<String>,
+}
+
+/// `POST /api/v1/beneficiaries`: checked and resolved like a payout's destination, sealed at rest.
+pub async fn create_beneficiary(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let key = match caller(&state, &headers, "payouts", false).await {
+        Ok(k) => k,
+        Err(r) => return r,
+    };
+    let b: NewBeneficiary = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => return body_error(e),
+    };
+    let Some(currency) = crate::domain::Currency::parse(&b.currency) else {
+        return AppError::bad_request(
+            "invalid_field",
+            format!("currency: must be one of {}", crate::domain::Currency::list()),
+        )
+        .into_response();
+    };
+    let req = crate::domain::payout::BeneficiaryRequest {
+        country: b.country,
+        bank_code: b.bank_code,
+        account_number: b.account_number,
+        name: b.name,
+        kind: b.kind,
+        branch_code: b.branch_code,
+    };
+    match state.payouts.create_beneficiary(&format!("key:{}", key.id), req, currency).await {
+        Ok(v) => (StatusCode::CREATED, Json(beneficiary_json(&v))).into_response(),
+        Err(CreateError::Refused { field, message }) => {
+            AppError::bad_request("refused", format!("{field}: {}", message.chars().take(300).collect::<String>()))
+                .into_response()
+        }
+        Err(CreateError::Unavailable) => {
+            AppError::Unavailable("Flutterwave gave no definite answer".into()).into_response()
+        }
+        Err(CreateError::Conflict) => AppError::bad_request("refused", "conflict").into_response(),
+        Err(CreateError::Store(e)) => AppError::from(e).into_response(),
+    }
+}
+
+pub async fn list_beneficiaries(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Err(r) = caller(&state, &headers, "payouts", true).await {
+        return r;
+    }
+    match state.payouts.store.beneficiaries(500).await {
+        Ok(rows) => {
+            let items: Vec<_> =
+                rows.into_iter().map(|b| beneficiary_json(&state.payouts.beneficiary_view(b))).collect();
+            Json(json!({"beneficiaries": items})).into_response()
+        }
+        Err(e) => AppError::from(e).into_response(),
+    }
+}
+
+fn beneficiary_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+pub async fn get_beneficiary(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    if let Err(r) = caller(&state, &headers, "payouts", true).await {
+        return r;
+    }
+    if !beneficiary_id(&id) {
+        return AppError::NotFound.into_response();
+    }
+    match state.payouts.store.beneficiary(&id).await {
+        Ok(Some(b)) => Json(beneficiary_json(&state.payouts.beneficiary_view(b))).into_response(),
+        Ok(None) => AppError::NotFound.into_response(),
+        Err(e) => AppError::from(e).into_response(),
+    }
+}
+
+pub async fn delete_beneficiary(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    if let Err(r) = caller(&state, &headers, "payouts", false).await {
+        return r;
+    }
+    if !beneficiary_id(&id) {
+        return AppError::NotFound.into_response();
+    }
+    match state.payouts.store.delete_beneficiary(&id).await {
+        Ok(true) => StatusCode::NO_CONTENT.into_response(),
+        Ok(false) => AppError::NotFound.into_response(),
+        Err(e) => AppError::from(e).into_response(),
+    }
+}

@@ -69,6 +69,14 @@ pub struct PayoutView {
     pub resolved_name: Option<String>,
 }
 
+/// A saved beneficiary as people see it.
+#[derive(Debug, Clone)]
+pub struct BeneficiaryView {
+    pub row: crate::store::BeneficiaryRow,
+    pub name: Option<String>,
+    pub resolved_name: Option<String>,
+}
+
 /// 1 m doubling, at most 6 h, between lookups of what is in flight.
 fn follow_backoff_ms(checks: i64) -> i64 {
     (60_000_i64 << checks.clamp(0, 9)).min(6 * 3_600_000)
@@ -130,21 +138,14 @@ impl Payouts {
                 Err(CreateError::Conflict)
             };
         }
-        let Some(d) = p.destination.clone() else {
-            return Err(refused("beneficiary_id", "saved beneficiaries are not available yet; give the account"));
-        };
-        let wallet = d.bank_code == "FLUTTERWAVE";
-        let mut bank_name = None;
-        if !wallet {
-            let banks = self.bank_codes(&d.country).await?;
-            match banks.iter().find(|b| b.code.eq_ignore_ascii_case(&d.bank_code)) {
-                Some(b) => bank_name = Some(b.name.clone()),
-                None => {
-                    return Err(refused("bank_code", format!("{} is not a bank in {}", d.bank_code, d.country)));
-                }
+        let (d, bank_name, resolved) = match (&p.destination, &p.beneficiary_id) {
+            (Some(d), _) => {
+                let (bank_name, resolved) = self.check_destination(d).await?;
+                (d.clone(), bank_name, resolved)
             }
-        }
-        let resolved = self.resolve(&d).await?;
+            (None, Some(id)) => self.saved_destination(id, p.currency).await?,
+            (None, None) => return Err(refused("beneficiary", "is required")),
+        };
         let mismatch = match (&d.name, &resolved) {
             (Some(given), Some(found)) => names_differ(given, found),
             _ => false,
@@ -200,6 +201,91 @@ impl Payouts {
             self.store.payout_event(r, "name_mismatch", "the given name differs from the account's name").await?;
         }
         Ok(row)
+    }
+
+    /// The bank code against the country's bank list, and the account's
+    /// holder where Flutterwave resolves accounts: (bank name, resolved name).
+    pub async fn check_destination(&self, d: &Destination) -> Result<(Option<String>, Option<String>), CreateError> {
+        let mut bank_name = None;
+        if d.bank_code != "FLUTTERWAVE" {
+            let banks = self.bank_codes(&d.country).await?;
+            match banks.iter().find(|b| b.code.eq_ignore_ascii_case(&d.bank_code)) {
+                Some(b) => bank_name = Some(b.name.clone()),
+                None => return Err(refused("bank_code", format!("{} is not a bank in {}", d.bank_code, d.country))),
+            }
+        }
+        Ok((bank_name, self.resolve(d).await?))
+    }
+
+    /// A saved beneficiary as a destination, checked again against the
+    /// payout's currency (its corridor's rules).
+    async fn saved_destination(
+        &self,
+        id: &str,
+        currency: Currency,
+    ) -> Result<(Destination, Option<String>, Option<String>), CreateError> {
+        let Some(b) = self.store.beneficiary(id).await? else {
+            return Err(refused("beneficiary_id", "no saved beneficiary has this id"));
+        };
+        let open = |column: &str, v: &Option<String>| {
+            v.as_deref().and_then(|s| self.cipher.open_str("beneficiaries", column, &b.id, s).ok())
+        };
+        let account = self
+            .cipher
+            .open_str("beneficiaries", "account", &b.id, &b.account_enc)
+            .map_err(|_| refused("beneficiary_id", "the saved beneficiary cannot be opened"))?;
+        let req = crate::domain::payout::BeneficiaryRequest {
+            country: Some(b.country.clone()),
+            bank_code: b.bank_code.clone(),
+            account_number: account,
+            name: open("name", &b.name_enc),
+            kind: Some(b.kind.as_str().to_string()),
+            branch_code: b.branch_code.clone(),
+        };
+        let d = crate::domain::payout::destination(req, currency).map_err(|e| refused(e.field, e.message))?;
+        Ok((d, b.bank_name.clone(), open("resolved_name", &b.resolved_name_enc)))
+    }
+
+    /// Saves a beneficiary: checked, resolved and sealed like a payout's destination.
+    pub async fn create_beneficiary(
+        &self,
+        created_by: &str,
+        req: crate::domain::payout::BeneficiaryRequest,
+        currency: Currency,
+    ) -> Result<BeneficiaryView, CreateError> {
+        let d = crate::domain::payout::destination(req, currency).map_err(|e| refused(e.field, e.message))?;
+        let (bank_name, resolved) = self.check_destination(&d).await?;
+        let id = format!("ben_{}", crate::crypto::random::hex_id());
+        let row = crate::store::BeneficiaryRow {
+            id: id.clone(),
+            country: d.country.clone(),
+            bank_code: d.bank_code.clone(),
+            bank_name,
+            kind: d.kind,
+            branch_code: d.branch_code.clone(),
+            account_enc: self.cipher.seal_str("beneficiaries", "account", &id, &d.account_number),
+            account_mask: mask(&d.account_number),
+            name_enc: d.name.as_deref().map(|n| self.cipher.seal_str("beneficiaries", "name", &id, n)),
+            resolved_name_enc: resolved
+                .as_deref()
+                .map(|n| self.cipher.seal_str("beneficiaries", "resolved_name", &id, n)),
+            created_by: created_by.to_string(),
+            created_at: now_ms(),
+        };
+        self.store.insert_beneficiary(&row).await?;
+        Ok(BeneficiaryView { name: d.name, resolved_name: resolved, row })
+    }
+
+    /// A saved beneficiary with its names opened (the account stays masked).
+    pub fn beneficiary_view(&self, row: crate::store::BeneficiaryRow) -> BeneficiaryView {
+        let open = |column: &str, v: &Option<String>| {
+            v.as_deref().and_then(|s| self.cipher.open_str("beneficiaries", column, &row.id, s).ok())
+        };
+        BeneficiaryView {
+            name: open("name", &row.name_enc),
+            resolved_name: open("resolved_name", &row.resolved_name_enc),
+            row,
+        }
     }
 
     /// The account holder's name where Flutterwave resolves accounts (Nigerian
