@@ -272,6 +272,7 @@ async fn every_role_against_every_route() {
         ("/payouts/none/reject".into(), "POST", &[Role::Approver]),
         ("/payouts/none/cancel".into(), "POST", &[Role::Operator]),
         ("/payouts/none/reveal".into(), "POST", &[Role::Operator, Role::Approver]),
+        ("/payouts/none/retry".into(), "POST", &[Role::Operator]),
     ];
     for role in Role::ALL {
         let u = user(&app, role, &format!("matrix-{role}")).await;

@@ -486,3 +486,33 @@ async fn saved_beneficiaries_are_sealed_masked_and_usable_by_id() {
     .await;
     assert_eq!(code, 400, "{v}");
 }
+
+/// A failed payout is retried only as a new payout: a new reference, linked
+/// to the old, with its own approval; the old one is never sent again.
+#[tokio::test]
+async fn a_failed_payout_is_retried_only_as_a_new_one() {
+    let e = env().await;
+    let key = payouts_key(&e, "payouts").await;
+    post(&e, &key, "/api/v1/payouts", ngn("fail-1", "5000")).await;
+    e.app.payouts.approve("fail-1", &checker("c1")).await.unwrap();
+    e.app.payouts.dispatch(10).await.unwrap();
+    let id = transfer_of(&e, "fail-1").await["id"].as_i64().unwrap();
+    complete(&e, id, "FAILED").await;
+    e.app.payouts.follow(sika::store::now_ms() + 3_600_000).await.unwrap();
+    assert_eq!(status(&e, "fail-1").await, PayoutStatus::Failed);
+    assert!(e.app.payouts.retry_as_new("maker", "fail-1", "fail-1-r1").await.is_ok());
+    let again = e.app.payouts.payout("fail-1-r1").await.unwrap().unwrap();
+    assert_eq!((again.status, again.retry_of.as_deref()), (PayoutStatus::AwaitingApproval, Some("fail-1")));
+    assert_eq!(
+        e.app.payouts.reveal_account(&again).as_deref(),
+        Some("0690000032"),
+        "the same destination, sealed anew"
+    );
+    assert!(e.app.payouts.retry_as_new("maker", "fail-1-r1", "x-2").await.is_err(), "only a failed one");
+    e.reset_stats().await;
+    assert_eq!(e.app.payouts.dispatch(10).await.unwrap(), 0, "not without its own approval");
+    e.app.payouts.approve("fail-1-r1", &checker("c1")).await.unwrap();
+    e.app.payouts.dispatch(10).await.unwrap();
+    assert_eq!(transfer_of(&e, "fail-1-r1").await["reference"], "fail-1-r1");
+    assert_eq!(transfers_created(&e).await, 1);
+}

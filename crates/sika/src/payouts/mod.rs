@@ -130,6 +130,57 @@ impl Payouts {
     /// Checks and quotes a payout, then records it awaiting approval.
     /// Idempotent by reference: the same request returns the same payout.
     pub async fn create(&self, created_by: &str, p: &NewPayout) -> Result<PayoutRow, CreateError> {
+        self.create_linked(created_by, p, None).await
+    }
+
+    /// A failed payout is retried only as a new payout — a new reference,
+    /// linked to the old, the destination copied, the fee quoted again — that
+    /// needs its own approval. Never by sending the old one again.
+    pub async fn retry_as_new(
+        &self,
+        created_by: &str,
+        reference: &str,
+        new_reference: &str,
+    ) -> Result<PayoutRow, CreateError> {
+        let Some(old) = self.store.payout(reference).await? else {
+            return Err(refused("reference", "no such payout"));
+        };
+        if !matches!(old.status, PayoutStatus::Failed | PayoutStatus::Reversed) {
+            return Err(refused("reference", "only a failed or reversed payout can be retried"));
+        }
+        let new_reference =
+            crate::domain::checkout::reference(new_reference).map_err(|e| refused("reference", e.message))?;
+        let account =
+            self.reveal_account(&old).ok_or_else(|| refused("reference", "the sealed account cannot be opened"))?;
+        let view = self.view(old.clone());
+        let destination = Destination {
+            country: old.country.clone(),
+            bank_code: old.bank_code.clone(),
+            account_number: account,
+            name: view.given_name,
+            kind: old.kind,
+            branch_code: old.branch_code.clone(),
+        };
+        let p = NewPayout {
+            reference: new_reference,
+            amount: old.amount,
+            currency: old.currency,
+            narration: old.narration.clone(),
+            destination: Some(destination),
+            beneficiary_id: None,
+            meta: old.meta.as_deref().and_then(|m| serde_json::from_str(m).ok()),
+        };
+        let row = self.create_linked(created_by, &p, Some(reference)).await?;
+        self.store.payout_event(reference, "retried", &format!("as {}", row.reference)).await?;
+        Ok(row)
+    }
+
+    async fn create_linked(
+        &self,
+        created_by: &str,
+        p: &NewPayout,
+        retry_of: Option<&str>,
+    ) -> Result<PayoutRow, CreateError> {
         let fingerprint = fingerprint(p);
         if let Some(existing) = self.store.payout(&p.reference).await? {
             return if crate::crypto::ct_eq(&existing.fingerprint, &fingerprint) {
@@ -182,7 +233,7 @@ impl Payouts {
             flw_status: None,
             complete_message: None,
             reason: None,
-            retry_of: None,
+            retry_of: retry_of.map(str::to_string),
             batch_id: None,
             beneficiary_id: p.beneficiary_id.clone(),
             expires_at: now + self.approval_ttl_ms,
@@ -199,6 +250,9 @@ impl Payouts {
         }
         if mismatch {
             self.store.payout_event(r, "name_mismatch", "the given name differs from the account's name").await?;
+        }
+        if let Some(old) = retry_of {
+            self.store.payout_event(r, "retry_of", &format!("a new payout retrying {old}")).await?;
         }
         Ok(row)
     }

@@ -40,6 +40,7 @@ pub fn routes() -> Router<AppState> {
         .route("/payouts/{reference}/reject", post(payouts::reject))
         .route("/payouts/{reference}/cancel", post(payouts::cancel))
         .route("/payouts/{reference}/reveal", post(payouts::reveal))
+        .route("/payouts/{reference}/retry", post(payouts::retry))
         .route("/admin/settings", get(payments::settings).post(payments::save_settings))
         .route("/admin/settings/secret", post(payments::new_secret))
         .route("/admin/notifications/{id}/replay", post(payments::replay))

@@ -191,6 +191,7 @@ struct DetailPage {
     events: Vec<(String, String, String)>,
     can_approve: bool,
     can_cancel: bool,
+    can_retry: bool,
     can_reveal: bool,
     error: Option<String>,
     notice: Option<String>,
@@ -265,6 +266,8 @@ async fn detail_view(
             && p.status == PayoutStatus::AwaitingApproval
             && p.created_by != c.user.id,
         can_cancel: may::CREATE_PAYOUTS.contains(&role) && p.status == PayoutStatus::AwaitingApproval,
+        can_retry: may::CREATE_PAYOUTS.contains(&role)
+            && matches!(p.status, PayoutStatus::Failed | PayoutStatus::Reversed),
         can_reveal: may::REVEAL_ACCOUNTS.contains(&role),
         p,
         error,
@@ -412,6 +415,47 @@ pub async fn cancel(
     match state.payouts.cancel(&reference).await {
         Ok(_) => Redirect::to(&format!("/payouts/{reference}")).into_response(),
         Err(e) => internal(e),
+    }
+}
+
+/// An operator retries a failed payout as a new one (new reference, new approval).
+pub async fn retry(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(reference): Path<String>,
+    Form(f): Form<CsrfOnly>,
+) -> Response {
+    let c = match state.authorize(&ctx, may::CREATE_PAYOUTS, "payouts.retry", Some(&f.csrf_token)).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if crate::domain::checkout::reference(&reference).is_err() {
+        return AppError::NotFound.into_response();
+    }
+    let mut n = 1;
+    let new_reference = loop {
+        let candidate: String = format!("{}-r{n}", reference.chars().take(58).collect::<String>());
+        match state.payouts.payout(&candidate).await {
+            Ok(None) => break candidate,
+            Ok(Some(_)) if n < 99 => n += 1,
+            Ok(Some(_)) => {
+                return AppError::Conflict { code: "too_many_retries", message: "Too many retries.".into() }
+                    .into_response();
+            }
+            Err(e) => return internal(e),
+        }
+    };
+    let actor = c.actor(&ctx.ip, &ctx.user_agent);
+    let details = json!({"new_reference": new_reference});
+    if let Err(r) =
+        state.audited(&actor, "payout.retry", &format!("payout:{reference}"), Outcome::Success, details).await
+    {
+        return r;
+    }
+    match state.payouts.retry_as_new(&c.user.id, &reference, &new_reference).await {
+        Ok(row) => Redirect::to(&format!("/payouts/{}", row.reference)).into_response(),
+        Err(CreateError::Store(e)) => internal(e),
+        Err(e) => detail_view(&state, &c, &reference, None, Some(e.to_string()), None).await,
     }
 }
 
