@@ -130,11 +130,18 @@ pub struct Options {
     /// The workers' health `/readyz` reports.
     pub workers: std::sync::Arc<sika::jobs::Health>,
     pub limits: sika::server::Limits,
+    /// The server's certificate and key (PEM); generated when `None`.
+    pub tls: Option<(String, String)>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { rate_per_second: 200, workers: Default::default(), limits: sika::server::Limits::default() }
+        Options {
+            rate_per_second: 200,
+            workers: Default::default(),
+            limits: sika::server::Limits::default(),
+            tls: None,
+        }
     }
 }
 
@@ -170,7 +177,10 @@ pub async fn spawn_with(
     options: Options,
     tune: impl FnOnce(&mut sika::payments::Payments),
 ) -> TestApp {
-    let (cert_pem, key_pem) = sika::server::tls::self_signed().expect("self-signed");
+    let (cert_pem, key_pem) = match options.tls.clone() {
+        Some(pair) => pair,
+        None => sika::server::tls::self_signed().expect("self-signed"),
+    };
     let tls = tls_config(&cert_pem, &key_pem);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
