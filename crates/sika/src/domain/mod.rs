@@ -4,6 +4,7 @@
 pub mod checkout;
 pub mod currency;
 pub mod payout;
+pub mod payout_csv;
 pub mod status;
 pub mod validate;
 
