@@ -54,6 +54,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("migrations/portable/0006_payouts.sql"),
         postgres: include_str!("migrations/portable/0006_payouts.sql"),
     },
+    Migration {
+        version: 7,
+        name: "payout batches",
+        sqlite: include_str!("migrations/portable/0007_payout_batches.sql"),
+        postgres: include_str!("migrations/portable/0007_payout_batches.sql"),
+    },
 ];
 
 /// Any constant: identifies Sika's migration lock among advisory locks.
