@@ -273,6 +273,11 @@ async fn every_role_against_every_route() {
         ("/payouts/none/cancel".into(), "POST", &[Role::Operator]),
         ("/payouts/none/reveal".into(), "POST", &[Role::Operator, Role::Approver]),
         ("/payouts/none/retry".into(), "POST", &[Role::Operator]),
+        ("/payouts/batches".into(), "GET", &[Role::Admin, Role::Operator, Role::Approver, Role::Viewer]),
+        ("/payouts/batches/none".into(), "GET", &[Role::Admin, Role::Operator, Role::Approver, Role::Viewer]),
+        ("/payouts/batches/none/approve".into(), "POST", &[Role::Approver]),
+        ("/payouts/batches/none/reject".into(), "POST", &[Role::Approver]),
+        ("/payouts/export.csv".into(), "GET", &[Role::Admin, Role::Operator, Role::Approver, Role::Viewer]),
     ];
     for role in Role::ALL {
         let u = user(&app, role, &format!("matrix-{role}")).await;

@@ -516,3 +516,180 @@ async fn a_failed_payout_is_retried_only_as_a_new_one() {
     assert_eq!(transfer_of(&e, "fail-1-r1").await["reference"], "fail-1-r1");
     assert_eq!(transfers_created(&e).await, 1);
 }
+
+const HEADER: &str = "reference,amount,currency,country,bank_code,account_number,name,type,branch_code,narration\n";
+
+/// Bulk payouts through the API: a bad file is refused whole with every row's
+/// error; a good one is prepared item by item, approved as one, dispatched.
+#[tokio::test]
+async fn a_batch_is_checked_whole_prepared_approved_as_one_and_dispatched() {
+    let e = env().await;
+    let key = payouts_key(&e, "payouts").await;
+    let bad = format!(
+        "{HEADER}a-1,100,NGN,NG,044,0690000032,,,,\n@SUM(1),5,NGN,NG,044,0690000032,,,,\na-3,5,NGN,NG,999,0690000032,,,,\n"
+    );
+    let (code, v) = post(&e, &key, "/api/v1/payout-batches", json!({"csv": bad})).await;
+    assert_eq!(code, 400);
+    let msg = v["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("row 3") && msg.contains("formula"), "{msg}");
+    assert!(e.app.payouts.payout("a-1").await.unwrap().is_none(), "nothing created");
+    let good = format!(
+        "\u{feff}{HEADER}b-1,1000,NGN,NG,044,0690000032,Forrest Green,,,\"Rider pay, week 3\"\nb-2,2500,NGN,NG,044,0690000033,Someone Else,,,\nb-3,300,KES,KE,MPS,254709929220,Ann W,MOBILEMONEY,,\n"
+    );
+    let (code, v) = post(&e, &key, "/api/v1/payout-batches", json!({"title": "Week 3", "csv": good})).await;
+    assert_eq!((code, v["status"].as_str()), (202, Some("preparing")), "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    assert_eq!(e.app.payouts.prepare_batches().await.unwrap(), 3);
+    let (_, v) = get(&e, &key, &format!("/api/v1/payout-batches/{id}")).await;
+    assert_eq!(v["status"], "awaiting_approval");
+    assert_eq!(v["totals"]["NGN"]["amount"], "3500");
+    assert_eq!(v["name_mismatches"], 2, "b-2's and b-3's names differ from the accounts'");
+    e.reset_stats().await;
+    assert_eq!(e.app.payouts.dispatch(10).await.unwrap(), 0, "nothing before approval");
+    let not_stepped_up = Approver { stepped_up: false, ..checker("c1") };
+    assert!(matches!(
+        e.app.payouts.approve_batch(&id, &not_stepped_up).await.unwrap(),
+        sika::store::BatchApproval::Refused(_)
+    ));
+    match e.app.payouts.approve_batch(&id, &checker("c1")).await.unwrap() {
+        sika::store::BatchApproval::Done { queued: 3, still_awaiting: 0 } => {}
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(e.app.payouts.store.batch(&id).await.unwrap().unwrap().status.as_str(), "approved");
+    assert_eq!(e.app.payouts.dispatch(10).await.unwrap(), 3);
+    assert_eq!(transfers_created(&e).await, 3);
+}
+
+/// All or nothing at approval too: a batch that would overdraw a balance is
+/// refused with the figures and nothing in it is approved; an item
+/// Flutterwave refuses while preparing refuses the whole batch.
+#[tokio::test]
+async fn a_batch_is_approved_whole_or_not_at_all() {
+    let e = env().await;
+    let key = payouts_key(&e, "payouts").await;
+    let rows: String =
+        (0..3).map(|i| format!("gh-{i},400000,GHS,GH,GH280100,0031625807099,Kofi Mensah,,GH28010001,\n")).collect();
+    let (_, v) = post(&e, &key, "/api/v1/payout-batches", json!({"csv": format!("{HEADER}{rows}")})).await;
+    let id = v["id"].as_str().unwrap().to_string();
+    e.app.payouts.prepare_batches().await.unwrap();
+    match e.app.payouts.approve_batch(&id, &checker("c1")).await.unwrap() {
+        sika::store::BatchApproval::Overdraw { available, total, .. } => {
+            assert_eq!((available.to_string(), total.to_string()), ("1000000".into(), "1212000".into()));
+        }
+        other => panic!("{other:?}"),
+    }
+    for i in 0..3 {
+        assert!(e.app.payouts.store.payout_approvals(&format!("gh-{i}")).await.unwrap().is_empty(), "nothing recorded");
+    }
+    let (_, v) = post(
+        &e,
+        &key,
+        "/api/v1/payout-batches",
+        json!({"csv": format!("{HEADER}r-1,100,NGN,NG,044,0690000032,,,,\nr-2,100,NGN,NG,044,0123456789,,,,\n")}),
+    )
+    .await;
+    let id = v["id"].as_str().unwrap().to_string();
+    e.app.payouts.prepare_batches().await.unwrap();
+    let (_, v) = get(&e, &key, &format!("/api/v1/payout-batches/{id}")).await;
+    assert_eq!(v["status"], "refused");
+    assert_eq!(v["errors"][0]["row"], 3);
+    assert_eq!(status(&e, "r-1").await, PayoutStatus::Cancelled, "nothing of a refused batch is sent");
+}
+
+/// The console's upload: multipart on that route only, at most 1 MiB, a CSV
+/// part, the CSRF token; errors listed by row; the export is formula-safe and audited.
+#[tokio::test]
+async fn the_console_upload_refuses_what_it_should() {
+    use support::browser::{Browser, code};
+    let e = env().await;
+    let pw = "Corr3ct-Horse!Battery";
+    let op = e
+        .app
+        .auth
+        .create_user(&Actor::cli(), "uploader@example.com", None, sika::auth::Role::Operator, pw, true)
+        .await
+        .unwrap();
+    let mut b = Browser::new(&e.app.base, e.app.client.clone());
+    assert_eq!(b.login("uploader@example.com", pw, &code(&op.totp_secret, 0)).await.status, 303);
+    let csrf = b.get("/payouts/batches").await.csrf();
+    let cookie = format!("__Host-sika={}", b.session().unwrap());
+    let upload = |csrf: String, file: Vec<u8>, file_type: &'static str| {
+        let (client, url, cookie, origin) =
+            (e.app.client.clone(), e.app.url("/payouts/batches"), cookie.clone(), e.app.base.clone());
+        async move {
+            let boundary = "sika-test-boundary";
+            let mut body = Vec::new();
+            body.extend(
+                format!("--{boundary}\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\n{csrf}\r\n")
+                    .as_bytes(),
+            );
+            body.extend(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"p.csv\"\r\nContent-Type: {file_type}\r\n\r\n").as_bytes());
+            body.extend(&file);
+            body.extend(format!("\r\n--{boundary}--\r\n").as_bytes());
+            let r = client
+                .post(url)
+                .header("cookie", cookie)
+                .header("origin", origin)
+                .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            (
+                r.status().as_u16(),
+                r.headers().get("location").map(|l| l.to_str().unwrap().to_string()),
+                r.text().await.unwrap(),
+            )
+        }
+    };
+    let good = format!("{HEADER}up-1,100,NGN,NG,044,0690000032,,,,\n").into_bytes();
+    assert_eq!(upload(String::new(), good.clone(), "text/csv").await.0, 403, "no CSRF token");
+    assert_eq!(upload(csrf.clone(), vec![b'a'; 1_200_000], "text/csv").await.0, 413, "over 1 MiB");
+    let (_, _, page) = upload(csrf.clone(), b"{\"a\":1}".to_vec(), "application/json").await;
+    assert!(page.contains("must be a CSV"));
+    let bad = format!("{HEADER}x-1,100,NGN,NG,044,0690000032,,,,\nx-2,=1+1,NGN,NG,044,0690000032,,,,\n").into_bytes();
+    let (_, _, page) = upload(csrf.clone(), bad, "text/csv").await;
+    assert!(page.contains("id=\"row-errors\"") && page.contains("<td>3</td>"), "the row is named");
+    let xml = e
+        .app
+        .client
+        .post(e.app.url("/payouts/batches"))
+        .header("cookie", &cookie)
+        .header("content-type", "application/xml")
+        .body("<a/>")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(xml.status(), 415, "only multipart here");
+    let form_elsewhere = e
+        .app
+        .client
+        .post(e.app.url("/payouts"))
+        .header("cookie", &cookie)
+        .header("content-type", "multipart/form-data; boundary=x")
+        .body("--x--")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form_elsewhere.status(), 415, "multipart nowhere else");
+    let (status, location, _) = upload(csrf.clone(), good, "text/csv").await;
+    assert_eq!(status, 303);
+    let batch_page = location.unwrap();
+    assert!(batch_page.starts_with("/payouts/batches/batch_"));
+    e.app.payouts.prepare_batches().await.unwrap();
+    let page = b.get(&batch_page).await;
+    assert!(page.body.contains("awaiting_approval") && page.body.contains("NGN"), "the preview");
+    assert!(!page.body.contains("id=\"approve-batch\""), "its uploader cannot approve it");
+    let export = b.get("/payouts/export.csv").await;
+    assert_eq!(export.headers["content-type"], "text/csv; charset=utf-8");
+    assert!(export.body.starts_with("reference,status,amount") && export.body.contains("\"up-1\""));
+    assert!(!export.body.contains("0690000032"), "accounts masked in the export");
+    let audited = e
+        .app
+        .auth
+        .store
+        .audit_search(&sika::store::AuditFilter { action: Some("payouts.export".into()), ..Default::default() }, 5)
+        .await
+        .unwrap();
+    assert_eq!(audited.len(), 1);
+}

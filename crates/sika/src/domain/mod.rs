@@ -9,4 +9,4 @@ pub mod status;
 pub mod validate;
 
 pub use currency::Currency;
-pub use status::{CheckoutStatus, InboxState, PayoutStatus, RefundStatus};
+pub use status::{BatchStatus, CheckoutStatus, InboxState, PayoutStatus, RefundStatus};

@@ -172,6 +172,21 @@ impl PayoutStatus {
     }
 }
 
+states! {
+    /// A bulk upload.
+    BatchStatus {
+        /// Checked as a file; its items are being resolved and quoted.
+        Preparing = "preparing",
+        /// Every item is a payout awaiting approval: approve or reject it as one.
+        AwaitingApproval = "awaiting_approval",
+        /// Flutterwave refused an item while preparing: nothing of it will be sent.
+        Refused = "refused",
+        /// Every item approved; dispatched item by item.
+        Approved = "approved",
+        Rejected = "rejected",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -58,8 +58,31 @@ pub async fn record_route(req: Request, next: Next) -> Response {
     next.run(req).await
 }
 
+/// The one route that takes a file: the bulk-payout CSV upload
+/// (`multipart/form-data`, up to [`UPLOAD_LIMIT`]).
+pub const UPLOAD_PATH: &str = "/payouts/batches";
+/// A 1 MiB file and the form around it.
+pub const UPLOAD_LIMIT: usize = 1024 * 1024 + 64 * 1024;
+
+/// Bodies larger than the limit get 413: `max` everywhere, [`UPLOAD_LIMIT`]
+/// on the upload route. A declared length is checked at once; a streamed
+/// body is cut off when it passes the limit.
+pub async fn limit_body(max: usize, req: Request, next: Next) -> Response {
+    let limit = if req.uri().path() == UPLOAD_PATH { UPLOAD_LIMIT.max(max) } else { max };
+    let declared =
+        req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return http::StatusCode::PAYLOAD_TOO_LARGE.into_response();
+    }
+    let req = req.map(|b| axum::body::Body::new(http_body_util::Limited::new(b, limit)));
+    next.run(req).await
+}
+
 /// Content types accepted in request bodies, by surface.
 fn accepts(path: &str, content_type: &str) -> bool {
+    if path == UPLOAD_PATH {
+        return content_type == "multipart/form-data";
+    }
     if is_machine_surface(path) {
         content_type == "application/json"
     } else {

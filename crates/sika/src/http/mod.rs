@@ -16,7 +16,6 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use http::StatusCode;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::auth::Auth;
@@ -63,6 +62,8 @@ fn routes() -> Router<AppState> {
         .route("/api/v1/payouts", get(payouts_api::list).post(payouts_api::create))
         .route("/api/v1/payouts/{reference}", get(payouts_api::get))
         .route("/api/v1/payouts/{reference}/cancel", axum::routing::post(payouts_api::cancel))
+        .route("/api/v1/payout-batches", axum::routing::post(payouts_api::create_batch))
+        .route("/api/v1/payout-batches/{id}", get(payouts_api::get_batch))
         .route("/api/v1/beneficiaries", get(payouts_api::list_beneficiaries).post(payouts_api::create_beneficiary))
         .route("/api/v1/beneficiaries/{id}", get(payouts_api::get_beneficiary).delete(payouts_api::delete_beneficiary))
         .route("/webhooks/flutterwave", axum::routing::post(api::flutterwave_webhook))
@@ -73,8 +74,9 @@ fn routes() -> Router<AppState> {
 fn harden(routes: Router<AppState>, max_body_bytes: usize) -> Router<AppState> {
     routes
         .route_layer(middleware::from_fn(edge::record_route))
-        .layer(DefaultBodyLimit::max(max_body_bytes))
-        .layer(RequestBodyLimitLayer::new(max_body_bytes))
+        // The limit itself is `edge::limit_body` (per route); extractors take what it lets through.
+        .layer(DefaultBodyLimit::disable())
+        .layer(middleware::from_fn(move |req, next| edge::limit_body(max_body_bytes, req, next)))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
         .layer(CatchPanicLayer::custom(|_panic| {
             // The panic's text went to the log through the panic hook; the user sees the generic 500.

@@ -276,3 +276,69 @@ pub async fn delete_beneficiary(State(state): State<AppState>, headers: HeaderMa
         Err(e) => AppError::from(e).into_response(),
     }
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewBatch {
+    #[serde(default)]
+    title: Option<String>,
+    /// The CSV text, with the same header and rules as the console's upload.
+    csv: String,
+}
+
+fn batch_json(s: &crate::payouts::batches::BatchSummary) -> serde_json::Value {
+    let totals: serde_json::Map<String, serde_json::Value> = s
+        .totals
+        .iter()
+        .map(|(c, (n, amount, fee))| {
+            (c.code().to_string(), json!({"payouts": n, "amount": amount.to_string(), "fees": fee.to_string()}))
+        })
+        .collect();
+    json!({
+        "id": s.batch.id, "title": s.batch.title, "status": s.batch.status, "items": s.batch.total_items,
+        "prepared": s.batch.prepared, "totals": totals, "by_status": s.by_status, "name_mismatches": s.mismatches,
+        "errors": s.errors.iter().map(|e| json!({"row": e.row, "message": e.message})).collect::<Vec<_>>(),
+        "payouts": s.items.iter().map(|p| p.reference.clone()).collect::<Vec<_>>(),
+    })
+}
+
+/// `POST /api/v1/payout-batches`: a CSV checked all or nothing (every error
+/// with its row), then prepared item by item; approved as one in the console.
+pub async fn create_batch(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let key = match caller(&state, &headers, "payouts", false).await {
+        Ok(k) => k,
+        Err(r) => return r,
+    };
+    let b: NewBatch = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => return body_error(e),
+    };
+    match state.payouts.create_batch(&format!("key:{}", key.id), b.title.as_deref(), b.csv.as_bytes()).await {
+        Ok(row) => match state.payouts.batch_summary(&row.id).await {
+            Ok(Some(s)) => (StatusCode::ACCEPTED, Json(batch_json(&s))).into_response(),
+            Ok(None) => AppError::NotFound.into_response(),
+            Err(e) => AppError::from(e).into_response(),
+        },
+        Err(crate::payouts::batches::BatchError::Rows(errors)) => {
+            let listed: Vec<String> = errors.iter().take(50).map(|e| format!("row {}: {}", e.row, e.message)).collect();
+            let more = errors.len().saturating_sub(50);
+            let tail = if more > 0 { format!("; and {more} more") } else { String::new() };
+            AppError::bad_request("invalid_rows", format!("{}{tail}", listed.join("; "))).into_response()
+        }
+        Err(crate::payouts::batches::BatchError::Store(e)) => AppError::from(e).into_response(),
+    }
+}
+
+pub async fn get_batch(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    if let Err(r) = caller(&state, &headers, "payouts", true).await {
+        return r;
+    }
+    if !beneficiary_id(&id) {
+        return AppError::NotFound.into_response();
+    }
+    match state.payouts.batch_summary(&id).await {
+        Ok(Some(s)) => Json(batch_json(&s)).into_response(),
+        Ok(None) => AppError::NotFound.into_response(),
+        Err(e) => AppError::from(e).into_response(),
+    }
+}

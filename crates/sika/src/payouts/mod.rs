@@ -11,6 +11,7 @@
 //! (`transfer_event`), and the follower (`follow`) looks up what is in flight
 //! and watches successful payouts for reversals.
 
+pub mod batches;
 pub mod workers;
 
 use flutterwave::transfers::{Transfer, TransferRequest, TransferStatus};
@@ -130,7 +131,7 @@ impl Payouts {
     /// Checks and quotes a payout, then records it awaiting approval.
     /// Idempotent by reference: the same request returns the same payout.
     pub async fn create(&self, created_by: &str, p: &NewPayout) -> Result<PayoutRow, CreateError> {
-        self.create_linked(created_by, p, None).await
+        self.create_linked(created_by, p, None, None).await
     }
 
     /// A failed payout is retried only as a new payout — a new reference,
@@ -170,7 +171,7 @@ impl Payouts {
             beneficiary_id: None,
             meta: old.meta.as_deref().and_then(|m| serde_json::from_str(m).ok()),
         };
-        let row = self.create_linked(created_by, &p, Some(reference)).await?;
+        let row = self.create_linked(created_by, &p, Some(reference), None).await?;
         self.store.payout_event(reference, "retried", &format!("as {}", row.reference)).await?;
         Ok(row)
     }
@@ -180,6 +181,7 @@ impl Payouts {
         created_by: &str,
         p: &NewPayout,
         retry_of: Option<&str>,
+        batch_id: Option<&str>,
     ) -> Result<PayoutRow, CreateError> {
         let fingerprint = fingerprint(p);
         if let Some(existing) = self.store.payout(&p.reference).await? {
@@ -234,7 +236,7 @@ impl Payouts {
             complete_message: None,
             reason: None,
             retry_of: retry_of.map(str::to_string),
-            batch_id: None,
+            batch_id: batch_id.map(str::to_string),
             beneficiary_id: p.beneficiary_id.clone(),
             expires_at: now + self.approval_ttl_ms,
             checks: 0,

@@ -29,7 +29,7 @@ pub use checkouts::{
 };
 pub use inbox::InboxRow;
 pub use migrations::{MIGRATIONS, applied_versions};
-pub use payouts::{ApprovalWrite, BeneficiaryRow, PayoutRow, Settle};
+pub use payouts::{ApprovalWrite, BatchApproval, BatchRow, BeneficiaryRow, PayoutRow, Settle};
 pub use sessions::SessionRow;
 pub use users::{Inserted, UserRow};
 

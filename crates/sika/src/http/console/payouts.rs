@@ -485,3 +485,354 @@ pub async fn reveal(
     let full = state.payouts.reveal_account(&p);
     detail_view(&state, &c, &reference, full, None, None).await
 }
+
+struct BatchLine {
+    id: String,
+    title: String,
+    status: crate::domain::BatchStatus,
+    items: i64,
+    prepared: i64,
+    created: String,
+}
+
+#[derive(Template)]
+#[template(path = "batches.html")]
+struct BatchesPage {
+    nav: Option<Nav>,
+    csrf: String,
+    rows: Vec<BatchLine>,
+    can_upload: bool,
+    title: String,
+    errors: Vec<crate::domain::payout_csv::RowError>,
+    error: Option<String>,
+}
+
+async fn batches_view(
+    state: &AppState,
+    c: &Current,
+    title: String,
+    errors: Vec<crate::domain::payout_csv::RowError>,
+    error: Option<String>,
+) -> Response {
+    let rows = match state.payouts.store.batches(None, 100).await {
+        Ok(r) => r,
+        Err(e) => return internal(e),
+    };
+    let rows = rows
+        .into_iter()
+        .map(|b| BatchLine {
+            title: b.title.unwrap_or_default(),
+            status: b.status,
+            items: b.total_items,
+            prepared: b.prepared,
+            created: time(b.created_at),
+            id: b.id,
+        })
+        .collect();
+    render(&BatchesPage {
+        nav: Nav::of(c),
+        csrf: c.csrf_token.clone(),
+        rows,
+        can_upload: may::CREATE_PAYOUTS.contains(&c.role()),
+        title,
+        errors,
+        error,
+    })
+}
+
+pub async fn batches(State(state): State<AppState>, ctx: Ctx) -> Response {
+    match state.authorize(&ctx, may::READ_PAYOUTS, "payout_batches", None).await {
+        Ok(c) => batches_view(&state, &c, String::new(), Vec::new(), None).await,
+        Err(r) => r,
+    }
+}
+
+/// The CSV upload: `multipart/form-data` on this route only, at most 1 MiB,
+/// the file part's type and its content checked; all or nothing.
+pub async fn upload_batch(State(state): State<AppState>, ctx: Ctx, mut form: axum::extract::Multipart) -> Response {
+    let (mut csrf, mut title, mut file, mut file_type) = (String::new(), String::new(), None, String::new());
+    loop {
+        let field = match form.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) => {
+                return AppError::bad_request("bad_upload", format!("The upload could not be read: {}", e.body_text()))
+                    .into_response();
+            }
+        };
+        let name = field.name().unwrap_or("").to_string();
+        match name.as_str() {
+            "csrf_token" => csrf = field.text().await.unwrap_or_default(),
+            "title" => title = field.text().await.unwrap_or_default().chars().take(100).collect(),
+            "file" => {
+                file_type = field.content_type().unwrap_or("").to_ascii_lowercase();
+                match field.bytes().await {
+                    Ok(b) => file = Some(b),
+                    Err(e) => return (e.status(), "The file is too large or could not be read.").into_response(),
+                }
+            }
+            // Anything else is not part of this form.
+            _ => return AppError::bad_request("bad_upload", "Unexpected field in the upload.").into_response(),
+        }
+    }
+    let c = match state.authorize(&ctx, may::CREATE_PAYOUTS, "payout_batches.upload", Some(&csrf)).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let Some(bytes) = file.filter(|b| !b.is_empty()) else {
+        return batches_view(&state, &c, title, Vec::new(), Some("Choose a CSV file.".into())).await;
+    };
+    if !["text/csv", "text/plain", "application/vnd.ms-excel", "application/csv"].contains(&file_type.as_str()) {
+        return batches_view(
+            &state,
+            &c,
+            title,
+            Vec::new(),
+            Some(format!("The file must be a CSV (it was sent as {file_type}).")),
+        )
+        .await;
+    }
+    let actor = c.actor(&ctx.ip, &ctx.user_agent);
+    match state.payouts.create_batch(&c.user.id, Some(&title), &bytes).await {
+        Ok(b) => {
+            let details = json!({"items": b.total_items, "bytes": bytes.len()});
+            if let Err(r) = state
+                .audited(&actor, "payout_batch.upload", &format!("batch:{}", b.id), Outcome::Success, details)
+                .await
+            {
+                return r;
+            }
+            Redirect::to(&format!("/payouts/batches/{}", b.id)).into_response()
+        }
+        Err(crate::payouts::batches::BatchError::Rows(errors)) => {
+            let n = errors.len();
+            let shown = errors.into_iter().take(200).collect();
+            batches_view(&state, &c, title, shown, Some(format!("Nothing was created: the file has {n} error(s).")))
+                .await
+        }
+        Err(crate::payouts::batches::BatchError::Store(e)) => internal(e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "batch.html")]
+struct BatchPage {
+    nav: Option<Nav>,
+    csrf: String,
+    s: crate::payouts::batches::BatchSummary,
+    totals: Vec<(Currency, usize, String, String, String)>,
+    statuses: Vec<(&'static str, usize)>,
+    lines: Vec<Line>,
+    can_approve: bool,
+    error: Option<String>,
+    notice: Option<String>,
+}
+
+async fn batch_view(
+    state: &AppState,
+    c: &Current,
+    id: &str,
+    error: Option<String>,
+    notice: Option<String>,
+) -> Response {
+    let s = match state.payouts.batch_summary(id).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return AppError::NotFound.into_response(),
+        Err(e) => return internal(e),
+    };
+    let totals = s
+        .totals
+        .iter()
+        .map(|(cur, (n, amount, fee))| (*cur, *n, cur.format(*amount), cur.format(*fee), cur.format(*amount + *fee)))
+        .collect();
+    let statuses = s.by_status.iter().map(|(k, v)| (*k, *v)).collect();
+    let lines = s
+        .items
+        .iter()
+        .take(500)
+        .map(|p| Line {
+            reference: p.reference.clone(),
+            amount: p.currency.format(p.amount),
+            currency: p.currency,
+            status: p.status,
+            account: p.account_mask.clone(),
+            bank: p.bank_name.clone().unwrap_or_else(|| p.bank_code.clone()),
+            created: time(p.created_at),
+            mismatch: p.name_mismatch,
+        })
+        .collect();
+    let can_approve = may::APPROVE_PAYOUTS.contains(&c.role())
+        && s.batch.status == crate::domain::BatchStatus::AwaitingApproval
+        && s.batch.created_by != c.user.id;
+    render(&BatchPage {
+        nav: Nav::of(c),
+        csrf: c.csrf_token.clone(),
+        totals,
+        statuses,
+        lines,
+        can_approve,
+        s,
+        error,
+        notice,
+    })
+}
+
+fn batch_id_ok(id: &str) -> bool {
+    id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+pub async fn batch(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> Response {
+    let c = match state.authorize(&ctx, may::READ_PAYOUTS, "payout_batches", None).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if !batch_id_ok(&id) {
+        return AppError::NotFound.into_response();
+    }
+    batch_view(&state, &c, &id, None, None).await
+}
+
+/// A batch approved as one, with a fresh code, under the same rules as each payout.
+pub async fn approve_batch(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    Form(f): Form<ApproveForm>,
+) -> Response {
+    let c = match state.authorize(&ctx, may::APPROVE_PAYOUTS, "payout_batches.approve", Some(&f.csrf_token)).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if !batch_id_ok(&id) {
+        return AppError::NotFound.into_response();
+    }
+    let stepped_up = match state.auth.step_up(&c, &ctx.ip, &ctx.user_agent, &f.totp).await {
+        Ok(StepUp::Passed) => true,
+        Ok(StepUp::Refused { left }) => {
+            let why = format!("The authenticator code is not right, or was already used ({left} tries left).");
+            return batch_view(&state, &c, &id, Some(why), None).await;
+        }
+        Ok(StepUp::SessionEnded) => return Redirect::to("/login").into_response(),
+        Err(e) => return internal(e),
+    };
+    let approver = Approver { user_id: c.user.id.clone(), may_approve: true, stepped_up };
+    let actor = c.actor(&ctx.ip, &ctx.user_agent);
+    let target = format!("batch:{id}");
+    if let Err(r) = state.audited(&actor, "payout_batch.approve.request", &target, Outcome::Success, json!({})).await {
+        return r;
+    }
+    let result = match state.payouts.approve_batch(&id, &approver).await {
+        Ok(r) => r,
+        Err(e) => return internal(e),
+    };
+    let (outcome, error, notice) = match &result {
+        crate::store::BatchApproval::Done { queued, still_awaiting: 0 } => {
+            (Outcome::Success, None, Some(format!("Approved: {queued} payouts are queued for sending.")))
+        }
+        crate::store::BatchApproval::Done { queued, still_awaiting } => (
+            Outcome::Success,
+            None,
+            Some(format!("Approval recorded: {queued} queued, {still_awaiting} need another approver.")),
+        ),
+        crate::store::BatchApproval::Refused(why) => (Outcome::Denied, Some(format!("Not approved: {why}.")), None),
+        crate::store::BatchApproval::Overdraw { currency, available, held, total } => (
+            Outcome::Denied,
+            Some(format!(
+                "Not approved: it would overdraw the {currency} balance. Available {available}, already held {held}, this batch {total}."
+            )),
+            None,
+        ),
+    };
+    if let Err(r) =
+        state.audited(&actor, "payout_batch.approve", &target, outcome, json!({"result": format!("{result:?}")})).await
+    {
+        return r;
+    }
+    batch_view(&state, &c, &id, error, notice).await
+}
+
+pub async fn reject_batch(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    Form(f): Form<ReasonForm>,
+) -> Response {
+    let c = match state.authorize(&ctx, may::APPROVE_PAYOUTS, "payout_batches.reject", Some(&f.csrf_token)).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if !batch_id_ok(&id) {
+        return AppError::NotFound.into_response();
+    }
+    let reason: String = f.reason.chars().filter(|ch| !ch.is_control()).take(200).collect();
+    if reason.trim().is_empty() {
+        return batch_view(&state, &c, &id, Some("Give a reason for rejecting.".into()), None).await;
+    }
+    let actor = c.actor(&ctx.ip, &ctx.user_agent);
+    if let Err(r) = state
+        .audited(&actor, "payout_batch.reject", &format!("batch:{id}"), Outcome::Success, json!({"reason": reason}))
+        .await
+    {
+        return r;
+    }
+    match state.payouts.reject_batch(&id, reason.trim()).await {
+        Ok(true) => batch_view(&state, &c, &id, None, Some("Rejected, with every payout in it.".into())).await,
+        Ok(false) => {
+            batch_view(&state, &c, &id, Some("Only a batch awaiting approval can be rejected.".into()), None).await
+        }
+        Err(e) => internal(e),
+    }
+}
+
+/// Payouts as CSV (formula-safe cells, the account masked), audited.
+pub async fn export(State(state): State<AppState>, ctx: Ctx, Query(f): Query<Filter>) -> Response {
+    let c = match state.authorize(&ctx, may::READ_PAYOUTS, "payouts.export", None).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let status = PayoutStatus::parse(&f.status);
+    let rows = match state.payouts.store.payouts_page(status, None, 10_000).await {
+        Ok(r) => r,
+        Err(e) => return internal(e),
+    };
+    let actor = c.actor(&ctx.ip, &ctx.user_agent);
+    if let Err(r) = state
+        .audited(&actor, "payouts.export", "payouts", Outcome::Success, json!({"rows": rows.len(), "status": f.status}))
+        .await
+    {
+        return r;
+    }
+    use crate::domain::payout_csv::cell;
+    let mut out = String::from(
+        "reference,status,amount,currency,fee,country,bank_code,bank_name,account,name,transfer_id,message,created_at\n",
+    );
+    for p in rows {
+        let view = state.payouts.view(p);
+        let p = &view.row;
+        let fields = [
+            p.reference.clone(),
+            p.status.to_string(),
+            p.amount.to_string(),
+            p.currency.to_string(),
+            p.fee.to_string(),
+            p.country.clone(),
+            p.bank_code.clone(),
+            p.bank_name.clone().unwrap_or_default(),
+            p.account_mask.clone(),
+            view.resolved_name.clone().or(view.given_name.clone()).unwrap_or_default(),
+            p.transfer_id.map(|t| t.to_string()).unwrap_or_default(),
+            p.complete_message.clone().unwrap_or_default(),
+            time(p.created_at),
+        ];
+        out.push_str(&fields.iter().map(|f| cell(f)).collect::<Vec<_>>().join(","));
+        out.push('\n');
+    }
+    (
+        [
+            (http::header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (http::header::CONTENT_DISPOSITION, "attachment; filename=\"payouts.csv\""),
+        ],
+        out,
+    )
+        .into_response()
+}
