@@ -326,3 +326,74 @@ async fn transfers_send_transfer_completed_and_cards_send_flat_events() {
     assert!(got[1].body.get("event").is_none(), "card events have no event key");
     assert_eq!(got[1].body["CardId"], card_id.as_str());
 }
+
+#[tokio::test]
+async fn payout_drills_lookups_reversal_rates_retries_and_restricted_wallets() {
+    let hooks = receiver(vec![]).await;
+    let env = start(Some(hooks.url.clone()), 11).await;
+    let transfer = |reference: &str, number: &str| json!({"account_bank": "044", "account_number": number, "amount": 1000, "currency": "NGN", "reference": reference});
+    let (_, v) = env.api(reqwest::Method::POST, "/transfers", Some(transfer("drill-1", "0690000040"))).await;
+    let id = v["data"]["id"].as_i64().unwrap();
+    // Lookup by reference.
+    let (s, v) = env.api(reqwest::Method::GET, "/transfers?reference=drill-1", None).await;
+    assert_eq!((s, v["data"][0]["id"].as_i64()), (200, Some(id)));
+    let (_, v) = env.api(reqwest::Method::GET, "/transfers?reference=nobody", None).await;
+    assert_eq!(v["data"].as_array().unwrap().len(), 0);
+    // Reversal of a successful transfer, with its webhook; only once successful.
+    assert_eq!(
+        env.control(&format!("/_emulator/transfers/{id}/reverse"), json!({})).await.0,
+        409,
+        "not successful yet"
+    );
+    env.control(&format!("/_emulator/transfers/{id}/complete"), json!({"status": "SUCCESSFUL"})).await;
+    let (s, v) = env.control(&format!("/_emulator/transfers/{id}/reverse"), json!({})).await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("REVERSED")));
+    let got = hooks.wait_for(2).await;
+    assert_eq!(
+        (got[1].body["event"].as_str(), got[1].body["data"]["status"].as_str()),
+        (Some("transfer.reversed"), Some("REVERSED"))
+    );
+    // The legacy transfer shape on demand.
+    env.control("/_emulator/faults", json!({"webhook_format": "legacy"})).await;
+    let (_, v) = env.api(reqwest::Method::POST, "/transfers", Some(transfer("drill-2", "0690000041"))).await;
+    let id2 = v["data"]["id"].as_i64().unwrap();
+    env.control(&format!("/_emulator/transfers/{id2}/complete"), json!({"status": "FAILED"})).await;
+    let got = hooks.wait_for(3).await;
+    assert_eq!(got[2].body["event.type"], "Transfer");
+    assert_eq!(got[2].body["transfer"]["status"], "FAILED");
+    // Retries are listed; rates have their own route (not a transfer id).
+    let (_, _) = env.api(reqwest::Method::POST, &format!("/transfers/{id2}/retries"), None).await;
+    let (s, v) = env.api(reqwest::Method::GET, &format!("/transfers/{id2}/retries"), None).await;
+    assert_eq!((s, v["data"][0]["reference"].as_str()), (200, Some("drill-2_RETRY_1")));
+    let (s, v) = env
+        .api(reqwest::Method::GET, "/transfers/rates?amount=100&destination_currency=USD&source_currency=NGN", None)
+        .await;
+    assert_eq!((s, v["message"].as_str()), (200, Some("Transfer amount fetched")));
+    assert_eq!(v["data"]["destination"]["amount"], 100);
+    // A restricted wallet refuses transfers definitely.
+    env.control("/_emulator/faults", json!({"wallet_restricted": true})).await;
+    let (s, v) = env.api(reqwest::Method::POST, "/transfers", Some(transfer("drill-3", "0690000032"))).await;
+    assert_eq!(s, 400);
+    assert!(v["message"].as_str().unwrap().contains("restricted"));
+    // Banks of more countries.
+    for country in ["TZ", "RW"] {
+        let (s, v) = env.api(reqwest::Method::GET, &format!("/banks/{country}"), None).await;
+        assert_eq!(s, 200);
+        assert!(!v["data"].as_array().unwrap().is_empty());
+    }
+}
+
+#[tokio::test]
+async fn a_failed_charge_does_not_redirect_as_a_success() {
+    let env = start(None, 12).await;
+    env.checkout("fail-redirect").await;
+    let (s, v) = env
+        .control("/_emulator/charges", json!({"tx_ref": "fail-redirect", "status": "failed", "webhook": false}))
+        .await;
+    assert_eq!(s, 201);
+    assert!(v["redirect_url"].is_null(), "a failed attempt keeps the page open: {v}");
+    let (_, v) = env
+        .control("/_emulator/charges", json!({"tx_ref": "fail-redirect", "status": "successful", "webhook": false}))
+        .await;
+    assert!(v["redirect_url"].as_str().unwrap().contains("status=successful"));
+}
