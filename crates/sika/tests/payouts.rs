@@ -693,3 +693,47 @@ async fn the_console_upload_refuses_what_it_should() {
         .unwrap();
     assert_eq!(audited.len(), 1);
 }
+
+/// In the console: the code used to sign in cannot approve (replay), a fresh
+/// one does; the approver sees the resolved name, the fee and who created it.
+#[tokio::test]
+async fn console_approval_needs_a_fresh_code() {
+    use support::browser::{Browser, code};
+    let e = env().await;
+    let key = payouts_key(&e, "payouts").await;
+    post(&e, &key, "/api/v1/payouts", ngn("console-1", "5000")).await;
+    let pw = "Corr3ct-Horse!Battery";
+    let ap = e
+        .app
+        .auth
+        .create_user(&Actor::cli(), "ap@example.com", None, sika::auth::Role::Approver, pw, true)
+        .await
+        .unwrap();
+    let mut b = Browser::new(&e.app.base, e.app.client.clone());
+    assert_eq!(b.login("ap@example.com", pw, &code(&ap.totp_secret, -1)).await.status, 303);
+    let page = b.get("/payouts/console-1").await;
+    for shown in ["FORREST GREEN", "NGN 10.75", "NGN 5,010.75", "API key", "******0032", "id=\"balance-after\""] {
+        assert!(page.body.contains(shown), "the approver sees {shown}");
+    }
+    let csrf = page.csrf();
+    let replay =
+        b.post("/payouts/console-1/approve", &[("totp", &code(&ap.totp_secret, -1)), ("csrf_token", &csrf)]).await;
+    assert!(replay.body.contains("already used"));
+    assert_eq!(status(&e, "console-1").await, PayoutStatus::AwaitingApproval);
+    let ok = b.post("/payouts/console-1/approve", &[("totp", &code(&ap.totp_secret, 0)), ("csrf_token", &csrf)]).await;
+    assert!(ok.body.contains("queued for sending"), "{}", ok.body);
+    assert_eq!(status(&e, "console-1").await, PayoutStatus::Queued);
+    let revealed = b.post("/payouts/console-1/reveal", &[("csrf_token", &csrf)]).await;
+    assert!(revealed.body.contains("<span id=\"account\">0690000032</span>"));
+    let audit = e
+        .app
+        .auth
+        .store
+        .audit_search(
+            &sika::store::AuditFilter { action: Some("payout.reveal_account".into()), ..Default::default() },
+            5,
+        )
+        .await
+        .unwrap();
+    assert_eq!(audit.len(), 1, "the reveal is audited");
+}

@@ -94,10 +94,13 @@ impl Currency {
         Ok(amount)
     }
 
-    /// `1,234.50` for NGN, `1,234` for UGX: grouped, with the minor-unit digits.
+    /// `1,234.50` for NGN, `1,234` for UGX: grouped, with the minor-unit
+    /// digits — and never rounded: a figure with more decimals (Flutterwave's
+    /// `26.875` fee) is shown with all of them.
     pub fn format(self, amount: Decimal) -> String {
-        let rounded = amount.round_dp(self.minor_units());
-        let text = format!("{:.*}", self.minor_units() as usize, rounded.abs());
+        let rounded = amount.normalize();
+        let digits = self.minor_units().max(rounded.scale());
+        let text = format!("{:.*}", digits as usize, rounded.abs());
         let (int, frac) = text.split_once('.').map_or((text.as_str(), None), |(i, f)| (i, Some(f)));
         let mut grouped = String::new();
         for (i, ch) in int.chars().enumerate() {
@@ -170,5 +173,6 @@ mod tests {
         assert_eq!(Currency::UGX.format(Decimal::from(1_234_567)), "1,234,567");
         assert_eq!(Currency::USD.format(Decimal::new(-12345, 2)), "-123.45");
         assert_eq!(Currency::USD.format(Decimal::new(999, 0)), "999.00");
+        assert_eq!(Currency::NGN.format(Decimal::new(26875, 3)), "26.875", "never rounded");
     }
 }
