@@ -723,6 +723,11 @@ async fn console_approval_needs_a_fresh_code() {
     let ok = b.post("/payouts/console-1/approve", &[("totp", &code(&ap.totp_secret, 0)), ("csrf_token", &csrf)]).await;
     assert!(ok.body.contains("queued for sending"), "{}", ok.body);
     assert_eq!(status(&e, "console-1").await, PayoutStatus::Queued);
+    post(&e, &key, "/api/v1/payouts", ngn("other-2", "10")).await;
+    let found = b.get("/payouts?q=sole").await;
+    assert!(found.body.contains(">console-1<") && !found.body.contains(">other-2<"), "search by part of a reference");
+    let queue = b.get("/payouts?status=awaiting_approval").await;
+    assert!(queue.body.contains(">other-2<") && !queue.body.contains(">console-1<"), "the approvals queue");
     let revealed = b.post("/payouts/console-1/reveal", &[("csrf_token", &csrf)]).await;
     assert!(revealed.body.contains("<span id=\"account\">0690000032</span>"));
     let audit = e

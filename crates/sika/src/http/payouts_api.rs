@@ -127,7 +127,7 @@ pub async fn list(State(state): State<AppState>, headers: HeaderMap, Query(q): Q
     if !(1..=200).contains(&limit) {
         return AppError::bad_request("invalid_field", "limit: must be between 1 and 200").into_response();
     }
-    match state.payouts.store.payouts_page(status, cursor, limit).await {
+    match state.payouts.store.payouts_page(status, None, cursor, limit).await {
         Ok(rows) => {
             let next = (rows.len() as i64 == limit)
                 .then(|| rows.last().map(|r| encode_cursor(r.created_at, &r.reference)))

@@ -226,22 +226,27 @@ impl Store {
         Ok(r.as_ref().map(row).transpose()?)
     }
 
-    /// Newest first, after `cursor` (`created_at`, `reference` of the last row seen).
+    /// Newest first, after `cursor` (`created_at`, `reference` of the last row
+    /// seen), optionally only references containing `search` (letters, digits, `_`, `-`).
     pub async fn payouts_page(
         &self,
         status: Option<PayoutStatus>,
+        search: Option<&str>,
         cursor: Option<(i64, String)>,
         limit: i64,
     ) -> Result<Vec<PayoutRow>, StoreError> {
         let (at, reference) = cursor.map_or((None, None), |(a, r)| (Some(a), Some(r)));
+        // `search` is allowlisted by the callers, so it holds no LIKE wildcard.
+        let like = search.map(|q| format!("%{q}%"));
         let rows = sqlx::query(select_payouts!(
             "WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR created_at < $2 OR (created_at = $2 AND reference < $3)) \
-             ORDER BY created_at DESC, reference DESC LIMIT $4"
+             AND ($5 IS NULL OR reference LIKE $5) ORDER BY created_at DESC, reference DESC LIMIT $4"
         ))
         .bind(status.map(PayoutStatus::as_str))
         .bind(at)
         .bind(reference)
         .bind(limit)
+        .bind(like)
         .fetch_all(self.pool())
         .await?;
         Ok(rows.iter().map(row).collect::<Result<_, _>>()?)

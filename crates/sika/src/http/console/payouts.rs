@@ -69,6 +69,8 @@ struct ListPage {
     statuses: &'static [PayoutStatus],
     currencies: &'static [Currency],
     filter_status: String,
+    filter_q: String,
+    older: Option<String>,
     can_create: bool,
     form: NewPayoutForm,
     error: Option<String>,
@@ -78,14 +80,39 @@ struct ListPage {
 pub struct Filter {
     #[serde(default)]
     status: String,
+    /// Part of a reference.
+    #[serde(default)]
+    q: String,
+    /// `created_at:reference` of the last row of the page before.
+    #[serde(default)]
+    after: String,
 }
+
+impl Filter {
+    fn search(&self) -> Option<String> {
+        let q: String =
+            self.q.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-').take(64).collect();
+        Some(q).filter(|q| !q.is_empty())
+    }
+
+    fn cursor(&self) -> Option<(i64, String)> {
+        let (at, r) = self.after.split_once(':')?;
+        Some((at.parse().ok()?, crate::domain::checkout::reference(r).ok()?))
+    }
+}
+
+/// Rows a console page shows.
+const PAGE: i64 = 100;
 
 async fn list_view(state: &AppState, c: &Current, f: Filter, form: NewPayoutForm, error: Option<String>) -> Response {
     let status = PayoutStatus::parse(&f.status);
-    let rows = match state.payouts.store.payouts_page(status, None, 200).await {
+    let search = f.search();
+    let rows = match state.payouts.store.payouts_page(status, search.as_deref(), f.cursor(), PAGE).await {
         Ok(r) => r,
         Err(e) => return internal(e),
     };
+    let older =
+        (rows.len() as i64 == PAGE).then(|| rows.last().map(|r| format!("{}:{}", r.created_at, r.reference))).flatten();
     let rows = rows
         .into_iter()
         .map(|p| Line {
@@ -106,6 +133,8 @@ async fn list_view(state: &AppState, c: &Current, f: Filter, form: NewPayoutForm
         statuses: PayoutStatus::ALL,
         currencies: Currency::ALL,
         filter_status: status.map(|s| s.as_str().to_string()).unwrap_or_default(),
+        filter_q: search.unwrap_or_default(),
+        older,
         can_create: may::CREATE_PAYOUTS.contains(&c.role()),
         form,
         error,
@@ -791,7 +820,7 @@ pub async fn export(State(state): State<AppState>, ctx: Ctx, Query(f): Query<Fil
         Err(r) => return r,
     };
     let status = PayoutStatus::parse(&f.status);
-    let rows = match state.payouts.store.payouts_page(status, None, 10_000).await {
+    let rows = match state.payouts.store.payouts_page(status, f.search().as_deref(), None, 10_000).await {
         Ok(r) => r,
         Err(e) => return internal(e),
     };
