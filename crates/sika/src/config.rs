@@ -74,6 +74,8 @@ pub struct Config {
     pub max_connections_per_ip: usize,
     /// Where signed checkpoints of the audit chain's head are appended.
     pub audit_checkpoint_file: PathBuf,
+    /// Payouts not approved within this time expire.
+    pub payout_approval_ttl: Duration,
 }
 
 impl Config {
@@ -136,7 +138,9 @@ impl Config {
             },
         };
         let audit_checkpoint_file = audit_checkpoint_file(src, &database_url);
+        let payout_approval_ttl = duration_var(src, "SIKA_PAYOUT_APPROVAL_TTL", Duration::from_secs(72 * 3600))?;
         Ok(Config {
+            payout_approval_ttl,
             notify_allow_loopback,
             max_connections_per_ip,
             audit_checkpoint_file,

@@ -48,11 +48,12 @@ pub async fn run(config: Config, on_ready: impl FnOnce(SocketAddr)) -> Result<()
     let public = public_url(&config, addr);
     let public_origin = public.origin().ascii_serialization();
     let mut payments = payments(&config, &store, &public)?;
-    let payouts = crate::payouts::Payouts::new(
+    let mut payouts = crate::payouts::Payouts::new(
         store.clone(),
         crate::crypto::field::FieldCipher::new(config.data_keys.clone()),
         payments.flutterwave().clone(),
     );
+    payouts.approval_ttl_ms = i64::try_from(config.payout_approval_ttl.as_millis()).unwrap_or(i64::MAX);
     payments.payouts = Some(payouts.clone());
     let notifier = crate::payments::notify::Notifier::new(
         crate::crypto::field::FieldCipher::new(config.data_keys.clone()),

@@ -260,6 +260,7 @@ async fn every_role_against_every_route() {
         ("/admin/settings".into(), "GET", &[Role::Admin]),
         ("/admin/settings".into(), "POST", &[Role::Admin]),
         ("/admin/settings/secret".into(), "POST", &[Role::Admin]),
+        ("/admin/settings/thresholds".into(), "POST", &[Role::Admin]),
         ("/admin/notifications/none/replay".into(), "POST", &[Role::Admin]),
         ("/admin/webhooks".into(), "GET", &[Role::Admin]),
         ("/payments/none/refund".into(), "POST", &[Role::Approver]),

@@ -742,3 +742,42 @@ async fn console_approval_needs_a_fresh_code() {
         .unwrap();
     assert_eq!(audit.len(), 1, "the reveal is audited");
 }
+
+/// An admin sets the two-approver threshold per currency in the settings;
+/// payouts created after it follow it.
+#[tokio::test]
+async fn the_two_approver_threshold_is_a_setting() {
+    use support::browser::{Browser, code};
+    let e = env().await;
+    let key = payouts_key(&e, "payouts").await;
+    let pw = "Corr3ct-Horse!Battery";
+    let admin = e
+        .app
+        .auth
+        .create_user(&Actor::cli(), "admin@example.com", None, sika::auth::Role::Admin, pw, true)
+        .await
+        .unwrap();
+    let mut b = Browser::new(&e.app.base, e.app.client.clone());
+    assert_eq!(b.login("admin@example.com", pw, &code(&admin.totp_secret, 0)).await.status, 303);
+    let csrf = b.get("/admin/settings").await.csrf();
+    let bad =
+        b.post("/admin/settings/thresholds", &[("currency", "UGX"), ("amount", "10.5"), ("csrf_token", &csrf)]).await;
+    assert!(bad.body.contains("threshold must be an amount"));
+    let ok =
+        b.post("/admin/settings/thresholds", &[("currency", "NGN"), ("amount", "50,000"), ("csrf_token", &csrf)]).await;
+    assert_eq!(ok.status, 303);
+    let (_, small) = post(&e, &key, "/api/v1/payouts", ngn("t-small", "50000")).await;
+    let (_, big) = post(&e, &key, "/api/v1/payouts", ngn("t-big", "50000.01")).await;
+    assert_eq!((small["approvals_needed"].as_i64(), big["approvals_needed"].as_i64()), (Some(1), Some(2)));
+    let audit = e
+        .app
+        .auth
+        .store
+        .audit_search(
+            &sika::store::AuditFilter { action: Some("settings.two_approvers_above".into()), ..Default::default() },
+            5,
+        )
+        .await
+        .unwrap();
+    assert_eq!(audit.len(), 1);
+}

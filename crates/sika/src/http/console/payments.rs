@@ -456,6 +456,8 @@ struct SettingsPage {
     has_secret: bool,
     new_secret: Option<String>,
     dead: Vec<OutboxRow>,
+    /// Per currency: the amount above which a payout needs two approvers ("" = never).
+    thresholds: Vec<(Currency, String)>,
     error: Option<String>,
 }
 
@@ -479,6 +481,13 @@ async fn settings_view(
         (Ok(u), Ok(s), Ok(d)) => (u, s, d),
         (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return internal(e),
     };
+    let mut thresholds = Vec::new();
+    for cur in Currency::ALL {
+        match store.setting(&crate::payouts::threshold_setting(*cur)).await {
+            Ok(t) => thresholds.push((*cur, t.unwrap_or_default())),
+            Err(e) => return internal(e),
+        }
+    }
     render(&SettingsPage {
         nav: Nav::of(c),
         csrf: c.csrf_token.clone(),
@@ -486,6 +495,7 @@ async fn settings_view(
         has_secret: secret.is_some(),
         new_secret,
         dead,
+        thresholds,
         error,
     })
 }
@@ -528,6 +538,55 @@ pub async fn save_settings(State(state): State<AppState>, ctx: Ctx, Form(f): For
         return r;
     }
     if let Err(e) = store.set_setting(notify::URL_SETTING, &url).await {
+        return internal(e);
+    }
+    Redirect::to("/admin/settings").into_response()
+}
+
+#[derive(Deserialize)]
+pub struct ThresholdForm {
+    #[serde(default)]
+    currency: String,
+    /// Empty: one approver whatever the amount.
+    #[serde(default)]
+    amount: String,
+    #[serde(default)]
+    csrf_token: String,
+}
+
+/// An admin sets the amount above which a payout in a currency needs two approvers.
+pub async fn save_threshold(State(state): State<AppState>, ctx: Ctx, Form(f): Form<ThresholdForm>) -> Response {
+    let c = match state.authorize(&ctx, may::MANAGE_SETTINGS, "settings", Some(&f.csrf_token)).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let Some(currency) = Currency::parse(&f.currency) else {
+        return settings_view(&state, &c, None, None, Some("Choose a currency.".into())).await;
+    };
+    let typed = f.amount.trim().replace(',', "");
+    let value = if typed.is_empty() {
+        String::new()
+    } else {
+        match typed.parse::<Decimal>().ok().and_then(|a| currency.check_amount(a, state.payouts.max_amount).ok()) {
+            Some(a) => a.to_string(),
+            None => {
+                let why = format!("The {currency} threshold must be an amount such as 100000.");
+                return settings_view(&state, &c, None, None, Some(why)).await;
+            }
+        }
+    };
+    let key = crate::payouts::threshold_setting(currency);
+    let store = &state.payments.store;
+    let before = match store.setting(&key).await {
+        Ok(b) => b,
+        Err(e) => return internal(e),
+    };
+    let actor = c.actor(&ctx.ip, &ctx.user_agent);
+    let details = json!({"currency": currency, "before": before, "after": value});
+    if let Err(r) = state.audited(&actor, "settings.two_approvers_above", "settings", Outcome::Success, details).await {
+        return r;
+    }
+    if let Err(e) = store.set_setting(&key, &value).await {
         return internal(e);
     }
     Redirect::to("/admin/settings").into_response()
