@@ -781,3 +781,25 @@ async fn the_two_approver_threshold_is_a_setting() {
         .unwrap();
     assert_eq!(audit.len(), 1);
 }
+
+/// A batch near the 5,000-row limit fits through the API (the bulk routes
+/// take up to 1 MiB; everything else keeps the small body limit).
+#[tokio::test]
+async fn a_large_batch_fits_through_the_api() {
+    let e = env().await;
+    let key = payouts_key(&e, "payouts").await;
+    let rows: String =
+        (0..4000).map(|i| format!("big-{i},100,NGN,NG,044,0690000032,Forrest Green,,,Batch payment {i}\n")).collect();
+    let csv = format!("{HEADER}{rows}");
+    assert!(csv.len() > 200_000);
+    let (code, v) = post(&e, &key, "/api/v1/payout-batches", json!({"csv": csv})).await;
+    assert_eq!((code, v["items"].as_i64()), (202, Some(4000)), "{v}");
+    let (code, _) = post(
+        &e,
+        &key,
+        "/api/v1/payouts",
+        json!({"reference": "x", "amount": 1, "currency": "NGN", "narration": "a".repeat(100_000)}),
+    )
+    .await;
+    assert_eq!(code, 413, "other routes keep the small limit");
+}

@@ -65,10 +65,11 @@ pub const UPLOAD_PATH: &str = "/payouts/batches";
 pub const UPLOAD_LIMIT: usize = 1024 * 1024 + 64 * 1024;
 
 /// Bodies larger than the limit get 413: `max` everywhere, [`UPLOAD_LIMIT`]
-/// on the upload route. A declared length is checked at once; a streamed
+/// on the two bulk-payout routes (the console's upload and the API's batch). A declared length is checked at once; a streamed
 /// body is cut off when it passes the limit.
 pub async fn limit_body(max: usize, req: Request, next: Next) -> Response {
-    let limit = if req.uri().path() == UPLOAD_PATH { UPLOAD_LIMIT.max(max) } else { max };
+    let bulk = matches!(req.uri().path(), UPLOAD_PATH | "/api/v1/payout-batches");
+    let limit = if bulk { UPLOAD_LIMIT.max(max) } else { max };
     let declared =
         req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > limit) {
