@@ -76,6 +76,8 @@ pub struct Config {
     pub audit_checkpoint_file: PathBuf,
     /// Payouts not approved within this time expire.
     pub payout_approval_ttl: Duration,
+    /// A payout claimed for sending that Flutterwave does not know this long after is sent again (same reference).
+    pub payout_resend_after: Duration,
 }
 
 impl Config {
@@ -139,7 +141,12 @@ impl Config {
         };
         let audit_checkpoint_file = audit_checkpoint_file(src, &database_url);
         let payout_approval_ttl = duration_var(src, "SIKA_PAYOUT_APPROVAL_TTL", Duration::from_secs(72 * 3600))?;
+        let payout_resend_after = duration_var(src, "SIKA_PAYOUT_RESEND_AFTER", Duration::from_secs(300))?;
+        if payout_resend_after < Duration::from_secs(10) {
+            return err("SIKA_PAYOUT_RESEND_AFTER must be at least 10s (longer than a request can take).");
+        }
         Ok(Config {
+            payout_resend_after,
             payout_approval_ttl,
             notify_allow_loopback,
             max_connections_per_ip,

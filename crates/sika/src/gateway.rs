@@ -54,6 +54,7 @@ pub async fn run(config: Config, on_ready: impl FnOnce(SocketAddr)) -> Result<()
         payments.flutterwave().clone(),
     );
     payouts.approval_ttl_ms = i64::try_from(config.payout_approval_ttl.as_millis()).unwrap_or(i64::MAX);
+    payouts.resend_unsent_after_ms = i64::try_from(config.payout_resend_after.as_millis()).unwrap_or(i64::MAX);
     payments.payouts = Some(payouts.clone());
     let notifier = crate::payments::notify::Notifier::new(
         crate::crypto::field::FieldCipher::new(config.data_keys.clone()),

@@ -803,3 +803,44 @@ async fn a_large_batch_fits_through_the_api() {
     .await;
     assert_eq!(code, 413, "other routes keep the small limit");
 }
+
+/// Claimed, then the process died before the request left: Flutterwave has no
+/// transfer with the reference long after, so it goes out again — with the
+/// same reference. Sent twice for real? Flutterwave refuses the duplicate
+/// reference and the payout is looked up, not failed.
+#[tokio::test]
+async fn a_payout_claimed_but_never_sent_goes_out_once_with_its_reference() {
+    let e = env().await;
+    let key = payouts_key(&e, "payouts").await;
+    for r in ["lost-1", "twice-1"] {
+        post(&e, &key, "/api/v1/payouts", ngn(r, "5000")).await;
+        e.app.payouts.approve(r, &checker("c1")).await.unwrap();
+    }
+    // lost-1: claimed (unknown), never sent.
+    let pool = e.app.db.store.pool_for_tests();
+    sqlx::query("UPDATE payouts SET status = 'unknown', next_check_at = 0 WHERE reference = 'lost-1'")
+        .execute(pool)
+        .await
+        .unwrap();
+    e.app.payouts.follow(sika::store::now_ms() + 60_000).await.unwrap();
+    assert_eq!(status(&e, "lost-1").await, PayoutStatus::Unknown, "too early to tell");
+    e.app.payouts.follow(sika::store::now_ms() + 10 * 60_000).await.unwrap();
+    assert_eq!(status(&e, "lost-1").await, PayoutStatus::Queued, "never sent: queued again");
+    e.reset_stats().await;
+    e.app.payouts.dispatch(10).await.unwrap();
+    assert_eq!(transfers_created(&e).await, 2, "lost-1 and twice-1, once each");
+    assert_eq!(status(&e, "lost-1").await, PayoutStatus::Submitted);
+    // twice-1: sent, but its record lost: sending again hits the duplicate reference.
+    let original = transfer_of(&e, "twice-1").await["id"].as_i64().unwrap();
+    sqlx::query("UPDATE payouts SET status = 'queued', transfer_id = NULL WHERE reference = 'twice-1'")
+        .execute(pool)
+        .await
+        .unwrap();
+    e.app.payouts.dispatch(10).await.unwrap();
+    let p = e.app.payouts.payout("twice-1").await.unwrap().unwrap();
+    assert_eq!(p.status, PayoutStatus::Unknown, "a taken reference is not a failure");
+    sqlx::query("UPDATE payouts SET next_check_at = 0 WHERE reference = 'twice-1'").execute(pool).await.unwrap();
+    e.app.payouts.follow(sika::store::now_ms()).await.unwrap();
+    let p = e.app.payouts.payout("twice-1").await.unwrap().unwrap();
+    assert_eq!((p.status, p.transfer_id), (PayoutStatus::Submitted, Some(original)), "found by its reference");
+}

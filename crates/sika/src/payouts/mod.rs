@@ -27,6 +27,8 @@ use crate::domain::payout::{
 use crate::domain::{Currency, PayoutStatus};
 use crate::store::{ApprovalWrite, Notification, PayoutRow, Settle, Store, StoreError, now_ms};
 
+/// See [`Payouts::resend_unsent_after_ms`]: ten times the client's request timeout.
+pub const DEFAULT_RESEND_UNSENT_AFTER_MS: i64 = 5 * 60_000;
 /// Unapproved payouts expire after this long.
 pub const DEFAULT_APPROVAL_TTL_MS: i64 = 72 * 3_600_000;
 /// A bank list is fetched again after a day (and served stale if that fails).
@@ -43,6 +45,10 @@ pub struct Payouts {
     flw: Client,
     pub max_amount: Decimal,
     pub approval_ttl_ms: i64,
+    /// A payout claimed for sending that Flutterwave still does not know this
+    /// long after (far longer than any request can take) was never sent — the
+    /// process stopped first — and is sent again with the same reference.
+    pub resend_unsent_after_ms: i64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +100,7 @@ impl Payouts {
             flw,
             max_amount: Decimal::from(crate::domain::payout::DEFAULT_MAX_PAYOUT),
             approval_ttl_ms: DEFAULT_APPROVAL_TTL_MS,
+            resend_unsent_after_ms: DEFAULT_RESEND_UNSENT_AFTER_MS,
         }
     }
 
@@ -510,6 +517,12 @@ impl Payouts {
         };
         match self.flw.create_transfer(&req).await {
             Reply::Ok(t) => self.apply_transfer(p, &t).await,
+            // The reference is taken: this payout (or an earlier send of it) is at
+            // Flutterwave already. Not a failure: look it up.
+            Reply::Rejected(e) if e.kind == ErrorKind::DuplicateReference => {
+                let detail = format!("Flutterwave already has this reference ({}): looked up", e.message);
+                self.store.payout_event(&p.reference, "unknown", &detail).await
+            }
             Reply::Rejected(e) => {
                 let detail = format!("Flutterwave refused the transfer: {}", e.message);
                 let s = Settle {
@@ -585,8 +598,16 @@ impl Payouts {
             };
             match looked {
                 Reply::Ok(Some(t)) => self.apply_transfer(p, &t).await?,
+                Reply::Ok(None)
+                    if p.status == PayoutStatus::Unknown && now - p.updated_at >= self.resend_unsent_after_ms =>
+                {
+                    // Claimed, then the process stopped before the request left: the
+                    // same reference goes out again (Flutterwave refuses a second one).
+                    let why = "Flutterwave has no transfer with this reference long after it was claimed: it was never sent; sending it again with the same reference";
+                    self.store.requeue_unsent(&p.reference, why).await?;
+                }
                 Reply::Ok(None) => {
-                    // Not at Flutterwave (yet): keep looking, never send again.
+                    // Not at Flutterwave (yet): keep looking.
                     if p.checks == 24 {
                         let why = "Flutterwave shows no transfer with this reference after a day of lookups: check it";
                         self.store.payout_event(&p.reference, "needs_attention", why).await?;

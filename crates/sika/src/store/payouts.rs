@@ -463,6 +463,26 @@ impl Store {
         Ok(moved)
     }
 
+    /// unknown (never reached Flutterwave) → queued, the hold kept: the
+    /// dispatcher sends it again with the same reference (the consent is
+    /// checked again from the records).
+    pub async fn requeue_unsent(&self, reference: &str, why: &str) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let r = sqlx::query(
+            "UPDATE payouts SET status = 'queued', next_check_at = NULL, updated_at = $1 WHERE reference = $2 AND status = 'unknown' AND transfer_id IS NULL",
+        )
+        .bind(now_ms())
+        .bind(reference)
+        .execute(&mut *tx)
+        .await?;
+        let moved = r.rows_affected() == 1;
+        if moved {
+            event(&mut tx, reference, "requeued", why).await?;
+        }
+        tx.commit().await?;
+        Ok(moved)
+    }
+
     /// unknown → submitted: Flutterwave accepted the transfer (queued, not paid).
     pub async fn payout_submitted(
         &self,
