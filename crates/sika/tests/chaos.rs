@@ -189,7 +189,7 @@ async fn drill(database_url: String, instances: usize) {
         Duration::from_secs(900),
         Duration::from_secs(3600),
     );
-    let (_, api_key) = auth.create_api_key(&Actor::cli(), "chaos shop", "checkouts,read").await.unwrap();
+    let (_, api_key) = auth.create_api_key(&Actor::cli(), "chaos shop", "checkouts,read,payouts").await.unwrap();
     let (shop_url, received) = shop_receiver().await;
     let cipher = sika::crypto::field::FieldCipher::new(keys.clone());
     sika::payments::notify::set_endpoint(&store, &cipher, &shop_url, "whsec_chaos").await.unwrap();
@@ -226,6 +226,8 @@ async fn drill(database_url: String, instances: usize) {
         ("FLW_SECRET_KEY", &flw_key),
         ("FLW_SECRET_HASH", &flw_hash),
         ("FLW_RATE_PER_SECOND", "15"),
+        // Payouts claimed by a killed instance before their request left go out again after this.
+        ("SIKA_PAYOUT_RESEND_AFTER", "10s"),
         ("SIKA_NOTIFY_ALLOW_LOOPBACK", "true"),
         // Every client arrives from the balancer's address.
         ("SIKA_MAX_CONNECTIONS_PER_IP", "0"),
@@ -269,7 +271,7 @@ async fn drill(database_url: String, instances: usize) {
         "seed": seed, "error_rate": 0.05, "error_after_commit_rate": 0.03, "latency_ms": 15,
         "rate_limit_per_second": 20, "webhook_duplicate_rate": 0.25, "webhook_drop_rate": 0.25,
         "webhook_reorder": true, "webhook_delay_ms": 40, "webhook_retries": 2, "webhook_retry_interval_ms": 1500,
-        "signature": "both"
+        "signature": "both", "transfer_complete_after_ms": 300
     });
     assert!(control("/_emulator/faults", faults).await.is_success());
 
@@ -307,6 +309,50 @@ async fn drill(database_url: String, instances: usize) {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         plans.push((reference, plan, amount));
+    }
+
+    // Payouts, created through the balancer and approved (as an approver would,
+    // with the rule and the holds), to be dispatched by both instances under the chaos.
+    let payout_count = env_number("SIKA_CHAOS_PAYOUTS", 30);
+    let approver_service = {
+        let mut c = flutterwave::Config::new(
+            url::Url::parse(&format!("{}/v3", d.emulator_url)).unwrap(),
+            flutterwave::SecretKey::new(flw_key.clone()),
+        );
+        c.rate_per_second = 50;
+        sika::payouts::Payouts::new(store.clone(), cipher.clone(), flutterwave::Client::new(c).unwrap())
+    };
+    let mut payout_refs = Vec::new();
+    for n in 0..payout_count {
+        let reference = format!("chaos-payout-{n}");
+        let body = json!({"reference": reference, "amount": format!("{}", 1000 + n), "currency": "NGN",
+                          "bank_code": "044", "account_number": "0690000032", "beneficiary_name": "Forrest Green"});
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let r = client.post(format!("{}/api/v1/payouts", d.base())).bearer_auth(&api_key).json(&body).send().await;
+            match r {
+                Ok(r) if r.status() == 202 => break,
+                Ok(r) if r.status() == 503 => {}
+                Ok(r) => panic!("creating {reference}: {} {}", r.status(), r.text().await.unwrap_or_default()),
+                Err(_) => {}
+            }
+            assert!(tries < 50, "{reference} could not be created");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let approver =
+            sika::domain::payout::Approver { user_id: "chaos-approver".into(), may_approve: true, stepped_up: true };
+        for _ in 0..50 {
+            match approver_service.approve(&reference, &approver).await.unwrap() {
+                sika::store::ApprovalWrite::Queued(_) => break,
+                // The balance could not be read during the storm: try again.
+                sika::store::ApprovalWrite::Refused(why) if why.contains("balance") => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                other => panic!("approving {reference}: {other:?}"),
+            }
+        }
+        payout_refs.push(reference);
     }
 
     // The chaos monkey: SIGKILL an instance at random moments, restart it.
@@ -435,6 +481,33 @@ async fn drill(database_url: String, instances: usize) {
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
     let converge_took = converge_started.elapsed();
+    // Payouts: every one ends successful, from Flutterwave's record, sent once.
+    let payouts_started = Instant::now();
+    loop {
+        let mut open = Vec::new();
+        for r in &payout_refs {
+            let p = store.payout(r).await.unwrap().unwrap();
+            assert!(
+                !matches!(p.status, sika::domain::PayoutStatus::Failed | sika::domain::PayoutStatus::AwaitingApproval),
+                "{r} ended {} ({:?})",
+                p.status,
+                p.complete_message
+            );
+            if p.status != sika::domain::PayoutStatus::Successful {
+                open.push((r.clone(), p.status));
+            }
+        }
+        if open.is_empty() {
+            break;
+        }
+        assert!(
+            payouts_started.elapsed() < Duration::from_secs(240),
+            "payouts never final: {:?}",
+            &open[..open.len().min(10)]
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let payouts_took = payouts_started.elapsed();
 
     // Refunds at once on paid checkouts (what approvers would do), within the money rule.
     let flw_config = {
@@ -465,7 +538,23 @@ async fn drill(database_url: String, instances: usize) {
     }
     while refund_tasks.join_next().await.is_some() {}
 
-    // The invariants.
+    // The invariants. Payouts: one transfer per reference at Flutterwave, successful there too.
+    for r in &payout_refs {
+        let v: Value = http
+            .get(format!("{}/v3/transfers?reference={r}", d.emulator_url))
+            .bearer_auth(&flw_key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let rows = v["data"].as_array().unwrap();
+        assert_eq!(rows.len(), 1, "{r}: one transfer");
+        assert_eq!(rows[0]["status"], "SUCCESSFUL");
+        let events: Vec<String> = store.outbox_for(r).await.unwrap().into_iter().map(|o| o.event).collect();
+        assert_eq!(events, ["payout.successful"], "{r}");
+    }
     let mut by_status: HashMap<&str, usize> = HashMap::new();
     for (reference, plan, amount) in &plans {
         let c = store.checkout(reference).await.unwrap().unwrap();
@@ -559,6 +648,10 @@ async fn drill(database_url: String, instances: usize) {
         emu["webhooks_duplicated"]
     );
     println!("  shop notifications: {} distinct events, each under one id", received.len());
+    println!(
+        "  payouts: {} approved, all successful, one transfer each; final {payouts_took:?} after the checkouts",
+        payout_refs.len()
+    );
     drop(d.dir);
 }
 
