@@ -279,6 +279,8 @@ async fn every_role_against_every_route() {
         ("/payouts/batches/none/approve".into(), "POST", &[Role::Approver]),
         ("/payouts/batches/none/reject".into(), "POST", &[Role::Approver]),
         ("/payouts/export.csv".into(), "GET", &[Role::Admin, Role::Operator, Role::Approver, Role::Viewer]),
+        ("/payouts/beneficiaries".into(), "GET", &[Role::Admin, Role::Operator, Role::Approver, Role::Viewer]),
+        ("/payouts/beneficiaries/none/delete".into(), "POST", &[Role::Operator]),
     ];
     for role in Role::ALL {
         let u = user(&app, role, &format!("matrix-{role}")).await;

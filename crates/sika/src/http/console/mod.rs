@@ -40,6 +40,8 @@ pub fn routes() -> Router<AppState> {
         .route("/payouts/batches/{id}/approve", post(payouts::approve_batch))
         .route("/payouts/batches/{id}/reject", post(payouts::reject_batch))
         .route("/payouts/export.csv", get(payouts::export))
+        .route("/payouts/beneficiaries", get(payouts::beneficiaries))
+        .route("/payouts/beneficiaries/{id}/delete", post(payouts::delete_beneficiary))
         .route("/payouts/{reference}", get(payouts::detail))
         .route("/payouts/{reference}/approve", post(payouts::approve))
         .route("/payouts/{reference}/reject", post(payouts::reject))

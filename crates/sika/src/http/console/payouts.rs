@@ -865,3 +865,80 @@ pub async fn export(State(state): State<AppState>, ctx: Ctx, Query(f): Query<Fil
     )
         .into_response()
 }
+
+struct BeneficiaryLine {
+    id: String,
+    name: String,
+    resolved: String,
+    bank: String,
+    account: String,
+    kind: &'static str,
+    created: String,
+}
+
+#[derive(Template)]
+#[template(path = "beneficiaries.html")]
+struct BeneficiariesPage {
+    nav: Option<Nav>,
+    csrf: String,
+    rows: Vec<BeneficiaryLine>,
+    can_delete: bool,
+}
+
+/// Saved beneficiaries, masked.
+pub async fn beneficiaries(State(state): State<AppState>, ctx: Ctx) -> Response {
+    let c = match state.authorize(&ctx, may::READ_PAYOUTS, "beneficiaries", None).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let rows = match state.payouts.store.beneficiaries(500).await {
+        Ok(r) => r,
+        Err(e) => return internal(e),
+    };
+    let rows = rows
+        .into_iter()
+        .map(|b| {
+            let v = state.payouts.beneficiary_view(b);
+            BeneficiaryLine {
+                name: v.name.unwrap_or_default(),
+                resolved: v.resolved_name.unwrap_or_default(),
+                bank: v.row.bank_name.clone().unwrap_or_else(|| v.row.bank_code.clone()),
+                account: v.row.account_mask.clone(),
+                kind: v.row.kind.as_str(),
+                created: time(v.row.created_at),
+                id: v.row.id,
+            }
+        })
+        .collect();
+    render(&BeneficiariesPage {
+        nav: Nav::of(&c),
+        csrf: c.csrf_token.clone(),
+        rows,
+        can_delete: may::CREATE_PAYOUTS.contains(&c.role()),
+    })
+}
+
+pub async fn delete_beneficiary(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    Form(f): Form<CsrfOnly>,
+) -> Response {
+    let c = match state.authorize(&ctx, may::CREATE_PAYOUTS, "beneficiaries.delete", Some(&f.csrf_token)).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if !batch_id_ok(&id) {
+        return AppError::NotFound.into_response();
+    }
+    let actor = c.actor(&ctx.ip, &ctx.user_agent);
+    if let Err(r) =
+        state.audited(&actor, "beneficiary.delete", &format!("beneficiary:{id}"), Outcome::Success, json!({})).await
+    {
+        return r;
+    }
+    match state.payouts.store.delete_beneficiary(&id).await {
+        Ok(_) => Redirect::to("/payouts/beneficiaries").into_response(),
+        Err(e) => internal(e),
+    }
+}
