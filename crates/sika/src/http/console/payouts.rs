@@ -27,10 +27,29 @@ struct Line {
     currency: Currency,
     amount: String,
     status: PayoutStatus,
+    /// The account's name at the bank (else the name given).
+    name: String,
     account: String,
     bank: String,
     created: String,
     mismatch: bool,
+}
+
+impl Line {
+    fn of(state: &AppState, p: &crate::store::PayoutRow) -> Line {
+        let v = state.payouts.view(p.clone());
+        Line {
+            reference: p.reference.clone(),
+            amount: p.currency.format(p.amount),
+            currency: p.currency,
+            status: p.status,
+            name: v.resolved_name.or(v.given_name).unwrap_or_default(),
+            account: p.account_mask.clone(),
+            bank: p.bank_name.clone().unwrap_or_else(|| p.bank_code.clone()),
+            created: time(p.created_at),
+            mismatch: p.name_mismatch,
+        }
+    }
 }
 
 /// What was typed into the payout form, shown again on refusal.
@@ -113,19 +132,7 @@ async fn list_view(state: &AppState, c: &Current, f: Filter, form: NewPayoutForm
     };
     let older =
         (rows.len() as i64 == PAGE).then(|| rows.last().map(|r| format!("{}:{}", r.created_at, r.reference))).flatten();
-    let rows = rows
-        .into_iter()
-        .map(|p| Line {
-            amount: p.currency.format(p.amount),
-            currency: p.currency,
-            status: p.status,
-            account: p.account_mask,
-            bank: p.bank_name.unwrap_or(p.bank_code),
-            created: time(p.created_at),
-            mismatch: p.name_mismatch,
-            reference: p.reference,
-        })
-        .collect();
+    let rows = rows.iter().map(|p| Line::of(state, p)).collect();
     render(&ListPage {
         nav: Nav::of(c),
         csrf: c.csrf_token.clone(),
@@ -675,21 +682,7 @@ async fn batch_view(
         .map(|(cur, (n, amount, fee))| (*cur, *n, cur.format(*amount), cur.format(*fee), cur.format(*amount + *fee)))
         .collect();
     let statuses = s.by_status.iter().map(|(k, v)| (*k, *v)).collect();
-    let lines = s
-        .items
-        .iter()
-        .take(500)
-        .map(|p| Line {
-            reference: p.reference.clone(),
-            amount: p.currency.format(p.amount),
-            currency: p.currency,
-            status: p.status,
-            account: p.account_mask.clone(),
-            bank: p.bank_name.clone().unwrap_or_else(|| p.bank_code.clone()),
-            created: time(p.created_at),
-            mismatch: p.name_mismatch,
-        })
-        .collect();
+    let lines = s.items.iter().take(500).map(|p| Line::of(state, p)).collect();
     let can_approve = may::APPROVE_PAYOUTS.contains(&c.role())
         && s.batch.status == crate::domain::BatchStatus::AwaitingApproval
         && s.batch.created_by != c.user.id;
