@@ -6,6 +6,8 @@
 
 mod api_keys;
 mod audit;
+mod batches;
+mod beneficiaries;
 mod checkouts;
 mod inbox;
 mod migrations;
@@ -23,13 +25,15 @@ use crate::secret::Secret;
 
 pub use api_keys::ApiKeyRow;
 pub use audit::{AuditEntry, AuditFilter};
+pub use batches::{BatchApproval, BatchRow};
+pub use beneficiaries::BeneficiaryRow;
 pub use checkouts::{
     CheckoutRow, ExpiryCandidate, Notification, OutboxRow, RECONCILE_MARKS_MS, REFUND_FIRST_CHECK_MS, RefundRefusal,
     RefundRow, RefundUpdate,
 };
 pub use inbox::InboxRow;
 pub use migrations::{MIGRATIONS, applied_versions};
-pub use payouts::{ApprovalWrite, BatchApproval, BatchRow, BeneficiaryRow, PayoutRow, Settle};
+pub use payouts::{ApprovalWrite, PayoutRow, Settle};
 pub use sessions::SessionRow;
 pub use users::{Inserted, UserRow};
 
