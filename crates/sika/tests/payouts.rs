@@ -844,3 +844,30 @@ async fn a_payout_claimed_but_never_sent_goes_out_once_with_its_reference() {
     let p = e.app.payouts.payout("twice-1").await.unwrap().unwrap();
     assert_eq!((p.status, p.transfer_id), (PayoutStatus::Submitted, Some(original)), "found by its reference");
 }
+
+/// Five wrong codes when approving end the session; nothing is approved.
+#[tokio::test]
+async fn wrong_approval_codes_end_the_session() {
+    use support::browser::{Browser, code};
+    let e = env().await;
+    let key = payouts_key(&e, "payouts").await;
+    post(&e, &key, "/api/v1/payouts", ngn("cap-1", "100")).await;
+    let pw = "Corr3ct-Horse!Battery";
+    let ap = e
+        .app
+        .auth
+        .create_user(&Actor::cli(), "cap@example.com", None, sika::auth::Role::Approver, pw, true)
+        .await
+        .unwrap();
+    let mut b = Browser::new(&e.app.base, e.app.client.clone());
+    assert_eq!(b.login("cap@example.com", pw, &code(&ap.totp_secret, 0)).await.status, 303);
+    let csrf = b.get("/payouts/cap-1").await.csrf();
+    for _ in 0..4 {
+        let page = b.post("/payouts/cap-1/approve", &[("totp", "000000"), ("csrf_token", &csrf)]).await;
+        assert!(page.body.contains("tries left"));
+    }
+    let last = b.post("/payouts/cap-1/approve", &[("totp", "000000"), ("csrf_token", &csrf)]).await;
+    assert_eq!(last.location.as_deref(), Some("/login"));
+    assert_eq!(b.get("/payouts").await.location.as_deref(), Some("/login"));
+    assert_eq!(status(&e, "cap-1").await, PayoutStatus::AwaitingApproval);
+}
