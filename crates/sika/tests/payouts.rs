@@ -868,6 +868,6 @@ async fn wrong_approval_codes_end_the_session() {
     }
     let last = b.post("/payouts/cap-1/approve", &[("totp", "000000"), ("csrf_token", &csrf)]).await;
     assert_eq!(last.location.as_deref(), Some("/login"));
-    assert_eq!(b.get("/payouts").await.location.as_deref(), Some("/login"));
+    assert_eq!(b.get("/payouts").await.location.as_deref(), Some("/login?next=%2Fpayouts"));
     assert_eq!(status(&e, "cap-1").await, PayoutStatus::AwaitingApproval);
 }

@@ -65,6 +65,10 @@ pub struct Current {
     pub stage: String,
     /// Payouts waiting for approval, for approvers' navigation (filled by the web layer).
     pub approvals_waiting: Option<i64>,
+    /// The page asked for, to mark it in the navigation (filled by the web layer).
+    pub here: String,
+    /// A confirmation of the last change, shown once (filled by the web layer).
+    pub flash: Option<&'static str>,
 }
 
 impl Current {
@@ -175,6 +179,8 @@ impl Auth {
             csrf_token: s.csrf_token,
             stage: s.stage,
             approvals_waiting: None,
+            here: String::new(),
+            flash: None,
         }))
     }
 

@@ -37,7 +37,8 @@ pub async fn edge(mut req: Request, next: Next) -> Response {
     req.extensions_mut().insert(RequestId(request_id.clone()));
     let started = Instant::now();
     let mut res = next.run(req).instrument(span.clone()).await;
-    if res.status().is_client_error() || res.status().is_server_error() {
+    let own = res.extensions().get::<error::OwnBody>().is_some();
+    if (res.status().is_client_error() || res.status().is_server_error()) && !own {
         res = error::render(res, machine, &request_id);
     }
     secure_headers(res.headers_mut());

@@ -12,6 +12,11 @@ use http::{HeaderValue, StatusCode, header};
 
 use crate::store::StoreError;
 
+/// Marks an error response whose body is already a safe page of ours (the
+/// console's 403/404 with its navigation): the edge keeps it.
+#[derive(Debug, Clone, Copy)]
+pub struct OwnBody;
+
 /// What a user may see of an error: a stable code and a plain sentence.
 #[derive(Debug, Clone)]
 pub struct PublicError {

@@ -46,7 +46,8 @@ pub fn app(state: AppState) -> Router {
 /// to add a failing handler or an echo route).
 pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
     let max_body = state.max_body_bytes;
-    harden(routes().merge(extra), max_body).with_state(state)
+    let pages = middleware::from_fn_with_state(state.clone(), console::console_pages);
+    harden(routes().merge(extra).layer(pages), max_body).with_state(state)
 }
 
 fn routes() -> Router<AppState> {

@@ -23,6 +23,9 @@ use crate::http::error::AppError;
 #[derive(Debug, Clone)]
 pub struct Ctx {
     pub ip: String,
+    /// The path and query asked for (to mark the navigation and to come back after sign-in).
+    pub path: String,
+    pub method: http::Method,
     pub user_agent: String,
     pub cookies: HashMap<String, String>,
     pub headers: HeaderMap,
@@ -60,7 +63,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
                 }
             }
         }
-        Ok(Ctx { ip, user_agent, cookies, headers: parts.headers.clone() })
+        let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/").chars().take(512).collect();
+        Ok(Ctx { ip, path, method: parts.method.clone(), user_agent, cookies, headers: parts.headers.clone() })
     }
 }
 
@@ -95,16 +99,19 @@ impl AppState {
     /// The signed-in operator with a full session, or a redirect to sign in
     /// (or to finish enrolment).
     pub async fn signed_in(&self, ctx: &Ctx) -> Result<Current, Response> {
-        let Some(token) = ctx.cookie(COOKIE) else { return Err(Redirect::to("/login").into_response()) };
+        let to_login = || Redirect::to(&login_then(ctx)).into_response();
+        let Some(token) = ctx.cookie(COOKIE) else { return Err(to_login()) };
         match self.auth.current(token, &ctx.ip, &ctx.user_agent).await {
             Ok(Ok(mut c)) if c.is_full() => {
                 if crate::auth::roles::may::APPROVE_PAYOUTS.contains(&c.role()) {
                     c.approvals_waiting = self.payouts.store.payouts_awaiting_count().await.ok();
                 }
+                c.here = ctx.path.split('?').next().unwrap_or("/").to_string();
+                c.flash = ctx.cookie(super::flash::COOKIE).and_then(super::flash::message);
                 Ok(c)
             }
             Ok(Ok(_)) => Err(Redirect::to("/enrol").into_response()),
-            Ok(Err(_)) => Err(Redirect::to("/login").into_response()),
+            Ok(Err(_)) => Err(to_login()),
             Err(e) => Err(AppError::Internal(Box::new(e)).into_response()),
         }
     }
@@ -132,7 +139,7 @@ impl AppState {
             return Ok(());
         }
         self.audited(&c.actor(&ctx.ip, &ctx.user_agent), "access", what, Outcome::Denied, json!({})).await?;
-        Err(AppError::Forbidden.into_response())
+        Err(error_page(Some(c), http::StatusCode::FORBIDDEN))
     }
 
     /// The synchronizer token (bound to the session, constant-time) plus the origin check.
@@ -172,7 +179,9 @@ pub struct Nav {
     pub email: String,
     pub role: String,
     pub csrf: String,
-    pub links: Vec<(&'static str, String)>,
+    /// (href, label, is the current page)
+    pub links: Vec<(&'static str, String, bool)>,
+    pub flash: Option<&'static str>,
 }
 
 impl Nav {
@@ -200,8 +209,124 @@ impl Nav {
         if crate::auth::roles::may::READ_AUDIT.contains(&c.role()) {
             links.push(("/audit", "Audit log".into()));
         }
-        Some(Nav { email: c.user.email.clone(), role: c.role().as_str().into(), csrf: c.csrf_token.clone(), links })
+        // The current page is the link with the longest path the page's path starts with.
+        let here = c.here.as_str();
+        let current = links
+            .iter()
+            .map(|(href, _)| href.split('?').next().unwrap_or(href))
+            .filter(|p| here == *p || (*p != "/" && here.starts_with(&format!("{p}/"))))
+            .max_by_key(|p| p.len())
+            .map(str::to_string);
+        let links = links
+            .into_iter()
+            .map(|(href, label)| {
+                let on = current.as_deref() == Some(href) && !(href.contains('?'));
+                (href, label, on)
+            })
+            .collect();
+        Some(Nav {
+            email: c.user.email.clone(),
+            role: c.role().as_str().into(),
+            csrf: c.csrf_token.clone(),
+            links,
+            flash: c.flash,
+        })
     }
+}
+
+/// `/login`, or `/login?next=…` to come back to the page asked for after
+/// signing in (GET pages only: a form cannot be re-sent).
+fn login_then(ctx: &Ctx) -> String {
+    match safe_next(&ctx.path) {
+        Some(next) if ctx.method == http::Method::GET && next != "/" => {
+            format!("/login?next={}", url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>())
+        }
+        _ => "/login".into(),
+    }
+}
+
+/// A path Sika may send a browser to after sign-in: local, absolute, plain
+/// characters only (so never `//evil.example` or `/\evil`), not sign-in itself.
+pub fn safe_next(next: &str) -> Option<&str> {
+    let plain = next.bytes().all(|b| b.is_ascii_alphanumeric() || b"/-_.~?=&%+,".contains(&b));
+    let local = next.starts_with('/') && !next.starts_with("//");
+    let loops = ["/login", "/logout", "/enrol"].iter().any(|p| next.starts_with(p));
+    (plain && local && !loops && next.len() <= 512).then_some(next)
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    nav: Option<Nav>,
+    status: u16,
+    reason: &'static str,
+    message: String,
+}
+
+/// A 403 or 404 inside the console keeps the navigation. Marked so the edge
+/// keeps this body instead of writing the generic one.
+pub fn error_page(c: Option<&Current>, status: http::StatusCode) -> Response {
+    let public = crate::http::error::default_public(status);
+    let page = ErrorPage {
+        nav: c.and_then(Nav::of),
+        status: status.as_u16(),
+        reason: status.canonical_reason().unwrap_or("Error"),
+        message: public.message,
+    };
+    let mut res = render(&page);
+    if res.status().is_success() {
+        *res.status_mut() = status;
+        res.extensions_mut().insert(crate::http::error::OwnBody);
+    }
+    res
+}
+
+/// Console 403/404 responses (and unknown console paths) get the navigation
+/// when the browser is signed in; a page shown drops the one-time flash cookie.
+pub async fn console_pages(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let path = req.uri().path().to_string();
+    let ip = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string()).unwrap_or_default();
+    let cookie_header = req.headers().get(http::header::COOKIE).cloned();
+    let had_flash = cookie_header
+        .as_ref()
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains(&format!("{}=", super::flash::COOKIE)));
+    let mut res = next.run(req).await;
+    if crate::http::edge::is_machine_surface(&path) || path.starts_with("/static/") || path.starts_with("/checkout/") {
+        return res;
+    }
+    let status = res.status();
+    let plain_error =
+        matches!(status.as_u16(), 403 | 404) && res.extensions().get::<crate::http::error::OwnBody>().is_none();
+    if plain_error && let Some(token) = cookie_header.as_ref().and_then(|v| v.to_str().ok()).and_then(session_token) {
+        if let Ok(Ok(c)) = state.auth.current(&token, &ip, "").await
+            && c.is_full()
+        {
+            let mut page = error_page(Some(&c), status);
+            for (k, v) in res.headers() {
+                if k == http::header::SET_COOKIE {
+                    page.headers_mut().append(k, v.clone());
+                }
+            }
+            res = page;
+        }
+    }
+    if had_flash && res.status() == http::StatusCode::OK {
+        super::flash::consume(&mut res);
+    }
+    res
+}
+
+fn session_token(cookie_header: &str) -> Option<String> {
+    cookie_header
+        .split(';')
+        .filter_map(|p| p.trim().split_once('='))
+        .find(|(k, _)| *k == COOKIE)
+        .map(|(_, v)| v.to_string())
 }
 
 pub fn render(t: &impl Template) -> Response {

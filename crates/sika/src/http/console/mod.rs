@@ -5,6 +5,7 @@
 mod account;
 mod admin;
 mod audit_log;
+pub mod flash;
 mod guard;
 mod payments;
 mod payouts;
@@ -13,7 +14,7 @@ mod signin;
 use axum::Router;
 use axum::routing::{get, post};
 
-pub use guard::{Ctx, origin_allowed};
+pub use guard::{Ctx, console_pages, origin_allowed, safe_next};
 
 use super::AppState;
 

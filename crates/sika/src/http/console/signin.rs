@@ -2,12 +2,12 @@
 
 use askama::Template;
 use axum::Form;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use http::{HeaderValue, header};
 use serde::Deserialize;
 
-use super::guard::{Ctx, Nav, internal, origin_allowed, render};
+use super::guard::{Ctx, Nav, internal, origin_allowed, render, safe_next};
 use crate::auth::login::{Attempt, GENERIC_FAILURE, LoginOutcome};
 use crate::auth::session::{COOKIE, LOGIN_COOKIE, NoSession, clear_cookie, cookie};
 use crate::crypto::{ct_eq, random, totp};
@@ -20,23 +20,34 @@ struct LoginPage {
     nav: Option<Nav>,
     csrf: String,
     email: String,
+    /// Where to go after signing in (a checked local path, or "").
+    next: String,
     notice: Option<&'static str>,
     error: Option<&'static str>,
 }
 
 /// The login form, with a fresh pre-login CSRF token (double submit: cookie
 /// and field), and the e-mail typed before (never the password or code).
-fn login_form(notice: Option<&'static str>, error: Option<&'static str>, email: &str) -> Response {
+fn login_form(notice: Option<&'static str>, error: Option<&'static str>, email: &str, next: &str) -> Response {
     let csrf = random::token();
     let email: String = email.chars().filter(|c| !c.is_control()).take(254).collect();
-    let mut res = render(&LoginPage { nav: None, csrf: csrf.clone(), email, notice, error });
+    let next = safe_next(next).unwrap_or("").to_string();
+    let mut res = render(&LoginPage { nav: None, csrf: csrf.clone(), email, next, notice, error });
     if let Ok(v) = HeaderValue::from_str(&cookie(LOGIN_COOKIE, &csrf)) {
         res.headers_mut().append(header::SET_COOKIE, v);
     }
     res
 }
 
-pub async fn login_page(State(state): State<AppState>, ctx: Ctx) -> Response {
+#[derive(Deserialize, Default)]
+pub struct LoginQuery {
+    #[serde(default)]
+    next: String,
+    #[serde(default)]
+    signed_out: Option<String>,
+}
+
+pub async fn login_page(State(state): State<AppState>, ctx: Ctx, Query(q): Query<LoginQuery>) -> Response {
     // A browser whose session ended is told why; the stale cookie is then dropped.
     let notice = match ctx.cookie(COOKIE) {
         Some(token) => match state.auth.current(token, &ctx.ip, &ctx.user_agent).await {
@@ -46,7 +57,8 @@ pub async fn login_page(State(state): State<AppState>, ctx: Ctx) -> Response {
         },
         None => None,
     };
-    let mut res = login_form(notice, None, "");
+    let signed_out = q.signed_out.is_some().then_some("You have signed out.");
+    let mut res = login_form(notice.or(signed_out), None, "", &q.next);
     if notice.is_some()
         && let Ok(v) = HeaderValue::from_str(&clear_cookie(COOKIE))
     {
@@ -63,6 +75,8 @@ pub struct LoginForm {
     password: String,
     #[serde(default)]
     totp: String,
+    #[serde(default)]
+    next: String,
     #[serde(default)]
     csrf_token: String,
 }
@@ -90,9 +104,12 @@ pub async fn login(State(state): State<AppState>, ctx: Ctx, Form(f): Form<LoginF
     let attempt =
         Attempt { email: &f.email, password: &f.password, code: &f.totp, ip: &ctx.ip, user_agent: &ctx.user_agent };
     match state.auth.login(attempt).await {
-        Ok(LoginOutcome::SignedIn(token)) => with_session_cookie(Redirect::to("/").into_response(), &token),
+        Ok(LoginOutcome::SignedIn(token)) => {
+            let to = safe_next(&f.next).unwrap_or("/");
+            with_session_cookie(Redirect::to(to).into_response(), &token)
+        }
         Ok(LoginOutcome::MustEnrol(token)) => with_session_cookie(Redirect::to("/enrol").into_response(), &token),
-        Ok(LoginOutcome::Failed) => login_form(None, Some(GENERIC_FAILURE), &f.email),
+        Ok(LoginOutcome::Failed) => login_form(None, Some(GENERIC_FAILURE), &f.email, &f.next),
         Err(e) => internal(e),
     }
 }
@@ -197,7 +214,7 @@ pub async fn logout(State(state): State<AppState>, ctx: Ctx, Form(f): Form<Logou
     if let Err(e) = state.auth.logout(&c, &ctx.ip, &ctx.user_agent).await {
         return internal(e);
     }
-    let mut res = Redirect::to("/login").into_response();
+    let mut res = Redirect::to("/login?signed_out=1").into_response();
     if let Ok(v) = HeaderValue::from_str(&clear_cookie(COOKIE)) {
         res.headers_mut().append(header::SET_COOKIE, v);
     }
