@@ -302,18 +302,19 @@ pub async fn console_pages(
     let status = res.status();
     let plain_error =
         matches!(status.as_u16(), 403 | 404) && res.extensions().get::<crate::http::error::OwnBody>().is_none();
-    if plain_error && let Some(token) = cookie_header.as_ref().and_then(|v| v.to_str().ok()).and_then(session_token) {
-        if let Ok(Ok(c)) = state.auth.current(&token, &ip, "").await
-            && c.is_full()
-        {
-            let mut page = error_page(Some(&c), status);
-            for (k, v) in res.headers() {
-                if k == http::header::SET_COOKIE {
-                    page.headers_mut().append(k, v.clone());
-                }
+    let token = cookie_header.as_ref().and_then(|v| v.to_str().ok()).and_then(session_token);
+    if plain_error
+        && let Some(token) = token
+        && let Ok(Ok(c)) = state.auth.current(&token, &ip, "").await
+        && c.is_full()
+    {
+        let mut page = error_page(Some(&c), status);
+        for (k, v) in res.headers() {
+            if k == http::header::SET_COOKIE {
+                page.headers_mut().append(k, v.clone());
             }
-            res = page;
         }
+        res = page;
     }
     if had_flash && res.status() == http::StatusCode::OK {
         super::flash::consume(&mut res);
