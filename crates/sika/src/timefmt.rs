@@ -19,6 +19,84 @@ fn civil(ms: i64) -> (i64, i64, i64, i64) {
     (y, m, d, rem)
 }
 
+/// A time zone the console can show times in. Only zones without daylight
+/// saving are offered, so a fixed offset is exact; the stored times stay UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Zone {
+    /// The setting's value, e.g. `Africa/Lagos`.
+    pub id: &'static str,
+    /// What people call it, e.g. `WAT`.
+    pub abbr: &'static str,
+    pub label: &'static str,
+    pub offset_minutes: i64,
+}
+
+pub const ZONES: &[Zone] = &[
+    Zone { id: "UTC", abbr: "UTC", label: "UTC", offset_minutes: 0 },
+    Zone { id: "Africa/Accra", abbr: "GMT", label: "Accra, Abidjan, Dakar (GMT, UTC+00:00)", offset_minutes: 0 },
+    Zone { id: "Africa/Lagos", abbr: "WAT", label: "Lagos, Douala, Kinshasa (WAT, UTC+01:00)", offset_minutes: 60 },
+    Zone { id: "Africa/Johannesburg", abbr: "SAST", label: "Johannesburg (SAST, UTC+02:00)", offset_minutes: 120 },
+    Zone { id: "Africa/Lusaka", abbr: "CAT", label: "Lusaka, Kigali, Lilongwe (CAT, UTC+02:00)", offset_minutes: 120 },
+    Zone {
+        id: "Africa/Nairobi",
+        abbr: "EAT",
+        label: "Nairobi, Kampala, Dar es Salaam (EAT, UTC+03:00)",
+        offset_minutes: 180,
+    },
+];
+
+impl Zone {
+    pub fn parse(id: &str) -> Option<Zone> {
+        ZONES.iter().copied().find(|z| z.id == id)
+    }
+}
+
+static CONSOLE_ZONE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// The zone the console shows times in (display only: every record is UTC).
+pub fn console_zone() -> Zone {
+    ZONES.get(CONSOLE_ZONE.load(std::sync::atomic::Ordering::Relaxed)).copied().unwrap_or(ZONES[0])
+}
+
+/// Sets it (from the `console.time_zone` setting, read on each console request).
+pub fn set_console_zone(zone: Zone) {
+    let i = ZONES.iter().position(|z| *z == zone).unwrap_or(0);
+    CONSOLE_ZONE.store(i, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// A moment shown to an operator: in the console's zone, with UTC on hover
+/// and in the machine-readable attribute. Renders as HTML it builds itself
+/// from digits and the zone's fixed names, so templates need not escape it.
+#[derive(Debug, Clone, Copy)]
+pub struct Stamp {
+    pub ms: i64,
+    pub zone: Zone,
+}
+
+impl Stamp {
+    pub fn new(ms: i64) -> Stamp {
+        Stamp { ms, zone: console_zone() }
+    }
+
+    /// `2026-11-29 11:00:00 WAT`.
+    pub fn local(&self) -> String {
+        format!("{} {}", datetime(self.ms + self.zone.offset_minutes * 60_000), self.zone.abbr)
+    }
+}
+
+impl std::fmt::Display for Stamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "<time datetime=\"{}\" title=\"{} UTC\">{}</time>", iso(self.ms), datetime(self.ms), self.local())
+    }
+}
+
+impl askama::filters::HtmlSafe for Stamp {}
+
+/// `2026-11-29T10:00:00Z`.
+pub fn iso(ms: i64) -> String {
+    datetime(ms).replacen(' ', "T", 1) + "Z"
+}
+
 /// `2026-11-29 10:00:00` (UTC).
 pub fn datetime(ms: i64) -> String {
     let (y, m, d, rem) = civil(ms);
@@ -38,5 +116,21 @@ mod tests {
         assert_eq!(super::datetime(0), "1970-01-01 00:00:00");
         assert_eq!(super::datetime(1_795_000_000_000), "2026-11-18 11:06:40");
         assert_eq!(super::date(951_782_400_000), "2000-02-29");
+        assert_eq!(super::iso(0), "1970-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn stamps_show_the_zone_and_keep_utc_on_hover() {
+        let lagos = super::Zone::parse("Africa/Lagos").unwrap();
+        let s = super::Stamp { ms: 1_795_000_000_000, zone: lagos };
+        assert_eq!(s.local(), "2026-11-18 12:06:40 WAT");
+        assert_eq!(
+            s.to_string(),
+            r#"<time datetime="2026-11-18T11:06:40Z" title="2026-11-18 11:06:40 UTC">2026-11-18 12:06:40 WAT</time>"#
+        );
+        // Across midnight and the year's end.
+        let nairobi = super::Zone::parse("Africa/Nairobi").unwrap();
+        assert_eq!(super::Stamp { ms: 1_798_757_999_000, zone: nairobi }.local(), "2027-01-01 01:59:59 EAT");
+        assert_eq!(super::Zone::parse("Europe/London"), None, "zones with daylight saving are not offered");
     }
 }

@@ -125,3 +125,37 @@ async fn the_current_page_is_marked_and_a_skip_link_leads_to_the_content() {
     assert!(home.body.contains(r#"<a href="/" aria-current="page">Home</a>"#));
     assert!(!home.body.contains(r#"href="/payments" aria-current"#));
 }
+
+#[tokio::test]
+async fn times_show_in_the_zone_set_in_settings_with_utc_on_hover() {
+    let app = support::spawn_app().await;
+    let admin = user(&app, Role::Admin, "zone").await;
+    let mut b = browser(&app);
+    assert_eq!(b.login(&admin.email, PASSWORD, &code(&admin.secret, 0)).await.status, 303);
+    let csrf = b.get("/").await.csrf();
+    let created = b.post("/admin/api-keys", &[("name", "shop"), ("scopes", "checkouts"), ("csrf_token", &csrf)]).await;
+    assert!(created.status == 200 || created.status == 303, "{}", created.status);
+    let before = b.get("/admin/api-keys").await;
+    assert!(before.body.contains(" UTC</time>"), "UTC until a zone is chosen");
+
+    let refused = b.post("/admin/settings/time-zone", &[("zone", "Mars/Olympus"), ("csrf_token", &csrf)]).await;
+    assert_eq!(refused.status, 200);
+    assert!(refused.body.contains("Choose one of the listed time zones."));
+    let saved = b.post("/admin/settings/time-zone", &[("zone", "Africa/Lagos"), ("csrf_token", &csrf)]).await;
+    assert_eq!(saved.location.as_deref(), Some("/admin/settings"));
+    let settings = b.get("/admin/settings").await;
+    assert!(settings.body.contains(r#"id="flash""#) && settings.body.contains("Settings saved."), "a confirmation");
+    assert!(settings.body.contains(r#"<option value="Africa/Lagos" selected>"#));
+    assert!(!b.get("/admin/settings").await.body.contains("Settings saved."), "shown once");
+
+    let after = b.get("/admin/api-keys").await;
+    let i = after.body.find("<time datetime=\"").expect("a time element");
+    let time = &after.body[i..i + 140];
+    assert!(time.contains(" WAT</time>") && time.contains(" UTC\">"), "{time}");
+    assert!(!actions_named(&app, "settings.time_zone").await.is_empty(), "the change is audited");
+}
+
+async fn actions_named(app: &support::TestApp, action: &str) -> Vec<sika::store::AuditEntry> {
+    let f = sika::store::AuditFilter { action: Some(action.into()), ..Default::default() };
+    app.auth.store.audit_search(&f, 1000).await.unwrap()
+}

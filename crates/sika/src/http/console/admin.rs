@@ -15,6 +15,7 @@ use crate::crypto::totp;
 use crate::http::AppState;
 use crate::http::error::AppError;
 use crate::store::now_ms;
+use crate::timefmt::Stamp;
 
 struct UserView {
     id: String,
@@ -268,8 +269,8 @@ struct KeyView {
     id: String,
     name: String,
     scopes: String,
-    created: String,
-    last_used: String,
+    created: Stamp,
+    last_used: Option<Stamp>,
     revoked: bool,
 }
 
@@ -300,7 +301,7 @@ async fn keys_view(
             name: k.name,
             scopes: k.scopes,
             created: time(k.created_at),
-            last_used: k.last_used_at.map(time).unwrap_or_else(|| "never".into()),
+            last_used: k.last_used_at.map(time),
             revoked: k.revoked_at.is_some(),
         })
         .collect();

@@ -11,6 +11,7 @@ use crate::audit::Outcome;
 use crate::auth::roles::may;
 use crate::http::AppState;
 use crate::store::AuditFilter;
+use crate::timefmt::Stamp;
 
 #[derive(Deserialize, Default)]
 pub struct Filter {
@@ -26,7 +27,7 @@ pub struct Filter {
 
 struct Row {
     seq: i64,
-    time: String,
+    time: Stamp,
     actor: String,
     role: String,
     ip: String,

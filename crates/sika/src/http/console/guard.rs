@@ -107,6 +107,12 @@ impl AppState {
                     c.approvals_waiting = self.payouts.store.payouts_awaiting_count().await.ok();
                 }
                 c.here = ctx.path.split('?').next().unwrap_or("/").to_string();
+                // Display only: every record stays UTC; another instance's change shows on the next page.
+                if let Ok(zone) = self.store.setting(ZONE_SETTING).await {
+                    crate::timefmt::set_console_zone(
+                        zone.as_deref().and_then(crate::timefmt::Zone::parse).unwrap_or(crate::timefmt::ZONES[0]),
+                    );
+                }
                 c.flash = ctx.cookie(super::flash::COOKIE).and_then(super::flash::message);
                 Ok(c)
             }
@@ -341,10 +347,13 @@ pub fn internal(e: impl std::error::Error + Send + Sync + 'static) -> Response {
     AppError::Internal(Box::new(e)).into_response()
 }
 
-/// `2026-11-29 10:00:00` (UTC) for a millisecond timestamp.
-pub fn time(ms: i64) -> String {
-    crate::timefmt::datetime(ms)
+/// A millisecond timestamp as operators see it: in the console's time zone, UTC on hover.
+pub fn time(ms: i64) -> crate::timefmt::Stamp {
+    crate::timefmt::Stamp::new(ms)
 }
+
+/// The setting that holds the console's time zone (an id from [`crate::timefmt::ZONES`]).
+pub const ZONE_SETTING: &str = "console.time_zone";
 
 #[cfg(test)]
 mod tests {

@@ -52,6 +52,7 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/settings", get(payments::settings).post(payments::save_settings))
         .route("/admin/settings/secret", post(payments::new_secret))
         .route("/admin/settings/thresholds", post(payments::save_threshold))
+        .route("/admin/settings/time-zone", post(payments::save_zone))
         .route("/admin/notifications/{id}/replay", post(payments::replay))
         .route("/admin/webhooks", get(payments::webhooks))
         .route("/admin/webhooks/{id}/replay", post(payments::replay_webhook))

@@ -11,6 +11,7 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::flash;
 use super::guard::{Ctx, Nav, internal, render, time};
 use crate::audit::Outcome;
 use crate::auth::login::StepUp;
@@ -23,6 +24,7 @@ use crate::http::AppState;
 use crate::http::error::AppError;
 use crate::payments::{RefundOutcome, notify};
 use crate::store::{CheckoutRow, OutboxRow};
+use crate::timefmt::Stamp;
 
 struct Line {
     reference: String,
@@ -31,7 +33,7 @@ struct Line {
     net: String,
     currency: Currency,
     status: CheckoutStatus,
-    created: String,
+    created: Stamp,
 }
 
 /// What was typed into the payment-link form, shown again on refusal.
@@ -155,7 +157,7 @@ pub async fn create(State(state): State<AppState>, ctx: Ctx, Form(f): Form<NewLi
 }
 
 struct RefundLine {
-    requested: String,
+    requested: Stamp,
     amount: String,
     status: String,
     reason: String,
@@ -174,8 +176,8 @@ struct DetailPage {
     net: Option<String>,
     refundable: Option<String>,
     email: String,
-    events: Vec<(String, String, String)>,
-    notes: Vec<(String, i64, String, bool)>,
+    events: Vec<(Stamp, String, String)>,
+    notes: Vec<(String, i64, Option<Stamp>, bool)>,
     refunds: Vec<RefundLine>,
     can_refund: bool,
     form: RefundForm,
@@ -227,10 +229,7 @@ async fn detail_view(
     let cur = row.currency;
     let email = state.payments.customer_email(&row).unwrap_or_default();
     let events = events.into_iter().map(|(at, k, d)| (time(at), k, d)).collect();
-    let notes = notes
-        .into_iter()
-        .map(|n: OutboxRow| (n.event, n.attempts, n.delivered_at.map(time).unwrap_or_else(|| "not yet".into()), n.dead))
-        .collect();
+    let notes = notes.into_iter().map(|n: OutboxRow| (n.event, n.attempts, n.delivered_at.map(time), n.dead)).collect();
     let refunds = refunds
         .into_iter()
         .map(|r| RefundLine {
@@ -458,6 +457,8 @@ struct SettingsPage {
     dead: Vec<OutboxRow>,
     /// Per currency: the amount above which a payout needs two approvers ("" = never).
     thresholds: Vec<(Currency, String)>,
+    zones: &'static [crate::timefmt::Zone],
+    zone: &'static str,
     error: Option<String>,
 }
 
@@ -496,6 +497,8 @@ async fn settings_view(
         new_secret,
         dead,
         thresholds,
+        zones: crate::timefmt::ZONES,
+        zone: crate::timefmt::console_zone().id,
         error,
     })
 }
@@ -593,6 +596,35 @@ pub async fn save_threshold(State(state): State<AppState>, ctx: Ctx, Form(f): Fo
 }
 
 #[derive(Deserialize)]
+pub struct ZoneForm {
+    #[serde(default)]
+    zone: String,
+    #[serde(default)]
+    csrf_token: String,
+}
+
+/// An admin sets the time zone the console shows times in (records stay UTC).
+pub async fn save_zone(State(state): State<AppState>, ctx: Ctx, Form(f): Form<ZoneForm>) -> Response {
+    let c = match state.authorize(&ctx, may::MANAGE_SETTINGS, "settings", Some(&f.csrf_token)).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let Some(zone) = crate::timefmt::Zone::parse(&f.zone) else {
+        return settings_view(&state, &c, None, None, Some("Choose one of the listed time zones.".into())).await;
+    };
+    let actor = c.actor(&ctx.ip, &ctx.user_agent);
+    let details = json!({"before": crate::timefmt::console_zone().id, "after": zone.id});
+    if let Err(r) = state.audited(&actor, "settings.time_zone", "settings", Outcome::Success, details).await {
+        return r;
+    }
+    if let Err(e) = state.payments.store.set_setting(super::guard::ZONE_SETTING, zone.id).await {
+        return internal(e);
+    }
+    crate::timefmt::set_console_zone(zone);
+    flash::redirect("/admin/settings", "settings_saved")
+}
+
+#[derive(Deserialize)]
 pub struct CsrfOnly {
     #[serde(default)]
     csrf_token: String,
@@ -644,7 +676,7 @@ pub async fn replay(
 
 struct InboxLine {
     id: String,
-    received: String,
+    received: Stamp,
     state: InboxState,
     attempts: i64,
     note: String,
@@ -659,7 +691,7 @@ struct WebhooksPage {
     rows: Vec<InboxLine>,
     refused: u64,
     backlog: i64,
-    oldest: String,
+    oldest: Option<Stamp>,
 }
 
 pub async fn webhooks(State(state): State<AppState>, ctx: Ctx) -> Response {
@@ -708,7 +740,7 @@ pub async fn webhooks(State(state): State<AppState>, ctx: Ctx) -> Response {
         rows,
         refused: state.payments.refused_webhooks.load(std::sync::atomic::Ordering::Relaxed),
         backlog,
-        oldest: oldest.map(time).unwrap_or_else(|| "none waiting".into()),
+        oldest: oldest.map(time),
     })
 }
 

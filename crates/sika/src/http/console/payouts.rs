@@ -21,6 +21,7 @@ use crate::http::AppState;
 use crate::http::error::AppError;
 use crate::payouts::CreateError;
 use crate::store::ApprovalWrite;
+use crate::timefmt::Stamp;
 
 struct Line {
     reference: String,
@@ -31,7 +32,7 @@ struct Line {
     name: String,
     account: String,
     bank: String,
-    created: String,
+    created: Stamp,
     mismatch: bool,
 }
 
@@ -222,9 +223,9 @@ struct DetailPage {
     account: String,
     revealed: bool,
     created_by: String,
-    approvals: Vec<(String, String)>,
+    approvals: Vec<(String, Stamp)>,
     balance_after: Option<String>,
-    events: Vec<(String, String, String)>,
+    events: Vec<(Stamp, String, String)>,
     can_approve: bool,
     can_cancel: bool,
     can_retry: bool,
@@ -528,7 +529,7 @@ struct BatchLine {
     status: crate::domain::BatchStatus,
     items: i64,
     prepared: i64,
-    created: String,
+    created: Stamp,
 }
 
 #[derive(Template)]
@@ -844,7 +845,7 @@ pub async fn export(State(state): State<AppState>, ctx: Ctx, Query(f): Query<Fil
             view.resolved_name.clone().or(view.given_name.clone()).unwrap_or_default(),
             p.transfer_id.map(|t| t.to_string()).unwrap_or_default(),
             p.complete_message.clone().unwrap_or_default(),
-            time(p.created_at),
+            crate::timefmt::iso(p.created_at),
         ];
         out.push_str(&fields.iter().map(|f| cell(f)).collect::<Vec<_>>().join(","));
         out.push('\n');
@@ -866,7 +867,7 @@ struct BeneficiaryLine {
     bank: String,
     account: String,
     kind: &'static str,
-    created: String,
+    created: Stamp,
 }
 
 #[derive(Template)]
