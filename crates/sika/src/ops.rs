@@ -43,7 +43,7 @@ pub async fn user_unlock(src: &dyn Source, email: &str) -> Result<(), String> {
 
 fn sentence(e: AuthError) -> String {
     match e {
-        AuthError::Invalid(msg) => msg,
+        AuthError::Invalid(_, msg) => msg,
         other => format!("{other}."),
     }
 }

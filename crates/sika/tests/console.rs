@@ -196,7 +196,7 @@ async fn csrf_missing_wrong_cross_session_and_foreign_origin_are_refused() {
     let form = |t: &str| {
         vec![
             ("name".to_string(), "k".to_string()),
-            ("scopes".into(), "read".into()),
+            ("scope_read".into(), "on".into()),
             ("csrf_token".into(), t.to_string()),
         ]
     };

@@ -133,7 +133,8 @@ async fn times_show_in_the_zone_set_in_settings_with_utc_on_hover() {
     let mut b = browser(&app);
     assert_eq!(b.login(&admin.email, PASSWORD, &code(&admin.secret, 0)).await.status, 303);
     let csrf = b.get("/").await.csrf();
-    let created = b.post("/admin/api-keys", &[("name", "shop"), ("scopes", "checkouts"), ("csrf_token", &csrf)]).await;
+    let created =
+        b.post("/admin/api-keys", &[("name", "shop"), ("scope_checkouts", "on"), ("csrf_token", &csrf)]).await;
     assert!(created.status == 200 || created.status == 303, "{}", created.status);
     let before = b.get("/admin/api-keys").await;
     assert!(before.body.contains(" UTC</time>"), "UTC until a zone is chosen");
@@ -158,4 +159,162 @@ async fn times_show_in_the_zone_set_in_settings_with_utc_on_hover() {
 async fn actions_named(app: &support::TestApp, action: &str) -> Vec<sika::store::AuditEntry> {
     let f = sika::store::AuditFilter { action: Some(action.into()), ..Default::default() };
     app.auth.store.audit_search(&f, 1000).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_refused_new_user_keeps_what_was_typed_and_says_why_beside_the_field() {
+    let app = support::spawn_app().await;
+    let admin = user(&app, Role::Admin, "forms").await;
+    let mut b = browser(&app);
+    assert_eq!(b.login(&admin.email, PASSWORD, &code(&admin.secret, 0)).await.status, 303);
+    let empty = b.get("/admin/users").await;
+    assert!(empty.body.contains(r#"<option value="viewer" selected>viewer</option>"#), "a new user starts as a viewer");
+    let csrf = empty.csrf();
+    let typed = [
+        ("email", "new.person@example.com"),
+        ("name", "New Person"),
+        ("role", "approver"),
+        ("password", "short"),
+        ("csrf_token", csrf.as_str()),
+    ];
+    let refused = b.post("/admin/users", &typed).await;
+    assert_eq!(refused.status, 200);
+    assert!(
+        refused.body.contains(r#"value="new.person@example.com""#) && refused.body.contains(r#"value="New Person""#)
+    );
+    assert!(refused.body.contains(r#"<option value="approver" selected>"#), "the chosen role is kept");
+    assert!(refused.body.contains(r#"id="password-error""#), "the error sits beside the password");
+    assert!(refused.body.contains(r#"aria-describedby="password-error""#));
+    assert!(!refused.body.contains(r#"value="short""#), "the password is never sent back");
+    assert!(!refused.body.contains('`'), "plain words");
+
+    let mut good = typed[..3].to_vec();
+    good.extend([("password", "Corr3ct-Horse!Battery2"), ("csrf_token", csrf.as_str())]);
+    let ok = b.post("/admin/users", &good).await;
+    assert_eq!(ok.location.as_deref(), Some("/admin/users"));
+    let page = b.get("/admin/users").await;
+    assert!(page.body.contains("User added."), "a confirmation after adding");
+    let dup = b.post("/admin/users", &good).await;
+    assert!(dup.body.contains(r#"id="email-error""#) && dup.body.contains("already exists"), "beside the e-mail");
+}
+
+#[tokio::test]
+async fn destructive_actions_ask_first() {
+    let app = support::spawn_app().await;
+    let admin = user(&app, Role::Admin, "careful").await;
+    let victim =
+        app.auth.create_user(&Actor::cli(), "target@example.com", None, Role::Viewer, PASSWORD, true).await.unwrap();
+    let (key_id, _) = app.auth.create_api_key(&Actor::cli(), "shop", "checkouts").await.unwrap();
+    let mut b = browser(&app);
+    assert_eq!(b.login(&admin.email, PASSWORD, &code(&admin.secret, 0)).await.status, 303);
+    let csrf = b.get("/").await.csrf();
+    for (path, what) in [
+        (format!("/admin/users/{}/disable", victim.id), "Disable target@example.com?"),
+        (format!("/admin/users/{}/reenrol", victim.id), "Reset two-factor sign-in target@example.com?"),
+        (format!("/admin/api-keys/{key_id}/revoke"), "Revoke the API key shop"),
+        ("/admin/settings/secret".to_string(), "Generate a new notification signing secret?"),
+    ] {
+        let first = b.post(&path, &[("csrf_token", &csrf)]).await;
+        assert_eq!(first.status, 200, "{path}: a second screen, not the change");
+        assert!(first.body.contains(what), "{path}: {}", first.body);
+        assert!(first.body.contains(r#"name="confirmed" value="yes""#) && first.body.contains(r#"id="cancel-action""#));
+    }
+    let row = app.auth.user(&victim.id).await.unwrap().unwrap();
+    assert!(!row.disabled && row.totp_enrolled, "nothing changed before confirming");
+    assert!(app.auth.store.api_keys().await.unwrap()[0].revoked_at.is_none());
+    assert!(app.auth.store.setting("notify.secret").await.unwrap().is_none());
+
+    let done =
+        b.post(&format!("/admin/users/{}/disable", victim.id), &[("csrf_token", &csrf), ("confirmed", "yes")]).await;
+    assert_eq!(done.location.as_deref(), Some("/admin/users"));
+    assert!(b.get("/admin/users").await.body.contains("User disabled"));
+    assert!(app.auth.user(&victim.id).await.unwrap().unwrap().disabled);
+    let revoked =
+        b.post(&format!("/admin/api-keys/{key_id}/revoke"), &[("csrf_token", &csrf), ("confirmed", "yes")]).await;
+    assert_eq!(revoked.location.as_deref(), Some("/admin/api-keys"));
+    assert!(app.auth.store.api_keys().await.unwrap()[0].revoked_at.is_some());
+    // A forged confirmation without the CSRF token is still refused.
+    let forged = b.post(&format!("/admin/users/{}/reenrol", victim.id), &[("confirmed", "yes")]).await;
+    assert_eq!(forged.status, 403);
+}
+
+#[tokio::test]
+async fn api_key_scopes_are_checkboxes() {
+    let app = support::spawn_app().await;
+    let admin = user(&app, Role::Admin, "scopes").await;
+    let mut b = browser(&app);
+    assert_eq!(b.login(&admin.email, PASSWORD, &code(&admin.secret, 0)).await.status, 303);
+    let page = b.get("/admin/api-keys").await;
+    for s in ["checkouts", "payouts", "cards", "read"] {
+        assert!(page.body.contains(&format!(r#"type="checkbox" name="scope_{s}""#)), "{s}");
+    }
+    let csrf = page.csrf();
+    let none = b.post("/admin/api-keys", &[("name", "nothing"), ("csrf_token", &csrf)]).await;
+    assert!(none.body.contains(r#"id="scopes-error""#) && none.body.contains(r#"value="nothing""#));
+    let made = b
+        .post(
+            "/admin/api-keys",
+            &[("name", "both"), ("scope_payouts", "on"), ("scope_read", "on"), ("csrf_token", &csrf)],
+        )
+        .await;
+    assert_eq!(made.status, 200);
+    let keys = app.auth.store.api_keys().await.unwrap();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0].scopes, "payouts,read");
+}
+
+/// Two admins demoting (or disabling) each other at the same moment: one wins,
+/// and Sika always keeps an active admin.
+async fn last_admin_holds(db: support::TestDb) {
+    let app = support::spawn_on(
+        db,
+        axum::Router::new(),
+        std::time::Duration::from_secs(900),
+        std::time::Duration::from_secs(36000),
+    )
+    .await;
+    for round in 0..4 {
+        let a = user(&app, Role::Admin, &format!("a{round}")).await;
+        let bb = user(&app, Role::Admin, &format!("b{round}")).await;
+        // Everyone else loses admin first, so a and b are the only admins.
+        for u in app.auth.users().await.unwrap() {
+            if u.role == Role::Admin && u.email != a.email && u.email != bb.email {
+                app.auth.store.set_user_role(&u.id, "viewer").await.unwrap();
+            }
+        }
+        let id_of = |email: String| {
+            let auth = app.auth.clone();
+            async move { auth.users().await.unwrap().into_iter().find(|u| u.email == email).unwrap().id }
+        };
+        let (a_id, b_id) = (id_of(a.email.clone()).await, id_of(bb.email.clone()).await);
+        let mut ba = browser(&app);
+        let mut bbb = browser(&app);
+        assert_eq!(ba.login(&a.email, PASSWORD, &code(&a.secret, 0)).await.status, 303);
+        assert_eq!(bbb.login(&bb.email, PASSWORD, &code(&bb.secret, 0)).await.status, 303);
+        let (ca, cb) = (ba.get("/").await.csrf(), bbb.get("/").await.csrf());
+        let (pa, pb) = if round % 2 == 0 {
+            (format!("/admin/users/{b_id}/role"), format!("/admin/users/{a_id}/role"))
+        } else {
+            (format!("/admin/users/{b_id}/disable"), format!("/admin/users/{a_id}/disable"))
+        };
+        let form_a = [("role", "viewer"), ("confirmed", "yes"), ("csrf_token", ca.as_str())];
+        let form_b = [("role", "viewer"), ("confirmed", "yes"), ("csrf_token", cb.as_str())];
+        let (ra, rb) = tokio::join!(ba.post(&pa, &form_a), bbb.post(&pb, &form_b));
+        let admins =
+            app.auth.users().await.unwrap().into_iter().filter(|u| u.role == Role::Admin && !u.disabled).count();
+        assert_eq!(admins, 1, "round {round}: exactly one admin is left ({} / {})", ra.status, rb.status);
+        let refused = [&ra, &rb].iter().filter(|r| r.body.contains("at least one active admin")).count();
+        assert!(refused <= 1, "round {round}");
+    }
+}
+
+#[tokio::test]
+async fn the_last_admin_cannot_be_demoted_or_disabled_sqlite() {
+    last_admin_holds(support::sqlite().await).await;
+}
+
+#[tokio::test]
+async fn the_last_admin_cannot_be_demoted_or_disabled_postgres() {
+    let Some(db) = support::postgres().await else { return };
+    last_admin_holds(db).await;
 }

@@ -17,8 +17,8 @@ pub fn parse_scopes(list: &str) -> Result<Vec<String>, String> {
     for s in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         if !SCOPES.contains(&s) {
             return Err(format!(
-                "unknown scope `{}` (use {})",
-                s.chars().take(20).collect::<String>(),
+                "\"{}\" is not a scope: use {}.",
+                s.chars().filter(|c| c.is_ascii_alphanumeric()).take(20).collect::<String>(),
                 SCOPES.join(", ")
             ));
         }
@@ -27,7 +27,7 @@ pub fn parse_scopes(list: &str) -> Result<Vec<String>, String> {
         }
     }
     if out.is_empty() {
-        return Err(format!("give at least one scope ({})", SCOPES.join(", ")));
+        return Err(format!("Choose at least one scope ({}).", SCOPES.join(", ")));
     }
     out.sort();
     Ok(out)
@@ -44,8 +44,8 @@ pub struct KeyIdentity {
 impl Auth {
     /// Creates a key and returns it in full: the only time it is ever shown.
     pub async fn create_api_key(&self, actor: &Actor, name: &str, scopes: &str) -> Result<(String, String), AuthError> {
-        let name = validate::label(name).map_err(|e| AuthError::Invalid(e.into()))?;
-        let scopes = parse_scopes(scopes).map_err(AuthError::Invalid)?;
+        let name = validate::label(name).map_err(|e| AuthError::Invalid("name", e.into()))?;
+        let scopes = parse_scopes(scopes).map_err(|e| AuthError::Invalid("scopes", e))?;
         let id = format!("sk_{}", &random::hex_id()[..12]);
         let key = format!("{id}.{}", random::token());
         let row = ApiKeyRow {

@@ -62,9 +62,9 @@ pub struct User {
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
-    /// Shown to the person: their own input is wrong.
-    #[error("{0}")]
-    Invalid(String),
+    /// Shown to the person: their own input is wrong (which field, and why).
+    #[error("{1}")]
+    Invalid(&'static str, String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("stored data cannot be opened: {0}")]
@@ -130,17 +130,17 @@ impl Auth {
         password: &str,
         enrolled: bool,
     ) -> Result<Created, AuthError> {
-        let email = validate::email(email).map_err(|e| AuthError::Invalid(e.into()))?;
+        let email = validate::email(email).map_err(|e| AuthError::Invalid("email", e.into()))?;
         let name = match name.map(validate::name).transpose() {
             Ok(n) => n.filter(|n| !n.is_empty()),
-            Err(e) => return Err(AuthError::Invalid(e.into())),
+            Err(e) => return Err(AuthError::Invalid("name", e.into())),
         };
-        check_policy(password, &email).map_err(AuthError::Invalid)?;
+        check_policy(password, &email).map_err(|e| AuthError::Invalid("password", e))?;
         let hash = self
             .passwords
             .hash(password.to_string())
             .await
-            .ok_or_else(|| AuthError::Invalid("The password could not be hashed.".into()))?;
+            .ok_or_else(|| AuthError::Invalid("password", "The password could not be hashed.".into()))?;
         let id = random::hex_id();
         let secret = totp::generate_secret();
         let row = UserRow {
@@ -166,7 +166,7 @@ impl Auth {
             self.auditor
                 .record(actor, "user.create", "user", Outcome::Failure, json!({"reason": "email taken"}))
                 .await?;
-            return Err(AuthError::Invalid("A user with this e-mail address already exists.".into()));
+            return Err(AuthError::Invalid("email", "A user with this e-mail address already exists.".into()));
         }
         self.auditor
             .record(
@@ -214,7 +214,9 @@ impl Auth {
         new: &str,
         keep_session: &str,
     ) -> Result<(), AuthError> {
-        let Some(row) = self.store.user(user_id).await? else { return Err(AuthError::Invalid("Unknown user.".into())) };
+        let Some(row) = self.store.user(user_id).await? else {
+            return Err(AuthError::Invalid("user", "Unknown user.".into()));
+        };
         let email = self.cipher.open_str("users", "email", &row.id, &row.email_enc)?;
         if !self.passwords.verify(current.to_string(), Some(row.password_hash.clone())).await {
             self.auditor
@@ -226,14 +228,14 @@ impl Auth {
                     json!({"reason": "wrong current password"}),
                 )
                 .await?;
-            return Err(AuthError::Invalid("The current password is not right.".into()));
+            return Err(AuthError::Invalid("current", "The current password is not right.".into()));
         }
-        check_policy(new, &email).map_err(AuthError::Invalid)?;
+        check_policy(new, &email).map_err(|e| AuthError::Invalid("new_password", e))?;
         let hash = self
             .passwords
             .hash(new.to_string())
             .await
-            .ok_or_else(|| AuthError::Invalid("The password could not be hashed.".into()))?;
+            .ok_or_else(|| AuthError::Invalid("password", "The password could not be hashed.".into()))?;
         self.store.set_password_hash(user_id, &hash).await?;
         self.store.end_user_sessions(user_id, Some(keep_session), "password_changed").await?;
         self.auditor.record(actor, "password.change", &format!("user:{user_id}"), Outcome::Success, json!({})).await?;

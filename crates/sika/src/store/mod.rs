@@ -35,7 +35,7 @@ pub use inbox::InboxRow;
 pub use migrations::{MIGRATIONS, applied_versions};
 pub use payouts::{ApprovalWrite, PayoutRow, Settle};
 pub use sessions::SessionRow;
-pub use users::{Inserted, UserRow};
+pub use users::{Inserted, Kept, UserChange, UserRow};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

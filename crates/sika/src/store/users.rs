@@ -111,6 +111,48 @@ impl Store {
         Ok(r.rows_affected() == 1)
     }
 
+    /// Changes a role or the disabled flag, unless that would leave no active
+    /// admin. The active admins are locked for the check (`FOR UPDATE` on
+    /// PostgreSQL; SQLite's write transaction serializes), so two admins
+    /// demoting each other at once cannot both succeed.
+    pub async fn change_user_keeping_an_admin(&self, id: &str, change: UserChange<'_>) -> Result<Kept, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let select = match self.backend() {
+            super::Backend::Postgres => "SELECT id FROM users WHERE role = 'admin' AND disabled = 0 FOR UPDATE",
+            super::Backend::Sqlite => "SELECT id FROM users WHERE role = 'admin' AND disabled = 0",
+        };
+        let admins: Vec<String> = sqlx::query_scalar(select).fetch_all(&mut *tx).await?;
+        let was_active_admin = admins.iter().any(|a| a == id);
+        let stays_active_admin = match change {
+            UserChange::Role(r) => r == "admin",
+            UserChange::Disabled(d) => !d,
+        };
+        if was_active_admin && !stays_active_admin && admins.len() <= 1 {
+            return Ok(Kept::LastAdmin);
+        }
+        let now = now_ms();
+        let r = match change {
+            UserChange::Role(role) => {
+                sqlx::query("UPDATE users SET role = $1, updated_at = $2 WHERE id = $3")
+                    .bind(role)
+                    .bind(now)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?
+            }
+            UserChange::Disabled(d) => {
+                sqlx::query("UPDATE users SET disabled = $1, updated_at = $2 WHERE id = $3")
+                    .bind(i64::from(d))
+                    .bind(now)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?
+            }
+        };
+        tx.commit().await?;
+        Ok(if r.rows_affected() == 1 { Kept::Changed } else { Kept::NotFound })
+    }
+
     pub async fn set_user_disabled(&self, id: &str, disabled: bool) -> Result<bool, StoreError> {
         let r = sqlx::query("UPDATE users SET disabled = $1, updated_at = $2 WHERE id = $3")
             .bind(i64::from(disabled))
@@ -352,4 +394,20 @@ impl Store {
         let r = sqlx::query("DELETE FROM login_throttle WHERE ip = $1").bind(ip).execute(self.pool()).await?;
         Ok(r.rows_affected() == 1)
     }
+}
+
+/// A change to a user that could remove the last admin.
+#[derive(Debug, Clone, Copy)]
+pub enum UserChange<'a> {
+    Role(&'a str),
+    Disabled(bool),
+}
+
+/// What [`Store::change_user_keeping_an_admin`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kept {
+    Changed,
+    /// Refused: the user is the last active admin.
+    LastAdmin,
+    NotFound,
 }

@@ -3,9 +3,11 @@
 use askama::Template;
 use axum::Form;
 use axum::extract::State;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use serde::Deserialize;
 
+use super::flash;
+use super::forms::FieldErrors;
 use super::guard::{Ctx, Nav, internal, render};
 use crate::auth::AuthError;
 use crate::http::AppState;
@@ -30,12 +32,12 @@ pub async fn home(State(state): State<AppState>, ctx: Ctx) -> Response {
 struct PasswordPage {
     nav: Option<Nav>,
     csrf: String,
-    error: Option<String>,
+    errors: FieldErrors,
 }
 
 pub async fn password_page(State(state): State<AppState>, ctx: Ctx) -> Response {
     match state.signed_in(&ctx).await {
-        Ok(c) => render(&PasswordPage { nav: Nav::of(&c), csrf: c.csrf_token.clone(), error: None }),
+        Ok(c) => render(&PasswordPage { nav: Nav::of(&c), csrf: c.csrf_token.clone(), errors: FieldErrors::default() }),
         Err(r) => r,
     }
 }
@@ -60,9 +62,9 @@ pub async fn change_password(State(state): State<AppState>, ctx: Ctx, Form(f): F
     }
     let actor = c.actor(&ctx.ip, &ctx.user_agent);
     match state.auth.change_password(&actor, &c.user.id, &f.current, &f.new_password, &c.token_hash).await {
-        Ok(()) => Redirect::to("/").into_response(),
-        Err(AuthError::Invalid(msg)) => {
-            render(&PasswordPage { nav: Nav::of(&c), csrf: c.csrf_token.clone(), error: Some(msg) })
+        Ok(()) => flash::redirect("/", "password_changed"),
+        Err(AuthError::Invalid(field, msg)) => {
+            render(&PasswordPage { nav: Nav::of(&c), csrf: c.csrf_token.clone(), errors: FieldErrors::of(field, msg) })
         }
         Err(e) => internal(e),
     }

@@ -7,6 +7,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::flash;
+use super::forms::{Confirm, FieldErrors};
 use super::guard::{Ctx, Nav, internal, render, time};
 use crate::audit::Outcome;
 use crate::auth::roles::may;
@@ -14,7 +16,7 @@ use crate::auth::{AuthError, Role};
 use crate::crypto::totp;
 use crate::http::AppState;
 use crate::http::error::AppError;
-use crate::store::now_ms;
+use crate::store::{Kept, UserChange, now_ms};
 use crate::timefmt::Stamp;
 
 struct UserView {
@@ -26,6 +28,7 @@ struct UserView {
     disabled: bool,
     locked: bool,
     actions: Vec<(&'static str, &'static str)>,
+    is_me: bool,
 }
 
 #[derive(Template)]
@@ -37,7 +40,10 @@ struct UsersPage {
     roles: Vec<&'static str>,
     throttled: Vec<(String, i64)>,
     form: NewUser,
+    /// A refused change in the table (role, disable...).
     error: Option<String>,
+    /// A refused new user, field by field.
+    errors: FieldErrors,
 }
 
 async fn users_view(
@@ -46,6 +52,7 @@ async fn users_view(
     ctx: &Ctx,
     form: NewUser,
     error: Option<String>,
+    errors: FieldErrors,
 ) -> Response {
     let users = match state.auth.users().await {
         Ok(u) => u,
@@ -73,6 +80,7 @@ async fn users_view(
                 actions.push(("unlock", "Unlock"));
             }
             UserView {
+                is_me: u.id == c.user.id,
                 id: u.id,
                 email: u.email,
                 name: u.name.unwrap_or_default(),
@@ -93,6 +101,7 @@ async fn users_view(
         // The password is never shown again.
         form: NewUser { password: String::new(), ..form },
         error,
+        errors,
     })
 }
 
@@ -121,7 +130,7 @@ pub async fn clear_throttle(State(state): State<AppState>, ctx: Ctx, Form(f): Fo
             {
                 return r;
             }
-            Redirect::to("/admin/users").into_response()
+            flash::redirect("/admin/users", "throttle_cleared")
         }
         Err(e) => internal(e),
     }
@@ -132,10 +141,11 @@ pub async fn users_page(State(state): State<AppState>, ctx: Ctx) -> Response {
         Ok(c) => c,
         Err(r) => return r,
     };
-    users_view(&state, &c, &ctx, NewUser::default(), None).await
+    users_view(&state, &c, &ctx, NewUser::default(), None, FieldErrors::default()).await
 }
 
-#[derive(Deserialize, Default, Clone)]
+/// What was typed into the new-user form (the role starts at the least privilege).
+#[derive(Deserialize, Clone)]
 pub struct NewUser {
     #[serde(default)]
     email: String,
@@ -149,18 +159,32 @@ pub struct NewUser {
     csrf_token: String,
 }
 
+impl Default for NewUser {
+    fn default() -> Self {
+        NewUser {
+            email: String::new(),
+            name: String::new(),
+            role: Role::Viewer.as_str().into(),
+            password: String::new(),
+            csrf_token: String::new(),
+        }
+    }
+}
+
 pub async fn create_user(State(state): State<AppState>, ctx: Ctx, Form(f): Form<NewUser>) -> Response {
     let c = match state.authorize(&ctx, may::MANAGE_USERS, "users", Some(&f.csrf_token)).await {
         Ok(c) => c,
         Err(r) => return r,
     };
     let Some(role) = Role::parse(&f.role) else {
-        return users_view(&state, &c, &ctx, f.clone(), Some("Choose a role.".into())).await;
+        return users_view(&state, &c, &ctx, f.clone(), None, FieldErrors::of("role", "Choose a role.")).await;
     };
     let name = Some(f.name.as_str()).filter(|n| !n.trim().is_empty());
     match state.auth.create_user(&c.actor(&ctx.ip, &ctx.user_agent), &f.email, name, role, &f.password, false).await {
-        Ok(_) => Redirect::to("/admin/users").into_response(),
-        Err(AuthError::Invalid(msg)) => users_view(&state, &c, &ctx, f.clone(), Some(msg)).await,
+        Ok(_) => flash::redirect("/admin/users", "user_added"),
+        Err(AuthError::Invalid(field, msg)) => {
+            users_view(&state, &c, &ctx, f.clone(), None, FieldErrors::of(field, msg)).await
+        }
         Err(e) => internal(e),
     }
 }
@@ -169,8 +193,25 @@ pub async fn create_user(State(state): State<AppState>, ctx: Ctx, Form(f): Form<
 pub struct ActionForm {
     #[serde(default)]
     role: String,
+    /// `yes` once the confirmation screen was seen (destructive actions).
+    #[serde(default)]
+    confirmed: String,
     #[serde(default)]
     csrf_token: String,
+}
+
+/// What a destructive action on a user does, for its confirmation screen.
+fn consequences(action: &str) -> Option<(&'static str, &'static str)> {
+    match action {
+        "disable" => {
+            Some(("Disable", "They cannot sign in, and their session ends now. You can enable them again later."))
+        }
+        "reenrol" => Some((
+            "Reset two-factor sign-in",
+            "Their authenticator and recovery codes stop working and their session ends; they set up a new authenticator at their next sign-in.",
+        )),
+        _ => None,
+    }
 }
 
 pub async fn user_action(
@@ -188,6 +229,20 @@ pub async fn user_action(
         Ok(None) => return AppError::NotFound.into_response(),
         Err(e) => return internal(e),
     };
+    let refuse = |why: &str| {
+        let why = why.to_string();
+        let (state, c, ctx) = (&state, &c, &ctx);
+        async move { users_view(state, c, ctx, NewUser::default(), Some(why), FieldErrors::default()).await }
+    };
+    if let Some((verb, what)) = consequences(&action)
+        && f.confirmed != "yes"
+    {
+        let heading = format!("{verb} {}?", target.email);
+        let path = format!("/admin/users/{}/{action}", target.id);
+        let confirm =
+            Confirm { heading: &heading, consequences: what, action: &path, button: verb, back: "/admin/users" };
+        return confirm.page(&c);
+    }
     let actor = c.actor(&ctx.ip, &ctx.user_agent);
     let store = &state.auth.store;
     let auditor = state.auth.auditor.clone();
@@ -196,36 +251,42 @@ pub async fn user_action(
         let target = format!("user:{}", target.id);
         async move { auditor.record(&actor, action, &target, Outcome::Success, details).await }
     };
-    let result = match action.as_str() {
+    const LAST_ADMIN: &str = "Sika needs at least one active admin: make someone else an admin first.";
+    let (result, done) = match action.as_str() {
         "role" => {
-            let Some(role) = Role::parse(&f.role) else {
-                return users_view(&state, &c, &ctx, NewUser::default(), Some("Choose a role.".into())).await;
-            };
+            let Some(role) = Role::parse(&f.role) else { return refuse("Choose a role.").await };
             if role == target.role {
                 // Nothing changes: no sessions end, no entry claims a change.
                 return Redirect::to("/admin/users").into_response();
             }
             if target.id == c.user.id && role != Role::Admin {
-                let why = "You cannot remove your own admin role.".into();
-                return users_view(&state, &c, &ctx, NewUser::default(), Some(why)).await;
+                return refuse("You cannot remove your own admin role.").await;
             }
-            async {
-                store.set_user_role(&target.id, role.as_str()).await?;
+            let r = async {
+                match store.change_user_keeping_an_admin(&target.id, UserChange::Role(role.as_str())).await? {
+                    Kept::Changed => {}
+                    Kept::LastAdmin => return Ok(Some(LAST_ADMIN)),
+                    Kept::NotFound => return Ok(Some("This user no longer exists.")),
+                }
                 // A privilege change ends the user's sessions: the next sign-in gets a new token.
                 store.end_user_sessions(&target.id, None, "privilege_changed").await?;
                 audit("user.role", json!({"before": target.role.as_str(), "after": role.as_str()})).await?;
-                Ok::<_, crate::store::StoreError>(())
+                Ok::<_, crate::store::StoreError>(None)
             }
-            .await
+            .await;
+            (r, "role_changed")
         }
         "disable" | "enable" => {
             if target.id == c.user.id {
-                let why = "You cannot disable yourself.".into();
-                return users_view(&state, &c, &ctx, NewUser::default(), Some(why)).await;
+                return refuse("You cannot disable yourself.").await;
             }
             let disable = action == "disable";
-            async {
-                store.set_user_disabled(&target.id, disable).await?;
+            let r = async {
+                match store.change_user_keeping_an_admin(&target.id, UserChange::Disabled(disable)).await? {
+                    Kept::Changed => {}
+                    Kept::LastAdmin => return Ok(Some(LAST_ADMIN)),
+                    Kept::NotFound => return Ok(Some("This user no longer exists.")),
+                }
                 if disable {
                     store.end_user_sessions(&target.id, None, "disabled").await?;
                 }
@@ -234,33 +295,37 @@ pub async fn user_action(
                     json!({"before": {"disabled": target.disabled}, "after": {"disabled": disable}}),
                 )
                 .await?;
-                Ok(())
+                Ok(None)
             }
-            .await
+            .await;
+            (r, if disable { "user_disabled" } else { "user_enabled" })
         }
         "reenrol" => {
             let secret = totp::generate_secret();
             let sealed = state.auth.cipher.seal_str("users", "totp_secret", &target.id, &secret);
-            async {
+            let r = async {
                 store.reset_totp(&target.id, &sealed).await?;
                 store.end_user_sessions(&target.id, None, "privilege_changed").await?;
                 audit("user.totp_reset", json!({})).await?;
-                Ok(())
+                Ok(None)
             }
-            .await
+            .await;
+            (r, "totp_reset")
         }
         "unlock" => {
-            async {
+            let r = async {
                 store.unlock_user(&target.id).await?;
                 audit("user.unlock", json!({"before": {"locked_until": target.locked_until}})).await?;
-                Ok(())
+                Ok(None)
             }
-            .await
+            .await;
+            (r, "user_unlocked")
         }
         _ => return AppError::NotFound.into_response(),
     };
     match result {
-        Ok(()) => Redirect::to("/admin/users").into_response(),
+        Ok(None) => flash::redirect("/admin/users", done),
+        Ok(Some(why)) => refuse(why).await,
         Err(e) => internal(e),
     }
 }
@@ -280,16 +345,12 @@ struct KeysPage {
     nav: Option<Nav>,
     csrf: String,
     keys: Vec<KeyView>,
+    scopes: &'static [&'static str],
     form: NewKey,
-    error: Option<String>,
+    errors: FieldErrors,
 }
 
-async fn keys_view(
-    state: &AppState,
-    c: &crate::auth::session::Current,
-    form: NewKey,
-    error: Option<String>,
-) -> Response {
+async fn keys_view(state: &AppState, c: &crate::auth::session::Current, form: NewKey, errors: FieldErrors) -> Response {
     let keys = match state.auth.store.api_keys().await {
         Ok(k) => k,
         Err(e) => return internal(e),
@@ -305,7 +366,14 @@ async fn keys_view(
             revoked: k.revoked_at.is_some(),
         })
         .collect();
-    render(&KeysPage { nav: Nav::of(c), csrf: c.csrf_token.clone(), keys, form, error })
+    render(&KeysPage {
+        nav: Nav::of(c),
+        csrf: c.csrf_token.clone(),
+        keys,
+        scopes: &crate::auth::apikeys::SCOPES,
+        form,
+        errors,
+    })
 }
 
 pub async fn keys_page(State(state): State<AppState>, ctx: Ctx) -> Response {
@@ -313,17 +381,41 @@ pub async fn keys_page(State(state): State<AppState>, ctx: Ctx) -> Response {
         Ok(c) => c,
         Err(r) => return r,
     };
-    keys_view(&state, &c, NewKey::default(), None).await
+    keys_view(&state, &c, NewKey::default(), FieldErrors::default()).await
 }
 
+/// The new-key form: one checkbox per scope.
 #[derive(Deserialize, Default, Clone)]
 pub struct NewKey {
     #[serde(default)]
     name: String,
     #[serde(default)]
-    scopes: String,
+    scope_checkouts: Option<String>,
+    #[serde(default)]
+    scope_payouts: Option<String>,
+    #[serde(default)]
+    scope_cards: Option<String>,
+    #[serde(default)]
+    scope_read: Option<String>,
     #[serde(default)]
     csrf_token: String,
+}
+
+impl NewKey {
+    /// The ticked scopes, as `checkouts,read`.
+    fn scopes(&self) -> String {
+        let ticked = [
+            ("checkouts", &self.scope_checkouts),
+            ("payouts", &self.scope_payouts),
+            ("cards", &self.scope_cards),
+            ("read", &self.scope_read),
+        ];
+        ticked.iter().filter(|(_, on)| on.is_some()).map(|(s, _)| *s).collect::<Vec<_>>().join(",")
+    }
+
+    pub fn has(&self, scope: &str) -> bool {
+        self.scopes().split(',').any(|s| s == scope)
+    }
 }
 
 #[derive(Template)]
@@ -341,7 +433,7 @@ pub async fn create_key(State(state): State<AppState>, ctx: Ctx, Form(f): Form<N
         Ok(c) => c,
         Err(r) => return r,
     };
-    match state.auth.create_api_key(&c.actor(&ctx.ip, &ctx.user_agent), &f.name, &f.scopes).await {
+    match state.auth.create_api_key(&c.actor(&ctx.ip, &ctx.user_agent), &f.name, &f.scopes()).await {
         Ok((_, key)) => render(&Message {
             nav: Nav::of(&c),
             heading: "API key created",
@@ -349,7 +441,7 @@ pub async fn create_key(State(state): State<AppState>, ctx: Ctx, Form(f): Form<N
             secret: Some(key),
             back: "/admin/api-keys",
         }),
-        Err(AuthError::Invalid(msg)) => keys_view(&state, &c, f.clone(), Some(msg)).await,
+        Err(AuthError::Invalid(field, msg)) => keys_view(&state, &c, f.clone(), FieldErrors::of(field, msg)).await,
         Err(e) => internal(e),
     }
 }
@@ -364,8 +456,25 @@ pub async fn revoke_key(
         Ok(c) => c,
         Err(r) => return r,
     };
+    if f.confirmed != "yes" {
+        let Some(key) = state.auth.store.api_keys().await.ok().and_then(|k| k.into_iter().find(|k| k.id == id)) else {
+            return AppError::NotFound.into_response();
+        };
+        let heading = format!("Revoke the API key {} ({})?", key.name, key.id);
+        let path = format!("/admin/api-keys/{}/revoke", key.id);
+        let what =
+            "Every call made with this key is refused from now on. This cannot be undone: the shop needs a new key.";
+        return Confirm {
+            heading: &heading,
+            consequences: what,
+            action: &path,
+            button: "Revoke",
+            back: "/admin/api-keys",
+        }
+        .page(&c);
+    }
     match state.auth.revoke_api_key(&c.actor(&ctx.ip, &ctx.user_agent), &id).await {
-        Ok(_) => Redirect::to("/admin/api-keys").into_response(),
+        Ok(_) => flash::redirect("/admin/api-keys", "key_revoked"),
         Err(e) => internal(e),
     }
 }

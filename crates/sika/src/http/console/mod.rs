@@ -6,6 +6,7 @@ mod account;
 mod admin;
 mod audit_log;
 pub mod flash;
+mod forms;
 mod guard;
 mod payments;
 mod payouts;

@@ -150,7 +150,7 @@ pub async fn create(State(state): State<AppState>, ctx: Ctx, Form(f): Form<NewLi
             if let Err(r) = state.audited(&actor, "payment_link.create", &target, Outcome::Success, details).await {
                 return r;
             }
-            Redirect::to(&format!("/payments/{}", row.reference)).into_response()
+            flash::redirect(&format!("/payments/{}", row.reference), "link_created")
         }
         Err(e) => refuse(e.to_string()).await,
     }
@@ -543,7 +543,7 @@ pub async fn save_settings(State(state): State<AppState>, ctx: Ctx, Form(f): For
     if let Err(e) = store.set_setting(notify::URL_SETTING, &url).await {
         return internal(e);
     }
-    Redirect::to("/admin/settings").into_response()
+    flash::redirect("/admin/settings", "settings_saved")
 }
 
 #[derive(Deserialize)]
@@ -592,7 +592,7 @@ pub async fn save_threshold(State(state): State<AppState>, ctx: Ctx, Form(f): Fo
     if let Err(e) = store.set_setting(&key, &value).await {
         return internal(e);
     }
-    Redirect::to("/admin/settings").into_response()
+    flash::redirect("/admin/settings", "threshold_saved")
 }
 
 #[derive(Deserialize)]
@@ -628,13 +628,27 @@ pub async fn save_zone(State(state): State<AppState>, ctx: Ctx, Form(f): Form<Zo
 pub struct CsrfOnly {
     #[serde(default)]
     csrf_token: String,
+    /// `yes` once the confirmation screen was seen (destructive actions).
+    #[serde(default)]
+    confirmed: String,
 }
 
+/// A new signing secret, after a confirmation: the shop must switch to it.
 pub async fn new_secret(State(state): State<AppState>, ctx: Ctx, Form(f): Form<CsrfOnly>) -> Response {
     let c = match state.authorize(&ctx, may::MANAGE_SETTINGS, "settings", Some(&f.csrf_token)).await {
         Ok(c) => c,
         Err(r) => return r,
     };
+    if f.confirmed != "yes" {
+        return super::forms::Confirm {
+            heading: "Generate a new notification signing secret?",
+            consequences: "The old secret stops signing at once: until the shop uses the new one, it will refuse Sika's notifications (they are retried, not lost).",
+            action: "/admin/settings/secret",
+            button: "Generate a new secret",
+            back: "/admin/settings",
+        }
+        .page(&c);
+    }
     let actor = c.actor(&ctx.ip, &ctx.user_agent);
     if let Err(r) =
         state.audited(&actor, "settings.notify_secret", "settings", Outcome::Success, json!({"rotated": true})).await
@@ -668,7 +682,7 @@ pub async fn replay(
             {
                 return r;
             }
-            Redirect::to("/admin/settings").into_response()
+            flash::redirect("/admin/settings", "notification_replayed")
         }
         Err(e) => internal(e),
     }
@@ -767,5 +781,5 @@ pub async fn replay_webhook(
     if let Err(r) = state.audited(&actor, "webhook.replay", &format!("inbox:{id}"), outcome, json!({})).await {
         return r;
     }
-    Redirect::to("/admin/webhooks").into_response()
+    flash::redirect("/admin/webhooks", "webhook_replayed")
 }
