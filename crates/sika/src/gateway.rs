@@ -56,6 +56,12 @@ pub async fn run(config: Config, on_ready: impl FnOnce(SocketAddr)) -> Result<()
     payouts.approval_ttl_ms = i64::try_from(config.payout_approval_ttl.as_millis()).unwrap_or(i64::MAX);
     payouts.resend_unsent_after_ms = i64::try_from(config.payout_resend_after.as_millis()).unwrap_or(i64::MAX);
     payments.payouts = Some(payouts.clone());
+    // Checkouts from before the e-mail search existed get their blind index.
+    match payments.backfill_email_index().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(checkouts = n, "indexed customer e-mails for search"),
+        Err(e) => return Err(format!("cannot index customer e-mails: {e}.")),
+    }
     let notifier = crate::payments::notify::Notifier::new(
         crate::crypto::field::FieldCipher::new(config.data_keys.clone()),
         config.notify_allow_loopback,

@@ -103,6 +103,52 @@ pub fn datetime(ms: i64) -> String {
     format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
+/// Days since 1970-01-01 for a civil date (Howard Hinnant's days-from-civil).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = if m > 2 { m - 3 } else { m + 9 };
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// `2026-11-29` → the millisecond its day starts, UTC. Only real dates
+/// between 2000 and 2100 are accepted.
+pub fn parse_date(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let num =
+        |r: std::ops::Range<usize>| s.get(r).filter(|t| t.bytes().all(|c| c.is_ascii_digit()))?.parse::<i64>().ok();
+    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    if !(2000..=2100).contains(&y) || !(1..=12).contains(&m) || d < 1 {
+        return None;
+    }
+    let ms = days_from_civil(y, m, d) * 86_400_000;
+    // 2026-02-30 would roll over into March: refuse it.
+    (date(ms) == s).then_some(ms)
+}
+
+/// A date (`2026-11-29`, its start in UTC) or an instant in UTC
+/// (`2026-11-29T10:00:00Z`), as milliseconds.
+pub fn parse_instant(s: &str) -> Option<i64> {
+    if s.len() == 10 {
+        return parse_date(s);
+    }
+    let b = s.as_bytes();
+    if b.len() != 20 || b[10] != b'T' || b[13] != b':' || b[16] != b':' || b[19] != b'Z' {
+        return None;
+    }
+    let day = parse_date(&s[..10])?;
+    let num =
+        |r: std::ops::Range<usize>| s.get(r).filter(|t| t.bytes().all(|c| c.is_ascii_digit()))?.parse::<i64>().ok();
+    let (h, mi, se) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    (h < 24 && mi < 60 && se < 60).then_some(day + (h * 3600 + mi * 60 + se) * 1000)
+}
+
 /// `2026-11-29` (UTC).
 pub fn date(ms: i64) -> String {
     let (y, m, d, _) = civil(ms);
@@ -117,6 +163,30 @@ mod tests {
         assert_eq!(super::datetime(1_795_000_000_000), "2026-11-18 11:06:40");
         assert_eq!(super::date(951_782_400_000), "2000-02-29");
         assert_eq!(super::iso(0), "1970-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn dates_and_instants_parse_strictly() {
+        assert_eq!(super::parse_date("2026-11-18"), Some(1_795_000_000_000 - 40_000_000));
+        assert_eq!(super::parse_date("2000-02-29").map(super::date), Some("2000-02-29".into()));
+        for bad in [
+            "2026-02-30",
+            "2026-13-01",
+            "2026-1-01",
+            "26-11-18",
+            "2026/11/18",
+            "1999-12-31",
+            "2026-11-18x",
+            "+026-11-18",
+        ] {
+            assert_eq!(super::parse_date(bad), None, "{bad}");
+        }
+        assert_eq!(super::parse_instant("2026-11-18T11:06:40Z"), Some(1_795_000_000_000));
+        assert_eq!(super::parse_instant("2026-11-18"), super::parse_date("2026-11-18"));
+        for bad in ["2026-11-18T24:00:00Z", "2026-11-18T11:06:40+01:00", "2026-11-18 11:06:40Z", "2026-11-18T11:6:40Z"]
+        {
+            assert_eq!(super::parse_instant(bad), None, "{bad}");
+        }
     }
 
     #[test]

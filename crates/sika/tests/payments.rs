@@ -414,8 +414,10 @@ async fn operators_create_payment_links_in_the_console_and_watch_them_get_paid()
     let mut b = Browser::new(&e.app.base, e.app.client.clone());
     assert_eq!(b.login("op@example.com", pw, &code(&op.totp_secret, 0)).await.status, 303);
     let list = b.get("/payments").await;
-    assert!(list.body.contains("id=\"create-link\""));
-    let csrf = list.csrf();
+    assert!(list.body.contains(r#"<a class="button" id="new-link" href="/payments/new">"#));
+    let form = b.get("/payments/new").await;
+    assert!(form.body.contains("id=\"create-link\""));
+    let csrf = form.csrf();
     let res = b
         .post(
             "/payments",

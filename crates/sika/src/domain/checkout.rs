@@ -25,7 +25,16 @@ pub struct CheckoutRequest {
     pub customer: CustomerRequest,
     #[serde(default)]
     pub redirect_url: Option<String>,
+    /// What the payment is for, shown to operators and the customer (≤ 200 characters).
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Close the checkout unpaid this many minutes after creation (5 to 43,200), if sooner than the default.
+    #[serde(default)]
+    pub expires_in_minutes: Option<i64>,
 }
+
+/// The allowed range of a checkout's own expiry, in minutes (30 days at most).
+pub const EXPIRES_IN_MINUTES: std::ops::RangeInclusive<i64> = 5..=43_200;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -47,6 +56,8 @@ pub struct NewCheckout {
     pub name: Option<String>,
     pub phone: Option<String>,
     pub redirect_url: Option<String>,
+    pub description: Option<String>,
+    pub expires_in_minutes: Option<i64>,
 }
 
 /// Which field is wrong, and why (shown to the API caller).
@@ -104,7 +115,31 @@ impl CheckoutRequest {
                 Some(parsed.to_string())
             }
         };
-        Ok(NewCheckout { reference, amount, currency, email, name, phone, redirect_url })
+        let description = match self.description.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
+            None => None,
+            Some(d) if d.chars().count() > 200 => return Err(invalid("description", "must be at most 200 characters")),
+            Some(d) if d.chars().any(char::is_control) => {
+                return Err(invalid("description", "must be one line of text without control characters"));
+            }
+            Some(d) => Some(d.to_string()),
+        };
+        let expires_in_minutes = match self.expires_in_minutes {
+            Some(m) if !EXPIRES_IN_MINUTES.contains(&m) => {
+                return Err(invalid("expires_in_minutes", "must be between 5 and 43200 (30 days)"));
+            }
+            m => m,
+        };
+        Ok(NewCheckout {
+            reference,
+            amount,
+            currency,
+            email,
+            name,
+            phone,
+            redirect_url,
+            description,
+            expires_in_minutes,
+        })
     }
 }
 
@@ -120,7 +155,12 @@ impl NewCheckout {
             self.phone,
             self.redirect_url
         ]);
-        crate::crypto::sha256_hex(canonical.to_string().as_bytes())
+        // Fields added later join only when given, so earlier requests keep their fingerprint.
+        let mut canonical = canonical.to_string();
+        if self.description.is_some() || self.expires_in_minutes.is_some() {
+            canonical.push_str(&serde_json::json!([self.description, self.expires_in_minutes]).to_string());
+        }
+        crate::crypto::sha256_hex(canonical.as_bytes())
     }
 }
 

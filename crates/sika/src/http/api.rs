@@ -59,7 +59,108 @@ fn checkout_json(c: &CheckoutRow, refunds: &[RefundRow]) -> serde_json::Value {
         "paid_amount": c.paid_amount.map(|p| p.to_string()),
         "refunded": c.refunded.to_string(), "net": c.net().map(|n| n.to_string()), "refunds": refunds,
         "review_reason": c.review_reason, "created_at": c.created_at, "updated_at": c.updated_at,
+        "description": c.description, "expires_at": c.link_expires_at,
+        "payment": {
+            "method": c.payment.payment_type, "card_brand": c.payment.card_brand,
+            "card_last4": c.payment.card_last4, "fee": c.payment.fee.map(|f| f.to_string()),
+        },
     })
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    currency: Option<String>,
+    #[serde(default)]
+    from: Option<String>,
+    #[serde(default)]
+    to: Option<String>,
+    #[serde(default)]
+    q: Option<String>,
+    #[serde(default)]
+    cursor: Option<String>,
+    #[serde(default)]
+    limit: Option<String>,
+}
+
+/// `GET /api/v1/checkouts`: newest first, filtered, a page at a time.
+/// `from` is inclusive and `to` exclusive (dates are UTC midnights).
+pub async fn list_checkouts(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<ListQuery>) -> Response {
+    if let Err(r) = caller(&state, &headers, "checkouts", true).await {
+        return r;
+    }
+    let bad =
+        |field: &str, why: &str| AppError::bad_request("invalid_query", format!("{field}: {why}")).into_response();
+    fn given(v: &Option<String>) -> Option<&str> {
+        v.as_deref().map(str::trim).filter(|v| !v.is_empty())
+    }
+    let status = match given(&q.status) {
+        None => None,
+        Some(s) => match CheckoutStatus::parse(s) {
+            Some(s) => Some(s),
+            None => return bad("status", "must be pending, paid, needs_review, failed or cancelled"),
+        },
+    };
+    let currency = match given(&q.currency) {
+        None => None,
+        Some(c) => match crate::domain::Currency::parse(c) {
+            Some(c) => Some(c),
+            None => return bad("currency", "is not a currency Sika accepts"),
+        },
+    };
+    let instant = |v: &Option<String>| match given(v) {
+        None => Ok(None),
+        Some(t) => crate::timefmt::parse_instant(t).map(Some).ok_or(()),
+    };
+    let Ok(from_ms) = instant(&q.from) else {
+        return bad("from", "must be a date (2026-11-29) or a UTC time (2026-11-29T10:00:00Z)");
+    };
+    let Ok(to_ms) = instant(&q.to) else {
+        return bad("to", "must be a date (2026-11-29) or a UTC time (2026-11-29T10:00:00Z)");
+    };
+    let cursor = match given(&q.cursor) {
+        None => None,
+        Some(c) => match crate::payments::list::Cursor::parse(c) {
+            Some(c) => Some(c),
+            None => return bad("cursor", "is not a cursor this API gave"),
+        },
+    };
+    let limit = match given(&q.limit) {
+        None => 50,
+        Some(l) => match l.parse::<i64>() {
+            Ok(l) if (1..=crate::payments::list::MAX_PAGE).contains(&l) => l,
+            _ => return bad("limit", "must be a whole number from 1 to 200"),
+        },
+    };
+    let filter = crate::payments::list::ListFilter {
+        status,
+        currency,
+        from_ms,
+        to_ms,
+        search: given(&q.q).unwrap_or("").to_string(),
+        cursor,
+        limit,
+    };
+    match state.payments.list(&filter).await {
+        Ok(page) => {
+            let data: Vec<serde_json::Value> = page
+                .rows
+                .iter()
+                .map(|c| {
+                    let mut v = checkout_json(c, &[]);
+                    if let Some(o) = v.as_object_mut() {
+                        o.remove("refunds");
+                    }
+                    v
+                })
+                .collect();
+            Json(json!({"checkouts": data, "total": page.total, "next_cursor": page.next.map(|c| c.encode())}))
+                .into_response()
+        }
+        Err(e) => AppError::from(e).into_response(),
+    }
 }
 
 pub async fn create_checkout(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {

@@ -55,7 +55,7 @@ fn routes() -> Router<AppState> {
         .route("/healthz", get(pages::healthz))
         .route("/readyz", get(pages::readyz))
         .route("/static/sika.css", get(pages::stylesheet))
-        .route("/api/v1/checkouts", axum::routing::post(api::create_checkout))
+        .route("/api/v1/checkouts", get(api::list_checkouts).post(api::create_checkout))
         .route("/api/v1/checkouts/{reference}", get(api::get_checkout))
         .route("/api/v1/openapi.json", get(api::openapi))
         .route("/api/v1/banks/{country}", get(api::banks))

@@ -10,6 +10,7 @@
 //! (`refunds.rs`) are followed until Flutterwave calls them final.
 
 pub mod expiry;
+pub mod list;
 pub mod notify;
 pub mod refunds;
 pub mod workers;
@@ -32,6 +33,32 @@ use crate::store::{CheckoutRow, InboxRow, Notification, Store, StoreError, now_m
 
 pub use expiry::{reconcile, reconcile_at};
 pub use refunds::RefundOutcome;
+
+/// The blind-index purpose for customers' e-mails on checkouts.
+const CUSTOMER_EMAIL_INDEX: &str = "customer_email";
+/// The merchant's name, shown to customers (hosted page title, return page).
+pub const MERCHANT_NAME_SETTING: &str = "merchant.name";
+
+/// How the customer paid, from a verify answer, in plain bounded text: the
+/// card's brand and last four digits only (never more of the number).
+fn payment_details(tx: &flutterwave::transactions::Transaction) -> crate::store::PaymentDetails {
+    let clean = |s: Option<&str>, max: usize| {
+        s.map(|v| v.chars().filter(|c| !c.is_control()).take(max).collect::<String>())
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    let card = tx.card.as_ref();
+    crate::store::PaymentDetails {
+        payment_type: clean(tx.payment_type.as_deref(), 40),
+        card_brand: clean(card.and_then(|c| c.card_type.as_deref()), 30),
+        card_last4: card
+            .and_then(|c| c.last_4digits.as_deref())
+            .filter(|l| l.len() == 4 && l.bytes().all(|b| b.is_ascii_digit()))
+            .map(str::to_string),
+        fee: tx.app_fee.map(|f| f.decimal()),
+        processor_response: clean(tx.processor_response.as_deref(), 200),
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct Payments {
@@ -132,6 +159,7 @@ impl Payments {
     /// Creates (or, for the same body, returns) a checkout and its hosted link.
     pub async fn create(&self, api_key_id: &str, c: &NewCheckout) -> Result<CheckoutRow, CreateError> {
         let r = &c.reference;
+        let now = now_ms();
         let row = CheckoutRow {
             reference: r.clone(),
             fingerprint: c.fingerprint(),
@@ -147,9 +175,13 @@ impl Payments {
             paid_amount: None,
             review_reason: None,
             api_key_id: api_key_id.into(),
-            created_at: now_ms(),
-            updated_at: now_ms(),
+            created_at: now,
+            updated_at: now,
             refunded: Decimal::ZERO,
+            email_index: Some(self.cipher.blind_index(CUSTOMER_EMAIL_INDEX, &c.email)),
+            description: c.description.clone(),
+            link_expires_at: c.expires_in_minutes.map(|m| now + m * 60_000),
+            payment: Default::default(),
         };
         self.store.insert_checkout(&row).await?;
         let Some(existing) = self.store.checkout(r).await? else { return Err(CreateError::Unavailable) };
@@ -169,7 +201,12 @@ impl Payments {
                 name: c.name.clone(),
                 phone_number: c.phone.clone(),
             },
-            customizations: None,
+            customizations: Some(flutterwave::payments::Customizations {
+                title: self.store.setting(MERCHANT_NAME_SETTING).await?,
+                description: c.description.clone(),
+                logo: None,
+            })
+            .filter(|z| z.title.is_some() || z.description.is_some()),
             payment_options: None,
             meta: None,
             session_duration: None,
@@ -355,6 +392,9 @@ impl Payments {
         let Some(c) = self.store.checkout(&tx.tx_ref).await? else { return Ok(Applied::Unmatched) };
         let expected = Expected { reference: c.reference.clone(), amount: c.amount, currency: c.currency };
         let verdict = judge(&expected, tx);
+        if c.status == CheckoutStatus::Pending && !matches!(verdict, Verdict::NotYet) {
+            self.store.set_payment_details(&c.reference, &payment_details(tx)).await?;
+        }
         if c.status.is_closed_unpaid() {
             return self.late(&c, tx, verdict).await;
         }
@@ -387,11 +427,41 @@ impl Payments {
                 Applied::Settled { status: CheckoutStatus::NeedsReview, moved }
             }
             Verdict::AttemptFailed => {
-                self.store.checkout_event(&c.reference, "attempt_failed", &format!("transaction {}", tx.id)).await?;
+                let why = payment_details(tx).processor_response.map(|p| format!(": {p}")).unwrap_or_default();
+                self.store
+                    .checkout_event(&c.reference, "attempt_failed", &format!("transaction {}{why}", tx.id))
+                    .await?;
                 Applied::AttemptFailed
             }
             Verdict::NotYet => Applied::NotFinal,
         })
+    }
+
+    /// Finds checkouts by the customer's e-mail: its blind index under the
+    /// current key and older ones.
+    pub fn customer_email_indexes(&self, email: &str) -> Vec<String> {
+        self.cipher.blind_indexes(CUSTOMER_EMAIL_INDEX, email)
+    }
+
+    /// Gives checkouts created before the e-mail index existed their index
+    /// (at start-up; a few hundred at a time until none is left).
+    pub async fn backfill_email_index(&self) -> Result<usize, StoreError> {
+        let mut done = 0;
+        loop {
+            let rows = self.store.checkouts_without_email_index(200).await?;
+            if rows.is_empty() {
+                return Ok(done);
+            }
+            for row in &rows {
+                // A row whose e-mail cannot be opened gets a marker no search matches.
+                let index = match self.customer_email(row) {
+                    Some(e) => self.cipher.blind_index(CUSTOMER_EMAIL_INDEX, &e),
+                    None => "unreadable".to_string(),
+                };
+                self.store.set_checkout_email_index(&row.reference, &index).await?;
+                done += 1;
+            }
+        }
     }
 
     /// Money for a checkout already closed unpaid: a person must decide

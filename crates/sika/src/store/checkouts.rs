@@ -30,6 +30,24 @@ pub struct CheckoutRow {
     pub updated_at: i64,
     /// What completed refunds returned.
     pub refunded: Decimal,
+    /// The customer's e-mail as a keyed blind index (exact search without the address).
+    pub email_index: Option<String>,
+    pub description: Option<String>,
+    /// The checkout's own expiry, when sooner than the default.
+    pub link_expires_at: Option<i64>,
+    /// How the customer paid, from the last verify answer while pending.
+    pub payment: PaymentDetails,
+}
+
+/// How a customer paid, as Flutterwave's verify answer said: never more of a
+/// card than its brand and last four digits.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PaymentDetails {
+    pub payment_type: Option<String>,
+    pub card_brand: Option<String>,
+    pub card_last4: Option<String>,
+    pub fee: Option<Decimal>,
+    pub processor_response: Option<String>,
 }
 
 impl CheckoutRow {
@@ -46,7 +64,8 @@ macro_rules! select_checkouts {
     ($tail:literal) => {
         concat!(
             "SELECT reference, fingerprint, amount, currency, email_enc, name_enc, phone_enc, redirect_url, status, ",
-            "checkout_url, transaction_id, paid_amount, review_reason, api_key_id, created_at, updated_at, checks, refunded FROM checkouts ",
+            "checkout_url, transaction_id, paid_amount, review_reason, api_key_id, created_at, updated_at, checks, refunded, ",
+            "email_index, description, link_expires_at, payment_type, card_brand, card_last4, fee, processor_response FROM checkouts ",
             $tail
         )
     };
@@ -74,6 +93,16 @@ fn row(r: &sqlx::any::AnyRow) -> Result<CheckoutRow, sqlx::Error> {
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
         refunded: decode(r, "refunded", |s: &str| s.parse::<Decimal>().ok())?,
+        email_index: r.try_get("email_index")?,
+        description: r.try_get("description")?,
+        link_expires_at: r.try_get("link_expires_at")?,
+        payment: PaymentDetails {
+            payment_type: r.try_get("payment_type")?,
+            card_brand: r.try_get("card_brand")?,
+            card_last4: r.try_get("card_last4")?,
+            fee: r.try_get::<Option<String>, _>("fee")?.and_then(|f| f.parse::<Decimal>().ok()),
+            processor_response: r.try_get("processor_response")?,
+        },
     })
 }
 
@@ -89,7 +118,8 @@ impl Store {
     pub async fn insert_checkout(&self, c: &CheckoutRow) -> Result<bool, StoreError> {
         let r = sqlx::query(
             "INSERT INTO checkouts (reference, fingerprint, amount, currency, email_enc, name_enc, phone_enc, redirect_url, \
-             status, api_key_id, created_at, updated_at, next_check_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $10, $10, $11) \
+             status, api_key_id, created_at, updated_at, next_check_at, email_index, description, link_expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $10, $10, $11, $12, $13, $14) \
              ON CONFLICT (reference) DO NOTHING",
         )
         .bind(&c.reference)
@@ -103,6 +133,9 @@ impl Store {
         .bind(&c.api_key_id)
         .bind(c.created_at)
         .bind(c.created_at + RECONCILE_MARKS_MS[0])
+        .bind(&c.email_index)
+        .bind(&c.description)
+        .bind(c.link_expires_at)
         .execute(self.pool())
         .await?;
         if r.rows_affected() == 1 {
@@ -138,7 +171,8 @@ impl Store {
         let rows: Vec<(String, i64, i64, i64)> = sqlx::query_as(
             "SELECT c.reference, CASE WHEN EXISTS (SELECT 1 FROM checkout_events e WHERE e.reference = c.reference \
              AND e.kind = 'attempt_failed') THEN 1 ELSE 0 END, c.expiry_checks, c.created_at FROM checkouts c \
-             WHERE c.status = 'pending' AND c.created_at < $1 AND (c.expire_check_at IS NULL OR c.expire_check_at <= $2) \
+             WHERE c.status = 'pending' AND (c.created_at < $1 OR c.link_expires_at <= $2) \
+             AND (c.expire_check_at IS NULL OR c.expire_check_at <= $2) \
              ORDER BY c.created_at LIMIT $3",
         )
         .bind(before)
@@ -170,22 +204,94 @@ impl Store {
     }
 
     /// The console's list: newest first, by status and/or a reference prefix.
-    pub async fn checkouts_search(
-        &self,
-        status: Option<CheckoutStatus>,
-        prefix: Option<&str>,
-        limit: i64,
-    ) -> Result<Vec<CheckoutRow>, StoreError> {
-        let like = prefix.map(|p| format!("{p}%"));
-        let rows = sqlx::query(select_checkouts!(
-            "WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR reference LIKE $2) ORDER BY created_at DESC LIMIT $3"
+    /// One page of checkouts, newest first, after the cursor, with how many
+    /// match in all. Every filter is optional; the SQL text is fixed and
+    /// every value bound.
+    pub async fn checkouts_page(&self, q: &CheckoutQuery) -> Result<(Vec<CheckoutRow>, i64), StoreError> {
+        // `_` and `%` typed by a person are literal, not wildcards.
+        let like = q
+            .reference_contains
+            .as_deref()
+            .map(|p| format!("%{}%", p.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")));
+        let idx = |i: usize| q.email_indexes.get(i).cloned();
+        let (after_at, after_ref) = match &q.after {
+            Some((at, r)) => (Some(*at), Some(r.clone())),
+            None => (None, None),
+        };
+        let bind = |sql: &'static str| {
+            sqlx::query(sql)
+                .bind(q.status.map(CheckoutStatus::as_str))
+                .bind(q.currency.map(Currency::code))
+                .bind(q.from_ms)
+                .bind(q.to_ms)
+                .bind(like.clone())
+                .bind(idx(0))
+                .bind(idx(1).or(idx(0)))
+                .bind(idx(2).or(idx(0)))
+                .bind(q.transaction_id)
+        };
+        let rows = bind(select_checkouts!(
+            "WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR currency = $2) \
+             AND ($3 IS NULL OR created_at >= $3) AND ($4 IS NULL OR created_at < $4) \
+             AND (($5 IS NULL AND $9 IS NULL) OR reference LIKE $5 ESCAPE '\\' OR transaction_id = $9) \
+             AND ($6 IS NULL OR email_index = $6 OR email_index = $7 OR email_index = $8) \
+             AND ($10 IS NULL OR created_at < $10 OR (created_at = $10 AND reference < $11)) \
+             ORDER BY created_at DESC, reference DESC LIMIT $12"
         ))
-        .bind(status.map(CheckoutStatus::as_str))
-        .bind(like)
-        .bind(limit)
+        .bind(after_at)
+        .bind(after_ref)
+        .bind(q.limit)
         .fetch_all(self.pool())
         .await?;
+        let total: i64 = {
+            let r = bind(
+                "SELECT COUNT(*) AS n FROM checkouts WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR currency = $2) \
+                 AND ($3 IS NULL OR created_at >= $3) AND ($4 IS NULL OR created_at < $4) \
+                 AND (($5 IS NULL AND $9 IS NULL) OR reference LIKE $5 ESCAPE '\\' OR transaction_id = $9) \
+                 AND ($6 IS NULL OR email_index = $6 OR email_index = $7 OR email_index = $8)",
+            )
+            .fetch_one(self.pool())
+            .await?;
+            r.try_get("n")?
+        };
+        Ok((rows.iter().map(row).collect::<Result<_, _>>()?, total))
+    }
+
+    /// Checkouts whose customer e-mail has no blind index yet (created before
+    /// the index existed), for the one-off backfill.
+    pub async fn checkouts_without_email_index(&self, limit: i64) -> Result<Vec<CheckoutRow>, StoreError> {
+        let rows = sqlx::query(select_checkouts!("WHERE email_index IS NULL LIMIT $1"))
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await?;
         Ok(rows.iter().map(row).collect::<Result<_, _>>()?)
+    }
+
+    pub async fn set_checkout_email_index(&self, reference: &str, index: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE checkouts SET email_index = $1 WHERE reference = $2 AND email_index IS NULL")
+            .bind(index)
+            .bind(reference)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Records how the customer paid, from a verify answer, while the checkout
+    /// is still open (the answer that settles it is the last one kept).
+    pub async fn set_payment_details(&self, reference: &str, d: &PaymentDetails) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE checkouts SET payment_type = $1, card_brand = $2, card_last4 = $3, fee = $4, processor_response = $5 \
+             WHERE reference = $6 AND status = 'pending'",
+        )
+        .bind(&d.payment_type)
+        .bind(&d.card_brand)
+        .bind(&d.card_last4)
+        .bind(d.fee.map(|f| f.to_string()))
+        .bind(&d.processor_response)
+        .bind(reference)
+        .execute(self.pool())
+        .await?;
+        Ok(())
     }
 
     /// Pending checkouts whose next reconciliation is due.
@@ -783,4 +889,23 @@ async fn held_refunds(tx: &mut sqlx::Transaction<'static, sqlx::Any>, reference:
             .fetch_all(&mut **tx)
             .await?;
     Ok(amounts.iter().filter_map(|a| a.parse::<Decimal>().ok()).sum())
+}
+
+/// Which checkouts a list shows: every filter optional, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct CheckoutQuery {
+    pub status: Option<CheckoutStatus>,
+    pub currency: Option<Currency>,
+    /// Created at or after (ms).
+    pub from_ms: Option<i64>,
+    /// Created before (ms).
+    pub to_ms: Option<i64>,
+    pub reference_contains: Option<String>,
+    /// A transaction id typed in the same search box (matched with the reference, either one).
+    pub transaction_id: Option<i64>,
+    /// The customer e-mail's blind indexes under the current and older keys (at most three are used).
+    pub email_indexes: Vec<String>,
+    /// The last row of the previous page: (created_at, reference).
+    pub after: Option<(i64, String)>,
+    pub limit: i64,
 }

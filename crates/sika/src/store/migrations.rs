@@ -60,6 +60,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("migrations/portable/0007_payout_batches.sql"),
         postgres: include_str!("migrations/portable/0007_payout_batches.sql"),
     },
+    Migration {
+        version: 8,
+        name: "console",
+        sqlite: include_str!("migrations/portable/0008_console.sql"),
+        postgres: include_str!("migrations/portable/0008_console.sql"),
+    },
 ];
 
 /// Any constant: identifies Sika's migration lock among advisory locks.

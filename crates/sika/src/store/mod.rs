@@ -28,8 +28,8 @@ pub use audit::{AuditEntry, AuditFilter};
 pub use batches::{BatchApproval, BatchRow};
 pub use beneficiaries::BeneficiaryRow;
 pub use checkouts::{
-    CheckoutRow, ExpiryCandidate, Notification, OutboxRow, RECONCILE_MARKS_MS, REFUND_FIRST_CHECK_MS, RefundRefusal,
-    RefundRow, RefundUpdate,
+    CheckoutQuery, CheckoutRow, ExpiryCandidate, Notification, OutboxRow, PaymentDetails, RECONCILE_MARKS_MS,
+    REFUND_FIRST_CHECK_MS, RefundRefusal, RefundRow, RefundUpdate,
 };
 pub use inbox::InboxRow;
 pub use migrations::{MIGRATIONS, applied_versions};

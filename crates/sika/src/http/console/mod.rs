@@ -33,6 +33,8 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/api-keys/{id}/revoke", post(admin::revoke_key))
         .route("/audit", get(audit_log::audit_page))
         .route("/payments", get(payments::list).post(payments::create))
+        .route("/payments/new", get(payments::new_link))
+        .route("/payments/export.csv", get(payments::export))
         .route("/payments/{reference}", get(payments::detail))
         .route("/payments/{reference}/refund/confirm", post(payments::refund_confirm))
         .route("/payments/{reference}/refund", post(payments::refund))

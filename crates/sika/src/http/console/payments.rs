@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::flash;
+use super::forms::FieldErrors;
 use super::guard::{Ctx, Nav, internal, render, time};
 use crate::audit::Outcome;
 use crate::auth::login::StepUp;
@@ -19,9 +20,11 @@ use crate::auth::roles::may;
 use crate::auth::session::Current;
 use crate::crypto::field::FieldCipher;
 use crate::domain::checkout::{CheckoutRequest, CustomerRequest};
+use crate::domain::payout_csv::cell;
 use crate::domain::{CheckoutStatus, Currency, InboxState};
 use crate::http::AppState;
 use crate::http::error::AppError;
+use crate::payments::list::{self, ListFilter};
 use crate::payments::{RefundOutcome, notify};
 use crate::store::{CheckoutRow, OutboxRow};
 use crate::timefmt::Stamp;
@@ -33,7 +36,19 @@ struct Line {
     net: String,
     currency: Currency,
     status: CheckoutStatus,
+    tone: &'static str,
+    method: String,
     created: Stamp,
+}
+
+/// A status badge's colour: settled well, needs a person, closed unpaid, waiting.
+pub fn tone(s: CheckoutStatus) -> &'static str {
+    match s {
+        CheckoutStatus::Paid => "ok",
+        CheckoutStatus::NeedsReview => "warn",
+        CheckoutStatus::Failed | CheckoutStatus::Cancelled => "bad",
+        CheckoutStatus::Pending => "info",
+    }
 }
 
 /// What was typed into the payment-link form, shown again on refusal.
@@ -50,70 +65,252 @@ pub struct NewLink {
     #[serde(default)]
     name: String,
     #[serde(default)]
+    description: String,
+    /// Minutes, or empty for the default expiry.
+    #[serde(default)]
+    expires_in_minutes: String,
+    #[serde(default)]
+    redirect_url: String,
+    #[serde(default)]
     csrf_token: String,
 }
+
+/// The expiry choices of a payment link: (minutes, words).
+const LINK_EXPIRIES: &[(&str, &str)] = &[
+    ("", "the default"),
+    ("60", "1 hour"),
+    ("1440", "24 hours"),
+    ("4320", "3 days"),
+    ("10080", "7 days"),
+    ("43200", "30 days"),
+];
 
 #[derive(Template)]
 #[template(path = "payments.html")]
 struct ListPage {
     nav: Option<Nav>,
-    csrf: String,
     rows: Vec<Line>,
+    total: i64,
     statuses: &'static [CheckoutStatus],
     currencies: &'static [Currency],
-    filter_status: String,
-    filter_q: String,
+    f: Filter,
+    /// The filters as a query string, for the export and the next page.
+    query: String,
+    next: Option<String>,
     can_create: bool,
-    form: NewLink,
     error: Option<String>,
 }
 
-#[derive(Deserialize, Default)]
+/// The list's filters, as typed in the address bar.
+#[derive(Deserialize, Default, Clone)]
 pub struct Filter {
     #[serde(default)]
     status: String,
     #[serde(default)]
+    currency: String,
+    /// `YYYY-MM-DD`, in the console's time zone.
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
+    #[serde(default)]
     q: String,
+    #[serde(default)]
+    cursor: String,
 }
 
-async fn list_view(state: &AppState, c: &Current, f: Filter, form: NewLink, error: Option<String>) -> Response {
-    let status = CheckoutStatus::parse(&f.status);
-    let q: String = f.q.chars().filter(|ch| ch.is_ascii_alphanumeric() || *ch == '_' || *ch == '-').take(64).collect();
-    let rows =
-        match state.payments.store.checkouts_search(status, Some(q.as_str()).filter(|q| !q.is_empty()), 200).await {
-            Ok(r) => r,
-            Err(e) => return internal(e),
+impl Filter {
+    /// The checked filter, or why a field is wrong.
+    fn checked(&self) -> Result<ListFilter, String> {
+        let offset = crate::timefmt::console_zone().offset_minutes * 60_000;
+        let day = |s: &str, what: &str| -> Result<Option<i64>, String> {
+            match s.trim() {
+                "" => Ok(None),
+                d => crate::timefmt::parse_date(d)
+                    .map(|ms| Some(ms - offset))
+                    .ok_or_else(|| format!("The {what} date must be a date such as 2026-11-29.")),
+            }
         };
-    let rows = rows
-        .into_iter()
-        .map(|r| Line {
-            amount: r.currency.format(r.amount),
-            refunded: if r.refunded.is_zero() { String::new() } else { r.currency.format(r.refunded) },
-            net: r.net().map(|n| r.currency.format(n)).unwrap_or_default(),
-            reference: r.reference,
-            currency: r.currency,
-            status: r.status,
-            created: time(r.created_at),
+        Ok(ListFilter {
+            status: CheckoutStatus::parse(&self.status),
+            currency: Currency::parse(&self.currency),
+            from_ms: day(&self.from, "from")?,
+            // The "to" day is included: up to its end.
+            to_ms: day(&self.to, "to")?.map(|ms| ms + 86_400_000),
+            search: list::clean_search(&self.q),
+            cursor: list::Cursor::parse(&self.cursor),
+            limit: 50,
         })
-        .collect();
+    }
+
+    fn query_string(&self) -> String {
+        url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("status", CheckoutStatus::parse(&self.status).map(|s| s.as_str()).unwrap_or(""))
+            .append_pair("currency", Currency::parse(&self.currency).map(|c| c.code()).unwrap_or(""))
+            .append_pair("from", &self.from)
+            .append_pair("to", &self.to)
+            .append_pair("q", &list::clean_search(&self.q))
+            .finish()
+    }
+}
+
+fn line(r: CheckoutRow) -> Line {
+    let method = match (&r.payment.payment_type, &r.payment.card_brand, &r.payment.card_last4) {
+        (_, Some(b), Some(l)) => format!("{b} •••• {l}"),
+        (Some(t), _, _) => t.clone(),
+        _ => String::new(),
+    };
+    Line {
+        amount: r.currency.format(r.amount),
+        refunded: if r.refunded.is_zero() { String::new() } else { r.currency.format(r.refunded) },
+        net: r.net().map(|n| r.currency.format(n)).unwrap_or_default(),
+        reference: r.reference,
+        currency: r.currency,
+        tone: tone(r.status),
+        status: r.status,
+        method,
+        created: time(r.created_at),
+    }
+}
+
+async fn list_view(state: &AppState, c: &Current, f: Filter) -> Response {
+    let (page, error) = match f.checked() {
+        Ok(filter) => match state.payments.list(&filter).await {
+            Ok(p) => (Some(p), None),
+            Err(e) => return internal(e),
+        },
+        Err(why) => (None, Some(why)),
+    };
+    let (rows, total, next) = match page {
+        Some(p) => (p.rows.into_iter().map(line).collect(), p.total, p.next.map(|c| c.encode())),
+        None => (Vec::new(), 0, None),
+    };
     render(&ListPage {
         nav: Nav::of(c),
-        csrf: c.csrf_token.clone(),
         rows,
+        total,
         statuses: CheckoutStatus::ALL,
         currencies: Currency::ALL,
-        filter_status: status.map(|s| s.as_str().to_string()).unwrap_or_default(),
-        filter_q: q,
+        query: f.query_string(),
+        f: Filter { q: list::clean_search(&f.q), ..f },
+        next,
         can_create: may::CREATE_PAYMENTS.contains(&c.role()),
-        form,
         error,
     })
 }
 
 pub async fn list(State(state): State<AppState>, ctx: Ctx, Query(f): Query<Filter>) -> Response {
     match state.authorize(&ctx, may::READ_PAYMENTS, "payments", None).await {
-        Ok(c) => list_view(&state, &c, f, NewLink { currency: "NGN".into(), ..NewLink::default() }, None).await,
+        Ok(c) => list_view(&state, &c, f).await,
         Err(r) => r,
+    }
+}
+
+/// The filtered payments as CSV: every cell safe to open in a spreadsheet,
+/// the customer's e-mail included, so the export is audited.
+pub async fn export(State(state): State<AppState>, ctx: Ctx, Query(f): Query<Filter>) -> Response {
+    let c = match state.authorize(&ctx, may::READ_PAYMENTS, "payments.export", None).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let filter = match f.checked() {
+        Ok(filter) => filter,
+        Err(why) => return AppError::bad_request("bad_filter", why).into_response(),
+    };
+    let rows = match state.payments.list_all(&filter).await {
+        Ok(r) => r,
+        Err(e) => return internal(e),
+    };
+    let actor = c.actor(&ctx.ip, &ctx.user_agent);
+    let details = json!({"filter": f.query_string(), "rows": rows.len()});
+    if let Err(r) = state.audited(&actor, "payments.export", "checkouts", Outcome::Success, details).await {
+        return r;
+    }
+    let mut out = String::from(
+        "reference,status,amount,currency,paid,refunded,net,fee,method,card_brand,card_last4,transaction_id,customer_email,description,created_at_utc\n",
+    );
+    for r in &rows {
+        let fields = [
+            r.reference.clone(),
+            r.status.as_str().to_string(),
+            r.amount.to_string(),
+            r.currency.code().to_string(),
+            r.paid_amount.map(|p| p.to_string()).unwrap_or_default(),
+            r.refunded.to_string(),
+            r.net().map(|n| n.to_string()).unwrap_or_default(),
+            r.payment.fee.map(|f| f.to_string()).unwrap_or_default(),
+            r.payment.payment_type.clone().unwrap_or_default(),
+            r.payment.card_brand.clone().unwrap_or_default(),
+            r.payment.card_last4.clone().unwrap_or_default(),
+            r.transaction_id.map(|t| t.to_string()).unwrap_or_default(),
+            state.payments.customer_email(r).unwrap_or_default(),
+            r.description.clone().unwrap_or_default(),
+            crate::timefmt::iso(r.created_at),
+        ];
+        out.push_str(&fields.iter().map(|f| cell(f)).collect::<Vec<_>>().join(","));
+        out.push('\n');
+    }
+    (
+        [
+            (http::header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (http::header::CONTENT_DISPOSITION, "attachment; filename=\"payments.csv\""),
+        ],
+        out,
+    )
+        .into_response()
+}
+
+#[derive(Template)]
+#[template(path = "payment_new.html")]
+struct NewLinkPage {
+    nav: Option<Nav>,
+    csrf: String,
+    currencies: &'static [Currency],
+    expiries: &'static [(&'static str, &'static str)],
+    form: NewLink,
+    errors: FieldErrors,
+}
+
+fn new_link_view(c: &Current, form: NewLink, errors: FieldErrors) -> Response {
+    render(&NewLinkPage {
+        nav: Nav::of(c),
+        csrf: c.csrf_token.clone(),
+        currencies: Currency::ALL,
+        expiries: LINK_EXPIRIES,
+        form,
+        errors,
+    })
+}
+
+/// The payment-link form, on its own page, with a fresh reference suggested.
+pub async fn new_link(State(state): State<AppState>, ctx: Ctx) -> Response {
+    match state.authorize(&ctx, may::CREATE_PAYMENTS, "payments.create", None).await {
+        Ok(c) => {
+            let reference = format!("link-{}", &crate::crypto::random::hex_id()[..10]);
+            new_link_view(
+                &c,
+                NewLink { reference, currency: "NGN".into(), ..NewLink::default() },
+                FieldErrors::default(),
+            )
+        }
+        Err(r) => r,
+    }
+}
+
+/// "must be …" → "Must be …." for a person.
+fn sentence(message: &str) -> String {
+    let mut chars = message.chars();
+    let first = chars.next().map(|c| c.to_uppercase().collect::<String>()).unwrap_or_default();
+    let rest: String = chars.collect();
+    if rest.ends_with('.') { format!("{first}{rest}") } else { format!("{first}{rest}.") }
+}
+
+/// The API's field names, as the form calls them.
+fn form_field(api_field: &'static str) -> &'static str {
+    match api_field {
+        "customer.email" => "email",
+        "customer.name" => "name",
+        other => other,
     }
 }
 
@@ -123,9 +320,23 @@ pub async fn create(State(state): State<AppState>, ctx: Ctx, Form(f): Form<NewLi
         Ok(c) => c,
         Err(r) => return r,
     };
-    let refuse = |msg: String| list_view(&state, &c, Filter::default(), f.clone(), Some(msg));
-    let Some(amount) = flutterwave::Amount::parse(&f.amount) else {
-        return refuse("amount: enter a number such as 1500.50".into()).await;
+    let mut errors = FieldErrors::default();
+    let amount = flutterwave::Amount::parse(&f.amount.trim().replace(',', ""));
+    if amount.is_none() {
+        errors.add("amount", "Enter the amount as a number, such as 1,500.50.");
+    }
+    let expires_in_minutes = match f.expires_in_minutes.trim() {
+        "" => None,
+        m => match m.parse::<i64>() {
+            Ok(m) => Some(m),
+            Err(_) => {
+                errors.add("expires_in_minutes", "Choose one of the listed expiries.");
+                None
+            }
+        },
+    };
+    let (Some(amount), true) = (amount, errors.is_empty()) else {
+        return new_link_view(&c, f.clone(), errors);
     };
     let req = CheckoutRequest {
         reference: f.reference.trim().to_string(),
@@ -136,11 +347,15 @@ pub async fn create(State(state): State<AppState>, ctx: Ctx, Form(f): Form<NewLi
             name: Some(f.name.clone()).filter(|n| !n.trim().is_empty()),
             phone: None,
         },
-        redirect_url: None,
+        redirect_url: Some(f.redirect_url.clone()).filter(|u| !u.trim().is_empty()),
+        description: Some(f.description.clone()).filter(|d| !d.trim().is_empty()),
+        expires_in_minutes,
     };
     let new = match req.validate(state.payments.max_amount) {
         Ok(n) => n,
-        Err(e) => return refuse(format!("{}: {}", e.field, e.message)).await,
+        Err(e) => {
+            return new_link_view(&c, f.clone(), FieldErrors::of(form_field(e.field), sentence(&e.message)));
+        }
     };
     let actor = c.actor(&ctx.ip, &ctx.user_agent);
     match state.payments.create(&format!("console:{}", c.user.id), &new).await {
@@ -152,7 +367,12 @@ pub async fn create(State(state): State<AppState>, ctx: Ctx, Form(f): Form<NewLi
             }
             flash::redirect(&format!("/payments/{}", row.reference), "link_created")
         }
-        Err(e) => refuse(e.to_string()).await,
+        Err(crate::payments::CreateError::Conflict) => new_link_view(
+            &c,
+            f.clone(),
+            FieldErrors::of("reference", "A payment with this reference exists already: choose another reference."),
+        ),
+        Err(e) => new_link_view(&c, f.clone(), FieldErrors::of("", format!("{e}."))),
     }
 }
 
