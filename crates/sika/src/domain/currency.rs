@@ -175,4 +175,19 @@ mod tests {
         assert_eq!(Currency::USD.format(Decimal::new(999, 0)), "999.00");
         assert_eq!(Currency::NGN.format(Decimal::new(26875, 3)), "26.875", "never rounded");
     }
+
+    #[test]
+    fn every_currency_shows_its_own_minor_unit() {
+        // ISO 4217, independently of the table above: these have no minor unit.
+        let whole = ["UGX", "RWF", "XAF", "XOF"];
+        for c in Currency::ALL {
+            let shown = c.format(Decimal::new(123_456_789, 0));
+            let expected = if whole.contains(&c.code()) { "123,456,789" } else { "123,456,789.00" };
+            assert_eq!(shown, expected, "{c}");
+            assert_eq!(c.format(Decimal::ZERO), if whole.contains(&c.code()) { "0" } else { "0.00" }, "{c}");
+            assert_eq!(c.format(Decimal::new(1000, 0)), if whole.contains(&c.code()) { "1,000" } else { "1,000.00" });
+        }
+        assert_eq!(Currency::KES.format(Decimal::new(5, 1)), "0.50");
+        assert_eq!(Currency::GHS.format(Decimal::new(-1_000_000_05, 2)), "-1,000,000.05");
+    }
 }

@@ -2,6 +2,7 @@
 //! money moves through. Nothing here imports the store, the web or `auth`.
 
 pub mod checkout;
+pub mod csv;
 pub mod currency;
 pub mod payout;
 pub mod payout_csv;

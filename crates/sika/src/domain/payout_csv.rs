@@ -71,11 +71,6 @@ fn records(text: &str) -> Result<Vec<Vec<String>>, RowError> {
     Ok(out)
 }
 
-/// A cell a spreadsheet would evaluate (`=`, `+`, `-`, `@`, or a leading tab or carriage return).
-fn formula(cell: &str) -> bool {
-    matches!(cell.chars().next(), Some('=' | '+' | '-' | '@' | '\t' | '\r'))
-}
-
 /// Parses and validates a whole file: every row's payout, or every error.
 pub fn parse(bytes: &[u8], max_amount: Decimal) -> Result<Vec<NewPayout>, Vec<RowError>> {
     if bytes.len() > MAX_BYTES {
@@ -146,12 +141,8 @@ pub fn parse(bytes: &[u8], max_amount: Decimal) -> Result<Vec<NewPayout>, Vec<Ro
     if errors.is_empty() { Ok(payouts) } else { Err(errors) }
 }
 
-/// One cell of an exported CSV: quoted, quotes doubled, and text a
-/// spreadsheet would run as a formula prefixed with `'` so it stays text.
-pub fn cell(text: &str) -> String {
-    let safe = if formula(text) { format!("'{text}") } else { text.to_string() };
-    format!("\"{}\"", safe.replace('"', "\"\""))
-}
+pub use super::csv::cell;
+use super::csv::formula;
 
 #[cfg(test)]
 mod tests {
@@ -196,12 +187,5 @@ mod tests {
         let many: String = (0..=MAX_ROWS).map(|i| format!("r{i},1,NGN,NG,044,0690000032,,,,\n")).collect();
         assert!(parse(format!("{HEAD}{many}").as_bytes(), max()).unwrap_err()[0].message.contains("at most"));
         assert!(parse(format!("{HEAD}\"open,1").as_bytes(), max()).is_err());
-    }
-
-    #[test]
-    fn exported_cells_are_safe() {
-        assert_eq!(cell("=SUM(A1)"), "\"'=SUM(A1)\"");
-        assert_eq!(cell("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(cell("plain"), "\"plain\"");
     }
 }

@@ -31,7 +31,7 @@ pub async fn reconcile_at(p: &Payments, now: i64) -> Result<usize, StoreError> {
     let due = p.store.checkouts_due(now, 200).await?;
     for (c, checks) in &due {
         let outcome = p.settle_by_reference(&c.reference).await?;
-        p.store.checkout_event(&c.reference, "reconciled", &format!("{outcome:?}")).await?;
+        p.store.checkout_event(&c.reference, "reconciled", &outcome.describe()).await?;
         p.store.checkout_checked(&c.reference, *checks, c.created_at).await?;
     }
     for candidate in p.store.checkouts_expired(now - p.expire_after_ms, now, 200).await? {

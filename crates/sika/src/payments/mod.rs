@@ -115,6 +115,21 @@ pub enum Applied {
     NoSuchTransaction,
 }
 
+impl Applied {
+    /// What one look at Flutterwave found, in words for the timeline.
+    pub fn describe(&self) -> String {
+        match self {
+            Applied::Settled { status, moved: true } => format!("settled: {}", status.label().to_lowercase()),
+            Applied::Settled { status, moved: false } => format!("already {}", status.label().to_lowercase()),
+            Applied::AttemptFailed => "the customer's attempt failed; the payment stays open".into(),
+            Applied::NotFinal => "still pending at Flutterwave".into(),
+            Applied::Retry => "no definite answer; Sika asks again later".into(),
+            Applied::Unmatched => "the answer was about another reference".into(),
+            Applied::NoSuchTransaction => "nothing paid yet".into(),
+        }
+    }
+}
+
 /// Checkouts expire a day after creation, after the reconciler's last check.
 pub const DEFAULT_EXPIRY_MS: i64 = 25 * 3_600_000;
 /// How long after expiry a still-`pending` transaction keeps its checkout open.
@@ -519,6 +534,10 @@ impl Payments {
     /// The customer's details, opened (for the console).
     pub fn customer_email(&self, c: &CheckoutRow) -> Option<String> {
         self.cipher.open_str("checkouts", "email", &c.reference, &c.email_enc).ok()
+    }
+
+    pub fn customer_name(&self, c: &CheckoutRow) -> Option<String> {
+        c.name_enc.as_deref().and_then(|n| self.cipher.open_str("checkouts", "name", &c.reference, n).ok())
     }
 }
 

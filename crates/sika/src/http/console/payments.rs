@@ -20,7 +20,7 @@ use crate::auth::roles::may;
 use crate::auth::session::Current;
 use crate::crypto::field::FieldCipher;
 use crate::domain::checkout::{CheckoutRequest, CustomerRequest};
-use crate::domain::payout_csv::cell;
+use crate::domain::csv::cell;
 use crate::domain::{CheckoutStatus, Currency, InboxState};
 use crate::http::AppState;
 use crate::http::error::AppError;
@@ -390,12 +390,19 @@ struct DetailPage {
     nav: Option<Nav>,
     csrf: String,
     c: CheckoutRow,
+    tone: &'static str,
     expected: String,
     paid: Option<String>,
+    fee: Option<String>,
     refunded: String,
     net: Option<String>,
     refundable: Option<String>,
     email: String,
+    name: String,
+    method: String,
+    created_by: String,
+    created: Stamp,
+    expires: Option<Stamp>,
     events: Vec<(Stamp, String, String)>,
     notes: Vec<(String, i64, Option<Stamp>, bool)>,
     refunds: Vec<RefundLine>,
@@ -411,6 +418,47 @@ pub async fn detail(State(state): State<AppState>, ctx: Ctx, Path(reference): Pa
         Err(r) => return r,
     };
     detail_view(&state, &ctx, &c, reference, RefundForm::default(), None, None).await
+}
+
+/// A timeline entry in words: what happened, and its detail.
+fn event_words(kind: &str, detail: &str, currency: Currency) -> (String, String) {
+    let amount =
+        |d: &str| d.parse::<Decimal>().map(|a| format!("{currency} {}", currency.format(a))).unwrap_or(d.into());
+    let (what, detail) = match kind {
+        "created" => ("Created", String::new()),
+        "paid" => ("Paid, verified with Flutterwave", detail.to_string()),
+        "needs_review" => ("Needs review", detail.to_string()),
+        "failed" => ("Closed: failed", detail.to_string()),
+        "cancelled" => ("Closed: cancelled", detail.to_string()),
+        "late_payment" => ("Money arrived after it closed", detail.to_string()),
+        "attempt_failed" => ("A payment attempt failed", detail.to_string()),
+        "expiry_deferred" => ("Closing postponed", detail.to_string()),
+        "overpaid" => ("Overpaid", detail.to_string()),
+        "paid_twice" => ("Paid twice", detail.to_string()),
+        "reconciled" => ("Checked with Flutterwave", detail.to_string()),
+        "refund_requested" => ("Refund requested", amount(detail)),
+        "refunded" => ("Refunded", amount(detail)),
+        "refund_failed" => ("Refund failed", amount(detail)),
+        other => return (other.replace('_', " "), detail.to_string()),
+    };
+    (what.to_string(), detail)
+}
+
+/// Who made a payment: the operator (by e-mail) or the API key (by name).
+async fn creator(state: &AppState, api_key_id: &str) -> String {
+    if let Some(user) = api_key_id.strip_prefix("console:") {
+        return match state.auth.user(user).await {
+            Ok(Some(u)) => format!("{} (console)", u.email),
+            _ => "an operator no longer on record (console)".into(),
+        };
+    }
+    match state.auth.store.api_keys().await {
+        Ok(keys) => match keys.into_iter().find(|k| k.id == api_key_id) {
+            Some(k) => format!("API key {} ({})", k.name, k.id),
+            None => format!("API key {api_key_id}"),
+        },
+        Err(_) => format!("API key {api_key_id}"),
+    }
 }
 
 async fn detail_view(
@@ -439,7 +487,7 @@ async fn detail_view(
         (Ok(e), Ok(n), Ok(r)) => (e, n, r),
         (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return internal(e),
     };
-    // The customer's e-mail is sensitive: reading it is audited, or not shown.
+    // The customer's e-mail and name are sensitive: reading them is audited, or not shown.
     let actor = c.actor(&ctx.ip, &ctx.user_agent);
     if let Err(r) =
         state.audited(&actor, "payment.view", &format!("checkout:{reference}"), Outcome::Success, json!({})).await
@@ -448,7 +496,14 @@ async fn detail_view(
     }
     let cur = row.currency;
     let email = state.payments.customer_email(&row).unwrap_or_default();
-    let events = events.into_iter().map(|(at, k, d)| (time(at), k, d)).collect();
+    let name = state.payments.customer_name(&row).unwrap_or_default();
+    let events = events
+        .into_iter()
+        .map(|(at, k, d)| {
+            let (what, detail) = event_words(&k, &d, cur);
+            (time(at), what, detail)
+        })
+        .collect();
     let notes = notes.into_iter().map(|n: OutboxRow| (n.event, n.attempts, n.delivered_at.map(time), n.dead)).collect();
     let refunds = refunds
         .into_iter()
@@ -462,16 +517,29 @@ async fn detail_view(
         .collect();
     let refundable = refundable.filter(|r| *r > Decimal::ZERO);
     let can_refund = may::REFUND.contains(&c.role()) && row.status == CheckoutStatus::Paid && refundable.is_some();
+    let p = &row.payment;
+    let method = match (&p.payment_type, &p.card_brand, &p.card_last4) {
+        (t, Some(b), Some(l)) => format!("{} · {b} •••• {l}", t.as_deref().unwrap_or("card")),
+        (Some(t), _, _) => t.clone(),
+        _ => "not known yet".into(),
+    };
     render(&DetailPage {
         nav: Nav::of(c),
         csrf: c.csrf_token.clone(),
+        tone: tone(row.status),
         expected: cur.format(row.amount),
         paid: row.paid_amount.map(|p| cur.format(p)),
+        fee: p.fee.map(|f| cur.format(f)),
         refunded: cur.format(row.refunded),
         net: row.net().map(|n| cur.format(n)),
         refundable: refundable.map(|r| cur.format(r)),
+        created_by: creator(state, &row.api_key_id).await,
+        created: time(row.created_at),
+        expires: row.link_expires_at.map(time),
+        method,
         c: row,
         email,
+        name,
         events,
         notes,
         refunds,

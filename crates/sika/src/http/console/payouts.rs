@@ -825,7 +825,7 @@ pub async fn export(State(state): State<AppState>, ctx: Ctx, Query(f): Query<Fil
     {
         return r;
     }
-    use crate::domain::payout_csv::cell;
+    use crate::domain::csv::cell;
     let mut out = String::from(
         "reference,status,amount,currency,fee,country,bank_code,bank_name,account,name,transfer_id,message,created_at\n",
     );
