@@ -188,6 +188,6 @@ mod tests {
             assert_eq!(c.format(Decimal::new(1000, 0)), if whole.contains(&c.code()) { "1,000" } else { "1,000.00" });
         }
         assert_eq!(Currency::KES.format(Decimal::new(5, 1)), "0.50");
-        assert_eq!(Currency::GHS.format(Decimal::new(-1_000_000_05, 2)), "-1,000,000.05");
+        assert_eq!(Currency::GHS.format(Decimal::new(-100_000_005, 2)), "-1,000,000.05");
     }
 }
