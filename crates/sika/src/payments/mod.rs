@@ -12,6 +12,7 @@
 pub mod expiry;
 pub mod list;
 pub mod notify;
+pub mod overview;
 pub mod refunds;
 pub mod workers;
 

@@ -168,12 +168,33 @@ impl Notifier {
             for row in chunk.iter().cloned() {
                 let (http, url, secret) = (self.http.clone(), url.clone(), secret.clone());
                 tasks.spawn(async move {
-                    let ok = allowed && attempt(&http, &url, &secret, &row).await;
-                    (row, ok)
+                    let tried = if allowed {
+                        attempt(&http, &url, &secret, &row).await
+                    } else {
+                        Tried {
+                            status: None,
+                            latency_ms: 0,
+                            outcome: "not sent: the URL points to a refused address".into(),
+                        }
+                    };
+                    (row, tried, url)
                 });
             }
             while let Some(done) = tasks.join_next().await {
-                let Ok((row, ok)) = done else { continue };
+                let Ok((row, tried, url)) = done else { continue };
+                let ok = tried.outcome == DELIVERED;
+                store
+                    .record_delivery_attempt(&crate::store::DeliveryAttempt {
+                        outbox_id: row.id.clone(),
+                        event: row.event.clone(),
+                        reference: row.reference.clone(),
+                        at: now_ms(),
+                        url: loggable(&url),
+                        status: tried.status.map(i64::from),
+                        latency_ms: tried.latency_ms,
+                        outcome: tried.outcome,
+                    })
+                    .await?;
                 if ok {
                     store.outbox_delivered(&row.id).await?;
                     delivered += 1;
@@ -190,7 +211,25 @@ impl Notifier {
     }
 }
 
-async fn attempt(http: &reqwest::Client, url: &str, secret: &str, row: &OutboxRow) -> bool {
+const DELIVERED: &str = "delivered";
+
+/// What one attempt got: the shop's status, how long it took, in words.
+struct Tried {
+    status: Option<u16>,
+    latency_ms: i64,
+    outcome: String,
+}
+
+/// The endpoint as the delivery log shows it: no query string, no user info.
+fn loggable(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(u) => format!("{}://{}{}", u.scheme(), u.host_str().unwrap_or(""), u.path()).chars().take(300).collect(),
+        Err(_) => "(not a URL)".into(),
+    }
+}
+
+async fn attempt(http: &reqwest::Client, url: &str, secret: &str, row: &OutboxRow) -> Tried {
+    let started = std::time::Instant::now();
     let t = now_ms() / 1000;
     let res = http
         .post(url)
@@ -200,11 +239,28 @@ async fn attempt(http: &reqwest::Client, url: &str, secret: &str, row: &OutboxRo
         .body(row.payload.clone())
         .send()
         .await;
+    let latency_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
     match res {
-        Ok(r) => r.status().is_success(),
+        Ok(r) if r.status().is_success() => {
+            Tried { status: Some(r.status().as_u16()), latency_ms, outcome: DELIVERED.into() }
+        }
+        Ok(r) => Tried {
+            status: Some(r.status().as_u16()),
+            latency_ms,
+            outcome: format!("the shop answered {}", r.status().as_u16()),
+        },
         Err(e) => {
             tracing::info!(event = %row.event, reference = %row.reference, error = %e, "shop notification not delivered; will retry");
-            false
+            let outcome = if e.is_timeout() {
+                "no answer in time"
+            } else if e.is_connect() {
+                "could not connect"
+            } else if e.is_redirect() {
+                "the shop redirected (not followed)"
+            } else {
+                "the request failed"
+            };
+            Tried { status: None, latency_ms, outcome: outcome.into() }
         }
     }
 }
@@ -245,5 +301,22 @@ mod tests {
         assert!(valid_url("https://10.0.0.5/hook", true).is_err(), "loopback allowance is not private allowance");
         assert_eq!(backoff_ms(0), 30_000);
         assert_eq!(backoff_ms(20), 6 * 3_600_000);
+    }
+}
+
+impl super::Payments {
+    /// The newest delivery attempts to the shop, for the console's log.
+    pub async fn delivery_log(&self, limit: i64) -> Result<Vec<crate::store::DeliveryAttempt>, StoreError> {
+        self.store.delivery_attempts(limit).await
+    }
+
+    /// Queues a `test.ping` to the shop's endpoint; its id.
+    pub async fn send_test_event(&self) -> Result<String, StoreError> {
+        self.store.queue_test_event().await
+    }
+
+    /// Sends a notification again, delivered or not (same event id).
+    pub async fn replay_notification(&self, id: &str) -> Result<bool, StoreError> {
+        self.store.outbox_replay(id).await
     }
 }

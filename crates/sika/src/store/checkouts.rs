@@ -635,9 +635,13 @@ impl Store {
         Ok(())
     }
 
-    /// An admin replays a dead letter: delivery starts over.
+    /// An admin replays a notification, delivered or not: it is sent again
+    /// now, with the same event id (the shop de-duplicates on it), and retried
+    /// for three days from now.
     pub async fn outbox_replay(&self, id: &str) -> Result<bool, StoreError> {
-        let r = sqlx::query("UPDATE outbox SET dead = 0, attempts = 0, created_at = $1, next_attempt_at = $1 WHERE id = $2 AND dead = 1")
+        let r = sqlx::query(
+            "UPDATE outbox SET dead = 0, delivered_at = NULL, attempts = 0, created_at = $1, next_attempt_at = $1 WHERE id = $2",
+        )
             .bind(now_ms())
             .bind(id)
             .execute(self.pool())

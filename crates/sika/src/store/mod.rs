@@ -9,8 +9,10 @@ mod audit;
 mod batches;
 mod beneficiaries;
 mod checkouts;
+mod deliveries;
 mod inbox;
 mod migrations;
+mod overview;
 mod payouts;
 mod sessions;
 mod settings;
@@ -31,8 +33,10 @@ pub use checkouts::{
     CheckoutQuery, CheckoutRow, ExpiryCandidate, Notification, OutboxRow, PaymentDetails, RECONCILE_MARKS_MS,
     REFUND_FIRST_CHECK_MS, RefundRefusal, RefundRow, RefundUpdate,
 };
+pub use deliveries::DeliveryAttempt;
 pub use inbox::InboxRow;
 pub use migrations::{MIGRATIONS, applied_versions};
+pub use overview::{Figures, Health};
 pub use payouts::{ApprovalWrite, PayoutRow, Settle};
 pub use sessions::SessionRow;
 pub use users::{Inserted, Kept, UserChange, UserRow};

@@ -2,15 +2,34 @@
 
 use askama::Template;
 use axum::Form;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::response::Response;
 use serde::Deserialize;
 
+use super::charts::{self, Svg};
 use super::flash;
 use super::forms::FieldErrors;
-use super::guard::{Ctx, Nav, internal, render};
+use super::guard::{Ctx, Nav, internal, render, time};
 use crate::auth::AuthError;
+use crate::auth::roles::may;
+use crate::domain::Currency;
 use crate::http::AppState;
+use crate::payments::overview::Period;
+use crate::store::Health;
+use crate::timefmt::Stamp;
+
+/// One currency on the overview, ready to show.
+struct CurrencyCard {
+    currency: Currency,
+    collected: String,
+    paid_count: i64,
+    created_count: i64,
+    success: String,
+    refunded: String,
+    pending: i64,
+    needs_review: i64,
+    chart: Svg,
+}
 
 #[derive(Template)]
 #[template(path = "home.html")]
@@ -18,13 +37,89 @@ struct Home {
     nav: Option<Nav>,
     email: String,
     role: String,
+    period: Period,
+    periods: [Period; 3],
+    /// `None` for roles that do not read payments.
+    cards: Option<Vec<CurrencyCard>>,
+    health: Option<Health>,
+    inbox_oldest: Option<Stamp>,
+    inbox_last: Option<Stamp>,
+    outbox_last: Option<Stamp>,
+    approvals: Option<i64>,
+    can_audit: bool,
 }
 
-pub async fn home(State(state): State<AppState>, ctx: Ctx) -> Response {
-    match state.signed_in(&ctx).await {
-        Ok(c) => render(&Home { nav: Nav::of(&c), email: c.user.email.clone(), role: c.role().as_str().into() }),
-        Err(r) => r,
-    }
+#[derive(Deserialize, Default)]
+pub struct HomeQuery {
+    #[serde(default)]
+    period: String,
+}
+
+/// Home: the overview for the chosen period, per currency, with what waits for a person.
+pub async fn home(State(state): State<AppState>, ctx: Ctx, Query(q): Query<HomeQuery>) -> Response {
+    let c = match state.signed_in(&ctx).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let period = Period::parse(&q.period);
+    let zone = crate::timefmt::console_zone();
+    let offset = zone.offset_minutes * 60_000;
+    let reads = may::READ_PAYMENTS.contains(&c.role());
+    let (cards, health) = if reads {
+        let o = match state.payments.overview(period, offset).await {
+            Ok(o) => o,
+            Err(e) => return internal(e),
+        };
+        let labels: Vec<String> = (0..o.currencies.first().map_or(0, |f| f.series.len()))
+            .map(|i| {
+                let at = o.start + o.bucket_ms * i64::try_from(i).unwrap_or(0) + offset;
+                if period == Period::Today {
+                    format!("{}:00", &crate::timefmt::datetime(at)[11..13])
+                } else {
+                    crate::timefmt::date(at)
+                }
+            })
+            .collect();
+        let cards = o
+            .currencies
+            .iter()
+            .map(|f| {
+                let cur = f.currency;
+                let title = format!("{cur} collected, {}", period.label().to_lowercase());
+                CurrencyCard {
+                    currency: cur,
+                    collected: cur.format(f.collected),
+                    paid_count: f.paid_count,
+                    created_count: f.created_count,
+                    success: f
+                        .success_permille
+                        .map(|p| format!("{}.{}%", p / 10, p % 10))
+                        .unwrap_or_else(|| "no closed payment yet".into()),
+                    refunded: cur.format(f.refunded),
+                    pending: f.pending,
+                    needs_review: f.needs_review,
+                    chart: charts::bars(&format!("chart-{}", cur.code()), &title, cur, &f.series, &labels),
+                }
+            })
+            .collect();
+        (Some(cards), Some(o.health))
+    } else {
+        (None, None)
+    };
+    render(&Home {
+        nav: Nav::of(&c),
+        email: c.user.email.clone(),
+        role: c.role().as_str().into(),
+        period,
+        periods: Period::ALL,
+        inbox_oldest: health.as_ref().and_then(|h| h.inbox_oldest).map(time),
+        inbox_last: health.as_ref().and_then(|h| h.inbox_last_received).map(time),
+        outbox_last: health.as_ref().and_then(|h| h.outbox_last_delivered).map(time),
+        cards,
+        health,
+        approvals: c.approvals_waiting,
+        can_audit: may::READ_AUDIT.contains(&c.role()),
+    })
 }
 
 #[derive(Template)]

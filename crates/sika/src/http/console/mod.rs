@@ -5,6 +5,7 @@
 mod account;
 mod admin;
 mod audit_log;
+mod charts;
 pub mod flash;
 mod forms;
 mod guard;
@@ -57,6 +58,8 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/settings/thresholds", post(payments::save_threshold))
         .route("/admin/settings/time-zone", post(payments::save_zone))
         .route("/admin/notifications/{id}/replay", post(payments::replay))
+        .route("/admin/notifications/test", post(payments::send_test))
+        .route("/admin/settings/merchant", post(payments::save_merchant))
         .route("/admin/webhooks", get(payments::webhooks))
         .route("/admin/webhooks/{id}/replay", post(payments::replay_webhook))
 }

@@ -747,7 +747,22 @@ struct SettingsPage {
     thresholds: Vec<(Currency, String)>,
     zones: &'static [crate::timefmt::Zone],
     zone: &'static str,
+    merchant: String,
+    deliveries: Vec<DeliveryLine>,
     error: Option<String>,
+}
+
+/// One attempt in the delivery log.
+struct DeliveryLine {
+    id: String,
+    at: Stamp,
+    event: String,
+    reference: String,
+    url: String,
+    status: String,
+    latency_ms: i64,
+    outcome: String,
+    ok: bool,
 }
 
 fn cipher(state: &AppState) -> FieldCipher {
@@ -770,6 +785,25 @@ async fn settings_view(
         (Ok(u), Ok(s), Ok(d)) => (u, s, d),
         (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return internal(e),
     };
+    let (merchant, log) =
+        match (store.setting(crate::payments::MERCHANT_NAME_SETTING).await, state.payments.delivery_log(50).await) {
+            (Ok(m), Ok(l)) => (m.unwrap_or_default(), l),
+            (Err(e), _) | (_, Err(e)) => return internal(e),
+        };
+    let deliveries = log
+        .into_iter()
+        .map(|a| DeliveryLine {
+            ok: a.outcome == "delivered",
+            id: a.outbox_id,
+            at: time(a.at),
+            event: a.event,
+            reference: a.reference,
+            url: a.url,
+            status: a.status.map(|s| s.to_string()).unwrap_or_else(|| "none".into()),
+            latency_ms: a.latency_ms,
+            outcome: a.outcome,
+        })
+        .collect();
     let mut thresholds = Vec::new();
     for cur in Currency::ALL {
         match store.setting(&crate::payouts::threshold_setting(*cur)).await {
@@ -787,6 +821,8 @@ async fn settings_view(
         thresholds,
         zones: crate::timefmt::ZONES,
         zone: crate::timefmt::console_zone().id,
+        merchant,
+        deliveries,
         error,
     })
 }
@@ -883,6 +919,60 @@ pub async fn save_threshold(State(state): State<AppState>, ctx: Ctx, Form(f): Fo
     flash::redirect("/admin/settings", "threshold_saved")
 }
 
+/// An admin queues a `test.ping` to the shop's endpoint; the log shows how it went.
+pub async fn send_test(State(state): State<AppState>, ctx: Ctx, Form(f): Form<CsrfOnly>) -> Response {
+    let c = match state.authorize(&ctx, may::MANAGE_SETTINGS, "notifications", Some(&f.csrf_token)).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let id = match state.payments.send_test_event().await {
+        Ok(id) => id,
+        Err(e) => return internal(e),
+    };
+    let actor = c.actor(&ctx.ip, &ctx.user_agent);
+    if let Err(r) =
+        state.audited(&actor, "notification.test", &format!("outbox:{id}"), Outcome::Success, json!({})).await
+    {
+        return r;
+    }
+    flash::redirect("/admin/settings#deliveries", "test_event_sent")
+}
+
+#[derive(Deserialize)]
+pub struct MerchantForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    csrf_token: String,
+}
+
+/// The merchant's name, shown to customers on the return page and Flutterwave's page.
+pub async fn save_merchant(State(state): State<AppState>, ctx: Ctx, Form(f): Form<MerchantForm>) -> Response {
+    let c = match state.authorize(&ctx, may::MANAGE_SETTINGS, "settings", Some(&f.csrf_token)).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let name = f.name.trim();
+    if name.is_empty() || name.chars().count() > 80 || name.chars().any(char::is_control) {
+        let why = "The merchant's name must be 1 to 80 characters on one line.".to_string();
+        return settings_view(&state, &c, None, None, Some(why)).await;
+    }
+    let store = &state.payments.store;
+    let before = match store.setting(crate::payments::MERCHANT_NAME_SETTING).await {
+        Ok(b) => b,
+        Err(e) => return internal(e),
+    };
+    let actor = c.actor(&ctx.ip, &ctx.user_agent);
+    let details = json!({"before": before, "after": name});
+    if let Err(r) = state.audited(&actor, "settings.merchant_name", "settings", Outcome::Success, details).await {
+        return r;
+    }
+    if let Err(e) = store.set_setting(crate::payments::MERCHANT_NAME_SETTING, name).await {
+        return internal(e);
+    }
+    flash::redirect("/admin/settings", "settings_saved")
+}
+
 #[derive(Deserialize)]
 pub struct ZoneForm {
     #[serde(default)]
@@ -961,7 +1051,10 @@ pub async fn replay(
         Ok(c) => c,
         Err(r) => return r,
     };
-    match state.payments.store.outbox_replay(&id).await {
+    if id.len() > 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return AppError::NotFound.into_response();
+    }
+    match state.payments.replay_notification(&id).await {
         Ok(done) => {
             let outcome = if done { Outcome::Success } else { Outcome::Failure };
             let actor = c.actor(&ctx.ip, &ctx.user_agent);
