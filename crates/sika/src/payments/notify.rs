@@ -265,6 +265,23 @@ async fn attempt(http: &reqwest::Client, url: &str, secret: &str, row: &OutboxRo
     }
 }
 
+impl super::Payments {
+    /// The newest delivery attempts to the shop, for the console's log.
+    pub async fn delivery_log(&self, limit: i64) -> Result<Vec<crate::store::DeliveryAttempt>, StoreError> {
+        self.store.delivery_attempts(limit).await
+    }
+
+    /// Queues a `test.ping` to the shop's endpoint; its id.
+    pub async fn send_test_event(&self) -> Result<String, StoreError> {
+        self.store.queue_test_event().await
+    }
+
+    /// Sends a notification again, delivered or not (same event id).
+    pub async fn replay_notification(&self, id: &str) -> Result<bool, StoreError> {
+        self.store.outbox_replay(id).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -301,22 +318,5 @@ mod tests {
         assert!(valid_url("https://10.0.0.5/hook", true).is_err(), "loopback allowance is not private allowance");
         assert_eq!(backoff_ms(0), 30_000);
         assert_eq!(backoff_ms(20), 6 * 3_600_000);
-    }
-}
-
-impl super::Payments {
-    /// The newest delivery attempts to the shop, for the console's log.
-    pub async fn delivery_log(&self, limit: i64) -> Result<Vec<crate::store::DeliveryAttempt>, StoreError> {
-        self.store.delivery_attempts(limit).await
-    }
-
-    /// Queues a `test.ping` to the shop's endpoint; its id.
-    pub async fn send_test_event(&self) -> Result<String, StoreError> {
-        self.store.queue_test_event().await
-    }
-
-    /// Sends a notification again, delivered or not (same event id).
-    pub async fn replay_notification(&self, id: &str) -> Result<bool, StoreError> {
-        self.store.outbox_replay(id).await
     }
 }
