@@ -318,3 +318,53 @@ async fn the_last_admin_cannot_be_demoted_or_disabled_postgres() {
     let Some(db) = support::postgres().await else { return };
     last_admin_holds(db).await;
 }
+
+#[tokio::test]
+async fn the_audit_log_names_actors_filters_by_email_and_date_and_exports() {
+    let app = support::spawn_app().await;
+    let admin = user(&app, Role::Admin, "chief").await;
+    let mut a = browser(&app);
+    assert_eq!(a.login(&admin.email, PASSWORD, &code(&admin.secret, 0)).await.status, 303);
+    let csrf = a.get("/").await.csrf();
+    let made =
+        a.post("/admin/api-keys", &[("name", "=HYPERLINK(1)"), ("scope_read", "on"), ("csrf_token", &csrf)]).await;
+    assert_eq!(made.status, 200, "the name is refused or accepted, never run");
+    a.post("/admin/api-keys", &[("name", "shop"), ("scope_read", "on"), ("csrf_token", &csrf)]).await;
+
+    // Admins read the log too (and get a link to it).
+    let page = a.get("/audit?actor=CHIEF%40example.com&action=apikey.create").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains(r#"<a href="/audit" aria-current="page">Audit log</a>"#));
+    assert!(page.body.contains("Test Person<br><span class=\"muted\">chief@example.com</span>"), "by name and e-mail");
+    assert!(page.body.contains("<code>apikey.create</code>") && !page.body.contains("<code>login</code>"));
+    assert!(page.body.contains("<dl class=\"details\">") && page.body.contains("<dt>scopes</dt>"), "key and value");
+    assert!(!page.body.contains("Object {") && !page.body.contains("\\\""), "no debug text");
+    let nobody = a.get("/audit?actor=nobody%40example.com").await;
+    assert!(nobody.body.contains(r#"id="empty""#), "an unknown e-mail matches nothing");
+    let tomorrow = sika::timefmt::date(sika::store::now_ms() + 2 * 86_400_000);
+    assert!(a.get(&format!("/audit?from={tomorrow}")).await.body.contains(r#"id="empty""#));
+    let today = sika::timefmt::date(sika::store::now_ms());
+    assert!(
+        a.get(&format!("/audit?from={today}&action=apikey.create")).await.body.contains("<code>apikey.create</code>")
+    );
+    assert!(a.get("/audit?to=2026-02-30").await.body.contains("The to date must be a date"));
+
+    let jsonl = a.get("/audit/export.jsonl?action=apikey.create").await;
+    assert_eq!(jsonl.status, 200);
+    assert!(jsonl.headers["content-disposition"].to_str().unwrap().contains("audit.jsonl"));
+    let lines: Vec<serde_json::Value> = jsonl.body.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(!lines.is_empty() && lines.iter().all(|l| l["action"] == "apikey.create" && l["hash"].is_string()));
+    let csv = a.get("/audit/export.csv?action=audit.view").await;
+    assert!(csv.body.starts_with("\"seq\",\"at_utc\",\"actor\",\"actor_email\""));
+    assert!(csv.body.contains("\"chief@example.com\""));
+    assert!(!csv.body.lines().any(|l| l.split("\",\"").any(|c| c.starts_with('='))), "formula-safe");
+    assert!(!actions_named(&app, "audit.export").await.is_empty(), "exports are audited");
+    assert!(actions_named(&app, "audit.view").await.len() >= 4, "every read is audited");
+    assert_eq!(a.get("/audit/export.xml").await.status, 404);
+    // Operators and viewers still cannot read it.
+    let op = user(&app, Role::Operator, "curious").await;
+    let mut o = browser(&app);
+    assert_eq!(o.login(&op.email, PASSWORD, &code(&op.secret, 0)).await.status, 303);
+    assert_eq!(o.get("/audit").await.status, 403);
+    assert_eq!(o.get("/audit/export.jsonl").await.status, 403);
+}

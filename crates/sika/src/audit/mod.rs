@@ -83,6 +83,15 @@ fn seal(key: &Secret, e: &AuditEntry) -> String {
 }
 
 impl Auditor {
+    /// Entries matching `f`, newest first.
+    pub async fn search(
+        &self,
+        f: &crate::store::AuditFilter,
+        limit: i64,
+    ) -> Result<Vec<crate::store::AuditEntry>, StoreError> {
+        self.store.audit_search(f, limit).await
+    }
+
     pub fn new(store: Store, key: Secret) -> Self {
         Auditor { store, key }
     }

@@ -54,7 +54,7 @@ pub mod may {
     pub const SIGN_IN: &[Role] = &[Admin, Operator, Approver, Viewer, Auditor];
     pub const MANAGE_USERS: &[Role] = &[Admin];
     pub const MANAGE_API_KEYS: &[Role] = &[Admin];
-    pub const READ_AUDIT: &[Role] = &[Auditor];
+    pub const READ_AUDIT: &[Role] = &[Admin, Auditor];
     pub const READ_PAYMENTS: &[Role] = &[Admin, Operator, Approver, Viewer];
     pub const CREATE_PAYMENTS: &[Role] = &[Operator];
     pub const MANAGE_SETTINGS: &[Role] = &[Admin];

@@ -29,6 +29,10 @@ pub struct AuditFilter {
     pub action: Option<String>,
     pub outcome: Option<String>,
     pub before_seq: Option<i64>,
+    /// Recorded at or after (ms).
+    pub from_ms: Option<i64>,
+    /// Recorded before (ms).
+    pub to_ms: Option<i64>,
 }
 
 const PG_AUDIT_LOCK: i64 = 0x5169_6b61_0002;
@@ -115,13 +119,16 @@ impl Store {
     pub async fn audit_search(&self, f: &AuditFilter, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {
         let rows = sqlx::query(select_audit!(
             "WHERE ($1 IS NULL OR actor = $1) AND ($2 IS NULL OR action = $2) AND ($3 IS NULL OR outcome = $3) \
-             AND ($4 IS NULL OR seq < $4) ORDER BY seq DESC LIMIT $5"
+             AND ($4 IS NULL OR seq < $4) AND ($6 IS NULL OR at >= $6) AND ($7 IS NULL OR at < $7) \
+             ORDER BY seq DESC LIMIT $5"
         ))
         .bind(&f.actor)
         .bind(&f.action)
         .bind(&f.outcome)
         .bind(f.before_seq)
         .bind(limit)
+        .bind(f.from_ms)
+        .bind(f.to_ms)
         .fetch_all(self.pool())
         .await?;
         Ok(rows.iter().map(row).collect::<Result<_, _>>()?)

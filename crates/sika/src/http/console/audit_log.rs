@@ -1,26 +1,40 @@
-//! The audit log, for auditors: filter and read.
+//! The audit log, for auditors and admins: actors by name and e-mail (the
+//! read is itself audited), filters that work (actor e-mail, action,
+//! outcome, dates), details as key and value, and exports (JSON lines, the
+//! same lines `sika audit export` writes, and CSV).
+
+use std::collections::HashMap;
 
 use askama::Template;
-use axum::extract::{Query, State};
-use axum::response::Response;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::guard::{Ctx, Nav, internal, render, time};
 use crate::audit::Outcome;
 use crate::auth::roles::may;
+use crate::auth::session::Current;
+use crate::domain::csv;
 use crate::http::AppState;
-use crate::store::AuditFilter;
+use crate::http::error::AppError;
+use crate::store::{AuditEntry, AuditFilter};
 use crate::timefmt::Stamp;
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, Clone)]
 pub struct Filter {
+    /// An operator's e-mail, or an actor id (`cli`, `anonymous`, a user id).
     #[serde(default)]
     actor: String,
     #[serde(default)]
     action: String,
     #[serde(default)]
     outcome: String,
+    /// `YYYY-MM-DD` in the console's time zone; `to` is included.
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
     #[serde(default)]
     before: Option<i64>,
 }
@@ -29,12 +43,14 @@ struct Row {
     seq: i64,
     time: Stamp,
     actor: String,
+    actor_detail: String,
     role: String,
     ip: String,
     action: String,
     target: String,
     outcome: String,
-    details: String,
+    tone: &'static str,
+    details: Vec<(String, String)>,
 }
 
 #[derive(Template)]
@@ -42,18 +58,110 @@ struct Row {
 struct AuditPage {
     nav: Option<Nav>,
     entries: Vec<Row>,
-    outcomes: Vec<&'static str>,
-    filter_actor: String,
-    filter_action: String,
-    filter_outcome: String,
+    outcomes: &'static [&'static str],
+    f: Filter,
+    query: String,
     older: Option<i64>,
+    error: Option<String>,
 }
 
 const PAGE: i64 = 100;
+/// The most entries one console export holds (the CLI exports everything).
+const MAX_EXPORT: i64 = 100_000;
+const OUTCOMES: &[&str] = &["success", "failure", "denied"];
 
 fn clean(s: &str) -> Option<String> {
     let t: String = s.trim().chars().filter(|c| c.is_ascii_alphanumeric() || "._:-".contains(*c)).take(64).collect();
     (!t.is_empty()).then_some(t)
+}
+
+/// Who each actor id is: "Name <e-mail>" for operators, the id itself otherwise.
+async fn people(state: &AppState) -> Result<HashMap<String, (String, String)>, Response> {
+    let users = state.auth.users().await.map_err(internal)?;
+    Ok(users.into_iter().map(|u| (u.id, (u.name.unwrap_or_default(), u.email))).collect())
+}
+
+impl Filter {
+    /// The store's filter, or why a field is wrong. An e-mail that is no
+    /// operator's matches nothing.
+    async fn checked(&self, state: &AppState) -> Result<AuditFilter, String> {
+        let offset = crate::timefmt::console_zone().offset_minutes * 60_000;
+        let day = |s: &str, what: &str| -> Result<Option<i64>, String> {
+            match s.trim() {
+                "" => Ok(None),
+                d => crate::timefmt::parse_date(d)
+                    .map(|ms| Some(ms - offset))
+                    .ok_or_else(|| format!("The {what} date must be a date such as 2026-11-29.")),
+            }
+        };
+        let typed = self.actor.trim();
+        let actor = if typed.contains('@') {
+            let found = match state.auth.users().await {
+                Ok(users) => users.into_iter().find(|u| u.email.eq_ignore_ascii_case(typed)).map(|u| u.id),
+                Err(_) => None,
+            };
+            Some(found.unwrap_or_else(|| "no-such-operator".into()))
+        } else {
+            clean(typed)
+        };
+        Ok(AuditFilter {
+            actor,
+            action: clean(&self.action),
+            outcome: clean(&self.outcome).filter(|o| OUTCOMES.contains(&o.as_str())),
+            before_seq: self.before,
+            from_ms: day(&self.from, "from")?,
+            to_ms: day(&self.to, "to")?.map(|t| t + 86_400_000),
+        })
+    }
+
+    fn query_string(&self) -> String {
+        url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("actor", self.actor.trim())
+            .append_pair("action", &clean(&self.action).unwrap_or_default())
+            .append_pair("outcome", &clean(&self.outcome).unwrap_or_default())
+            .append_pair("from", self.from.trim())
+            .append_pair("to", self.to.trim())
+            .finish()
+    }
+}
+
+/// A detail object as key and value, nested values as compact JSON.
+fn key_values(details: &str) -> Vec<(String, String)> {
+    match serde_json::from_str::<serde_json::Value>(details) {
+        Ok(serde_json::Value::Object(m)) => m
+            .into_iter()
+            .map(|(k, v)| {
+                let shown = match v {
+                    serde_json::Value::String(s) => s,
+                    serde_json::Value::Null => "none".into(),
+                    other => other.to_string(),
+                };
+                (k.replace('_', " "), shown)
+            })
+            .collect(),
+        Ok(serde_json::Value::Null) => Vec::new(),
+        Ok(other) => vec![("value".into(), other.to_string())],
+        Err(_) => vec![("text".into(), details.to_string())],
+    }
+}
+
+async fn entries_for(
+    state: &AppState,
+    c: &Current,
+    ctx: &Ctx,
+    f: &Filter,
+    limit: i64,
+    what: &str,
+) -> Result<Result<(AuditFilter, Vec<AuditEntry>), String>, Response> {
+    let filter = match f.checked(state).await {
+        Ok(filter) => filter,
+        Err(why) => return Ok(Err(why)),
+    };
+    // Reading the log shows operators' e-mails: the read itself is recorded first.
+    let details = json!({"filter": f.query_string(), "shows": "actors' names and e-mails"});
+    state.audited(&c.actor(&ctx.ip, &ctx.user_agent), what, "audit_log", Outcome::Success, details).await?;
+    let entries = state.auth.auditor.search(&filter, limit).await.map_err(internal)?;
+    Ok(Ok((filter, entries)))
 }
 
 pub async fn audit_page(State(state): State<AppState>, ctx: Ctx, Query(f): Query<Filter>) -> Response {
@@ -61,44 +169,122 @@ pub async fn audit_page(State(state): State<AppState>, ctx: Ctx, Query(f): Query
         Ok(c) => c,
         Err(r) => return r,
     };
-    let filter = AuditFilter {
-        actor: clean(&f.actor),
-        action: clean(&f.action),
-        outcome: clean(&f.outcome).filter(|o| ["success", "failure", "denied"].contains(&o.as_str())),
-        before_seq: f.before,
+    let (entries, error) = match entries_for(&state, &c, &ctx, &f, PAGE, "audit.view").await {
+        Ok(Ok((_, e))) => (e, None),
+        Ok(Err(why)) => (Vec::new(), Some(why)),
+        Err(r) => return r,
     };
-    let details = json!({"action": filter.action, "actor": filter.actor});
-    if let Err(r) =
-        state.audited(&c.actor(&ctx.ip, &ctx.user_agent), "audit.view", "audit_log", Outcome::Success, details).await
-    {
-        return r;
-    }
-    let entries = match state.auth.store.audit_search(&filter, PAGE).await {
-        Ok(e) => e,
-        Err(e) => return internal(e),
+    let who = match people(&state).await {
+        Ok(p) => p,
+        Err(r) => return r,
     };
     let older = (entries.len() as i64 == PAGE).then(|| entries.last().map(|e| e.seq)).flatten();
     let entries = entries
         .into_iter()
-        .map(|e| Row {
-            seq: e.seq,
-            time: time(e.at),
-            actor: e.actor,
-            role: e.role,
-            ip: e.ip,
-            action: e.action,
-            target: e.target,
-            outcome: e.outcome,
-            details: e.details,
+        .map(|e| {
+            let (actor, actor_detail) = match who.get(&e.actor) {
+                Some((name, email)) if !name.is_empty() => (name.clone(), email.clone()),
+                Some((_, email)) => (email.clone(), String::new()),
+                None => (e.actor.clone(), String::new()),
+            };
+            Row {
+                seq: e.seq,
+                time: time(e.at),
+                actor,
+                actor_detail,
+                role: e.role,
+                ip: e.ip,
+                tone: match e.outcome.as_str() {
+                    "success" => "ok",
+                    "denied" => "bad",
+                    _ => "warn",
+                },
+                action: e.action,
+                target: e.target,
+                outcome: e.outcome,
+                details: key_values(&e.details),
+            }
         })
         .collect();
     render(&AuditPage {
         nav: Nav::of(&c),
         entries,
-        outcomes: vec!["success", "failure", "denied"],
-        filter_actor: filter.actor.unwrap_or_default(),
-        filter_action: filter.action.unwrap_or_default(),
-        filter_outcome: filter.outcome.unwrap_or_default(),
+        outcomes: OUTCOMES,
+        query: f.query_string(),
+        f: Filter { action: clean(&f.action).unwrap_or_default(), ..f },
         older,
+        error,
     })
+}
+
+/// `/audit/export.jsonl` or `/audit/export.csv`: the filtered entries, newest first.
+pub async fn export(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(format): Path<String>,
+    Query(f): Query<Filter>,
+) -> Response {
+    let c = match state.authorize(&ctx, may::READ_AUDIT, "audit_log", None).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if format != "export.jsonl" && format != "export.csv" {
+        return AppError::NotFound.into_response();
+    }
+    let entries = match entries_for(&state, &c, &ctx, &f, MAX_EXPORT, "audit.export").await {
+        Ok(Ok((_, e))) => e,
+        Ok(Err(why)) => return AppError::bad_request("bad_filter", why).into_response(),
+        Err(r) => return r,
+    };
+    let (body, kind, name) = if format == "export.jsonl" {
+        let mut out = String::new();
+        for e in &entries {
+            match serde_json::to_string(e) {
+                Ok(line) => {
+                    out.push_str(&line);
+                    out.push('\n');
+                }
+                Err(e) => return internal(e),
+            }
+        }
+        (out, "application/x-ndjson", "audit.jsonl")
+    } else {
+        let who = match people(&state).await {
+            Ok(p) => p,
+            Err(r) => return r,
+        };
+        let mut out = csv::line(&[
+            "seq",
+            "at_utc",
+            "actor",
+            "actor_email",
+            "role",
+            "ip",
+            "action",
+            "target",
+            "outcome",
+            "details",
+            "hash",
+        ]);
+        for e in &entries {
+            let email = who.get(&e.actor).map(|(_, m)| m.as_str()).unwrap_or("");
+            out.push_str(&csv::line(&[
+                e.seq.to_string().as_str(),
+                &crate::timefmt::iso(e.at),
+                &e.actor,
+                email,
+                &e.role,
+                &e.ip,
+                &e.action,
+                &e.target,
+                &e.outcome,
+                &e.details,
+                &e.hash,
+            ]));
+        }
+        (out, "text/csv; charset=utf-8", "audit.csv")
+    };
+    let disposition = format!("attachment; filename=\"{name}\"");
+    ([(http::header::CONTENT_TYPE, kind.to_string()), (http::header::CONTENT_DISPOSITION, disposition)], body)
+        .into_response()
 }

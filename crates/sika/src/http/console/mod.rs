@@ -33,6 +33,7 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/api-keys", get(admin::keys_page).post(admin::create_key))
         .route("/admin/api-keys/{id}/revoke", post(admin::revoke_key))
         .route("/audit", get(audit_log::audit_page))
+        .route("/audit/{format}", get(audit_log::export))
         .route("/payments", get(payments::list).post(payments::create))
         .route("/payments/new", get(payments::new_link))
         .route("/payments/export.csv", get(payments::export))
