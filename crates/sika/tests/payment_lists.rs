@@ -246,3 +246,49 @@ async fn a_payments_page_says_how_it_was_paid_who_made_it_and_what_happened() {
     assert!(!page.body.contains("5531886652142950") && !page.body.contains("553188"), "never more of the card");
     assert!(!page.body.contains("needs_review") && !page.body.contains("Settled {"), "words, not codes");
 }
+
+#[tokio::test]
+async fn the_customers_return_page_names_the_merchant_and_the_amount_and_offers_a_way_on() {
+    let e = env_on(support::sqlite().await).await;
+    e.app.payments.store.set_setting("merchant.name", "Ada's <Shop>").await.unwrap();
+    e.create(
+        json!({"reference": "back-1", "amount": "1234.5", "currency": "NGN", "customer": {"email": "c@example.com"},
+                    "description": "Two books", "redirect_url": "https://shop.example/done"}),
+    )
+    .await;
+    let get = |q: &'static str| {
+        let (client, url) = (e.app.client.clone(), e.app.url(&format!("/checkout/return?{q}")));
+        async move {
+            let r = client.get(url).send().await.unwrap();
+            let csp = r.headers().get("content-security-policy").map(|v| v.to_str().unwrap().to_string());
+            (csp, r.text().await.unwrap())
+        }
+    };
+    // The customer closed Flutterwave's page: nothing changes, and they can pay now.
+    let (csp, left) = get("tx_ref=back-1&status=cancelled").await;
+    assert!(
+        csp.is_some_and(|c| c.contains("default-src 'none'") || c.contains("default-src 'self'")),
+        "strict headers"
+    );
+    for shown in [
+        r#"<p class="merchant" id="merchant">Ada&#39;s &#60;Shop&#62;</p>"#,
+        r#"<p class="amount" id="amount">NGN 1,234.50</p>"#,
+        "Two books",
+        "You left before paying",
+        r#"id="pay-again""#,
+        r#"name="viewport""#,
+    ] {
+        assert!(left.contains(shown), "{shown} in {left}");
+    }
+    assert_eq!(e.status("back-1").await, "pending");
+    // Closed unpaid: said plainly, with the way back to the shop to try again.
+    let note = sika::store::Notification { event: "checkout.cancelled", payload: json!({}) };
+    let store = &e.app.payments.store;
+    assert!(store.mark_unpaid("back-1", sika::domain::CheckoutStatus::Cancelled, None, "test", note).await.unwrap());
+    let (_, closed) = get("tx_ref=back-1").await;
+    assert!(closed.contains("Payment cancelled") && closed.contains("try again"), "{closed}");
+    assert!(!closed.contains("not confirmed yet") && !closed.contains(r#"id="pay-again""#));
+    assert!(
+        closed.contains(r#"id="back-to-shop" href="https://shop.example/done?reference=back-1&#38;status=cancelled""#)
+    );
+}

@@ -276,7 +276,7 @@ async fn the_return_page_verifies_and_never_trusts_its_query_string() {
     let body = page.text().await.unwrap();
     assert!(body.contains("data-status=\"paid\""));
     assert!(
-        body.contains("https://shop.example/done?reference=ret-1&amp;status=paid"),
+        body.contains("https://shop.example/done?reference=ret-1&#38;status=paid"),
         "back to the shop with reference and status only"
     );
 }

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::AppState;
-use super::error::{AppError, escape_html};
+use super::error::AppError;
 use crate::auth::apikeys::KeyIdentity;
 use crate::domain::CheckoutStatus;
 use crate::domain::checkout::{self, CheckoutRequest};
@@ -236,13 +236,34 @@ pub async fn flutterwave_webhook(State(state): State<AppState>, headers: HeaderM
 pub struct ReturnQuery {
     #[serde(default)]
     tx_ref: Option<String>,
+    /// Flutterwave's hint (`cancelled` when the customer closed its page): wording only.
+    #[serde(default)]
+    status: Option<String>,
+}
+
+#[derive(askama::Template)]
+#[template(path = "return.html")]
+struct ReturnPage {
+    merchant: String,
+    status: &'static str,
+    tone: &'static str,
+    heading: &'static str,
+    text: &'static str,
+    amount: String,
+    currency: crate::domain::Currency,
+    reference: String,
+    description: Option<String>,
+    back: Option<String>,
+    /// Flutterwave's page again, while the payment is still open.
+    pay_again: Option<String>,
+    check_again: bool,
 }
 
 /// Where Flutterwave sends the customer back. The query string is a hint:
-/// only the reference is read (a `transaction_id` is ignored), a pending
-/// checkout is verified by its own reference at most once per short interval,
-/// and the page shows the verified state and links back to the shop with only
-/// the reference and the status.
+/// only the reference is read for state (a `transaction_id` is ignored), a
+/// pending checkout is verified by its own reference at most once per short
+/// interval, and the page shows the verified state, the merchant and the
+/// amount, and links back to the shop with only the reference and status.
 pub async fn checkout_return(State(state): State<AppState>, Query(q): Query<ReturnQuery>) -> Response {
     let Some(reference) = q.tx_ref.as_deref().and_then(|r| checkout::reference(r).ok()) else {
         return AppError::NotFound.into_response();
@@ -252,46 +273,62 @@ pub async fn checkout_return(State(state): State<AppState>, Query(q): Query<Retu
         Ok(None) => return AppError::NotFound.into_response(),
         Err(e) => return AppError::from(e).into_response(),
     };
-    let (heading, text) = match c.status {
-        CheckoutStatus::Paid => ("Payment confirmed", "Thank you: your payment is confirmed."),
+    let left = matches!(q.status.as_deref(), Some("cancelled"));
+    let (tone, heading, text) = match c.status {
+        CheckoutStatus::Paid => ("ok", "Payment confirmed", "Thank you: your payment is confirmed."),
         CheckoutStatus::NeedsReview => {
-            ("Payment under review", "We received a payment that needs a check; the shop will be in touch.")
+            ("warn", "Payment under review", "We received a payment that needs a check; the shop will be in touch.")
+        }
+        CheckoutStatus::Pending if left => {
+            ("info", "You left before paying", "Nothing was charged. You can pay now, or go back to the shop.")
         }
         CheckoutStatus::Pending => (
+            "info",
             "Confirming your payment",
             "Your payment is not confirmed yet. This page does not change anything: check again in a moment.",
         ),
-        CheckoutStatus::Cancelled => ("Payment cancelled", "This payment was cancelled; nothing was charged."),
-        CheckoutStatus::Failed => ("Payment not completed", "The payment was not completed."),
+        CheckoutStatus::Cancelled => (
+            "bad",
+            "Payment cancelled",
+            "This payment was closed before it was paid; nothing was charged. Go back to the shop to try again.",
+        ),
+        CheckoutStatus::Failed => (
+            "bad",
+            "Payment not completed",
+            "The payment did not go through and nothing was charged. Go back to the shop to try again.",
+        ),
     };
     let back = c.redirect_url.as_deref().and_then(|u| url::Url::parse(u).ok()).map(|mut u| {
         u.query_pairs_mut().append_pair("reference", &c.reference).append_pair("status", c.status.as_str());
         u.to_string()
     });
-    let link = back
-        .map(|b| format!("<p><a id=\"back-to-shop\" href=\"{}\">Back to the shop</a></p>", escape_html(&b)))
-        .unwrap_or_default();
-    let refresh = if c.status == CheckoutStatus::Pending {
-        format!(
-            "<p><a id=\"check-again\" href=\"/checkout/return?tx_ref={}\">Check again</a></p>",
-            escape_html(&c.reference)
-        )
-    } else {
-        String::new()
+    let merchant = match state.payments.merchant_name().await {
+        Ok(m) => m,
+        Err(e) => return AppError::from(e).into_response(),
     };
-    Html(format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{h} · Sika</title><link rel=\"stylesheet\" href=\"/static/sika.css\"></head><body><main>\
-         <h1 id=\"status\" data-status=\"{s}\">{h}</h1><p>{t}</p><p id=\"amount\">{cur} {amt}</p>\
-         <p class=\"muted\">Reference <code>{r}</code></p>{refresh}{link}</main></body></html>",
-        h = escape_html(heading),
-        s = escape_html(c.status.as_str()),
-        t = escape_html(text),
-        cur = c.currency,
-        amt = escape_html(&c.currency.format(c.amount)),
-        r = escape_html(&c.reference),
-    ))
-    .into_response()
+    let pending = c.status == CheckoutStatus::Pending;
+    let page = ReturnPage {
+        merchant,
+        status: c.status.as_str(),
+        tone,
+        heading,
+        text,
+        amount: c.currency.format(c.amount),
+        currency: c.currency,
+        description: c.description.clone(),
+        back,
+        // Only a web address is ever a link (never `javascript:` or the like).
+        pay_again: c
+            .checkout_url
+            .clone()
+            .filter(|u| pending && url::Url::parse(u).is_ok_and(|u| matches!(u.scheme(), "https" | "http"))),
+        check_again: pending,
+        reference: c.reference,
+    };
+    match askama::Template::render(&page) {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => AppError::Internal(Box::new(e)).into_response(),
+    }
 }
 
 /// The OpenAPI document of this API (no key needed: it holds no secret).

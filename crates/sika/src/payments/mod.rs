@@ -537,6 +537,11 @@ impl Payments {
         self.cipher.open_str("checkouts", "email", &c.reference, &c.email_enc).ok()
     }
 
+    /// The merchant's name for customers, from Settings ("" when not set).
+    pub async fn merchant_name(&self) -> Result<String, StoreError> {
+        Ok(self.store.setting(MERCHANT_NAME_SETTING).await?.unwrap_or_default())
+    }
+
     pub fn customer_name(&self, c: &CheckoutRow) -> Option<String> {
         c.name_enc.as_deref().and_then(|n| self.cipher.open_str("checkouts", "name", &c.reference, n).ok())
     }
