@@ -202,7 +202,7 @@ async fn an_operator_creates_a_payout_and_an_approver_approves_it() {
     maker.fill("#payout-account", "0690000033").await;
     maker.click("#create-payout").await;
     maker.wait_url("/payouts/browser-payout-1").await;
-    assert_eq!(maker.text("#payout-status").await, "awaiting_approval");
+    assert_eq!(maker.text("#payout-status").await, "Awaiting approval");
     assert!(!maker.has("#approve").await, "the maker has no approve button");
     maker.quit().await;
 

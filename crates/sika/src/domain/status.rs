@@ -161,6 +161,22 @@ states! {
 }
 
 impl PayoutStatus {
+    /// Words for people.
+    pub fn label(self) -> &'static str {
+        match self {
+            PayoutStatus::AwaitingApproval => "Awaiting approval",
+            PayoutStatus::Rejected => "Rejected",
+            PayoutStatus::Cancelled => "Cancelled",
+            PayoutStatus::Expired => "Expired unapproved",
+            PayoutStatus::Queued => "Approved, queued",
+            PayoutStatus::Submitted => "Sent, awaiting Flutterwave",
+            PayoutStatus::Unknown => "Sent, being looked up",
+            PayoutStatus::Successful => "Paid",
+            PayoutStatus::Failed => "Failed",
+            PayoutStatus::Reversed => "Reversed",
+        }
+    }
+
     /// Approved and not final: money is held for it.
     pub fn holds_money(self) -> bool {
         matches!(self, PayoutStatus::Queued | PayoutStatus::Submitted | PayoutStatus::Unknown)
