@@ -120,6 +120,17 @@ impl Browser<'_> {
         url
     }
 
+    /// Waits (up to 5 s) for the page to finish loading.
+    pub async fn wait_ready(&self) -> bool {
+        for _ in 0..50 {
+            if self.ready().await {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
+    }
+
     async fn ready(&self) -> bool {
         let v = self
             .call(
@@ -177,6 +188,28 @@ impl Browser<'_> {
 
     pub async fn cookies(&self) -> Vec<Value> {
         self.call(reqwest::Method::GET, "/cookie", None).await.as_array().cloned().unwrap_or_default()
+    }
+
+    /// Runs `script` in the page (a function body; `return` gives the value).
+    pub async fn execute(&self, script: &str) -> Value {
+        self.call(reqwest::Method::POST, "/execute/sync", Some(json!({"script": script, "args": []}))).await
+    }
+
+    /// Runs `script` that calls its last argument when done; waits up to 60 s.
+    pub async fn execute_async(&self, script: &str) -> Value {
+        self.call(reqwest::Method::POST, "/timeouts", Some(json!({"script": 60_000}))).await;
+        self.call(reqwest::Method::POST, "/execute/async", Some(json!({"script": script, "args": []}))).await
+    }
+
+    /// The page as a PNG.
+    pub async fn screenshot(&self) -> Vec<u8> {
+        use base64::Engine as _;
+        let v = self.call(reqwest::Method::GET, "/screenshot", None).await;
+        base64::engine::general_purpose::STANDARD.decode(v.as_str().unwrap_or("")).expect("a base64 PNG")
+    }
+
+    pub async fn set_window(&self, width: u32, height: u32) {
+        self.call(reqwest::Method::POST, "/window/rect", Some(json!({"width": width, "height": height}))).await;
     }
 
     pub async fn quit(self) {
