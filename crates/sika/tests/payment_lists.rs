@@ -292,3 +292,26 @@ async fn the_customers_return_page_names_the_merchant_and_the_amount_and_offers_
         closed.contains(r#"id="back-to-shop" href="https://shop.example/done?reference=back-1&#38;status=cancelled""#)
     );
 }
+
+#[tokio::test]
+async fn the_payouts_list_filters_by_currency_and_date_counts_and_treats_underscore_as_a_letter() {
+    let e = env_on(support::sqlite().await).await;
+    let (_, key) = e.app.auth.create_api_key(&Actor::cli(), "payer", "payouts").await.unwrap();
+    for reference in ["po_1", "pox1", "po-2"] {
+        let body = json!({"reference": reference, "amount": "100", "currency": "NGN", "bank_code": "044",
+                          "account_number": "0690000032", "beneficiary_name": "Forrest Green"});
+        let r = e.app.client.post(e.app.url("/api/v1/payouts")).bearer_auth(&key).json(&body).send().await.unwrap();
+        assert_eq!(r.status(), 202, "{}", r.text().await.unwrap());
+    }
+    let mut b = operator(&e, Role::Viewer, "payout-reader", 0).await;
+    let all = b.get("/payouts").await;
+    assert!(all.body.contains("3 payouts match."), "{}", all.body);
+    let one = b.get("/payouts?q=po_1").await;
+    assert!(one.body.contains("1 payout matches.") && one.body.contains(">po_1<") && !one.body.contains(">pox1<"));
+    assert!(b.get("/payouts?currency=KES").await.body.contains("0 payouts match."));
+    let tomorrow = sika::timefmt::date(sika::store::now_ms() + 2 * 86_400_000);
+    assert!(b.get(&format!("/payouts?from={tomorrow}")).await.body.contains("0 payouts match."));
+    assert!(b.get("/payouts?to=2026-13-01").await.body.contains("The to date must be a date"));
+    let csv = b.get("/payouts/export.csv?currency=NGN&q=po_1").await;
+    assert_eq!(csv.body.lines().count(), 2, "{}", csv.body);
+}

@@ -93,6 +93,11 @@ fn follow_backoff_ms(checks: i64) -> i64 {
 const REVERSAL_WATCH_MS: [i64; 3] = [3_600_000, 86_400_000, 3 * 86_400_000];
 
 impl Payouts {
+    /// One page of payouts for a list, and how many match in all.
+    pub async fn list(&self, q: &crate::store::PayoutQuery) -> Result<(Vec<PayoutRow>, i64), StoreError> {
+        self.store.payouts_query(q).await
+    }
+
     pub fn new(store: Store, cipher: FieldCipher, flw: Client) -> Self {
         Payouts {
             store,

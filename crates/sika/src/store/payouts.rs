@@ -240,21 +240,47 @@ impl Store {
         cursor: Option<(i64, String)>,
         limit: i64,
     ) -> Result<Vec<PayoutRow>, StoreError> {
-        let (at, reference) = cursor.map_or((None, None), |(a, r)| (Some(a), Some(r)));
-        // `search` is allowlisted by the callers, so it holds no LIKE wildcard.
-        let like = search.map(|q| format!("%{q}%"));
-        let rows = sqlx::query(select_payouts!(
-            "WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR created_at < $2 OR (created_at = $2 AND reference < $3)) \
-             AND ($5 IS NULL OR reference LIKE $5) ORDER BY created_at DESC, reference DESC LIMIT $4"
+        let q = PayoutQuery { status, search: search.map(str::to_string), after: cursor, limit, ..Default::default() };
+        Ok(self.payouts_query(&q).await?.0)
+    }
+
+    /// One page of payouts, newest first, after the cursor, and how many match in all.
+    pub async fn payouts_query(&self, q: &PayoutQuery) -> Result<(Vec<PayoutRow>, i64), StoreError> {
+        let (at, reference) = q.after.clone().map_or((None, None), |(a, r)| (Some(a), Some(r)));
+        // `_` and `%` typed by a person are literal, not wildcards.
+        let like = q
+            .search
+            .as_deref()
+            .map(|p| format!("%{}%", p.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")));
+        let bind = |sql: &'static str| {
+            sqlx::query(sql)
+                .bind(q.status.map(PayoutStatus::as_str))
+                .bind(q.currency.map(Currency::code))
+                .bind(q.from_ms)
+                .bind(q.to_ms)
+                .bind(like.clone())
+        };
+        let rows = bind(select_payouts!(
+            "WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR currency = $2) \
+             AND ($3 IS NULL OR created_at >= $3) AND ($4 IS NULL OR created_at < $4) \
+             AND ($5 IS NULL OR reference LIKE $5 ESCAPE '\\') \
+             AND ($6 IS NULL OR created_at < $6 OR (created_at = $6 AND reference < $7)) \
+             ORDER BY created_at DESC, reference DESC LIMIT $8"
         ))
-        .bind(status.map(PayoutStatus::as_str))
         .bind(at)
         .bind(reference)
-        .bind(limit)
-        .bind(like)
+        .bind(q.limit)
         .fetch_all(self.pool())
         .await?;
-        Ok(rows.iter().map(row).collect::<Result<_, _>>()?)
+        let total: i64 = bind(
+            "SELECT COUNT(*) AS n FROM payouts WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR currency = $2) \
+             AND ($3 IS NULL OR created_at >= $3) AND ($4 IS NULL OR created_at < $4) \
+             AND ($5 IS NULL OR reference LIKE $5 ESCAPE '\\')",
+        )
+        .fetch_one(self.pool())
+        .await?
+        .try_get("n")?;
+        Ok((rows.iter().map(row).collect::<Result<_, _>>()?, total))
     }
 
     pub async fn payouts_awaiting_count(&self) -> Result<i64, StoreError> {
@@ -598,4 +624,18 @@ impl Store {
         .await?;
         Ok(())
     }
+}
+
+/// Which payouts a list shows: every filter optional, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct PayoutQuery {
+    pub status: Option<PayoutStatus>,
+    pub currency: Option<Currency>,
+    pub from_ms: Option<i64>,
+    pub to_ms: Option<i64>,
+    /// A reference fragment.
+    pub search: Option<String>,
+    /// The last row of the previous page: (created_at, reference).
+    pub after: Option<(i64, String)>,
+    pub limit: i64,
 }

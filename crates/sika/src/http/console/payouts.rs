@@ -90,16 +90,26 @@ struct ListPage {
     currencies: &'static [Currency],
     filter_status: String,
     filter_q: String,
+    f: Filter,
+    query: String,
+    total: i64,
     older: Option<String>,
     can_create: bool,
     form: NewPayoutForm,
     error: Option<String>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, Clone)]
 pub struct Filter {
     #[serde(default)]
     status: String,
+    #[serde(default)]
+    currency: String,
+    /// `YYYY-MM-DD` in the console's time zone; `to` is included.
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
     /// Part of a reference.
     #[serde(default)]
     q: String,
@@ -119,6 +129,38 @@ impl Filter {
         let (at, r) = self.after.split_once(':')?;
         Some((at.parse().ok()?, crate::domain::checkout::reference(r).ok()?))
     }
+
+    /// The store's query, or why a date is wrong.
+    fn query(&self, limit: i64) -> Result<crate::store::PayoutQuery, String> {
+        let offset = crate::timefmt::console_zone().offset_minutes * 60_000;
+        let day = |s: &str, what: &str| -> Result<Option<i64>, String> {
+            match s.trim() {
+                "" => Ok(None),
+                d => crate::timefmt::parse_date(d)
+                    .map(|ms| Some(ms - offset))
+                    .ok_or_else(|| format!("The {what} date must be a date such as 2026-11-29.")),
+            }
+        };
+        Ok(crate::store::PayoutQuery {
+            status: PayoutStatus::parse(&self.status),
+            currency: Currency::parse(&self.currency),
+            from_ms: day(&self.from, "from")?,
+            to_ms: day(&self.to, "to")?.map(|t| t + 86_400_000),
+            search: self.search(),
+            after: self.cursor(),
+            limit,
+        })
+    }
+
+    fn query_string(&self) -> String {
+        url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("status", PayoutStatus::parse(&self.status).map(|s| s.as_str()).unwrap_or(""))
+            .append_pair("currency", Currency::parse(&self.currency).map(|c| c.code()).unwrap_or(""))
+            .append_pair("from", self.from.trim())
+            .append_pair("to", self.to.trim())
+            .append_pair("q", &self.search().unwrap_or_default())
+            .finish()
+    }
 }
 
 /// Rows a console page shows.
@@ -127,9 +169,12 @@ const PAGE: i64 = 100;
 async fn list_view(state: &AppState, c: &Current, f: Filter, form: NewPayoutForm, error: Option<String>) -> Response {
     let status = PayoutStatus::parse(&f.status);
     let search = f.search();
-    let rows = match state.payouts.store.payouts_page(status, search.as_deref(), f.cursor(), PAGE).await {
-        Ok(r) => r,
-        Err(e) => return internal(e),
+    let (rows, total, error) = match f.query(PAGE) {
+        Ok(q) => match state.payouts.list(&q).await {
+            Ok((rows, total)) => (rows, total, error),
+            Err(e) => return internal(e),
+        },
+        Err(why) => (Vec::new(), 0, Some(why)),
     };
     let older =
         (rows.len() as i64 == PAGE).then(|| rows.last().map(|r| format!("{}:{}", r.created_at, r.reference))).flatten();
@@ -142,6 +187,9 @@ async fn list_view(state: &AppState, c: &Current, f: Filter, form: NewPayoutForm
         currencies: Currency::ALL,
         filter_status: status.map(|s| s.as_str().to_string()).unwrap_or_default(),
         filter_q: search.unwrap_or_default(),
+        query: f.query_string(),
+        f,
+        total,
         older,
         can_create: may::CREATE_PAYOUTS.contains(&c.role()),
         form,
@@ -813,14 +861,23 @@ pub async fn export(State(state): State<AppState>, ctx: Ctx, Query(f): Query<Fil
         Ok(c) => c,
         Err(r) => return r,
     };
-    let status = PayoutStatus::parse(&f.status);
-    let rows = match state.payouts.store.payouts_page(status, f.search().as_deref(), None, 10_000).await {
-        Ok(r) => r,
+    let q = match f.query(10_000) {
+        Ok(q) => crate::store::PayoutQuery { after: None, ..q },
+        Err(why) => return AppError::bad_request("bad_filter", why).into_response(),
+    };
+    let rows = match state.payouts.list(&q).await {
+        Ok((r, _)) => r,
         Err(e) => return internal(e),
     };
     let actor = c.actor(&ctx.ip, &ctx.user_agent);
     if let Err(r) = state
-        .audited(&actor, "payouts.export", "payouts", Outcome::Success, json!({"rows": rows.len(), "status": f.status}))
+        .audited(
+            &actor,
+            "payouts.export",
+            "payouts",
+            Outcome::Success,
+            json!({"rows": rows.len(), "filter": f.query_string()}),
+        )
         .await
     {
         return r;
