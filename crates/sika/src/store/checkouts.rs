@@ -6,6 +6,7 @@
 use rust_decimal::Decimal;
 use sqlx::Row as _;
 
+use super::list_query::{Value, Where, contains_pattern};
 use super::{Backend, Store, StoreError, decode, now_ms};
 use crate::domain::checkout::Verified;
 use crate::domain::{CheckoutStatus, Currency, RefundStatus};
@@ -203,57 +204,59 @@ impl Store {
         Ok(())
     }
 
-    /// The console's list: newest first, by status and/or a reference prefix.
     /// One page of checkouts, newest first, after the cursor, with how many
-    /// match in all. Every filter is optional; the SQL text is fixed and
-    /// every value bound.
+    /// match in all. Every filter is optional; only those set reach the SQL,
+    /// so the planner can use the index that fits.
     pub async fn checkouts_page(&self, q: &CheckoutQuery) -> Result<(Vec<CheckoutRow>, i64), StoreError> {
-        // `_` and `%` typed by a person are literal, not wildcards.
-        let like = q
-            .reference_contains
-            .as_deref()
-            .map(|p| format!("%{}%", p.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")));
-        let idx = |i: usize| q.email_indexes.get(i).cloned();
-        let (after_at, after_ref) = match &q.after {
-            Some((at, r)) => (Some(*at), Some(r.clone())),
-            None => (None, None),
-        };
-        let bind = |sql: &'static str| {
-            sqlx::query(sql)
-                .bind(q.status.map(CheckoutStatus::as_str))
-                .bind(q.currency.map(Currency::code))
-                .bind(q.from_ms)
-                .bind(q.to_ms)
-                .bind(like.clone())
-                .bind(idx(0))
-                .bind(idx(1).or(idx(0)))
-                .bind(idx(2).or(idx(0)))
-                .bind(q.transaction_id)
-        };
-        let rows = bind(select_checkouts!(
-            "WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR currency = $2) \
-             AND ($3 IS NULL OR created_at >= $3) AND ($4 IS NULL OR created_at < $4) \
-             AND (($5 IS NULL AND $9 IS NULL) OR reference LIKE $5 ESCAPE '\\' OR transaction_id = $9) \
-             AND ($6 IS NULL OR email_index = $6 OR email_index = $7 OR email_index = $8) \
-             AND ($10 IS NULL OR created_at < $10 OR (created_at = $10 AND reference < $11)) \
-             ORDER BY created_at DESC, reference DESC LIMIT $12"
-        ))
-        .bind(after_at)
-        .bind(after_ref)
-        .bind(q.limit)
-        .fetch_all(self.pool())
-        .await?;
-        let total: i64 = {
-            let r = bind(
-                "SELECT COUNT(*) AS n FROM checkouts WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR currency = $2) \
-                 AND ($3 IS NULL OR created_at >= $3) AND ($4 IS NULL OR created_at < $4) \
-                 AND (($5 IS NULL AND $9 IS NULL) OR reference LIKE $5 ESCAPE '\\' OR transaction_id = $9) \
-                 AND ($6 IS NULL OR email_index = $6 OR email_index = $7 OR email_index = $8)",
-            )
+        let mut w = Where::default();
+        if let Some(s) = q.status {
+            w.and("status = ?", [Value::Text(s.as_str().into())]);
+        }
+        if let Some(c) = q.currency {
+            w.and("currency = ?", [Value::Text(c.code().into())]);
+        }
+        if let Some(from) = q.from_ms {
+            w.and("created_at >= ?", [Value::Int(from)]);
+        }
+        if let Some(to) = q.to_ms {
+            w.and("created_at < ?", [Value::Int(to)]);
+        }
+        match (&q.reference_contains, q.transaction_id) {
+            (Some(f), Some(id)) => w.and(
+                "(reference LIKE ? ESCAPE '\\' OR transaction_id = ?)",
+                [Value::Text(contains_pattern(f)), Value::Int(id)],
+            ),
+            (Some(f), None) => w.and("reference LIKE ? ESCAPE '\\'", [Value::Text(contains_pattern(f))]),
+            (None, Some(id)) => w.and("transaction_id = ?", [Value::Int(id)]),
+            (None, None) => {}
+        }
+        match q.email_indexes.as_slice() {
+            [] => {}
+            [a] => w.and("email_index = ?", [Value::Text(a.clone())]),
+            [a, b] => w.and("email_index IN (?, ?)", [Value::Text(a.clone()), Value::Text(b.clone())]),
+            [a, b, c, ..] => w.and(
+                "email_index IN (?, ?, ?)",
+                [Value::Text(a.clone()), Value::Text(b.clone()), Value::Text(c.clone())],
+            ),
+        }
+        let total: i64 = w
+            .bind(sqlx::query(&format!("SELECT COUNT(*) AS n FROM checkouts {}", w.sql())))
             .fetch_one(self.pool())
-            .await?;
-            r.try_get("n")?
-        };
+            .await?
+            .try_get("n")?;
+        if let Some((at, reference)) = &q.after {
+            w.and(
+                "(created_at < ? OR (created_at = ? AND reference < ?))",
+                [Value::Int(*at), Value::Int(*at), Value::Text(reference.clone())],
+            );
+        }
+        let sql = format!(
+            "{} {} ORDER BY created_at DESC, reference DESC LIMIT {}",
+            select_checkouts!(""),
+            w.sql(),
+            w.next_placeholder()
+        );
+        let rows = w.bind(sqlx::query(&sql)).bind(q.limit).fetch_all(self.pool()).await?;
         Ok((rows.iter().map(row).collect::<Result<_, _>>()?, total))
     }
 

@@ -66,6 +66,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("migrations/portable/0008_console.sql"),
         postgres: include_str!("migrations/portable/0008_console.sql"),
     },
+    Migration {
+        version: 9,
+        name: "list indexes",
+        sqlite: include_str!("migrations/portable/0009_list_indexes.sql"),
+        postgres: include_str!("migrations/portable/0009_list_indexes.sql"),
+    },
 ];
 
 /// Any constant: identifies Sika's migration lock among advisory locks.

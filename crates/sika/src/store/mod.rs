@@ -11,6 +11,7 @@ mod beneficiaries;
 mod checkouts;
 mod deliveries;
 mod inbox;
+mod list_query;
 mod migrations;
 mod overview;
 mod payouts;

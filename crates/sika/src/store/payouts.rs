@@ -8,6 +8,7 @@ use rust_decimal::Decimal;
 use sqlx::Row as _;
 
 use super::checkouts::{Notification, insert_outbox};
+use super::list_query::{Value, Where, contains_pattern};
 use super::{Backend, Store, StoreError, decode, now_ms};
 use crate::domain::payout::{AccountKind, Approval, Approved, Approver, PendingApproval, approve};
 use crate::domain::{Currency, PayoutStatus};
@@ -244,42 +245,43 @@ impl Store {
         Ok(self.payouts_query(&q).await?.0)
     }
 
-    /// One page of payouts, newest first, after the cursor, and how many match in all.
+    /// One page of payouts, newest first, after the cursor, and how many match
+    /// in all. Only the filters set reach the SQL (see `list_query`).
     pub async fn payouts_query(&self, q: &PayoutQuery) -> Result<(Vec<PayoutRow>, i64), StoreError> {
-        let (at, reference) = q.after.clone().map_or((None, None), |(a, r)| (Some(a), Some(r)));
-        // `_` and `%` typed by a person are literal, not wildcards.
-        let like = q
-            .search
-            .as_deref()
-            .map(|p| format!("%{}%", p.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")));
-        let bind = |sql: &'static str| {
-            sqlx::query(sql)
-                .bind(q.status.map(PayoutStatus::as_str))
-                .bind(q.currency.map(Currency::code))
-                .bind(q.from_ms)
-                .bind(q.to_ms)
-                .bind(like.clone())
-        };
-        let rows = bind(select_payouts!(
-            "WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR currency = $2) \
-             AND ($3 IS NULL OR created_at >= $3) AND ($4 IS NULL OR created_at < $4) \
-             AND ($5 IS NULL OR reference LIKE $5 ESCAPE '\\') \
-             AND ($6 IS NULL OR created_at < $6 OR (created_at = $6 AND reference < $7)) \
-             ORDER BY created_at DESC, reference DESC LIMIT $8"
-        ))
-        .bind(at)
-        .bind(reference)
-        .bind(q.limit)
-        .fetch_all(self.pool())
-        .await?;
-        let total: i64 = bind(
-            "SELECT COUNT(*) AS n FROM payouts WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR currency = $2) \
-             AND ($3 IS NULL OR created_at >= $3) AND ($4 IS NULL OR created_at < $4) \
-             AND ($5 IS NULL OR reference LIKE $5 ESCAPE '\\')",
-        )
-        .fetch_one(self.pool())
-        .await?
-        .try_get("n")?;
+        let mut w = Where::default();
+        if let Some(s) = q.status {
+            w.and("status = ?", [Value::Text(s.as_str().into())]);
+        }
+        if let Some(c) = q.currency {
+            w.and("currency = ?", [Value::Text(c.code().into())]);
+        }
+        if let Some(from) = q.from_ms {
+            w.and("created_at >= ?", [Value::Int(from)]);
+        }
+        if let Some(to) = q.to_ms {
+            w.and("created_at < ?", [Value::Int(to)]);
+        }
+        if let Some(f) = &q.search {
+            w.and("reference LIKE ? ESCAPE '\\'", [Value::Text(contains_pattern(f))]);
+        }
+        let total: i64 = w
+            .bind(sqlx::query(&format!("SELECT COUNT(*) AS n FROM payouts {}", w.sql())))
+            .fetch_one(self.pool())
+            .await?
+            .try_get("n")?;
+        if let Some((at, reference)) = &q.after {
+            w.and(
+                "(created_at < ? OR (created_at = ? AND reference < ?))",
+                [Value::Int(*at), Value::Int(*at), Value::Text(reference.clone())],
+            );
+        }
+        let sql = format!(
+            "{} {} ORDER BY created_at DESC, reference DESC LIMIT {}",
+            select_payouts!(""),
+            w.sql(),
+            w.next_placeholder()
+        );
+        let rows = w.bind(sqlx::query(&sql)).bind(q.limit).fetch_all(self.pool()).await?;
         Ok((rows.iter().map(row).collect::<Result<_, _>>()?, total))
     }
 
