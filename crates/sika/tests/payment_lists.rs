@@ -315,3 +315,64 @@ async fn the_payouts_list_filters_by_currency_and_date_counts_and_treats_undersc
     let csv = b.get("/payouts/export.csv?currency=NGN&q=po_1").await;
     assert_eq!(csv.body.lines().count(), 2, "{}", csv.body);
 }
+
+fn next_href(body: &str) -> Option<String> {
+    let i = body.find(r#"id="next-page" rel="next""#)?;
+    let href = body[..i].rsplit("href=\"").next()?.split('"').next()?;
+    Some(href.replace("&amp;", "&").replace("&#38;", "&"))
+}
+
+/// Users and API keys page past fifty too: every row once, with a total, and
+/// a user is found by their exact e-mail.
+async fn users_and_keys_page(db: support::TestDb) {
+    let e = env_on(db).await;
+    let mut b = operator(&e, Role::Admin, "boss", 0).await;
+    for i in 0..54 {
+        let email = format!("staff{i:02}@example.com");
+        e.app.auth.create_user(&Actor::cli(), &email, None, Role::Viewer, PASSWORD, false).await.unwrap();
+        e.app.auth.create_api_key(&Actor::cli(), &format!("key-{i:02}"), "read").await.unwrap();
+    }
+    let users = e.app.auth.users().await.unwrap().len();
+    let keys = e.app.auth.store.api_keys().await.unwrap().len();
+    for (path, total, row) in [
+        ("/admin/users", format!("{users} users."), "Set role</button>"),
+        ("/admin/api-keys", format!("{keys} keys, revoked ones included."), "<td><code>"),
+    ] {
+        let first = b.get(path).await;
+        assert_eq!(first.status, 200);
+        assert!(first.body.contains(&total), "{path}: a total: {}", first.body);
+        assert_eq!(first.body.matches(row).count(), 50, "{path}: a page of fifty");
+        let second = b.get(&next_href(&first.body).expect("a next page")).await;
+        assert!(second.body.contains("Showing a later page."));
+        assert_eq!(second.body.matches(row).count(), if path.contains("users") { users } else { keys } - 50);
+        assert!(next_href(&second.body).is_none(), "{path}: no page after the last");
+        // A cursor we never wrote is the first page, not an error.
+        let odd = b.get(&format!("{path}?cursor=1.%27%20OR%201%3D1")).await;
+        assert_eq!(odd.status, 200);
+        assert_eq!(odd.body.matches(row).count(), 50);
+    }
+    let both: String = [b.get("/admin/users").await.body, {
+        let first = b.get("/admin/users").await;
+        b.get(&next_href(&first.body).unwrap()).await.body
+    }]
+    .concat();
+    for i in 0..54 {
+        assert_eq!(both.matches(&format!("staff{i:02}@example.com</td>")).count(), 1, "staff{i:02} once");
+    }
+    let found = b.get("/admin/users?email=Staff07%40Example.com").await;
+    assert!(found.body.contains("1 user with that e-mail."), "{}", found.body);
+    assert!(found.body.contains("staff07@example.com") && !found.body.contains("staff08@example.com"));
+    let none = b.get("/admin/users?email=staff07%40example.co").await;
+    assert!(none.body.contains("0 users with that e-mail."), "exact, not a fragment");
+}
+
+#[tokio::test]
+async fn users_and_keys_page_past_fifty_sqlite() {
+    users_and_keys_page(support::sqlite().await).await;
+}
+
+#[tokio::test]
+async fn users_and_keys_page_past_fifty_postgres() {
+    let Some(db) = support::postgres().await else { return };
+    users_and_keys_page(db).await;
+}

@@ -184,6 +184,27 @@ impl Auth {
         self.store.users().await?.iter().map(|r| self.open_user(r)).collect()
     }
 
+    /// One page of users (oldest first) and how many there are; with an
+    /// e-mail, only that user (matched exactly, through the blind index).
+    pub async fn users_page(
+        &self,
+        email: Option<&str>,
+        after: Option<(i64, String)>,
+        limit: i64,
+    ) -> Result<(Vec<User>, i64), AuthError> {
+        if let Some(email) = email {
+            let found = match validate::email(email) {
+                Ok(e) => self.store.user_by_email_index(&self.email_indexes(&e)).await?,
+                Err(_) => None,
+            };
+            let users = found.iter().map(|r| self.open_user(r)).collect::<Result<Vec<_>, _>>()?;
+            let n = users.len() as i64;
+            return Ok((users, n));
+        }
+        let (rows, total) = self.store.users_page(after, limit).await?;
+        Ok((rows.iter().map(|r| self.open_user(r)).collect::<Result<_, _>>()?, total))
+    }
+
     pub async fn user(&self, id: &str) -> Result<Option<User>, AuthError> {
         self.store.user(id).await?.as_ref().map(|r| self.open_user(r)).transpose()
     }

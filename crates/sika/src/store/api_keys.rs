@@ -2,6 +2,7 @@
 
 use sqlx::Row as _;
 
+use super::list_query::{Value, Where};
 use super::{Store, StoreError, now_ms};
 
 #[derive(Debug, Clone)]
@@ -60,6 +61,27 @@ impl Store {
         .fetch_all(self.pool())
         .await?;
         Ok(rows.iter().map(row).collect::<Result<_, _>>()?)
+    }
+
+    /// One page of keys, oldest first, after `(created_at, id)`, and how many there are.
+    pub async fn api_keys_page(
+        &self,
+        after: Option<(i64, String)>,
+        limit: i64,
+    ) -> Result<(Vec<ApiKeyRow>, i64), StoreError> {
+        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM api_keys").fetch_one(self.pool()).await?;
+        let mut w = Where::default();
+        if let Some((at, id)) = after {
+            w.and("(created_at > ? OR (created_at = ? AND id > ?))", [Value::Int(at), Value::Int(at), Value::Text(id)]);
+        }
+        let sql = format!(
+            "SELECT id, key_hash, name, scopes, created_by, created_at, last_used_at, revoked_at FROM api_keys {} \
+             ORDER BY created_at, id LIMIT {}",
+            w.sql(),
+            w.next_placeholder()
+        );
+        let rows = w.bind(sqlx::query(&sql)).bind(limit).fetch_all(self.pool()).await?;
+        Ok((rows.iter().map(row).collect::<Result<_, _>>()?, total))
     }
 
     pub async fn revoke_api_key(&self, id: &str) -> Result<bool, StoreError> {

@@ -3,6 +3,7 @@
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
 
+use super::list_query::{Value, Where};
 use super::{Store, StoreError, now_ms};
 
 #[derive(Debug, Clone)]
@@ -99,6 +100,22 @@ impl Store {
     pub async fn users(&self) -> Result<Vec<UserRow>, StoreError> {
         let rows = sqlx::query(select_users!("ORDER BY created_at")).fetch_all(self.pool()).await?;
         Ok(rows.iter().map(row).collect::<Result<_, _>>()?)
+    }
+
+    /// One page of users, oldest first, after `(created_at, id)`, and how many there are.
+    pub async fn users_page(
+        &self,
+        after: Option<(i64, String)>,
+        limit: i64,
+    ) -> Result<(Vec<UserRow>, i64), StoreError> {
+        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(self.pool()).await?;
+        let mut w = Where::default();
+        if let Some((at, id)) = after {
+            w.and("(created_at > ? OR (created_at = ? AND id > ?))", [Value::Int(at), Value::Int(at), Value::Text(id)]);
+        }
+        let sql = format!("{} {} ORDER BY created_at, id LIMIT {}", select_users!(""), w.sql(), w.next_placeholder());
+        let rows = w.bind(sqlx::query(&sql)).bind(limit).fetch_all(self.pool()).await?;
+        Ok((rows.iter().map(row).collect::<Result<_, _>>()?, total))
     }
 
     pub async fn set_user_role(&self, id: &str, role: &str) -> Result<bool, StoreError> {

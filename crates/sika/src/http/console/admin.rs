@@ -2,7 +2,7 @@
 
 use askama::Template;
 use axum::Form;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::json;
@@ -10,6 +10,7 @@ use serde_json::json;
 use super::flash;
 use super::forms::{Confirm, FieldErrors};
 use super::guard::{Ctx, Nav, internal, render, time};
+use super::paging::{PAGE, PageQuery, next_cursor};
 use crate::audit::Outcome;
 use crate::auth::roles::may;
 use crate::auth::{AuthError, Role};
@@ -44,6 +45,11 @@ struct UsersPage {
     error: Option<String>,
     /// A refused new user, field by field.
     errors: FieldErrors,
+    total: i64,
+    /// The e-mail searched for, if any.
+    email: String,
+    later_page: bool,
+    next: Option<String>,
 }
 
 async fn users_view(
@@ -53,15 +59,17 @@ async fn users_view(
     form: NewUser,
     error: Option<String>,
     errors: FieldErrors,
+    page: &PageQuery,
 ) -> Response {
-    let users = match state.auth.users().await {
+    let (mut users, total) = match state.auth.users_page(page.email(), page.after(), PAGE + 1).await {
         Ok(u) => u,
         Err(e) => return internal(e),
     };
-    // Reading every e-mail is a read of sensitive data: audited, or not shown.
+    let next = next_cursor(&mut users, |u| (u.created_at, u.id.as_str()));
+    // Reading e-mails is a read of sensitive data: audited, or not shown.
     let actor = c.actor(&ctx.ip, &ctx.user_agent);
-    if let Err(r) = state.audited(&actor, "users.view", "users", Outcome::Success, json!({"count": users.len()})).await
-    {
+    let details = json!({"count": users.len(), "searched": page.email().is_some()});
+    if let Err(r) = state.audited(&actor, "users.view", "users", Outcome::Success, details).await {
         return r;
     }
     let window = i64::try_from(crate::auth::IP_THROTTLE_WINDOW.as_millis()).unwrap_or(i64::MAX);
@@ -102,6 +110,10 @@ async fn users_view(
         form: NewUser { password: String::new(), ..form },
         error,
         errors,
+        total,
+        email: page.email().unwrap_or_default().to_string(),
+        later_page: page.after().is_some(),
+        next,
     })
 }
 
@@ -136,12 +148,12 @@ pub async fn clear_throttle(State(state): State<AppState>, ctx: Ctx, Form(f): Fo
     }
 }
 
-pub async fn users_page(State(state): State<AppState>, ctx: Ctx) -> Response {
+pub async fn users_page(State(state): State<AppState>, ctx: Ctx, Query(page): Query<PageQuery>) -> Response {
     let c = match state.authorize(&ctx, may::MANAGE_USERS, "users", None).await {
         Ok(c) => c,
         Err(r) => return r,
     };
-    users_view(&state, &c, &ctx, NewUser::default(), None, FieldErrors::default()).await
+    users_view(&state, &c, &ctx, NewUser::default(), None, FieldErrors::default(), &page).await
 }
 
 /// What was typed into the new-user form (the role starts at the least privilege).
@@ -177,13 +189,22 @@ pub async fn create_user(State(state): State<AppState>, ctx: Ctx, Form(f): Form<
         Err(r) => return r,
     };
     let Some(role) = Role::parse(&f.role) else {
-        return users_view(&state, &c, &ctx, f.clone(), None, FieldErrors::of("role", "Choose a role.")).await;
+        return users_view(
+            &state,
+            &c,
+            &ctx,
+            f.clone(),
+            None,
+            FieldErrors::of("role", "Choose a role."),
+            &PageQuery::default(),
+        )
+        .await;
     };
     let name = Some(f.name.as_str()).filter(|n| !n.trim().is_empty());
     match state.auth.create_user(&c.actor(&ctx.ip, &ctx.user_agent), &f.email, name, role, &f.password, false).await {
         Ok(_) => flash::redirect("/admin/users", "user_added"),
         Err(AuthError::Invalid(field, msg)) => {
-            users_view(&state, &c, &ctx, f.clone(), None, FieldErrors::of(field, msg)).await
+            users_view(&state, &c, &ctx, f.clone(), None, FieldErrors::of(field, msg), &PageQuery::default()).await
         }
         Err(e) => internal(e),
     }
@@ -232,7 +253,10 @@ pub async fn user_action(
     let refuse = |why: &str| {
         let why = why.to_string();
         let (state, c, ctx) = (&state, &c, &ctx);
-        async move { users_view(state, c, ctx, NewUser::default(), Some(why), FieldErrors::default()).await }
+        async move {
+            users_view(state, c, ctx, NewUser::default(), Some(why), FieldErrors::default(), &PageQuery::default())
+                .await
+        }
     };
     if let Some((verb, what)) = consequences(&action)
         && f.confirmed != "yes"
@@ -348,13 +372,23 @@ struct KeysPage {
     scopes: &'static [&'static str],
     form: NewKey,
     errors: FieldErrors,
+    total: i64,
+    later_page: bool,
+    next: Option<String>,
 }
 
-async fn keys_view(state: &AppState, c: &crate::auth::session::Current, form: NewKey, errors: FieldErrors) -> Response {
-    let keys = match state.auth.store.api_keys().await {
+async fn keys_view(
+    state: &AppState,
+    c: &crate::auth::session::Current,
+    form: NewKey,
+    errors: FieldErrors,
+    page: &PageQuery,
+) -> Response {
+    let (mut keys, total) = match state.auth.store.api_keys_page(page.after(), PAGE + 1).await {
         Ok(k) => k,
         Err(e) => return internal(e),
     };
+    let next = next_cursor(&mut keys, |k| (k.created_at, k.id.as_str()));
     let keys = keys
         .into_iter()
         .map(|k| KeyView {
@@ -373,15 +407,18 @@ async fn keys_view(state: &AppState, c: &crate::auth::session::Current, form: Ne
         scopes: &crate::auth::apikeys::SCOPES,
         form,
         errors,
+        total,
+        later_page: page.after().is_some(),
+        next,
     })
 }
 
-pub async fn keys_page(State(state): State<AppState>, ctx: Ctx) -> Response {
+pub async fn keys_page(State(state): State<AppState>, ctx: Ctx, Query(page): Query<PageQuery>) -> Response {
     let c = match state.authorize(&ctx, may::MANAGE_API_KEYS, "api_keys", None).await {
         Ok(c) => c,
         Err(r) => return r,
     };
-    keys_view(&state, &c, NewKey::default(), FieldErrors::default()).await
+    keys_view(&state, &c, NewKey::default(), FieldErrors::default(), &page).await
 }
 
 /// The new-key form: one checkbox per scope.
@@ -441,7 +478,9 @@ pub async fn create_key(State(state): State<AppState>, ctx: Ctx, Form(f): Form<N
             secret: Some(key),
             back: "/admin/api-keys",
         }),
-        Err(AuthError::Invalid(field, msg)) => keys_view(&state, &c, f.clone(), FieldErrors::of(field, msg)).await,
+        Err(AuthError::Invalid(field, msg)) => {
+            keys_view(&state, &c, f.clone(), FieldErrors::of(field, msg), &PageQuery::default()).await
+        }
         Err(e) => internal(e),
     }
 }

@@ -9,6 +9,7 @@ mod charts;
 pub mod flash;
 mod forms;
 mod guard;
+mod paging;
 mod payments;
 mod payouts;
 mod signin;
