@@ -212,6 +212,17 @@ async fn every_page_passes_axe_and_stored_markup_stays_inert() {
     b.click("#create-link").await;
     b.wait_url("/payments").await;
     checker.check(&b, "payment-new-refused").await;
+    // And for a new payout: refused beside the field, what was typed kept.
+    b.goto(&format!("{base}/payouts/new")).await;
+    checker.check(&b, "payout-new").await;
+    b.fill("#payout-reference", "a11y-po-new").await;
+    b.fill("#payout-amount", "lots").await;
+    b.fill("#payout-bank", "044").await;
+    b.fill("#payout-account", "0690000031").await;
+    b.click("#create-payout").await;
+    b.wait_url("/payouts").await;
+    assert!(b.has("#amount-error").await, "the amount's error beside it");
+    checker.check(&b, "payout-new-refused").await;
     b.click("#logout").await;
     b.wait_url("/login?signed_out=1").await;
 
@@ -226,5 +237,5 @@ async fn every_page_passes_axe_and_stored_markup_stays_inert() {
     b.goto(&format!("{base}/payouts/a11y-po-1")).await;
     checker.check(&b, "payout-approve").await;
     b.quit().await;
-    assert_eq!(checker.checked.len(), 26, "{:?}", checker.checked);
+    assert_eq!(checker.checked.len(), 28, "{:?}", checker.checked);
 }

@@ -196,6 +196,8 @@ async fn an_operator_creates_a_payout_and_an_approver_approves_it() {
     };
     let maker = sign_in("maker@example.com", op.totp_secret.clone(), 0).await;
     maker.goto(&e.app.url("/payouts")).await;
+    maker.click("#new-payout").await;
+    maker.wait_url("/payouts/new").await;
     maker.fill("#payout-reference", "browser-payout-1").await;
     maker.fill("#payout-amount", "12500").await;
     maker.fill("#payout-bank", "044").await;
@@ -203,6 +205,7 @@ async fn an_operator_creates_a_payout_and_an_approver_approves_it() {
     maker.click("#create-payout").await;
     maker.wait_url("/payouts/browser-payout-1").await;
     assert_eq!(maker.text("#payout-status").await, "Awaiting approval");
+    assert!(maker.source().await.contains("Payout created; it waits for an approver who is not you."));
     assert!(!maker.has("#approve").await, "the maker has no approve button");
     maker.quit().await;
 

@@ -275,6 +275,7 @@ async fn every_role_against_every_route() {
         ("/admin/webhooks/none/replay".into(), "POST", &[Role::Admin]),
         ("/payouts".into(), "GET", &[Role::Admin, Role::Operator, Role::Approver, Role::Viewer]),
         ("/payouts".into(), "POST", &[Role::Operator]),
+        ("/payouts/new".into(), "GET", &[Role::Operator]),
         ("/payouts/none".into(), "GET", &[Role::Admin, Role::Operator, Role::Approver, Role::Viewer]),
         ("/payouts/none/approve".into(), "POST", &[Role::Approver]),
         ("/payouts/none/reject".into(), "POST", &[Role::Approver]),

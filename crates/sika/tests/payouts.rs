@@ -871,3 +871,49 @@ async fn wrong_approval_codes_end_the_session() {
     assert_eq!(b.get("/payouts").await.location.as_deref(), Some("/login?next=%2Fpayouts"));
     assert_eq!(status(&e, "cap-1").await, PayoutStatus::AwaitingApproval);
 }
+
+fn payout_form<'a>(amount: &'a str, narration: &'a str, csrf: &'a str) -> [(&'static str, &'a str); 8] {
+    [
+        ("reference", "form-1"),
+        ("amount", amount),
+        ("currency", "NGN"),
+        ("country", "NG"),
+        ("bank_code", "044"),
+        ("account_number", "0690000032"),
+        ("narration", narration),
+        ("csrf_token", csrf),
+    ]
+}
+
+/// The payout form is its own page; a refusal keeps what was typed and says
+/// why beside the field, in a sentence; a created payout is confirmed.
+#[tokio::test]
+async fn the_payout_form_keeps_its_input_and_explains_beside_the_field() {
+    use support::browser::{Browser, code};
+    let e = env().await;
+    let pw = "Corr3ct-Horse!Battery";
+    let op = e
+        .app
+        .auth
+        .create_user(&Actor::cli(), "maker@example.com", None, sika::auth::Role::Operator, pw, true)
+        .await
+        .unwrap();
+    let mut b = Browser::new(&e.app.base, e.app.client.clone());
+    assert_eq!(b.login("maker@example.com", pw, &code(&op.totp_secret, 0)).await.status, 303);
+    let list = b.get("/payouts").await;
+    assert!(list.body.contains(r#"id="new-payout" href="/payouts/new""#));
+    assert!(!list.body.contains(r#"id="payout-amount""#), "the form is not under the list");
+    let csrf = b.get("/payouts/new").await.csrf();
+    let refused = b.post("/payouts", &payout_form("lots", "", &csrf)).await;
+    assert_eq!(refused.status, 200);
+    assert!(refused.body.contains(r#"<span class="field-error" id="amount-error">Enter the amount as a number"#));
+    assert!(refused.body.contains(r#"value="form-1""#) && refused.body.contains(r#"value="0690000032""#), "input kept");
+    let narration = b.post("/payouts", &payout_form("100", "<script>", &csrf)).await;
+    assert!(narration.body.contains(r#"id="narration-error">May contain letters"#), "{}", narration.body);
+    assert!(!narration.body.contains("narration:"), "no raw field names");
+    let created = b.post("/payouts", &payout_form("100", "rent", &csrf)).await;
+    assert_eq!(created.location.as_deref(), Some("/payouts/form-1"));
+    let page = b.get("/payouts/form-1").await;
+    assert!(page.body.contains("Payout created; it waits for an approver who is not you."));
+    assert_eq!(status(&e, "form-1").await, PayoutStatus::AwaitingApproval);
+}

@@ -30,6 +30,14 @@ impl FieldErrors {
     }
 }
 
+/// "must be …" → "Must be …." for a person.
+pub fn sentence(message: &str) -> String {
+    let mut chars = message.chars();
+    let first = chars.next().map(|c| c.to_uppercase().collect::<String>()).unwrap_or_default();
+    let rest: String = chars.collect();
+    if rest.ends_with('.') { format!("{first}{rest}") } else { format!("{first}{rest}.") }
+}
+
 #[derive(Template)]
 #[template(path = "confirm.html")]
 struct ConfirmPage<'a> {

@@ -42,6 +42,7 @@ pub fn routes() -> Router<AppState> {
         .route("/payments/{reference}/refund/confirm", post(payments::refund_confirm))
         .route("/payments/{reference}/refund", post(payments::refund))
         .route("/payouts", get(payouts::list).post(payouts::create))
+        .route("/payouts/new", get(payouts::new_payout))
         .route("/payouts/batches", get(payouts::batches).post(payouts::upload_batch))
         .route("/payouts/batches/{id}", get(payouts::batch))
         .route("/payouts/batches/{id}/approve", post(payouts::approve_batch))

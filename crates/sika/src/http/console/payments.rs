@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::flash;
-use super::forms::FieldErrors;
+use super::forms::{FieldErrors, sentence};
 use super::guard::{Ctx, Nav, internal, render, time};
 use crate::audit::Outcome;
 use crate::auth::login::StepUp;
@@ -295,14 +295,6 @@ pub async fn new_link(State(state): State<AppState>, ctx: Ctx) -> Response {
         }
         Err(r) => r,
     }
-}
-
-/// "must be …" → "Must be …." for a person.
-fn sentence(message: &str) -> String {
-    let mut chars = message.chars();
-    let first = chars.next().map(|c| c.to_uppercase().collect::<String>()).unwrap_or_default();
-    let rest: String = chars.collect();
-    if rest.ends_with('.') { format!("{first}{rest}") } else { format!("{first}{rest}.") }
 }
 
 /// The API's field names, as the form calls them.

@@ -10,6 +10,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::flash;
+use super::forms::{FieldErrors, sentence};
 use super::guard::{Ctx, Nav, internal, render, time};
 use crate::audit::Outcome;
 use crate::auth::login::StepUp;
@@ -84,7 +86,6 @@ pub struct NewPayoutForm {
 #[template(path = "payouts.html")]
 struct ListPage {
     nav: Option<Nav>,
-    csrf: String,
     rows: Vec<Line>,
     statuses: &'static [PayoutStatus],
     currencies: &'static [Currency],
@@ -95,8 +96,59 @@ struct ListPage {
     total: i64,
     older: Option<String>,
     can_create: bool,
-    form: NewPayoutForm,
     error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "payout_new.html")]
+struct NewPayoutPage {
+    nav: Option<Nav>,
+    csrf: String,
+    currencies: &'static [Currency],
+    form: NewPayoutForm,
+    errors: FieldErrors,
+}
+
+fn new_payout_view(c: &Current, form: NewPayoutForm, errors: FieldErrors) -> Response {
+    render(&NewPayoutPage { nav: Nav::of(c), csrf: c.csrf_token.clone(), currencies: Currency::ALL, form, errors })
+}
+
+/// The payout form, on its own page.
+pub async fn new_payout(State(state): State<AppState>, ctx: Ctx) -> Response {
+    match state.authorize(&ctx, may::CREATE_PAYOUTS, "payouts.create", None).await {
+        Ok(c) => {
+            let form = NewPayoutForm { currency: "NGN".into(), country: "NG".into(), ..NewPayoutForm::default() };
+            new_payout_view(&c, form, FieldErrors::default())
+        }
+        Err(r) => r,
+    }
+}
+
+/// The API's field names (`beneficiary.name`…), as the form calls them;
+/// anything else belongs to the form as a whole.
+fn form_field(api_field: &str) -> &'static str {
+    match api_field.strip_prefix("beneficiary.").unwrap_or(api_field) {
+        "reference" => "reference",
+        "amount" => "amount",
+        "currency" => "currency",
+        "country" => "country",
+        "bank_code" => "bank_code",
+        "account_number" => "account_number",
+        "name" => "name",
+        "type" => "kind",
+        "branch_code" => "branch_code",
+        "narration" => "narration",
+        _ => "",
+    }
+}
+
+/// A refusal for a person: beside its field, in a sentence that names it
+/// when it is shown above the form.
+fn field_error(api_field: &str, message: &str) -> FieldErrors {
+    match form_field(api_field) {
+        "" => FieldErrors::of("", sentence(message)),
+        field => FieldErrors::of(field, sentence(message)),
+    }
 }
 
 #[derive(Deserialize, Default, Clone)]
@@ -166,7 +218,7 @@ impl Filter {
 /// Rows a console page shows.
 const PAGE: i64 = 100;
 
-async fn list_view(state: &AppState, c: &Current, f: Filter, form: NewPayoutForm, error: Option<String>) -> Response {
+async fn list_view(state: &AppState, c: &Current, f: Filter, error: Option<String>) -> Response {
     let status = PayoutStatus::parse(&f.status);
     let search = f.search();
     let (rows, total, error) = match f.query(PAGE) {
@@ -181,7 +233,6 @@ async fn list_view(state: &AppState, c: &Current, f: Filter, form: NewPayoutForm
     let rows = rows.iter().map(|p| Line::of(state, p)).collect();
     render(&ListPage {
         nav: Nav::of(c),
-        csrf: c.csrf_token.clone(),
         rows,
         statuses: PayoutStatus::ALL,
         currencies: Currency::ALL,
@@ -192,17 +243,13 @@ async fn list_view(state: &AppState, c: &Current, f: Filter, form: NewPayoutForm
         total,
         older,
         can_create: may::CREATE_PAYOUTS.contains(&c.role()),
-        form,
         error,
     })
 }
 
 pub async fn list(State(state): State<AppState>, ctx: Ctx, Query(f): Query<Filter>) -> Response {
     match state.authorize(&ctx, may::READ_PAYOUTS, "payouts", None).await {
-        Ok(c) => {
-            let form = NewPayoutForm { currency: "NGN".into(), country: "NG".into(), ..NewPayoutForm::default() };
-            list_view(&state, &c, f, form, None).await
-        }
+        Ok(c) => list_view(&state, &c, f, None).await,
         Err(r) => r,
     }
 }
@@ -213,9 +260,9 @@ pub async fn create(State(state): State<AppState>, ctx: Ctx, Form(f): Form<NewPa
         Ok(c) => c,
         Err(r) => return r,
     };
-    let refuse = |msg: String| list_view(&state, &c, Filter::default(), f.clone(), Some(msg));
-    let Some(amount) = flutterwave::Amount::parse(f.amount.trim()) else {
-        return refuse("amount: enter a number such as 1500.50".into()).await;
+    let refuse = |errors: FieldErrors| new_payout_view(&c, f.clone(), errors);
+    let Some(amount) = flutterwave::Amount::parse(&f.amount.trim().replace(',', "")) else {
+        return refuse(FieldErrors::of("amount", "Enter the amount as a number such as 1500.50."));
     };
     let opt = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
     let req = PayoutRequest {
@@ -239,7 +286,7 @@ pub async fn create(State(state): State<AppState>, ctx: Ctx, Form(f): Form<NewPa
     };
     let new = match req.validate(state.payouts.max_amount) {
         Ok(n) => n,
-        Err(e) => return refuse(format!("{}: {}", e.field, e.message)).await,
+        Err(e) => return refuse(field_error(e.field, &e.message)),
     };
     match state.payouts.create(&c.user.id, &new).await {
         Ok(row) => {
@@ -249,10 +296,14 @@ pub async fn create(State(state): State<AppState>, ctx: Ctx, Form(f): Form<NewPa
             if let Err(r) = state.audited(&actor, "payout.create", &target, Outcome::Success, details).await {
                 return r;
             }
-            Redirect::to(&format!("/payouts/{}", row.reference)).into_response()
+            flash::redirect(&format!("/payouts/{}", row.reference), "payout_created")
         }
-        Err(CreateError::Refused { field, message }) => refuse(format!("{field}: {message}")).await,
-        Err(e @ (CreateError::Conflict | CreateError::Unavailable)) => refuse(e.to_string()).await,
+        Err(CreateError::Refused { field, message }) => refuse(field_error(field, &message)),
+        Err(CreateError::Conflict) => refuse(FieldErrors::of(
+            "reference",
+            "A payout with this reference exists already with other details: choose another reference.",
+        )),
+        Err(e @ CreateError::Unavailable) => refuse(FieldErrors::of("", sentence(&e.to_string()))),
         Err(CreateError::Store(e)) => internal(e),
     }
 }
@@ -538,7 +589,7 @@ pub async fn retry(
         return r;
     }
     match state.payouts.retry_as_new(&c.user.id, &reference, &new_reference).await {
-        Ok(row) => Redirect::to(&format!("/payouts/{}", row.reference)).into_response(),
+        Ok(row) => flash::redirect(&format!("/payouts/{}", row.reference), "payout_created"),
         Err(CreateError::Store(e)) => internal(e),
         Err(e) => detail_view(&state, &c, &reference, None, Some(e.to_string()), None).await,
     }
