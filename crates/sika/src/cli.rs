@@ -38,6 +38,25 @@ pub enum Command {
     /// Encryption keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// The go-live self-audit: one line per item of Flutterwave's merchant
+    /// checklist (and Sika's extras), PASS, WARN or FAIL with the evidence;
+    /// exits 1 on any FAIL.
+    Check(CheckArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// Also probe the running server from outside (TLS, headers, cookies, methods, forged requests).
+    #[arg(long)]
+    pub url: Option<String>,
+    /// A PEM certificate authority to trust for --url (a private CA, or the demo's tls/cert.pem).
+    #[arg(long)]
+    pub ca_file: Option<PathBuf>,
+    /// The report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub dir: DataDirArg,
 }
 
 #[derive(Subcommand, Debug)]
@@ -193,6 +212,7 @@ pub async fn run(cli: Cli) -> Result<(), String> {
         Command::Keys(KeysCommand::Rotate { batch, dir }) => {
             crate::ops::keys_rotate(source(dir.data_dir.as_deref())?.as_ref(), batch).await
         }
+        Command::Check(args) => check(args).await,
         Command::Migrate(args) => {
             let source = source(args.data_dir.as_deref())?;
             let url = config::database_url(source.as_ref()).map_err(|e| e.0)?;
@@ -203,6 +223,27 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
     }
+}
+
+/// `sika check`: prints the report; `Err` (exit 1) when anything failed.
+async fn check(args: CheckArgs) -> Result<(), String> {
+    let source = source(args.dir.data_dir.as_deref())?;
+    let mut report = crate::check::Report::default();
+    crate::check::settings::check(source.as_ref(), &mut report).await;
+    match &args.url {
+        Some(u) => {
+            let url = url::Url::parse(u).map_err(|_| "--url is not a valid URL.".to_string())?;
+            let target = crate::check::live::Target { url, ca_file: args.ca_file.clone() };
+            crate::check::live::check(&target, &mut report).await;
+        }
+        None => crate::check::live::not_probed(&mut report),
+    }
+    if args.json {
+        println!("{}", report.json());
+    } else {
+        print!("{}", report.text());
+    }
+    if report.failed() { Err("the go-live check found failures (FAIL above).".into()) } else { Ok(()) }
 }
 
 fn source(data_dir: Option<&std::path::Path>) -> Result<Box<dyn Source>, String> {

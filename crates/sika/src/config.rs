@@ -339,6 +339,34 @@ fn looks_like_placeholder(v: &str) -> bool {
     MARKERS.iter().any(|m| l.contains(m)) || matches!(l.as_str(), "secret" | "password" | "todo" | "test")
 }
 
+/// Where a secret was read from: `sika check` prefers files (a secrets
+/// manager, systemd's `LoadCredential=`) to the environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    Environment,
+    File(PathBuf),
+}
+
+/// A secret and where it came from, with every check `serve` applies.
+pub fn secret_with_origin(src: &dyn Source, name: &str) -> Result<Option<(Secret, Origin)>, ConfigError> {
+    let file_var = format!("{name}_FILE");
+    let origin = match plain(src, &file_var) {
+        Some(path) => Origin::File(PathBuf::from(path)),
+        None => Origin::Environment,
+    };
+    Ok(optional_secret(src, name)?.map(|s| (s, origin)))
+}
+
+/// `true` when `SIKA_PUBLIC_URL`-style values look like a template left unfilled.
+pub fn is_placeholder(v: &str) -> bool {
+    looks_like_placeholder(v)
+}
+
+/// A non-secret variable as `serve` reads it (trimmed; empty is unset).
+pub fn variable(src: &dyn Source, name: &str) -> Option<String> {
+    plain(src, name)
+}
+
 fn optional_secret(src: &dyn Source, name: &str) -> Result<Option<Secret>, ConfigError> {
     let file_var = format!("{name}_FILE");
     let direct = src.get(name).filter(|v| !v.is_empty());

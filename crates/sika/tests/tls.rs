@@ -16,34 +16,8 @@ async fn clients_pinned_to_tls_1_2_and_1_3_succeed() {
     assert_eq!(get_with(&app, reqwest::tls::Version::TLS_1_3).await.expect("TLS 1.3"), 200);
 }
 
-/// A hand-written ClientHello: `version` in the hello, the given suites, no
-/// supported_versions extension (as a TLS 1.0/1.1 client sends it).
 fn client_hello(version: [u8; 2], suites: &[[u8; 2]]) -> Vec<u8> {
-    let mut body = Vec::new();
-    body.extend_from_slice(&version);
-    body.extend_from_slice(&[7u8; 32]); // random
-    body.push(0); // session id
-    body.extend_from_slice(&((suites.len() * 2) as u16).to_be_bytes());
-    for s in suites {
-        body.extend_from_slice(s);
-    }
-    body.extend_from_slice(&[1, 0]); // compression: null
-    let mut ext = Vec::new();
-    // supported_groups: x25519, secp256r1
-    ext.extend_from_slice(&[0x00, 0x0a, 0x00, 0x06, 0x00, 0x04, 0x00, 0x1d, 0x00, 0x17]);
-    // ec_point_formats: uncompressed
-    ext.extend_from_slice(&[0x00, 0x0b, 0x00, 0x02, 0x01, 0x00]);
-    // signature_algorithms: ecdsa_secp256r1_sha256, rsa_pss_rsae_sha256, rsa_pkcs1_sha256
-    ext.extend_from_slice(&[0x00, 0x0d, 0x00, 0x08, 0x00, 0x06, 0x04, 0x03, 0x08, 0x04, 0x04, 0x01]);
-    body.extend_from_slice(&(ext.len() as u16).to_be_bytes());
-    body.extend_from_slice(&ext);
-    let mut hs = vec![0x01];
-    hs.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
-    hs.extend_from_slice(&body);
-    let mut record = vec![0x16, 0x03, 0x01];
-    record.extend_from_slice(&(hs.len() as u16).to_be_bytes());
-    record.extend_from_slice(&hs);
-    record
+    sika::check::tls_probe::client_hello(version, suites, None)
 }
 
 /// The server's first record type: 0x16 = handshake (a ServerHello), 0x15 = alert, None = closed.
@@ -57,8 +31,7 @@ async fn first_record(app: &support::TestApp, hello: &[u8]) -> Option<u8> {
     }
 }
 
-const CBC_SUITES: [[u8; 2]; 4] = [[0xc0, 0x13], [0xc0, 0x14], [0x00, 0x2f], [0x00, 0x35]];
-const GCM_SUITES: [[u8; 2]; 2] = [[0xc0, 0x2b], [0xc0, 0x2f]];
+use sika::check::tls_probe::{CBC_SUITES, GCM_SUITES};
 
 #[tokio::test]
 async fn tls_1_0_and_1_1_handshakes_are_refused() {

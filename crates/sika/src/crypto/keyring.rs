@@ -21,6 +21,15 @@ impl fmt::Debug for KeyRing {
 }
 
 impl KeyRing {
+    /// How many keys the ring holds (the first seals, all open).
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
     pub fn parse(text: &str) -> Result<Self, String> {
         let mut keys: Vec<(String, [u8; 32])> = Vec::new();
         for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
