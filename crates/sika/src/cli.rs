@@ -42,6 +42,27 @@ pub enum Command {
     /// checklist (and Sika's extras), PASS, WARN or FAIL with the evidence;
     /// exits 1 on any FAIL.
     Check(CheckArgs),
+    /// An encrypted, consistent copy of the SQLite database, taken while Sika
+    /// serves (key: SIKA_BACKUP_KEY or SIKA_BACKUP_KEY_FILE). PostgreSQL: pg_dump.
+    Backup {
+        /// The backup file to create (never overwritten; mode 0600).
+        #[arg(long)]
+        output: PathBuf,
+        #[command(flatten)]
+        dir: DataDirArg,
+    },
+    /// Decrypts a backup into a new SQLite file, then checks its audit chain
+    /// and counts what it holds. Point SIKA_DATABASE_URL at it to use it.
+    Restore {
+        /// The backup file.
+        #[arg(long)]
+        input: PathBuf,
+        /// The new database file (must not exist).
+        #[arg(long)]
+        to: PathBuf,
+        #[command(flatten)]
+        dir: DataDirArg,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -213,6 +234,10 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             crate::ops::keys_rotate(source(dir.data_dir.as_deref())?.as_ref(), batch).await
         }
         Command::Check(args) => check(args).await,
+        Command::Backup { output, dir } => crate::ops::backup(source(dir.data_dir.as_deref())?.as_ref(), &output).await,
+        Command::Restore { input, to, dir } => {
+            crate::ops::restore(source(dir.data_dir.as_deref())?.as_ref(), &input, &to).await
+        }
         Command::Migrate(args) => {
             let source = source(args.data_dir.as_deref())?;
             let url = config::database_url(source.as_ref()).map_err(|e| e.0)?;

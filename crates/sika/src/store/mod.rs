@@ -165,6 +165,17 @@ impl Store {
         Ok(Some(out))
     }
 
+    /// A consistent copy of a SQLite database at `path` (`VACUUM INTO`: one
+    /// read transaction, so writers carry on). The path is our own temporary
+    /// name; quotes are doubled all the same.
+    pub async fn snapshot_sqlite(&self, path: &std::path::Path) -> Result<(), StoreError> {
+        let Some(p) = path.to_str() else {
+            return Err(StoreError::Db(sqlx::Error::Protocol("the backup path is not valid UTF-8".into())));
+        };
+        sqlx::query(&format!("VACUUM INTO '{}'", p.replace('\'', "''"))).execute(self.pool()).await?;
+        Ok(())
+    }
+
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
     }
