@@ -36,6 +36,10 @@ pub struct Budget {
     /// The interactive lane's own bucket (its rate and state).
     interactive_rate: f64,
     interactive: Mutex<Bucket>,
+    /// Requests that had to wait for a place (for monitoring).
+    waited: std::sync::atomic::AtomicU64,
+    /// 429 answers that paused the budget (for monitoring).
+    rate_limited: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Debug)]
@@ -79,6 +83,8 @@ impl Budget {
             }),
             interactive_rate,
             interactive: Mutex::new(Bucket { tokens: interactive_rate.max(1.0), refilled: now }),
+            waited: Default::default(),
+            rate_limited: Default::default(),
         }
     }
 
@@ -91,12 +97,25 @@ impl Budget {
         self.interactive_rate
     }
 
+    /// How many requests had to wait for a place, and how many 429s paused the budget.
+    pub fn stats(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.waited.load(Relaxed), self.rate_limited.load(Relaxed))
+    }
+
     /// Waits until a background request may leave, and takes its place.
     pub async fn acquire(&self) {
+        let mut counted = false;
         loop {
             match self.try_take().await {
                 Ok(()) => return,
-                Err(wait) => tokio::time::sleep(wait.max(Duration::from_millis(1))).await,
+                Err(wait) => {
+                    if !counted {
+                        self.waited.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        counted = true;
+                    }
+                    tokio::time::sleep(wait.max(Duration::from_millis(1))).await
+                }
             }
         }
     }
@@ -160,6 +179,7 @@ impl Budget {
 
     /// Stops every caller until `d` has passed (after a 429).
     pub async fn pause(&self, d: Duration) {
+        self.rate_limited.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut s = self.state.lock().await;
         let until = Instant::now() + d;
         s.paused_until = Some(s.paused_until.map_or(until, |u| u.max(until)));

@@ -15,6 +15,8 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://sika.db";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
 pub const DEFAULT_FLW_BASE_URL: &str = "https://api.flutterwave.com/v3";
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
+/// Prometheus's usual exporter port, on loopback: never the public listener.
+pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9464";
 /// The checklist's ceiling: "Session duration should be limited to a maximum of 10 hours".
 pub const MAX_SESSION_LIFETIME: Duration = Duration::from_secs(10 * 3600);
 
@@ -74,6 +76,8 @@ pub struct Config {
     pub max_connections_per_ip: usize,
     /// Where signed checkpoints of the audit chain's head are appended.
     pub audit_checkpoint_file: PathBuf,
+    /// Where Prometheus scrapes `/metrics` (plain HTTP; loopback unless set); `None`: off.
+    pub metrics_listen: Option<SocketAddr>,
     /// Payouts not approved within this time expire.
     pub payout_approval_ttl: Duration,
     /// A payout claimed for sending that Flutterwave does not know this long after is sent again (same reference).
@@ -140,12 +144,18 @@ impl Config {
             },
         };
         let audit_checkpoint_file = audit_checkpoint_file(src, &database_url);
+        let metrics_listen = match plain(src, "SIKA_METRICS_LISTEN").as_deref() {
+            None => Some(DEFAULT_METRICS_LISTEN.parse().expect("constant address parses")),
+            Some("off") => None,
+            Some(_) => parse_addr(src, "SIKA_METRICS_LISTEN")?,
+        };
         let payout_approval_ttl = duration_var(src, "SIKA_PAYOUT_APPROVAL_TTL", Duration::from_secs(72 * 3600))?;
         let payout_resend_after = duration_var(src, "SIKA_PAYOUT_RESEND_AFTER", Duration::from_secs(300))?;
         if payout_resend_after < Duration::from_secs(10) {
             return err("SIKA_PAYOUT_RESEND_AFTER must be at least 10s (longer than a request can take).");
         }
         Ok(Config {
+            metrics_listen,
             payout_resend_after,
             payout_approval_ttl,
             notify_allow_loopback,
@@ -460,6 +470,13 @@ mod tests {
         let e = required_secret(&env(&[("FLW_SECRET_KEY", "a"), ("FLW_SECRET_KEY_FILE", "/x")]), "FLW_SECRET_KEY")
             .unwrap_err();
         assert!(e.0.contains("both"), "{e}");
+    }
+
+    #[test]
+    fn metrics_listen_on_loopback_unless_told_otherwise() {
+        let default: SocketAddr = DEFAULT_METRICS_LISTEN.parse().unwrap();
+        assert!(default.ip().is_loopback(), "never the public interface by default");
+        assert_ne!(default.port(), default_listen().port(), "never the public port");
     }
 
     #[test]

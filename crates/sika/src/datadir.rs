@@ -86,6 +86,8 @@ impl Source for DataDir {
             // The demo's shop receiver may live on this machine.
             "SIKA_NOTIFY_ALLOW_LOOPBACK" => Some("true".into()),
             "SIKA_AUDIT_CHECKPOINT_FILE" => path(self.root.join("audit-checkpoints")),
+            // Any free loopback port, so two demos never collide.
+            "SIKA_METRICS_LISTEN" => ProcessEnv.get(name).or_else(|| Some("127.0.0.1:0".into())),
             "FLW_BASE_URL" => self.flw_base_url.clone().or_else(|| ProcessEnv.get(name)),
             n if SECRETS.contains(&n) => None,
             n => match n.strip_suffix("_FILE") {

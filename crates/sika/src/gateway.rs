@@ -71,7 +71,7 @@ pub async fn run(config: Config, on_ready: impl FnOnce(SocketAddr)) -> Result<()
     crate::payments::workers::spawn(&mut workers, &payments, notifier);
     crate::payouts::workers::spawn(&mut workers, &payouts);
     spawn_housekeeping(&mut workers, &auth, &checkpoints);
-    let app = http::app(AppState {
+    let state = AppState {
         store: store.clone(),
         auth: auth.clone(),
         max_body_bytes: config.max_body_bytes,
@@ -79,7 +79,28 @@ pub async fn run(config: Config, on_ready: impl FnOnce(SocketAddr)) -> Result<()
         payments,
         payouts,
         workers: workers.health(),
-    });
+    };
+    let metrics = match config.metrics_listen {
+        Some(at) => {
+            let l = TcpListener::bind(at).await.map_err(|e| {
+                format!("cannot listen on SIKA_METRICS_LISTEN {at}: {e} (set another address, or off).")
+            })?;
+            let bound = l.local_addr().map_err(|e| format!("cannot read the metrics address: {e}."))?;
+            tracing::info!(%bound, "metrics at http://{bound}/metrics");
+            let mut stopping = shutdown.clone();
+            let router = crate::metrics::router(state.clone());
+            Some(tokio::spawn(async move {
+                let stop = async move {
+                    let _ = stopping.wait_for(|s| *s).await;
+                };
+                if let Err(e) = axum::serve(l, router).with_graceful_shutdown(stop).await {
+                    tracing::warn!(error = %e, "the metrics listener stopped");
+                }
+            }))
+        }
+        None => None,
+    };
+    let app = http::app(state);
     let https = tokio::spawn(server::serve_https(listener, tls, app, shutdown, limits));
     // Handlers are installed before anyone is told we are ready, so a signal
     // sent right after "ready" is a clean stop, not the default kill.
@@ -93,6 +114,9 @@ pub async fn run(config: Config, on_ready: impl FnOnce(SocketAddr)) -> Result<()
     let _ = https.await;
     if let Some(r) = redirect {
         let _ = r.await;
+    }
+    if let Some(m) = metrics {
+        let _ = m.await;
     }
     // Workers stop before the database closes: no pass is cut off by a closed pool.
     workers.join(Duration::from_secs(15)).await;

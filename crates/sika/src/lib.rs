@@ -20,6 +20,7 @@ pub mod gateway;
 pub mod http;
 pub mod jobs;
 pub mod logging;
+pub mod metrics;
 pub mod ops;
 pub mod payments;
 pub mod payouts;

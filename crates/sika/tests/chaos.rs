@@ -90,6 +90,7 @@ impl Drill {
             cmd.env(k, v);
         }
         cmd.env("SIKA_LISTEN", format!("127.0.0.1:{}", i.port));
+        cmd.env("SIKA_METRICS_LISTEN", "off");
         cmd.env("SIKA_AUDIT_CHECKPOINT_FILE", i.log.with_extension("checkpoints"));
         i.child = Some(cmd.stdout(Stdio::null()).stderr(log).spawn().unwrap());
         i.starts += 1;

@@ -25,6 +25,7 @@ impl ServeEnv {
         let vars = vec![
             ("SIKA_DATABASE_URL".into(), format!("sqlite://{}", p("sika.db"))),
             ("SIKA_LISTEN".into(), "127.0.0.1:0".into()),
+            ("SIKA_METRICS_LISTEN".into(), "127.0.0.1:0".into()),
             ("SIKA_TLS_CERT_FILE".into(), p("cert.pem")),
             ("SIKA_TLS_KEY_FILE".into(), p("key.pem")),
             ("SIKA_DATA_KEY".into(), sika::crypto::keyring::KeyRing::generate_text("k1")),
@@ -485,4 +486,71 @@ async fn check_backup_and_restore_from_the_command_line() {
         .unwrap();
     assert!(!without_key.status.success());
     assert!(String::from_utf8_lossy(&without_key.stderr).contains("SIKA_BACKUP_KEY is missing"));
+}
+
+/// Metrics are served on their own loopback listener, never on the public
+/// port, and count what happened: requests by route template (unmatched
+/// paths share one label), webhooks received, duplicated and refused,
+/// failed sign-ins, the workers' heartbeats, money by status.
+#[tokio::test]
+async fn metrics_count_requests_webhooks_and_sign_ins_on_their_own_listener() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let env = ServeEnv::new().with("SIKA_METRICS_LISTEN", &format!("127.0.0.1:{port}"));
+    let mut child = env.command(&["serve"]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let base = wait_for_https(&mut child);
+    let client = trusting_client(Path::new(&env.get("SIKA_TLS_CERT_FILE")));
+    for _ in 0..3 {
+        assert_eq!(client.get(format!("{base}/healthz")).send().await.unwrap().status(), 200);
+    }
+    assert_eq!(
+        client.get(format!("{base}/probe-{}", sika::crypto::random::hex_id())).send().await.unwrap().status(),
+        404
+    );
+    let hook = |hash: String| {
+        client
+            .post(format!("{base}/webhooks/flutterwave"))
+            .header("verif-hash", hash)
+            .json(&serde_json::json!({"event": "charge.completed", "data": {"id": 42, "tx_ref": "m-1", "status": "successful"}}))
+            .send()
+    };
+    assert_eq!(hook("forged".into()).await.unwrap().status(), 401);
+    assert_eq!(hook(env.get("FLW_SECRET_HASH")).await.unwrap().status(), 200);
+    assert_eq!(hook(env.get("FLW_SECRET_HASH")).await.unwrap().status(), 200);
+    // A wrong password through the real form (its CSRF cookie and field).
+    let login = client.get(format!("{base}/login")).send().await.unwrap();
+    let cookie = login.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    let page = login.text().await.unwrap();
+    let csrf = page.split("name=\"csrf_token\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let res = client
+        .post(format!("{base}/login"))
+        .header("cookie", cookie)
+        .header("origin", &base)
+        .form(&[
+            ("email", "nobody@example.com"),
+            ("password", "Wrong-Password-1!"),
+            ("totp", "123456"),
+            ("csrf_token", &csrf),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "refused on the form");
+
+    assert_eq!(client.get(format!("{base}/metrics")).send().await.unwrap().status(), 404, "not on the public port");
+    let text = reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await.unwrap().text().await.unwrap();
+    let has = |line: &str| assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
+    has(r#"sika_http_requests_total{route="/healthz",method="GET",status="200"} 3"#);
+    // The probe and the try at /metrics on the public port.
+    has(r#"sika_http_requests_total{route="unmatched",method="GET",status="404"} 2"#);
+    has(r#"sika_webhooks_total{outcome="refused"} 1"#);
+    has(r#"sika_webhooks_total{outcome="received"} 1"#);
+    has(r#"sika_webhooks_total{outcome="duplicate"} 1"#);
+    has("sika_signin_failures_total 1");
+    assert!(!text.contains("probe-"), "raw paths never become labels");
+    assert!(text.contains(r#"sika_http_request_duration_seconds_bucket{le="#));
+    assert!(text.contains(r#"sika_worker_heartbeat_age_seconds{worker="inbox"}"#), "{text}");
+    assert!(text.contains("sika_inbox_backlog "));
+    assert!(text.contains("sika_upstream_rate_limited_total 0"));
+    assert!(text.ends_with("# EOF\n"));
+    assert!(terminate(&mut child).success());
 }

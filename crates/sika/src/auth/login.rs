@@ -54,6 +54,14 @@ impl Auth {
     /// (`LOCKOUT_THRESHOLD`). Concurrent attempts cannot all slip through
     /// between a check and a count; at most the limit of them reach argon2.
     pub async fn login(&self, a: Attempt<'_>) -> Result<LoginOutcome, AuthError> {
+        let outcome = self.login_once(a).await;
+        if matches!(outcome, Ok(LoginOutcome::Failed)) {
+            crate::metrics::global().signin_failures.inc();
+        }
+        outcome
+    }
+
+    async fn login_once(&self, a: Attempt<'_>) -> Result<LoginOutcome, AuthError> {
         let anon = Actor::anonymous(a.ip, a.user_agent);
         if !self.store.reserve_ip_attempt(a.ip, self.ip_throttle_limit, millis(IP_THROTTLE_WINDOW)).await? {
             self.auditor.record(&anon, "login", "ip", Outcome::Denied, json!({"reason": "ip throttled"})).await?;
@@ -142,6 +150,7 @@ impl Auth {
             .fail_login_attempt(&actor.id, LOCKOUT_THRESHOLD, millis(LOCKOUT_BASE), millis(LOCKOUT_MAX))
             .await?;
         if let Some(until) = locked {
+            crate::metrics::global().lockouts.inc();
             self.auditor
                 .record(actor, "account.lockout", target, Outcome::Success, json!({"locked_until": until}))
                 .await?;

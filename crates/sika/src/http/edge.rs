@@ -28,6 +28,7 @@ pub fn is_machine_surface(path: &str) -> bool {
 pub async fn edge(mut req: Request, next: Next) -> Response {
     let request_id = random::hex_id();
     let machine = is_machine_surface(req.uri().path());
+    let method = req.method().clone();
     let span = tracing::info_span!(
         "request",
         request_id = %request_id,
@@ -46,18 +47,41 @@ pub async fn edge(mut req: Request, next: Next) -> Response {
         res.headers_mut().insert(HeaderName::from_static("x-request-id"), v);
     }
     let status = res.status().as_u16();
-    let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    let elapsed = started.elapsed();
+    let latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
     span.in_scope(|| tracing::info!(status, latency_us, "request completed"));
+    // Unmatched paths share one label: a scanner cannot grow the series.
+    let route = res.extensions().get::<RouteTemplate>().map_or_else(|| "unmatched".to_string(), |r| r.0.clone());
+    let known =
+        matches!(method, Method::GET | Method::HEAD | Method::POST | Method::PUT | Method::PATCH | Method::DELETE);
+    let m = crate::metrics::global();
+    m.requests
+        .get_or_create(&crate::metrics::Request {
+            route: route.clone(),
+            method: if known { method.as_str().to_string() } else { "other".into() },
+            status,
+        })
+        .inc();
+    m.latency.get_or_create(&crate::metrics::Route { route }).observe(elapsed.as_secs_f64());
     res
 }
 
 /// Records the matched route template (never the raw path) in the request span.
 pub async fn record_route(req: Request, next: Next) -> Response {
-    if let Some(path) = req.extensions().get::<MatchedPath>() {
+    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string());
+    if let Some(path) = &route {
         tracing::Span::current().record("route", path.as_str());
     }
-    next.run(req).await
+    let mut res = next.run(req).await;
+    if let Some(path) = route {
+        res.extensions_mut().insert(RouteTemplate(path));
+    }
+    res
 }
+
+/// The matched route's template, carried out to `edge` for the metrics.
+#[derive(Clone)]
+struct RouteTemplate(String);
 
 /// The one route that takes a file: the bulk-payout CSV upload
 /// (`multipart/form-data`, up to [`UPLOAD_LIMIT`]).

@@ -253,6 +253,7 @@ impl Payments {
             SignatureCheck::Valid => {}
             other => {
                 self.refused_webhooks.fetch_add(1, Ordering::Relaxed);
+                crate::metrics::count(&crate::metrics::global().webhooks, "refused");
                 tracing::warn!(check = ?other, "webhook refused: bad or missing signature");
                 return Err(Refusal::Signature);
             }
@@ -261,6 +262,7 @@ impl Payments {
         let sealed = self.cipher.seal("webhook_inbox", "body", &id, body);
         // Dedupe on the exact bytes: Flutterwave's retries and duplicates repeat them.
         let fresh = self.store.inbox_insert(&id, &sha256_hex(body), &sealed).await.map_err(Refusal::Store)?;
+        crate::metrics::count(&crate::metrics::global().webhooks, if fresh { "received" } else { "duplicate" });
         Ok(fresh)
     }
 
@@ -357,7 +359,9 @@ impl Payments {
 
     /// Calls verify for a transaction id and applies the money rule.
     pub async fn verify_and_apply(&self, transaction_id: i64) -> Result<Applied, StoreError> {
-        match self.flw.verify_transaction(transaction_id).await {
+        let reply = self.flw.verify_transaction(transaction_id).await;
+        count_verify(&reply);
+        match reply {
             Reply::Ok(tx) => self.apply(&tx).await,
             Reply::Rejected(e) if e.kind == ErrorKind::NotFound => Ok(Applied::NoSuchTransaction),
             Reply::Rejected(e) => {
@@ -377,7 +381,9 @@ impl Payments {
     }
 
     async fn settle_with(&self, flw: &Client, reference: &str) -> Result<Applied, StoreError> {
-        match flw.verify_by_reference(reference).await {
+        let reply = flw.verify_by_reference(reference).await;
+        count_verify(&reply);
+        match reply {
             Reply::Ok(tx) if tx.tx_ref == reference => self.apply(&tx).await,
             // An answer about another reference proves nothing about this one.
             Reply::Ok(_) => Ok(Applied::Retry),
@@ -582,4 +588,14 @@ fn kind(e: &WebhookEvent) -> &'static str {
 /// 5 s, 10 s, 20 s … capped at 10 minutes.
 fn retry_delay(attempts: i64) -> i64 {
     (5_000_i64 << attempts.clamp(0, 7)).min(600_000)
+}
+
+/// Counts a verify call by the kind of answer, for the metrics.
+fn count_verify<T>(reply: &Reply<T>) {
+    let outcome = match reply {
+        Reply::Ok(_) => "ok",
+        Reply::Rejected(_) => "rejected",
+        Reply::Indefinite(_) => "indefinite",
+    };
+    crate::metrics::count(&crate::metrics::global().verify, outcome);
 }

@@ -195,12 +195,15 @@ impl Notifier {
                         outcome: tried.outcome,
                     })
                     .await?;
+                let m = &crate::metrics::global().notifications;
                 if ok {
                     store.outbox_delivered(&row.id).await?;
+                    crate::metrics::count(m, "delivered");
                     delivered += 1;
                 } else {
                     let dead = now - row.created_at >= GIVE_UP_AFTER_MS;
                     store.outbox_failed(&row.id, now + backoff_ms(row.attempts), dead).await?;
+                    crate::metrics::count(m, if dead { "dead" } else { "retried" });
                     if dead {
                         tracing::warn!(event = %row.event, reference = %row.reference, "shop notification dead-lettered after 3 days");
                     }

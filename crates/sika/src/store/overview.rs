@@ -113,3 +113,31 @@ impl Store {
         })
     }
 }
+
+/// The tables whose rows carry a money status, for metrics.
+#[derive(Debug, Clone, Copy)]
+pub enum StatusTable {
+    Checkouts,
+    Refunds,
+    Payouts,
+}
+
+impl Store {
+    /// How many rows of `table` are in each status.
+    pub async fn status_counts(&self, table: StatusTable) -> Result<Vec<(String, i64)>, StoreError> {
+        let sql = match table {
+            StatusTable::Checkouts => "SELECT status, COUNT(*) FROM checkouts GROUP BY status",
+            StatusTable::Refunds => "SELECT status, COUNT(*) FROM refunds GROUP BY status",
+            StatusTable::Payouts => "SELECT status, COUNT(*) FROM payouts GROUP BY status",
+        };
+        Ok(sqlx::query_as(sql).fetch_all(self.pool()).await?)
+    }
+
+    /// Users locked out of signing in at `now`.
+    pub async fn locked_users(&self, now: i64) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE locked_until > $1")
+            .bind(now)
+            .fetch_one(self.pool())
+            .await?)
+    }
+}

@@ -1,0 +1,230 @@
+//! Prometheus metrics on their own listener (`SIKA_METRICS_LISTEN`, loopback
+//! by default, never the public port). Events are counted where they happen
+//! (`global()`); what the database knows (money by status, the inbox, the
+//! shop notifications, locked users) and the workers' heartbeats are read at
+//! each scrape, so every instance reports the same totals.
+
+use std::sync::OnceLock;
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::http::AppState;
+use crate::store::{StatusTable, now_ms};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Request {
+    /// The route template (`/api/v1/checkouts/{reference}`), never the raw path.
+    pub route: String,
+    pub method: String,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Route {
+    pub route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Outcome {
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Status {
+    pub status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Worker {
+    pub worker: &'static str,
+}
+
+type FloatGauge = Gauge<f64, AtomicU64>;
+
+fn latency() -> Histogram {
+    Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+}
+
+/// Every metric Sika exports.
+pub struct Metrics {
+    registry: Registry,
+    pub requests: Family<Request, Counter>,
+    pub latency: Family<Route, Histogram, fn() -> Histogram>,
+    /// `received`, `duplicate`, `refused` (bad or missing signature).
+    pub webhooks: Family<Outcome, Counter>,
+    /// Verify calls by answer: `ok`, `rejected`, `indefinite`.
+    pub verify: Family<Outcome, Counter>,
+    /// Shop notifications: `delivered`, `retried`, `dead`.
+    pub notifications: Family<Outcome, Counter>,
+    pub signin_failures: Counter,
+    pub lockouts: Counter,
+    upstream_429: Counter,
+    budget_waits: Counter,
+    inbox_backlog: Gauge,
+    inbox_oldest_age: FloatGauge,
+    inbox_dead: Gauge,
+    outbox_waiting: Gauge,
+    outbox_dead: Gauge,
+    checkouts: Family<Status, Gauge>,
+    refunds: Family<Status, Gauge>,
+    payouts: Family<Status, Gauge>,
+    locked_users: Gauge,
+    heartbeat_age: Family<Worker, FloatGauge>,
+    restarts: Family<Worker, Gauge>,
+}
+
+impl Metrics {
+    fn new() -> Self {
+        let mut registry = Registry::with_prefix("sika");
+        let m = Metrics {
+            requests: Family::default(),
+            latency: Family::new_with_constructor(latency as fn() -> Histogram),
+            webhooks: Family::default(),
+            verify: Family::default(),
+            notifications: Family::default(),
+            signin_failures: Counter::default(),
+            lockouts: Counter::default(),
+            upstream_429: Counter::default(),
+            budget_waits: Counter::default(),
+            inbox_backlog: Gauge::default(),
+            inbox_oldest_age: FloatGauge::default(),
+            inbox_dead: Gauge::default(),
+            outbox_waiting: Gauge::default(),
+            outbox_dead: Gauge::default(),
+            checkouts: Family::default(),
+            refunds: Family::default(),
+            payouts: Family::default(),
+            locked_users: Gauge::default(),
+            heartbeat_age: Family::default(),
+            restarts: Family::default(),
+            registry: Registry::default(),
+        };
+        registry.register("http_requests", "HTTP requests by route, method and status", m.requests.clone());
+        registry.register("http_request_duration_seconds", "HTTP request latency by route", m.latency.clone());
+        registry.register("webhooks", "Flutterwave webhooks: received, duplicate, refused", m.webhooks.clone());
+        registry.register("verify_calls", "Verify calls to Flutterwave by answer", m.verify.clone());
+        registry.register("notifications", "Shop notifications: delivered, retried, dead", m.notifications.clone());
+        registry.register("signin_failures", "Failed sign-ins", m.signin_failures.clone());
+        registry.register("lockouts", "Accounts locked after repeated failures", m.lockouts.clone());
+        registry.register(
+            "upstream_rate_limited",
+            "429 answers from Flutterwave that paused the budget",
+            m.upstream_429.clone(),
+        );
+        registry.register(
+            "budget_waits",
+            "Calls to Flutterwave that waited for the outbound budget",
+            m.budget_waits.clone(),
+        );
+        registry.register("inbox_backlog", "Webhooks received and not yet processed", m.inbox_backlog.clone());
+        registry.register(
+            "inbox_oldest_age_seconds",
+            "Age of the oldest unprocessed webhook",
+            m.inbox_oldest_age.clone(),
+        );
+        registry.register(
+            "inbox_dead_letters",
+            "Webhooks given up on (replay them in the console)",
+            m.inbox_dead.clone(),
+        );
+        registry.register(
+            "notifications_waiting",
+            "Shop notifications waiting to be delivered",
+            m.outbox_waiting.clone(),
+        );
+        registry.register("notifications_dead", "Shop notifications given up on", m.outbox_dead.clone());
+        registry.register("checkouts", "Checkouts by status", m.checkouts.clone());
+        registry.register("refunds", "Refunds by status", m.refunds.clone());
+        registry.register("payouts", "Payouts by status", m.payouts.clone());
+        registry.register("locked_users", "Users locked out of signing in now", m.locked_users.clone());
+        registry.register(
+            "worker_heartbeat_age_seconds",
+            "Seconds since each background worker's last heartbeat",
+            m.heartbeat_age.clone(),
+        );
+        registry.register("worker_restarts", "Restarts of each background worker after a panic", m.restarts.clone());
+        Metrics { registry, ..m }
+    }
+}
+
+/// The process's metrics.
+pub fn global() -> &'static Metrics {
+    static METRICS: OnceLock<Metrics> = OnceLock::new();
+    METRICS.get_or_init(Metrics::new)
+}
+
+/// Counts one event of a family with a fixed outcome.
+pub fn count(family: &Family<Outcome, Counter>, outcome: &'static str) {
+    family.get_or_create(&Outcome { outcome }).inc();
+}
+
+/// Refreshes what is read at scrape time, then renders the text exposition.
+pub async fn scrape(state: &AppState) -> Result<String, crate::store::StoreError> {
+    let m = global();
+    let now = now_ms();
+    let health = state.store.overview_health(now).await?;
+    m.inbox_backlog.set(health.inbox_backlog);
+    m.inbox_oldest_age.set(health.inbox_oldest.map_or(0.0, |t| (now - t).max(0) as f64 / 1000.0));
+    m.inbox_dead.set(health.inbox_dead);
+    m.outbox_waiting.set(health.outbox_waiting);
+    m.outbox_dead.set(health.outbox_dead);
+    for (family, table) in
+        [(&m.checkouts, StatusTable::Checkouts), (&m.refunds, StatusTable::Refunds), (&m.payouts, StatusTable::Payouts)]
+    {
+        let counts = state.store.status_counts(table).await?;
+        family.clear();
+        for (status, n) in counts {
+            family.get_or_create(&Status { status }).set(n);
+        }
+    }
+    m.locked_users.set(state.store.locked_users(now).await?);
+    for job in state.workers.jobs() {
+        let w = Worker { worker: job.name };
+        m.heartbeat_age.get_or_create(&w).set((now - job.last_beat()).max(0) as f64 / 1000.0);
+        m.restarts.get_or_create(&w).set(i64::try_from(job.restarts()).unwrap_or(i64::MAX));
+    }
+    // The budget counts for itself; bring the counters level with it.
+    let (waited, limited) = state.payments.flutterwave().budget().stats();
+    catch_up(&m.budget_waits, waited);
+    catch_up(&m.upstream_429, limited);
+    let mut out = String::new();
+    prometheus_client::encoding::text::encode(&mut out, &m.registry)
+        .map_err(|_| crate::store::StoreError::Db(sqlx::Error::Protocol("metrics encoding failed".into())))?;
+    Ok(out)
+}
+
+fn catch_up(counter: &Counter, total: u64) {
+    let now = counter.get();
+    if total > now {
+        counter.inc_by(total - now);
+    }
+}
+
+/// The metrics listener's one route.
+pub fn router(state: AppState) -> axum::Router {
+    use axum::response::IntoResponse;
+    axum::Router::new()
+        .route(
+            "/metrics",
+            axum::routing::get(|axum::extract::State(state): axum::extract::State<AppState>| async move {
+                match scrape(&state).await {
+                    Ok(text) => (
+                        [(http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+                        text,
+                    )
+                        .into_response(),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "metrics scrape failed");
+                        http::StatusCode::SERVICE_UNAVAILABLE.into_response()
+                    }
+                }
+            }),
+        )
+        .with_state(state)
+}
