@@ -81,7 +81,7 @@ const PG_MIGRATION_LOCK: i64 = 0x5169_6b61_0001;
 /// included, happens under one session advisory lock on a connection that is
 /// closed afterwards (never returned to the pool with the lock), so instances
 /// starting together on an empty database queue instead of racing.
-pub(super) async fn run(store: &Store) -> Result<usize, StoreError> {
+pub(super) async fn run(store: &Store, up_to: Option<i64>) -> Result<usize, StoreError> {
     let mut conn = store.pool().acquire().await?;
     conn.close_on_drop();
     if store.backend() == Backend::Postgres {
@@ -89,10 +89,14 @@ pub(super) async fn run(store: &Store) -> Result<usize, StoreError> {
     }
     // The connection is closed on drop (`close_on_drop`), which releases the
     // lock on every path, errors included.
-    apply(store.backend(), conn).await
+    apply(store.backend(), conn, up_to).await
 }
 
-async fn apply(backend: Backend, mut conn: sqlx::pool::PoolConnection<sqlx::Any>) -> Result<usize, StoreError> {
+async fn apply(
+    backend: Backend,
+    mut conn: sqlx::pool::PoolConnection<sqlx::Any>,
+    up_to: Option<i64>,
+) -> Result<usize, StoreError> {
     sqlx::query(
         "CREATE TABLE IF NOT EXISTS sika_migrations (\
          version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
@@ -100,7 +104,7 @@ async fn apply(backend: Backend, mut conn: sqlx::pool::PoolConnection<sqlx::Any>
     .execute(&mut *conn)
     .await?;
     let mut applied = 0;
-    for m in MIGRATIONS {
+    for m in MIGRATIONS.iter().filter(|m| up_to.is_none_or(|v| m.version <= v)) {
         let mut tx = match backend {
             Backend::Sqlite => sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?,
             Backend::Postgres => sqlx::Connection::begin(&mut *conn).await?,

@@ -117,7 +117,13 @@ impl Store {
 
     /// Applies every migration not yet applied; returns how many ran.
     pub async fn migrate(&self) -> Result<usize, StoreError> {
-        migrations::run(self).await
+        migrations::run(self, None).await
+    }
+
+    /// The schema as an earlier release left it (migrations up to `version`
+    /// only): upgrade tests start from it.
+    pub async fn migrate_up_to(&self, version: i64) -> Result<usize, StoreError> {
+        migrations::run(self, Some(version)).await
     }
 
     /// Readiness: one round trip to the database.
