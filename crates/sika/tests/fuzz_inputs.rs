@@ -72,10 +72,10 @@ proptest! {
     ) {
         let body = serde_json::json!({"reference": reference, "amount": amount, "currency": currency,
             "bank_code": bank, "account_number": account, "beneficiary_name": name, "narration": narration});
-        if let Ok(req) = serde_json::from_value::<sika::domain::payout::PayoutRequest>(body) {
-            if let Err(e) = req.validate(max()) {
-                prop_assert!(!e.field.is_empty() && !e.message.is_empty());
-            }
+        if let Ok(req) = serde_json::from_value::<sika::domain::payout::PayoutRequest>(body)
+            && let Err(e) = req.validate(max())
+        {
+            prop_assert!(!e.field.is_empty() && !e.message.is_empty());
         }
     }
 
