@@ -58,6 +58,27 @@ pub async fn check(src: &dyn Source, report: &mut Report) {
                 "Ensure that you are not rate limited when checking the status of a transaction.",
                 format!("one outbound budget of {} requests/s shared by verify, expiry, reconciliation and payouts; 429s back off", c.flw_rate_per_second),
             );
+            let item = "Sika: metrics are served off the public port, to the monitoring network only";
+            match c.metrics_listen {
+                None => report.warn(
+                    "metrics.listener",
+                    item,
+                    "SIKA_METRICS_LISTEN=off: nothing watches the backlog, workers or 429s",
+                ),
+                Some(a) if a.ip().is_loopback() => {
+                    report.pass("metrics.listener", item, format!("http://{a}/metrics (loopback)"))
+                }
+                Some(a) if a.port() == c.listen.port() => {
+                    report.fail("metrics.listener", item, format!("{a} shares the public port {}", c.listen.port()))
+                }
+                Some(a) => report.warn(
+                    "metrics.listener",
+                    item,
+                    format!(
+                        "http://{a}/metrics is reachable beyond this machine: firewall it to the monitoring network"
+                    ),
+                ),
+            }
             stored(c, report).await;
         }
         Err(_) => report.fail(
