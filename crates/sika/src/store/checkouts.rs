@@ -209,18 +209,9 @@ impl Store {
     /// so the planner can use the index that fits.
     pub async fn checkouts_page(&self, q: &CheckoutQuery) -> Result<(Vec<CheckoutRow>, i64), StoreError> {
         let mut w = Where::default();
-        if let Some(s) = q.status {
-            w.and("status = ?", [Value::Text(s.as_str().into())]);
-        }
-        if let Some(c) = q.currency {
-            w.and("currency = ?", [Value::Text(c.code().into())]);
-        }
-        if let Some(from) = q.from_ms {
-            w.and("created_at >= ?", [Value::Int(from)]);
-        }
-        if let Some(to) = q.to_ms {
-            w.and("created_at < ?", [Value::Int(to)]);
-        }
+        w.and_some("status = ?", q.status.map(CheckoutStatus::as_str));
+        w.and_some("currency = ?", q.currency.map(Currency::code));
+        w.created_between(q.from_ms, q.to_ms);
         match (&q.reference_contains, q.transaction_id) {
             (Some(f), Some(id)) => w.and(
                 "(reference LIKE ? ESCAPE '\\' OR transaction_id = ?)",
@@ -244,18 +235,8 @@ impl Store {
             .fetch_one(self.pool())
             .await?
             .try_get("n")?;
-        if let Some((at, reference)) = &q.after {
-            w.and(
-                "(created_at < ? OR (created_at = ? AND reference < ?))",
-                [Value::Int(*at), Value::Int(*at), Value::Text(reference.clone())],
-            );
-        }
-        let sql = format!(
-            "{} {} ORDER BY created_at DESC, reference DESC LIMIT {}",
-            select_checkouts!(""),
-            w.sql(),
-            w.next_placeholder()
-        );
+        w.after_cursor(q.after.as_ref());
+        let sql = w.newest_first(select_checkouts!(""));
         let rows = w.bind(sqlx::query(&sql)).bind(q.limit).fetch_all(self.pool()).await?;
         Ok((rows.iter().map(row).collect::<Result<_, _>>()?, total))
     }

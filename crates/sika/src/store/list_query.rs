@@ -44,6 +44,38 @@ impl Where {
         self.clauses.push(sql);
     }
 
+    /// `clause` with `value`, when there is one (a status, a currency…).
+    pub(super) fn and_some(&mut self, clause: &'static str, value: Option<&str>) {
+        if let Some(v) = value {
+            self.and(clause, [Value::Text(v.to_string())]);
+        }
+    }
+
+    /// Created at or after `from` and before `to` (milliseconds), each when set.
+    pub(super) fn created_between(&mut self, from: Option<i64>, to: Option<i64>) {
+        if let Some(from) = from {
+            self.and("created_at >= ?", [Value::Int(from)]);
+        }
+        if let Some(to) = to {
+            self.and("created_at < ?", [Value::Int(to)]);
+        }
+    }
+
+    /// Rows older than the cursor (the last row shown), newest first.
+    pub(super) fn after_cursor(&mut self, after: Option<&(i64, String)>) {
+        if let Some((at, reference)) = after {
+            self.and(
+                "(created_at < ? OR (created_at = ? AND reference < ?))",
+                [Value::Int(*at), Value::Int(*at), Value::Text(reference.clone())],
+            );
+        }
+    }
+
+    /// `select` with these conditions, newest first, limited by one more bound value.
+    pub(super) fn newest_first(&self, select: &str) -> String {
+        format!("{select} {} ORDER BY created_at DESC, reference DESC LIMIT {}", self.sql(), self.next_placeholder())
+    }
+
     /// `WHERE a AND b …`, or nothing.
     pub(super) fn sql(&self) -> String {
         if self.clauses.is_empty() { String::new() } else { format!("WHERE {}", self.clauses.join(" AND ")) }

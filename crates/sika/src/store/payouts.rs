@@ -249,18 +249,9 @@ impl Store {
     /// in all. Only the filters set reach the SQL (see `list_query`).
     pub async fn payouts_query(&self, q: &PayoutQuery) -> Result<(Vec<PayoutRow>, i64), StoreError> {
         let mut w = Where::default();
-        if let Some(s) = q.status {
-            w.and("status = ?", [Value::Text(s.as_str().into())]);
-        }
-        if let Some(c) = q.currency {
-            w.and("currency = ?", [Value::Text(c.code().into())]);
-        }
-        if let Some(from) = q.from_ms {
-            w.and("created_at >= ?", [Value::Int(from)]);
-        }
-        if let Some(to) = q.to_ms {
-            w.and("created_at < ?", [Value::Int(to)]);
-        }
+        w.and_some("status = ?", q.status.map(PayoutStatus::as_str));
+        w.and_some("currency = ?", q.currency.map(Currency::code));
+        w.created_between(q.from_ms, q.to_ms);
         if let Some(f) = &q.search {
             w.and("reference LIKE ? ESCAPE '\\'", [Value::Text(contains_pattern(f))]);
         }
@@ -269,18 +260,8 @@ impl Store {
             .fetch_one(self.pool())
             .await?
             .try_get("n")?;
-        if let Some((at, reference)) = &q.after {
-            w.and(
-                "(created_at < ? OR (created_at = ? AND reference < ?))",
-                [Value::Int(*at), Value::Int(*at), Value::Text(reference.clone())],
-            );
-        }
-        let sql = format!(
-            "{} {} ORDER BY created_at DESC, reference DESC LIMIT {}",
-            select_payouts!(""),
-            w.sql(),
-            w.next_placeholder()
-        );
+        w.after_cursor(q.after.as_ref());
+        let sql = w.newest_first(select_payouts!(""));
         let rows = w.bind(sqlx::query(&sql)).bind(q.limit).fetch_all(self.pool()).await?;
         Ok((rows.iter().map(row).collect::<Result<_, _>>()?, total))
     }
