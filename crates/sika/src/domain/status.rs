@@ -245,3 +245,18 @@ mod tests {
         assert!(Unknown.holds_money() && Processing.holds_money() && !Failed.holds_money());
     }
 }
+
+states! {
+    /// A virtual card. `creating` until Flutterwave reports it active;
+    /// `unknown` when creation had no definite answer (resolved by lookup,
+    /// never by creating again).
+    CardStatus {
+        Creating = "creating",
+        Unknown = "unknown",
+        Active = "active",
+        Blocked = "blocked",
+        Terminated = "terminated",
+        /// Flutterwave refused it, or has no such card after the lookups.
+        Failed = "failed",
+    }
+}
