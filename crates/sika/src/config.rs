@@ -76,6 +76,8 @@ pub struct Config {
     pub max_connections_per_ip: usize,
     /// Where signed checkpoints of the audit chain's head are appended.
     pub audit_checkpoint_file: PathBuf,
+    /// Virtual cards (off by default: Flutterwave issues them to approved accounts only).
+    pub cards_enabled: bool,
     /// Where Prometheus scrapes `/metrics` (plain HTTP; loopback unless set); `None`: off.
     pub metrics_listen: Option<SocketAddr>,
     /// Payouts not approved within this time expire.
@@ -154,7 +156,9 @@ impl Config {
         if payout_resend_after < Duration::from_secs(10) {
             return err("SIKA_PAYOUT_RESEND_AFTER must be at least 10s (longer than a request can take).");
         }
+        let cards_enabled = flag(src, "SIKA_CARDS_ENABLED")?;
         Ok(Config {
+            cards_enabled,
             metrics_listen,
             payout_resend_after,
             payout_approval_ttl,

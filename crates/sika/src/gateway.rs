@@ -71,6 +71,16 @@ pub async fn run(config: Config, on_ready: impl FnOnce(SocketAddr)) -> Result<()
     crate::payments::workers::spawn(&mut workers, &payments, notifier);
     crate::payouts::workers::spawn(&mut workers, &payouts);
     spawn_housekeeping(&mut workers, &auth, &checkpoints);
+    let cards = config.cards_enabled.then(|| {
+        crate::cards::Cards::new(
+            store.clone(),
+            crate::crypto::field::FieldCipher::new(config.data_keys.clone()),
+            payouts.flutterwave().clone(),
+        )
+    });
+    if let Some(c) = &cards {
+        crate::cards::workers::spawn(&mut workers, c);
+    }
     let state = AppState {
         store: store.clone(),
         auth: auth.clone(),
@@ -79,6 +89,7 @@ pub async fn run(config: Config, on_ready: impl FnOnce(SocketAddr)) -> Result<()
         payments,
         payouts,
         workers: workers.health(),
+        cards,
     };
     let metrics = match config.metrics_listen {
         Some(at) => {

@@ -9,6 +9,7 @@
 pub mod audit;
 pub mod auth;
 pub mod backup;
+pub mod cards;
 pub mod check;
 pub mod cli;
 pub mod config;

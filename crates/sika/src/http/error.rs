@@ -33,6 +33,9 @@ pub enum AppError {
     Unauthorized,
     #[error("forbidden")]
     Forbidden,
+    /// Refused for a reason the caller should know (a feature turned off).
+    #[error("{code}: {message}")]
+    Refused { code: &'static str, message: String },
     #[error("not found")]
     NotFound,
     #[error("method not allowed")]
@@ -66,7 +69,7 @@ impl AppError {
         match self {
             AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             AppError::Unauthorized => StatusCode::UNAUTHORIZED,
-            AppError::Forbidden => StatusCode::FORBIDDEN,
+            AppError::Forbidden | AppError::Refused { .. } => StatusCode::FORBIDDEN,
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             AppError::Conflict { .. } => StatusCode::CONFLICT,
@@ -79,9 +82,9 @@ impl AppError {
 
     fn public(&self) -> PublicError {
         match self {
-            AppError::BadRequest { code, message } | AppError::Conflict { code, message } => {
-                PublicError { code, message: message.clone() }
-            }
+            AppError::BadRequest { code, message }
+            | AppError::Conflict { code, message }
+            | AppError::Refused { code, message } => PublicError { code, message: message.clone() },
             other => default_public(other.status()),
         }
     }

@@ -1,11 +1,12 @@
 //! Sika's HTTP surface: routes, and the hardening every response gets.
 
 pub mod api;
+pub mod cards_api;
 pub mod console;
 pub mod edge;
 pub mod error;
 pub mod pages;
-pub mod payouts_api;
+mod payouts_api;
 
 use std::time::Duration;
 
@@ -35,6 +36,8 @@ pub struct AppState {
     pub payouts: crate::payouts::Payouts,
     /// The background workers' health, for `/readyz`.
     pub workers: std::sync::Arc<crate::jobs::Health>,
+    /// Virtual cards, when `SIKA_CARDS_ENABLED`; every card route refuses otherwise.
+    pub cards: Option<crate::cards::Cards>,
 }
 
 /// The full application.
@@ -69,6 +72,10 @@ fn routes() -> Router<AppState> {
         .route("/api/v1/beneficiaries/{id}", get(payouts_api::get_beneficiary).delete(payouts_api::delete_beneficiary))
         .route("/webhooks/flutterwave", axum::routing::post(api::flutterwave_webhook))
         .route("/checkout/return", get(api::checkout_return))
+        .route("/api/v1/cards", get(cards_api::list).post(cards_api::create))
+        .route("/api/v1/cards/{reference}", get(cards_api::get))
+        .route("/api/v1/cards/{reference}/transactions", get(cards_api::transactions))
+        .route("/api/v1/cards/{reference}/{action}", axum::routing::post(cards_api::act))
 }
 
 /// Wraps routes in the layers every response relies on.

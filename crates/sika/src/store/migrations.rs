@@ -72,6 +72,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("migrations/portable/0009_list_indexes.sql"),
         postgres: include_str!("migrations/portable/0009_list_indexes.sql"),
     },
+    Migration {
+        version: 10,
+        name: "cards",
+        sqlite: include_str!("migrations/portable/0010_cards.sql"),
+        postgres: include_str!("migrations/portable/0010_cards.sql"),
+    },
 ];
 
 /// Any constant: identifies Sika's migration lock among advisory locks.

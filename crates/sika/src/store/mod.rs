@@ -8,6 +8,7 @@ mod api_keys;
 mod audit;
 mod batches;
 mod beneficiaries;
+mod cards;
 mod checkouts;
 mod deliveries;
 mod inbox;
@@ -30,6 +31,7 @@ pub use api_keys::ApiKeyRow;
 pub use audit::{AuditEntry, AuditFilter};
 pub use batches::{BatchApproval, BatchRow};
 pub use beneficiaries::BeneficiaryRow;
+pub use cards::{CardFacts, CardRow};
 pub use checkouts::{
     CheckoutQuery, CheckoutRow, ExpiryCandidate, Notification, OutboxRow, PaymentDetails, RECONCILE_MARKS_MS,
     REFUND_FIRST_CHECK_MS, RefundRefusal, RefundRow, RefundUpdate,

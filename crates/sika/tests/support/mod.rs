@@ -80,6 +80,7 @@ pub struct TestApp {
     pub audit_key: String,
     pub payments: sika::payments::Payments,
     pub payouts: sika::payouts::Payouts,
+    pub cards: Option<sika::cards::Cards>,
     stop: watch::Sender<bool>,
 }
 
@@ -132,6 +133,8 @@ pub struct Options {
     pub limits: sika::server::Limits,
     /// The server's certificate and key (PEM); generated when `None`.
     pub tls: Option<(String, String)>,
+    /// `SIKA_CARDS_ENABLED`.
+    pub cards: bool,
 }
 
 impl Default for Options {
@@ -141,6 +144,7 @@ impl Default for Options {
             workers: Default::default(),
             limits: sika::server::Limits::default(),
             tls: None,
+            cards: false,
         }
     }
 }
@@ -215,7 +219,15 @@ pub async fn spawn_with(
     );
     payments.payouts = Some(payouts.clone());
     tune(&mut payments);
+    let cards = options.cards.then(|| {
+        sika::cards::Cards::new(
+            db.store.clone(),
+            sika::crypto::field::FieldCipher::new(auth.cipher_keys()),
+            payments.flutterwave().clone(),
+        )
+    });
     let state = AppState {
+        cards: cards.clone(),
         store: db.store.clone(),
         auth: auth.clone(),
         max_body_bytes: sika::config::DEFAULT_MAX_BODY_BYTES,
@@ -238,6 +250,7 @@ pub async fn spawn_with(
         audit_key,
         payments,
         payouts,
+        cards,
         stop,
     }
 }

@@ -1,0 +1,309 @@
+//! Virtual cards, asynchronously: a card is stored `creating` before
+//! Flutterwave is asked, once. A definite answer links Flutterwave's card
+//! (its id and masked number, never the number or CVV); a refusal fails it;
+//! an indefinite answer leaves it `unknown`, and the follower resolves it by
+//! listing Flutterwave's cards — it never asks to create again, so one
+//! request never makes two cards. `creating` becomes `active` when
+//! Flutterwave says so (lookup). Off unless `SIKA_CARDS_ENABLED`.
+
+pub mod workers;
+
+use flutterwave::Reply;
+use flutterwave::client::{Client, ErrorKind};
+use rust_decimal::Decimal;
+
+use crate::crypto::field::FieldCipher;
+use crate::domain::CardStatus;
+use crate::domain::card::NewCard;
+use crate::store::{CardFacts, CardRow, Store, StoreError, now_ms};
+
+/// An `unknown` card Flutterwave still does not list after this long was never created.
+pub const UNKNOWN_GIVE_UP_MS: i64 = 60 * 60 * 1000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    #[error("a card with this reference exists with different details")]
+    Conflict,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    #[error("no such card")]
+    NotFound,
+    #[error("the card cannot be {0} now (it is {1})")]
+    NotNow(&'static str, CardStatus),
+    #[error("Flutterwave refused: {0}")]
+    Refused(String),
+    #[error("Flutterwave gave no definite answer; try again")]
+    Unavailable,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What a person or the shop may do to a card.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Block,
+    Unblock,
+    Terminate,
+}
+
+impl Action {
+    pub fn parse(s: &str) -> Option<Action> {
+        match s {
+            "block" => Some(Action::Block),
+            "unblock" => Some(Action::Unblock),
+            "terminate" => Some(Action::Terminate),
+            _ => None,
+        }
+    }
+
+    fn words(self) -> &'static str {
+        match self {
+            Action::Block => "blocked",
+            Action::Unblock => "unblocked",
+            Action::Terminate => "terminated",
+        }
+    }
+
+    /// (from, to) status moves this action makes.
+    fn moves(self) -> &'static [(CardStatus, CardStatus)] {
+        match self {
+            Action::Block => &[(CardStatus::Active, CardStatus::Blocked)],
+            Action::Unblock => &[(CardStatus::Blocked, CardStatus::Active)],
+            Action::Terminate => {
+                &[(CardStatus::Active, CardStatus::Terminated), (CardStatus::Blocked, CardStatus::Terminated)]
+            }
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Cards {
+    store: Store,
+    cipher: FieldCipher,
+    flw: Client,
+    pub max_amount: Decimal,
+}
+
+impl std::fmt::Debug for Cards {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cards").field("max_amount", &self.max_amount).finish_non_exhaustive()
+    }
+}
+
+fn fingerprint(c: &NewCard) -> String {
+    let canonical = serde_json::json!({
+        "currency": c.currency, "amount": c.amount.normalize().to_string(), "debit_currency": c.debit_currency,
+        "cardholder": c.cardholder, "billing": c.billing,
+    });
+    crate::crypto::sha256_hex(canonical.to_string().as_bytes())
+}
+
+fn facts(card: &flutterwave::cards::Card) -> CardFacts {
+    CardFacts { flw_id: card.id.clone(), masked_pan: card.masked_pan.clone(), card_type: card.card_type.clone() }
+}
+
+impl Cards {
+    pub fn new(store: Store, cipher: FieldCipher, flw: Client) -> Self {
+        Cards { store, cipher, flw, max_amount: Decimal::from(10_000) }
+    }
+
+    /// Stores the card `creating`, then asks Flutterwave once. Idempotent by
+    /// reference: the same request again returns the card as it is.
+    pub async fn create(&self, api_key_id: &str, c: &NewCard) -> Result<CardRow, CreateError> {
+        let fp = fingerprint(c);
+        if let Some(existing) = self.store.card(&c.reference).await? {
+            return if existing.fingerprint == fp { Ok(existing) } else { Err(CreateError::Conflict) };
+        }
+        let holder = serde_json::json!({"cardholder": c.cardholder, "billing": c.billing}).to_string();
+        let row = CardRow {
+            reference: c.reference.clone(),
+            fingerprint: fp.clone(),
+            flw_id: None,
+            status: CardStatus::Creating,
+            currency: c.currency.clone(),
+            amount: c.amount,
+            name_on_card: c.name_on_card(),
+            masked_pan: None,
+            card_type: None,
+            holder_enc: self.cipher.seal("cards", "holder", &c.reference, holder.as_bytes()),
+            api_key_id: api_key_id.to_string(),
+            failure: None,
+            created_at: now_ms(),
+            updated_at: now_ms(),
+            checks: 0,
+        };
+        if !self.store.insert_card(&row).await? {
+            // Another request with this reference won the insert.
+            let existing = self.store.card(&c.reference).await?.ok_or(CreateError::Conflict)?;
+            return if existing.fingerprint == fp { Ok(existing) } else { Err(CreateError::Conflict) };
+        }
+        self.store.card_event(&c.reference, "requested", "asked Flutterwave to create the card").await?;
+        let req = flutterwave::cards::CardRequest {
+            currency: c.currency.clone(),
+            amount: flutterwave::Amount::from(c.amount),
+            debit_currency: Some(c.debit_currency.clone()),
+            billing_name: Some(c.name_on_card()),
+            billing_address: c.billing.address.clone(),
+            billing_city: c.billing.city.clone(),
+            billing_state: c.billing.state.clone(),
+            billing_postal_code: c.billing.postal_code.clone(),
+            billing_country: c.billing.country.clone(),
+            first_name: c.cardholder.first_name.clone(),
+            last_name: c.cardholder.last_name.clone(),
+            date_of_birth: c.cardholder.date_of_birth.clone(),
+            email: c.cardholder.email.clone(),
+            phone: c.cardholder.phone.clone(),
+            title: c.cardholder.title.clone(),
+            gender: c.cardholder.gender.clone(),
+            callback_url: None,
+        };
+        match self.flw.create_card(&req).await {
+            Reply::Ok(card) => {
+                let to = if card.is_active { CardStatus::Active } else { CardStatus::Creating };
+                self.store.card_linked(&c.reference, CardStatus::Creating, to, &facts(&card)).await?;
+            }
+            Reply::Rejected(e) => {
+                let why: String = e.message.chars().take(200).collect();
+                self.store.card_moved(&c.reference, CardStatus::Creating, CardStatus::Failed, &why).await?;
+            }
+            Reply::Indefinite(why) => {
+                tracing::warn!(reference = %c.reference, ?why, "card creation had no definite answer; looking it up, never asking again");
+                self.store
+                    .card_moved(
+                        &c.reference,
+                        CardStatus::Creating,
+                        CardStatus::Unknown,
+                        "no definite answer; looking it up",
+                    )
+                    .await?;
+            }
+        }
+        Ok(self.store.card(&c.reference).await?.unwrap_or(row))
+    }
+
+    pub async fn card(&self, reference: &str) -> Result<Option<CardRow>, StoreError> {
+        self.store.card(reference).await
+    }
+
+    pub async fn list(&self, after: Option<(i64, String)>, limit: i64) -> Result<Vec<CardRow>, StoreError> {
+        self.store.cards_page(after, limit).await
+    }
+
+    /// The follower's pass: `creating` cards become `active` when Flutterwave
+    /// says so; `unknown` ones are found in Flutterwave's list (or, after
+    /// an hour without a trace, failed: nothing was created). Returns how
+    /// many were looked at.
+    pub async fn follow(&self, now: i64) -> Result<usize, StoreError> {
+        let due = self.store.cards_due(now, 50).await?;
+        let mut listed: Option<Vec<flutterwave::cards::Card>> = None;
+        for c in &due {
+            let next = now + backoff_ms(c.checks);
+            match (c.status, &c.flw_id) {
+                (CardStatus::Creating, Some(id)) => match self.flw.get_card(id).await {
+                    Reply::Ok(card) if card.is_active => {
+                        self.store
+                            .card_linked(&c.reference, CardStatus::Creating, CardStatus::Active, &facts(&card))
+                            .await?;
+                    }
+                    _ => self.store.card_checked(&c.reference, next).await?,
+                },
+                (CardStatus::Unknown, _) | (CardStatus::Creating, None) => {
+                    if listed.is_none() {
+                        listed = match self.flw.list_cards().await {
+                            Reply::Ok(cards) => Some(cards),
+                            _ => {
+                                self.store.card_checked(&c.reference, next).await?;
+                                continue;
+                            }
+                        };
+                    }
+                    let cards = listed.as_deref().unwrap_or_default();
+                    let found = self.match_unknown(c, cards).await?;
+                    match found {
+                        Some(card) => {
+                            let to = if card.is_active { CardStatus::Active } else { CardStatus::Creating };
+                            if !self.store.card_linked(&c.reference, c.status, to, &facts(card)).await? {
+                                self.store.card_checked(&c.reference, next).await?;
+                            }
+                        }
+                        None if now - c.created_at > UNKNOWN_GIVE_UP_MS => {
+                            self.store
+                                .card_moved(&c.reference, c.status, CardStatus::Failed, "Flutterwave has no such card")
+                                .await?;
+                        }
+                        None => self.store.card_checked(&c.reference, next).await?,
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(due.len())
+    }
+
+    /// Flutterwave's card made for `c`: the same name, currency and first
+    /// load, created around when `c` was asked for, and linked to no other
+    /// card. Only an unambiguous match counts.
+    async fn match_unknown<'a>(
+        &self,
+        c: &CardRow,
+        cards: &'a [flutterwave::cards::Card],
+    ) -> Result<Option<&'a flutterwave::cards::Card>, StoreError> {
+        let mut candidates = Vec::new();
+        for card in cards {
+            let same = card.name_on_card.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(&c.name_on_card))
+                && card.currency.eq_ignore_ascii_case(&c.currency)
+                && card.amount.decimal() == c.amount;
+            if same && self.store.card_by_flw_id(&card.id).await?.is_none() {
+                candidates.push(card);
+            }
+        }
+        Ok(if candidates.len() == 1 { candidates.pop() } else { None })
+    }
+
+    /// Block, unblock or terminate: Flutterwave first, then our row, conditionally.
+    pub async fn act(&self, reference: &str, action: Action) -> Result<CardRow, ActionError> {
+        let c = self.store.card(reference).await?.ok_or(ActionError::NotFound)?;
+        let Some((from, to)) = action.moves().iter().copied().find(|(from, _)| *from == c.status) else {
+            return Err(ActionError::NotNow(action.words(), c.status));
+        };
+        let Some(id) = &c.flw_id else { return Err(ActionError::NotNow(action.words(), c.status)) };
+        let reply = match action {
+            Action::Block => self.flw.block_card(id).await,
+            Action::Unblock => self.flw.unblock_card(id).await,
+            Action::Terminate => self.flw.terminate_card(id).await,
+        };
+        match reply {
+            Reply::Ok(()) => {
+                self.store.card_moved(reference, from, to, &format!("{} at Flutterwave", action.words())).await?;
+            }
+            Reply::Rejected(e) if e.kind == ErrorKind::NotFound => {
+                return Err(ActionError::Refused("no such card".into()));
+            }
+            Reply::Rejected(e) => return Err(ActionError::Refused(e.message.chars().take(200).collect())),
+            Reply::Indefinite(_) => return Err(ActionError::Unavailable),
+        }
+        self.store.card(reference).await?.ok_or(ActionError::NotFound)
+    }
+
+    /// The card's transactions, read live from Flutterwave (never cached).
+    pub async fn transactions(&self, reference: &str) -> Result<Vec<flutterwave::cards::CardTransaction>, ActionError> {
+        let c = self.store.card(reference).await?.ok_or(ActionError::NotFound)?;
+        let Some(id) = &c.flw_id else { return Ok(Vec::new()) };
+        let from = crate::timefmt::iso(c.created_at - 86_400_000);
+        let to = crate::timefmt::iso(now_ms() + 86_400_000);
+        match self.flw.card_transactions(id, &from[..10], &to[..10], 0, 100).await {
+            Reply::Ok(t) => Ok(t),
+            Reply::Rejected(e) => Err(ActionError::Refused(e.message.chars().take(200).collect())),
+            Reply::Indefinite(_) => Err(ActionError::Unavailable),
+        }
+    }
+}
+
+/// 30 s, doubling, at most 10 minutes.
+fn backoff_ms(checks: i64) -> i64 {
+    (30_000i64 << checks.clamp(0, 5)).min(600_000)
+}

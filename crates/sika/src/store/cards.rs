@@ -1,0 +1,211 @@
+//! Virtual card rows: never a card number or CVV (see `0010_cards.sql`).
+//! Every change of status is conditional on the status it leaves.
+
+use rust_decimal::Decimal;
+use sqlx::Row as _;
+
+use super::{Store, StoreError, decode, now_ms};
+use crate::domain::CardStatus;
+
+#[derive(Debug, Clone)]
+pub struct CardRow {
+    pub reference: String,
+    pub fingerprint: String,
+    pub flw_id: Option<String>,
+    pub status: CardStatus,
+    pub currency: String,
+    pub amount: Decimal,
+    pub name_on_card: String,
+    pub masked_pan: Option<String>,
+    pub card_type: Option<String>,
+    pub holder_enc: String,
+    pub api_key_id: String,
+    pub failure: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub checks: i64,
+}
+
+macro_rules! select_cards {
+    ($tail:literal) => {
+        concat!(
+            "SELECT reference, fingerprint, flw_id, status, currency, amount, name_on_card, masked_pan, card_type, ",
+            "holder_enc, api_key_id, failure, created_at, updated_at, checks FROM cards ",
+            $tail
+        )
+    };
+}
+
+fn row(r: &sqlx::any::AnyRow) -> Result<CardRow, sqlx::Error> {
+    Ok(CardRow {
+        reference: r.try_get("reference")?,
+        fingerprint: r.try_get("fingerprint")?,
+        flw_id: r.try_get("flw_id")?,
+        status: decode(r, "status", CardStatus::parse)?,
+        currency: r.try_get("currency")?,
+        amount: decode(r, "amount", |a| a.parse::<Decimal>().ok())?,
+        name_on_card: r.try_get("name_on_card")?,
+        masked_pan: r.try_get("masked_pan")?,
+        card_type: r.try_get("card_type")?,
+        holder_enc: r.try_get("holder_enc")?,
+        api_key_id: r.try_get("api_key_id")?,
+        failure: r.try_get("failure")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+        checks: r.try_get("checks")?,
+    })
+}
+
+/// What Flutterwave said a card is, as Sika keeps it (no number, no CVV).
+#[derive(Debug, Clone)]
+pub struct CardFacts {
+    pub flw_id: String,
+    pub masked_pan: Option<String>,
+    pub card_type: Option<String>,
+}
+
+impl Store {
+    /// Inserts a `creating` card; `false` when the reference exists.
+    pub async fn insert_card(&self, c: &CardRow) -> Result<bool, StoreError> {
+        let r = sqlx::query(
+            "INSERT INTO cards (reference, fingerprint, status, currency, amount, name_on_card, holder_enc, api_key_id, \
+             created_at, updated_at, next_check_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10) \
+             ON CONFLICT (reference) DO NOTHING",
+        )
+        .bind(&c.reference)
+        .bind(&c.fingerprint)
+        .bind(c.status.as_str())
+        .bind(&c.currency)
+        .bind(c.amount.to_string())
+        .bind(&c.name_on_card)
+        .bind(&c.holder_enc)
+        .bind(&c.api_key_id)
+        .bind(c.created_at)
+        .bind(c.created_at + 30_000)
+        .execute(self.pool())
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    pub async fn card(&self, reference: &str) -> Result<Option<CardRow>, StoreError> {
+        let r = sqlx::query(select_cards!("WHERE reference = $1")).bind(reference).fetch_optional(self.pool()).await?;
+        Ok(r.as_ref().map(row).transpose()?)
+    }
+
+    pub async fn card_by_flw_id(&self, flw_id: &str) -> Result<Option<CardRow>, StoreError> {
+        let r = sqlx::query(select_cards!("WHERE flw_id = $1")).bind(flw_id).fetch_optional(self.pool()).await?;
+        Ok(r.as_ref().map(row).transpose()?)
+    }
+
+    /// Newest first, after `(created_at, reference)`.
+    pub async fn cards_page(&self, after: Option<(i64, String)>, limit: i64) -> Result<Vec<CardRow>, StoreError> {
+        let mut w = super::list_query::Where::default();
+        w.after_cursor(after.as_ref());
+        let sql = w.newest_first(select_cards!(""));
+        let rows = w.bind(sqlx::query(&sql)).bind(limit).fetch_all(self.pool()).await?;
+        Ok(rows.iter().map(row).collect::<Result<_, _>>()?)
+    }
+
+    /// Cards whose creation is being followed (`creating`, `unknown`), due now.
+    pub async fn cards_due(&self, now: i64, limit: i64) -> Result<Vec<CardRow>, StoreError> {
+        let rows = sqlx::query(select_cards!(
+            "WHERE status IN ('creating', 'unknown') AND next_check_at <= $1 ORDER BY next_check_at LIMIT $2"
+        ))
+        .bind(now)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.iter().map(row).collect::<Result<_, _>>()?)
+    }
+
+    /// Links Flutterwave's card to ours and moves it from `from` to `to`,
+    /// only if it is still in `from`; `false` otherwise (or when that
+    /// Flutterwave card is linked already).
+    pub async fn card_linked(
+        &self,
+        reference: &str,
+        from: CardStatus,
+        to: CardStatus,
+        facts: &CardFacts,
+    ) -> Result<bool, StoreError> {
+        let now = now_ms();
+        let r = sqlx::query(
+            "UPDATE cards SET flw_id = $1, masked_pan = $2, card_type = $3, status = $4, updated_at = $5, \
+             next_check_at = $6 WHERE reference = $7 AND status = $8 AND (flw_id IS NULL OR flw_id = $1)",
+        )
+        .bind(&facts.flw_id)
+        .bind(&facts.masked_pan)
+        .bind(&facts.card_type)
+        .bind(to.as_str())
+        .bind(now)
+        .bind(now + 30_000)
+        .bind(reference)
+        .bind(from.as_str())
+        .execute(self.pool())
+        .await;
+        let moved = match r {
+            Ok(r) => r.rows_affected() == 1,
+            // The unique index: that Flutterwave card belongs to another row already.
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => false,
+            Err(e) => return Err(e.into()),
+        };
+        if moved {
+            self.card_event(reference, to.as_str(), &format!("Flutterwave card {}", facts.flw_id)).await?;
+        }
+        Ok(moved)
+    }
+
+    /// Moves a card from `from` to `to` (with a reason), only if it is still in `from`.
+    pub async fn card_moved(
+        &self,
+        reference: &str,
+        from: CardStatus,
+        to: CardStatus,
+        why: &str,
+    ) -> Result<bool, StoreError> {
+        let r = sqlx::query(
+            "UPDATE cards SET status = $1, failure = CASE WHEN $1 = 'failed' THEN $2 ELSE failure END, updated_at = $3 \
+             WHERE reference = $4 AND status = $5",
+        )
+        .bind(to.as_str())
+        .bind(why)
+        .bind(now_ms())
+        .bind(reference)
+        .bind(from.as_str())
+        .execute(self.pool())
+        .await?;
+        let moved = r.rows_affected() == 1;
+        if moved {
+            self.card_event(reference, to.as_str(), why).await?;
+        }
+        Ok(moved)
+    }
+
+    /// Looks again later (a lookup found nothing definite yet).
+    pub async fn card_checked(&self, reference: &str, next: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE cards SET checks = checks + 1, next_check_at = $1 WHERE reference = $2")
+            .bind(next)
+            .bind(reference)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn card_event(&self, reference: &str, kind: &str, detail: &str) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO card_events (reference, at, kind, detail) VALUES ($1, $2, $3, $4)")
+            .bind(reference)
+            .bind(now_ms())
+            .bind(kind)
+            .bind(detail)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn card_events(&self, reference: &str) -> Result<Vec<(i64, String, String)>, StoreError> {
+        Ok(sqlx::query_as("SELECT at, kind, detail FROM card_events WHERE reference = $1 ORDER BY at")
+            .bind(reference)
+            .fetch_all(self.pool())
+            .await?)
+    }
+}
