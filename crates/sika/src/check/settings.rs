@@ -58,6 +58,16 @@ pub async fn check(src: &dyn Source, report: &mut Report) {
                 "Ensure that you are not rate limited when checking the status of a transaction.",
                 format!("one outbound budget of {} requests/s shared by verify, expiry, reconciliation and payouts; 429s back off", c.flw_rate_per_second),
             );
+            let item = "Sika: virtual cards are on only where Flutterwave has approved the account";
+            if c.cards_enabled {
+                report.warn("cards.enabled", item, "SIKA_CARDS_ENABLED is on: Flutterwave issues cards to approved accounts only; Sika never stores a card number or CVV");
+            } else {
+                report.pass(
+                    "cards.enabled",
+                    item,
+                    "virtual cards are off (SIKA_CARDS_ENABLED unset): every card route refuses",
+                );
+            }
             let item = "Sika: metrics are served off the public port, to the monitoring network only";
             match c.metrics_listen {
                 None => report.warn(
