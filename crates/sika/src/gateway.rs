@@ -56,6 +56,14 @@ pub async fn run(config: Config, on_ready: impl FnOnce(SocketAddr)) -> Result<()
     payouts.approval_ttl_ms = i64::try_from(config.payout_approval_ttl.as_millis()).unwrap_or(i64::MAX);
     payouts.resend_unsent_after_ms = i64::try_from(config.payout_resend_after.as_millis()).unwrap_or(i64::MAX);
     payments.payouts = Some(payouts.clone());
+    let cards = config.cards_enabled.then(|| {
+        crate::cards::Cards::new(
+            store.clone(),
+            crate::crypto::field::FieldCipher::new(config.data_keys.clone()),
+            payouts.flutterwave().clone(),
+        )
+    });
+    payments.cards = cards.clone();
     // Checkouts from before the e-mail search existed get their blind index.
     match payments.backfill_email_index().await {
         Ok(0) => {}
@@ -71,13 +79,6 @@ pub async fn run(config: Config, on_ready: impl FnOnce(SocketAddr)) -> Result<()
     crate::payments::workers::spawn(&mut workers, &payments, notifier);
     crate::payouts::workers::spawn(&mut workers, &payouts);
     spawn_housekeeping(&mut workers, &auth, &checkpoints);
-    let cards = config.cards_enabled.then(|| {
-        crate::cards::Cards::new(
-            store.clone(),
-            crate::crypto::field::FieldCipher::new(config.data_keys.clone()),
-            payouts.flutterwave().clone(),
-        )
-    });
     if let Some(c) = &cards {
         crate::cards::workers::spawn(&mut workers, c);
     }

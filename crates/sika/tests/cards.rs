@@ -141,3 +141,53 @@ async fn an_indefinite_creation_is_looked_up_and_never_makes_two_cards() {
     assert!(got["masked_pan"].as_str().unwrap().contains('*'));
     assert_eq!(flutterwave_cards(&e).await.len(), 1, "still one card");
 }
+
+/// A card event changes nothing until the card's own transactions, read from
+/// Flutterwave, show it: a real debit is recorded in the card's timeline; a
+/// forged one (a made-up transaction, a wrong amount) never is.
+#[tokio::test]
+async fn card_events_count_only_once_flutterwave_shows_the_transaction() {
+    let (e, key) = env_cards(true).await;
+    e.faults(json!({"minute_ms": 20})).await;
+    assert_eq!(call(&e, &key, "POST", "/api/v1/cards", Some(card("evt-1"))).await.0, 202);
+    tokio::time::sleep(std::time::Duration::from_millis(60)).await;
+    let cards = e.app.cards.clone().unwrap();
+    sqlx::query("UPDATE cards SET next_check_at = 0").execute(e.app.db.store.pool_for_tests()).await.unwrap();
+    cards.follow(sika::store::now_ms()).await.unwrap();
+    let flw_id = flutterwave_cards(&e).await[0]["id"].as_str().unwrap().to_string();
+
+    // A real purchase at Flutterwave: the emulator answers with the flat event it sends.
+    let hook: Value = e
+        .http
+        .post(format!("{}/_emulator/cards/{flw_id}/debit", e.emu.url()))
+        .json(&json!({"amount": "2.50", "description": "COFFEE"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut forged = hook.clone();
+    forged["TransactionId"] = json!("999999999");
+    let mut inflated = hook.clone();
+    inflated["Amount"] = json!(250);
+    let deliver = |body: Value| {
+        e.app.client.post(e.app.url("/webhooks/flutterwave")).header("verif-hash", &e.hash).json(&body).send()
+    };
+    for body in [hook.clone(), forged, inflated] {
+        assert_eq!(deliver(body).await.unwrap().status(), 200, "stored for processing");
+    }
+    // An event without the secret hash is refused at the door.
+    let unsigned = e.app.client.post(e.app.url("/webhooks/flutterwave")).json(&hook).send().await.unwrap();
+    assert_eq!(unsigned.status(), 401);
+    e.app.payments.process_inbox(10).await.unwrap();
+    let timeline = cards.events("evt-1").await.unwrap();
+    let debits: Vec<&(i64, String, String)> = timeline.iter().filter(|(_, kind, _)| kind == "debit").collect();
+    assert_eq!(debits.len(), 1, "only the real purchase: {timeline:?}");
+    assert!(debits[0].2.contains("USD 2.5") && debits[0].2.contains("COFFEE"), "{timeline:?}");
+    let pending: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM webhook_inbox WHERE state = 'retry'")
+        .fetch_one(e.app.db.store.pool_for_tests())
+        .await
+        .unwrap();
+    assert_eq!(pending, 2, "the forged and inflated events wait, changing nothing, until dead-lettered");
+}

@@ -42,6 +42,17 @@ pub enum ActionError {
     Store(#[from] StoreError),
 }
 
+/// A card event from the inbox, once checked against Flutterwave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventOutcome {
+    /// The card's own transactions, read back, show it: recorded in its timeline.
+    Confirmed(String),
+    /// No card of ours has that Flutterwave id.
+    NoSuchCard,
+    /// Not (yet) in the card's transactions, or no definite answer: look again later.
+    NotYet,
+}
+
 /// What a person or the shop may do to a card.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -262,6 +273,45 @@ impl Cards {
             }
         }
         Ok(if candidates.len() == 1 { candidates.pop() } else { None })
+    }
+
+    /// A flat card event (debit, credit, OTP): it changes nothing until the
+    /// card's transactions, read from Flutterwave, show the same transaction
+    /// (id, amount, direction); a forged event never does. Only then is it
+    /// written to the card's timeline (the amount and the masked number; the
+    /// balance stays Flutterwave's, read live).
+    pub async fn card_event(&self, ev: &flutterwave::webhook::CardEvent) -> Result<EventOutcome, StoreError> {
+        let Some(c) = self.store.card_by_flw_id(&ev.card_id).await? else { return Ok(EventOutcome::NoSuchCard) };
+        let Some(txn_id) = ev.transaction_id.as_deref() else { return Ok(EventOutcome::NotYet) };
+        let from = crate::timefmt::iso(c.created_at - 86_400_000);
+        let to = crate::timefmt::iso(now_ms() + 86_400_000);
+        let txns = match self.flw.card_transactions(&ev.card_id, &from[..10], &to[..10], 0, 100).await {
+            Reply::Ok(t) => t,
+            _ => return Ok(EventOutcome::NotYet),
+        };
+        let debit = ev.kind.as_deref().is_some_and(|k| k.eq_ignore_ascii_case("debit"));
+        let Some(t) = txns.iter().find(|t| t.id == txn_id) else { return Ok(EventOutcome::NotYet) };
+        let same_amount = ev.amount.is_none_or(|a| a.decimal() == t.amount.decimal());
+        let same_way = t.indicator.as_deref().is_none_or(|i| (i == "D") == debit);
+        if !same_amount || !same_way {
+            return Ok(EventOutcome::NotYet);
+        }
+        let what = format!(
+            "{} {} {} ({})",
+            if debit { "debit" } else { "credit" },
+            c.currency,
+            t.amount.decimal(),
+            t.narration.as_deref().unwrap_or("").chars().filter(|ch| !ch.is_control()).take(60).collect::<String>()
+        );
+        self.store
+            .card_event(&c.reference, if debit { "debit" } else { "credit" }, &format!("{what}, transaction {txn_id}"))
+            .await?;
+        Ok(EventOutcome::Confirmed(what))
+    }
+
+    /// The card's timeline: (when, kind, detail).
+    pub async fn events(&self, reference: &str) -> Result<Vec<(i64, String, String)>, StoreError> {
+        self.store.card_events(reference).await
     }
 
     /// Block, unblock or terminate: Flutterwave first, then our row, conditionally.

@@ -85,6 +85,8 @@ pub struct Payments {
     pub notify_allow_loopback: bool,
     /// Where transfer events from the inbox go.
     pub payouts: Option<crate::payouts::Payouts>,
+    /// Where card events from the inbox go (when cards are on).
+    pub cards: Option<crate::cards::Cards>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -161,6 +163,7 @@ impl Payments {
             refused_webhooks: Arc::default(),
             notify_allow_loopback: false,
             payouts: None,
+            cards: None,
         }
     }
 
@@ -338,6 +341,18 @@ impl Payments {
             WebhookEvent::Refund(r) => match self.follow_refund_event(&r).await? {
                 true => (InboxState::Done, "refund followed up".into()),
                 false => return self.retry_later(&row, "the refund could not be confirmed yet").await,
+            },
+            WebhookEvent::Card(ev) => match &self.cards {
+                Some(cards) => match cards.card_event(&ev).await? {
+                    crate::cards::EventOutcome::Confirmed(what) => (InboxState::Done, what),
+                    crate::cards::EventOutcome::NoSuchCard => {
+                        (InboxState::Unmatched, "no card of ours has this Flutterwave id".into())
+                    }
+                    crate::cards::EventOutcome::NotYet => {
+                        return self.retry_later(&row, "the card's transactions do not show it (yet)").await;
+                    }
+                },
+                None => (InboxState::Ignored, "cards are not enabled".into()),
             },
             WebhookEvent::Unknown { event: None, .. } => {
                 (InboxState::Unprocessable, "not a payload Sika understands".into())

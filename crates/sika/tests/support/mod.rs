@@ -218,7 +218,6 @@ pub async fn spawn_with(
         payments.flutterwave().clone(),
     );
     payments.payouts = Some(payouts.clone());
-    tune(&mut payments);
     let cards = options.cards.then(|| {
         sika::cards::Cards::new(
             db.store.clone(),
@@ -226,6 +225,8 @@ pub async fn spawn_with(
             payments.flutterwave().clone(),
         )
     });
+    payments.cards = cards.clone();
+    tune(&mut payments);
     let state = AppState {
         cards: cards.clone(),
         store: db.store.clone(),
