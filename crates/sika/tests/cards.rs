@@ -113,6 +113,10 @@ async fn a_card_is_created_once_followed_until_active_and_its_number_never_store
     assert!(!answers.contains(&pan) && !answers.contains(&format!("\"{cvv}\"")), "{answers}");
     let audit = e.app.auth.store.audit_search(&sika::store::AuditFilter::default(), 1000).await.unwrap();
     assert!(!format!("{audit:?}").contains(&pan));
+    let actions: Vec<&str> = audit.iter().map(|a| a.action.as_str()).collect();
+    for action in ["card.create", "card.block", "card.unblock", "card.terminate"] {
+        assert!(actions.contains(&action), "{action} is audited: {actions:?}");
+    }
 }
 
 #[tokio::test]

@@ -39,6 +39,11 @@ impl Actor {
         Actor { id: row.id.clone(), role: row.role.clone(), ip: ip.into(), user_agent: user_agent.into() }
     }
 
+    /// The shop's backend, by its API key.
+    pub fn api_key(id: &str, name: &str) -> Self {
+        Actor { id: format!("key:{id}"), role: "api_key".into(), ip: "api".into(), user_agent: name.into() }
+    }
+
     /// Someone not (yet) signed in.
     pub fn anonymous(ip: &str, user_agent: &str) -> Self {
         Actor { id: "anonymous".into(), role: "none".into(), ip: ip.into(), user_agent: user_agent.into() }

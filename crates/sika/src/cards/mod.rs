@@ -71,6 +71,15 @@ impl Action {
         }
     }
 
+    /// The audit log's name for it.
+    pub fn audit_action(self) -> &'static str {
+        match self {
+            Action::Block => "card.block",
+            Action::Unblock => "card.unblock",
+            Action::Terminate => "card.terminate",
+        }
+    }
+
     fn words(self) -> &'static str {
         match self {
             Action::Block => "blocked",

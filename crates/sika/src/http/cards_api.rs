@@ -59,7 +59,17 @@ pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Byt
         Err(e) => return AppError::bad_request("invalid_field", format!("{}: {}", e.field, e.message)).into_response(),
     };
     match cards.create(&format!("key:{}", key.id), &new).await {
-        Ok(row) => (StatusCode::ACCEPTED, Json(card_json(&row))).into_response(),
+        Ok(row) => {
+            // Issuing a card moves money (its first load): recorded, and fails closed.
+            let actor = crate::audit::Actor::api_key(&key.id, &key.name);
+            let details = json!({"status": row.status, "currency": row.currency, "amount": row.amount.to_string()});
+            let target = format!("card:{}", row.reference);
+            if let Err(r) = state.audited(&actor, "card.create", &target, crate::audit::Outcome::Success, details).await
+            {
+                return r;
+            }
+            (StatusCode::ACCEPTED, Json(card_json(&row))).into_response()
+        }
         Err(CreateError::Conflict) => AppError::Conflict {
             code: "reference_conflict",
             message: "A card with this reference exists with different details.".into(),
@@ -137,14 +147,22 @@ pub async fn act(
     Path((reference, action)): Path<(String, String)>,
 ) -> Response {
     let Some(cards) = state.cards.as_ref() else { return disabled() };
-    if let Err(r) = caller(&state, &headers, "cards", false).await {
-        return r;
-    }
+    let key = match caller(&state, &headers, "cards", false).await {
+        Ok(k) => k,
+        Err(r) => return r,
+    };
     let Some(action) = Action::parse(&action) else { return AppError::NotFound.into_response() };
     if crate::domain::checkout::reference(&reference).is_err() {
         return AppError::NotFound.into_response();
     }
-    match cards.act(&reference, action).await {
+    let result = cards.act(&reference, action).await;
+    let actor = crate::audit::Actor::api_key(&key.id, &key.name);
+    let outcome = if result.is_ok() { crate::audit::Outcome::Success } else { crate::audit::Outcome::Failure };
+    let target = format!("card:{reference}");
+    if let Err(r) = state.audited(&actor, action.audit_action(), &target, outcome, json!({})).await {
+        return r;
+    }
+    match result {
         Ok(c) => Json(card_json(&c)).into_response(),
         Err(e) => action_error(e),
     }
