@@ -4,6 +4,7 @@
 use rust_decimal::Decimal;
 use sqlx::Row as _;
 
+use super::timeline::Timeline;
 use super::{Store, StoreError, decode, now_ms};
 use crate::domain::CardStatus;
 
@@ -192,20 +193,10 @@ impl Store {
     }
 
     pub async fn card_event(&self, reference: &str, kind: &str, detail: &str) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO card_events (reference, at, kind, detail) VALUES ($1, $2, $3, $4)")
-            .bind(reference)
-            .bind(now_ms())
-            .bind(kind)
-            .bind(detail)
-            .execute(self.pool())
-            .await?;
-        Ok(())
+        Timeline::Card.add(self, reference, kind, detail).await
     }
 
     pub async fn card_events(&self, reference: &str) -> Result<Vec<(i64, String, String)>, StoreError> {
-        Ok(sqlx::query_as("SELECT at, kind, detail FROM card_events WHERE reference = $1 ORDER BY at")
-            .bind(reference)
-            .fetch_all(self.pool())
-            .await?)
+        Timeline::Card.read(self, reference).await
     }
 }

@@ -7,6 +7,7 @@ use rust_decimal::Decimal;
 use sqlx::Row as _;
 
 use super::list_query::{Value, Where, contains_pattern};
+use super::timeline::Timeline;
 use super::{Backend, Store, StoreError, decode, now_ms};
 use crate::domain::checkout::Verified;
 use crate::domain::{CheckoutStatus, Currency, RefundStatus};
@@ -331,21 +332,11 @@ impl Store {
     }
 
     pub async fn checkout_event(&self, reference: &str, kind: &str, detail: &str) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO checkout_events (reference, at, kind, detail) VALUES ($1, $2, $3, $4)")
-            .bind(reference)
-            .bind(now_ms())
-            .bind(kind)
-            .bind(detail)
-            .execute(self.pool())
-            .await?;
-        Ok(())
+        Timeline::Checkout.add(self, reference, kind, detail).await
     }
 
     pub async fn checkout_events(&self, reference: &str) -> Result<Vec<(i64, String, String)>, StoreError> {
-        Ok(sqlx::query_as("SELECT at, kind, detail FROM checkout_events WHERE reference = $1 ORDER BY at")
-            .bind(reference)
-            .fetch_all(self.pool())
-            .await?)
+        Timeline::Checkout.read(self, reference).await
     }
 
     /// pending → paid, only with proof. `true` if this call made the transition.
@@ -504,14 +495,7 @@ async fn insert_event(
     kind: &str,
     detail: &str,
 ) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO checkout_events (reference, at, kind, detail) VALUES ($1, $2, $3, $4)")
-        .bind(reference)
-        .bind(now_ms())
-        .bind(kind)
-        .bind(detail)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
+    Timeline::Checkout.add_in(tx, reference, kind, detail).await
 }
 
 #[derive(Debug, Clone)]

@@ -18,6 +18,7 @@ mod overview;
 mod payouts;
 mod sessions;
 mod settings;
+mod timeline;
 mod users;
 
 use std::time::Duration;

@@ -9,6 +9,7 @@ use sqlx::Row as _;
 
 use super::checkouts::{Notification, insert_outbox};
 use super::list_query::{Value, Where, contains_pattern};
+use super::timeline::Timeline;
 use super::{Backend, Store, StoreError, decode, now_ms};
 use crate::domain::payout::{AccountKind, Approval, Approved, Approver, PendingApproval, approve};
 use crate::domain::{Currency, PayoutStatus};
@@ -136,14 +137,7 @@ pub(super) async fn event(
     kind: &str,
     detail: &str,
 ) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO payout_events (reference, at, kind, detail) VALUES ($1, $2, $3, $4)")
-        .bind(reference)
-        .bind(now_ms())
-        .bind(kind)
-        .bind(detail)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
+    Timeline::Payout.add_in(tx, reference, kind, detail).await
 }
 
 pub(super) async fn held_in(
@@ -280,10 +274,7 @@ impl Store {
     }
 
     pub async fn payout_events(&self, reference: &str) -> Result<Vec<(i64, String, String)>, StoreError> {
-        Ok(sqlx::query_as("SELECT at, kind, detail FROM payout_events WHERE reference = $1 ORDER BY at")
-            .bind(reference)
-            .fetch_all(self.pool())
-            .await?)
+        Timeline::Payout.read(self, reference).await
     }
 
     pub async fn payout_event(&self, reference: &str, kind: &str, detail: &str) -> Result<(), StoreError> {
