@@ -16,7 +16,8 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
 pub const DEFAULT_FLW_BASE_URL: &str = "https://api.flutterwave.com/v3";
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
 /// Prometheus's usual exporter port, on loopback: never the public listener.
-pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9464";
+pub const DEFAULT_METRICS_LISTEN: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 9464);
 /// The checklist's ceiling: "Session duration should be limited to a maximum of 10 hours".
 pub const MAX_SESSION_LIFETIME: Duration = Duration::from_secs(10 * 3600);
 
@@ -147,7 +148,7 @@ impl Config {
         };
         let audit_checkpoint_file = audit_checkpoint_file(src, &database_url);
         let metrics_listen = match plain(src, "SIKA_METRICS_LISTEN").as_deref() {
-            None => Some(DEFAULT_METRICS_LISTEN.parse().expect("constant address parses")),
+            None => Some(DEFAULT_METRICS_LISTEN),
             Some("off") => None,
             Some(_) => parse_addr(src, "SIKA_METRICS_LISTEN")?,
         };
@@ -478,7 +479,7 @@ mod tests {
 
     #[test]
     fn metrics_listen_on_loopback_unless_told_otherwise() {
-        let default: SocketAddr = DEFAULT_METRICS_LISTEN.parse().unwrap();
+        let default = DEFAULT_METRICS_LISTEN;
         assert!(default.ip().is_loopback(), "never the public interface by default");
         assert_ne!(default.port(), default_listen().port(), "never the public port");
     }

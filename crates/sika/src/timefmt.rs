@@ -114,6 +114,18 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// A date typed into a console filter (`what` names the field): the start
+/// of that day in the console's time zone, in UTC milliseconds; empty is
+/// no filter.
+pub fn console_day(typed: &str, what: &str) -> Result<Option<i64>, String> {
+    match typed.trim() {
+        "" => Ok(None),
+        d => parse_date(d)
+            .map(|ms| Some(ms - console_zone().offset_minutes * 60_000))
+            .ok_or_else(|| format!("The {what} date must be a date such as 2026-11-29.")),
+    }
+}
+
 /// `2026-11-29` → the millisecond its day starts, UTC. Only real dates
 /// between 2000 and 2100 are accepted.
 pub fn parse_date(s: &str) -> Option<i64> {

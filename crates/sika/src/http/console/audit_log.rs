@@ -85,15 +85,7 @@ impl Filter {
     /// The store's filter, or why a field is wrong. An e-mail that is no
     /// operator's matches nothing.
     async fn checked(&self, state: &AppState) -> Result<AuditFilter, String> {
-        let offset = crate::timefmt::console_zone().offset_minutes * 60_000;
-        let day = |s: &str, what: &str| -> Result<Option<i64>, String> {
-            match s.trim() {
-                "" => Ok(None),
-                d => crate::timefmt::parse_date(d)
-                    .map(|ms| Some(ms - offset))
-                    .ok_or_else(|| format!("The {what} date must be a date such as 2026-11-29.")),
-            }
-        };
+        let day = crate::timefmt::console_day;
         let typed = self.actor.trim();
         let actor = if typed.contains('@') {
             let found = match state.auth.users().await {
@@ -284,7 +276,5 @@ pub async fn export(
         }
         (out, "text/csv; charset=utf-8", "audit.csv")
     };
-    let disposition = format!("attachment; filename=\"{name}\"");
-    ([(http::header::CONTENT_TYPE, kind.to_string()), (http::header::CONTENT_DISPOSITION, disposition)], body)
-        .into_response()
+    super::guard::download(name, kind, body)
 }

@@ -355,6 +355,13 @@ pub fn time(ms: i64) -> crate::timefmt::Stamp {
 /// The setting that holds the console's time zone (an id from [`crate::timefmt::ZONES`]).
 pub const ZONE_SETTING: &str = "console.time_zone";
 
+/// A file the browser saves (`name` is ours, never typed by anyone): every export uses it.
+pub fn download(name: &'static str, content_type: &'static str, body: String) -> Response {
+    let disposition = format!("attachment; filename=\"{name}\"");
+    ([(http::header::CONTENT_TYPE, content_type.to_string()), (http::header::CONTENT_DISPOSITION, disposition)], body)
+        .into_response()
+}
+
 #[cfg(test)]
 mod tests {
     use super::origin_allowed;

@@ -20,7 +20,6 @@ use crate::auth::roles::may;
 use crate::auth::session::Current;
 use crate::crypto::field::FieldCipher;
 use crate::domain::checkout::{CheckoutRequest, CustomerRequest};
-use crate::domain::csv::cell;
 use crate::domain::{CheckoutStatus, Currency, InboxState};
 use crate::http::AppState;
 use crate::http::error::AppError;
@@ -122,15 +121,7 @@ pub struct Filter {
 impl Filter {
     /// The checked filter, or why a field is wrong.
     fn checked(&self) -> Result<ListFilter, String> {
-        let offset = crate::timefmt::console_zone().offset_minutes * 60_000;
-        let day = |s: &str, what: &str| -> Result<Option<i64>, String> {
-            match s.trim() {
-                "" => Ok(None),
-                d => crate::timefmt::parse_date(d)
-                    .map(|ms| Some(ms - offset))
-                    .ok_or_else(|| format!("The {what} date must be a date such as 2026-11-29.")),
-            }
-        };
+        let day = crate::timefmt::console_day;
         Ok(ListFilter {
             status: CheckoutStatus::parse(&self.status),
             currency: Currency::parse(&self.currency),
@@ -247,17 +238,9 @@ pub async fn export(State(state): State<AppState>, ctx: Ctx, Query(f): Query<Fil
             r.description.clone().unwrap_or_default(),
             crate::timefmt::iso(r.created_at),
         ];
-        out.push_str(&fields.iter().map(|f| cell(f)).collect::<Vec<_>>().join(","));
-        out.push('\n');
+        out.push_str(&crate::domain::csv::line(&fields));
     }
-    (
-        [
-            (http::header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (http::header::CONTENT_DISPOSITION, "attachment; filename=\"payments.csv\""),
-        ],
-        out,
-    )
-        .into_response()
+    super::guard::download("payments.csv", "text/csv; charset=utf-8", out)
 }
 
 #[derive(Template)]

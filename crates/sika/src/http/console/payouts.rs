@@ -184,15 +184,7 @@ impl Filter {
 
     /// The store's query, or why a date is wrong.
     fn query(&self, limit: i64) -> Result<crate::store::PayoutQuery, String> {
-        let offset = crate::timefmt::console_zone().offset_minutes * 60_000;
-        let day = |s: &str, what: &str| -> Result<Option<i64>, String> {
-            match s.trim() {
-                "" => Ok(None),
-                d => crate::timefmt::parse_date(d)
-                    .map(|ms| Some(ms - offset))
-                    .ok_or_else(|| format!("The {what} date must be a date such as 2026-11-29.")),
-            }
-        };
+        let day = crate::timefmt::console_day;
         Ok(crate::store::PayoutQuery {
             status: PayoutStatus::parse(&self.status),
             currency: Currency::parse(&self.currency),
@@ -933,7 +925,6 @@ pub async fn export(State(state): State<AppState>, ctx: Ctx, Query(f): Query<Fil
     {
         return r;
     }
-    use crate::domain::csv::cell;
     let mut out = String::from(
         "reference,status,amount,currency,fee,country,bank_code,bank_name,account,name,transfer_id,message,created_at\n",
     );
@@ -955,17 +946,9 @@ pub async fn export(State(state): State<AppState>, ctx: Ctx, Query(f): Query<Fil
             p.complete_message.clone().unwrap_or_default(),
             crate::timefmt::iso(p.created_at),
         ];
-        out.push_str(&fields.iter().map(|f| cell(f)).collect::<Vec<_>>().join(","));
-        out.push('\n');
+        out.push_str(&crate::domain::csv::line(&fields));
     }
-    (
-        [
-            (http::header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (http::header::CONTENT_DISPOSITION, "attachment; filename=\"payouts.csv\""),
-        ],
-        out,
-    )
-        .into_response()
+    super::guard::download("payouts.csv", "text/csv; charset=utf-8", out)
 }
 
 struct BeneficiaryLine {
