@@ -216,6 +216,17 @@ async fn drill(database_url: String, instances: usize) {
         .spawn()
         .unwrap();
     let emulator_url = format!("http://127.0.0.1:{emulator_port}");
+    // The emulator is a process of its own: wait until it answers.
+    let probe = reqwest::Client::new();
+    let mut up = false;
+    for _ in 0..200 {
+        up = probe.get(format!("{emulator_url}/_emulator/stats")).send().await.is_ok();
+        if up {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(up, "the emulator did not start on port {emulator_port}");
     let env: Vec<(String, String)> = [
         ("SIKA_DATABASE_URL", database_url.as_str()),
         ("SIKA_PUBLIC_URL", &format!("https://127.0.0.1:{lb_port}/")),
