@@ -47,6 +47,21 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// Reads the `emulator: http://…` line the emulator prints once it listens (a minute at most).
+fn emulator_address(emulator: &mut Child) -> String {
+    use std::io::BufRead as _;
+    let stdout = emulator.stdout.take().expect("the emulator's output is piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(url) = line.strip_prefix("emulator: ") {
+                let _ = tx.send(url.trim().to_string());
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(60)).expect("the emulator did not say where it listens")
+}
+
 fn write_private(path: &Path, text: &str) {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
@@ -177,7 +192,6 @@ async fn drill(database_url: String, instances: usize) {
     let flw_key = format!("FLWSECK_TEST-{}-X", sika::crypto::random::hex_id());
     let flw_hash = sika::crypto::random::token();
     let lb_port = free_port();
-    let emulator_port = free_port();
 
     // The database, prepared like an operator would: migrations, an API key, the shop's endpoint.
     let store = sika::store::Store::connect(&Secret::new(database_url.clone())).await.unwrap();
@@ -195,11 +209,12 @@ async fn drill(database_url: String, instances: usize) {
     let cipher = sika::crypto::field::FieldCipher::new(keys.clone());
     sika::payments::notify::set_endpoint(&store, &cipher, &shop_url, "whsec_chaos").await.unwrap();
 
-    let emulator = Command::new(BIN)
+    // The emulator binds a port of its own choosing and says which: no race with other tests for a port.
+    let mut emulator = Command::new(BIN)
         .args([
             "emulator",
             "--listen",
-            &format!("127.0.0.1:{emulator_port}"),
+            "127.0.0.1:0",
             "--secret-key",
             &flw_key,
             "--secret-hash",
@@ -211,22 +226,11 @@ async fn drill(database_url: String, instances: usize) {
             "--seed",
             &seed.to_string(),
         ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
-    let emulator_url = format!("http://127.0.0.1:{emulator_port}");
-    // The emulator is a process of its own: wait until it answers.
-    let probe = reqwest::Client::new();
-    let mut up = false;
-    for _ in 0..200 {
-        up = probe.get(format!("{emulator_url}/_emulator/stats")).send().await.is_ok();
-        if up {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(up, "the emulator did not start on port {emulator_port}");
+    let emulator_url = emulator_address(&mut emulator);
     let env: Vec<(String, String)> = [
         ("SIKA_DATABASE_URL", database_url.as_str()),
         ("SIKA_PUBLIC_URL", &format!("https://127.0.0.1:{lb_port}/")),
