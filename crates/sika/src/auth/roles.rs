@@ -64,4 +64,13 @@ pub mod may {
     pub const APPROVE_PAYOUTS: &[Role] = &[Approver];
     /// Seeing a full account number (audited).
     pub const REVEAL_ACCOUNTS: &[Role] = &[Operator, Approver];
+    /// Virtual cards (only when they are on).
+    pub const READ_CARDS: &[Role] = &[Admin, Operator, Approver, Viewer];
+    /// Block, unblock, terminate; ask for a funding or withdrawal.
+    pub const MANAGE_CARDS: &[Role] = &[Operator];
+    /// Consent to a card's load, funding or withdrawal (maker-checker).
+    pub const APPROVE_CARD_FUNDING: &[Role] = &[Approver];
+    /// Seeing a card's full number and CVV, live from Flutterwave, after a
+    /// fresh code (audited; never stored, logged or cached).
+    pub const REVEAL_CARDS: &[Role] = &[Operator];
 }

@@ -65,6 +65,8 @@ pub struct Current {
     pub stage: String,
     /// Payouts waiting for approval, for approvers' navigation (filled by the web layer).
     pub approvals_waiting: Option<i64>,
+    /// Virtual cards are on (filled by the web layer): the navigation shows them.
+    pub cards_enabled: bool,
     /// The page asked for, to mark it in the navigation (filled by the web layer).
     pub here: String,
     /// A confirmation of the last change, shown once (filled by the web layer).
@@ -179,6 +181,7 @@ impl Auth {
             csrf_token: s.csrf_token,
             stage: s.stage,
             approvals_waiting: None,
+            cards_enabled: false,
             here: String::new(),
             flash: None,
         }))

@@ -6,6 +6,7 @@
 //! request never makes two cards. `creating` becomes `active` when
 //! Flutterwave says so (lookup). Off unless `SIKA_CARDS_ENABLED`.
 
+pub mod funding;
 pub mod workers;
 
 use flutterwave::Reply;
@@ -13,9 +14,9 @@ use flutterwave::client::{Client, ErrorKind};
 use rust_decimal::Decimal;
 
 use crate::crypto::field::FieldCipher;
-use crate::domain::CardStatus;
-use crate::domain::card::NewCard;
-use crate::store::{CardFacts, CardRow, Store, StoreError, now_ms};
+use crate::domain::card::{Billing, Cardholder, NewCard};
+use crate::domain::{CardStatus, Currency, FundingKind, FundingStatus};
+use crate::store::{CardFacts, CardRow, FundingRow, Store, StoreError, now_ms};
 
 /// An `unknown` card Flutterwave still does not list after this long was never created.
 pub const UNKNOWN_GIVE_UP_MS: i64 = 60 * 60 * 1000;
@@ -71,6 +72,14 @@ impl Action {
         }
     }
 
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Block => "block",
+            Action::Unblock => "unblock",
+            Action::Terminate => "terminate",
+        }
+    }
+
     /// The audit log's name for it.
     pub fn audit_action(self) -> &'static str {
         match self {
@@ -97,6 +106,19 @@ impl Action {
                 &[(CardStatus::Active, CardStatus::Terminated), (CardStatus::Blocked, CardStatus::Terminated)]
             }
         }
+    }
+}
+
+/// A card's full details for one page. Its `Debug` shows nothing of them.
+pub struct Revealed {
+    pub pan: String,
+    pub cvv: String,
+    pub expiration: String,
+}
+
+impl std::fmt::Debug for Revealed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Revealed(..)")
     }
 }
 
@@ -131,70 +153,115 @@ impl Cards {
         Cards { store, cipher, flw, max_amount: Decimal::from(10_000) }
     }
 
-    /// Stores the card `creating`, then asks Flutterwave once. Idempotent by
-    /// reference: the same request again returns the card as it is.
-    pub async fn create(&self, api_key_id: &str, c: &NewCard) -> Result<CardRow, CreateError> {
+    /// Records the card awaiting approval with its first load (money leaves
+    /// the wallet with it, so it waits for approvers like any funding).
+    /// Idempotent by reference: the same request again returns the card as it is.
+    pub async fn create(&self, created_by: &str, c: &NewCard) -> Result<CardRow, CreateError> {
         let fp = fingerprint(c);
         if let Some(existing) = self.store.card(&c.reference).await? {
             return if existing.fingerprint == fp { Ok(existing) } else { Err(CreateError::Conflict) };
         }
+        let currency: Currency = c.currency.parse().map_err(|_| CreateError::Conflict)?;
         let holder = serde_json::json!({"cardholder": c.cardholder, "billing": c.billing}).to_string();
+        let now = now_ms();
         let row = CardRow {
             reference: c.reference.clone(),
             fingerprint: fp.clone(),
             flw_id: None,
-            status: CardStatus::Creating,
+            status: CardStatus::AwaitingApproval,
             currency: c.currency.clone(),
             amount: c.amount,
             name_on_card: c.name_on_card(),
             masked_pan: None,
             card_type: None,
             holder_enc: self.cipher.seal("cards", "holder", &c.reference, holder.as_bytes()),
-            api_key_id: api_key_id.to_string(),
+            api_key_id: created_by.to_string(),
             failure: None,
-            created_at: now_ms(),
-            updated_at: now_ms(),
+            created_at: now,
+            updated_at: now,
             checks: 0,
         };
-        if !self.store.insert_card(&row).await? {
+        let load = FundingRow {
+            reference: funding::load_reference(&c.reference),
+            card_reference: c.reference.clone(),
+            kind: FundingKind::Load,
+            amount: c.amount,
+            currency,
+            fingerprint: fp.clone(),
+            status: FundingStatus::AwaitingApproval,
+            created_by: created_by.to_string(),
+            approvals_needed: funding::approvals_needed(&self.store, currency, c.amount).await?,
+            hold: Decimal::ZERO,
+            reason: None,
+            flw_txn_id: None,
+            expires_at: now + funding::APPROVAL_TTL_MS,
+            sent_at: None,
+            checks: 0,
+            created_at: now,
+            updated_at: now,
+        };
+        if !self.store.insert_card_with_load(&row, &load).await? {
             // Another request with this reference won the insert.
             let existing = self.store.card(&c.reference).await?.ok_or(CreateError::Conflict)?;
             return if existing.fingerprint == fp { Ok(existing) } else { Err(CreateError::Conflict) };
         }
-        self.store.card_event(&c.reference, "requested", "asked Flutterwave to create the card").await?;
+        Ok(row)
+    }
+
+    /// Asks Flutterwave once for an approved card (its load claimed, the card
+    /// `creating`). A definite answer links the card or fails it (and its
+    /// load); an indefinite one leaves both `unknown`, for the follower.
+    async fn create_at_flutterwave(&self, card: &CardRow, load: &FundingRow) -> Result<(), StoreError> {
+        let opened = self
+            .cipher
+            .open("cards", "holder", &card.reference, &card.holder_enc)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+        let holder = opened.as_ref().and_then(|v| {
+            Some((
+                serde_json::from_value::<Cardholder>(v.get("cardholder")?.clone()).ok()?,
+                serde_json::from_value::<Billing>(v.get("billing")?.clone()).unwrap_or_default(),
+            ))
+        });
+        let Some((h, b)) = holder else {
+            self.fail_card(card, load, "the sealed cardholder cannot be opened").await?;
+            return Ok(());
+        };
         let req = flutterwave::cards::CardRequest {
-            currency: c.currency.clone(),
-            amount: flutterwave::Amount::from(c.amount),
-            debit_currency: Some(c.debit_currency.clone()),
-            billing_name: Some(c.name_on_card()),
-            billing_address: c.billing.address.clone(),
-            billing_city: c.billing.city.clone(),
-            billing_state: c.billing.state.clone(),
-            billing_postal_code: c.billing.postal_code.clone(),
-            billing_country: c.billing.country.clone(),
-            first_name: c.cardholder.first_name.clone(),
-            last_name: c.cardholder.last_name.clone(),
-            date_of_birth: c.cardholder.date_of_birth.clone(),
-            email: c.cardholder.email.clone(),
-            phone: c.cardholder.phone.clone(),
-            title: c.cardholder.title.clone(),
-            gender: c.cardholder.gender.clone(),
+            currency: card.currency.clone(),
+            amount: flutterwave::Amount::from(card.amount),
+            debit_currency: Some(load.currency.code().to_string()),
+            billing_name: Some(card.name_on_card.clone()),
+            billing_address: b.address,
+            billing_city: b.city,
+            billing_state: b.state,
+            billing_postal_code: b.postal_code,
+            billing_country: b.country,
+            first_name: h.first_name,
+            last_name: h.last_name,
+            date_of_birth: h.date_of_birth,
+            email: h.email,
+            phone: h.phone,
+            title: h.title,
+            gender: h.gender,
             callback_url: None,
         };
+        self.store.card_event(&card.reference, "creating", "asked Flutterwave to create the card").await?;
         match self.flw.create_card(&req).await {
-            Reply::Ok(card) => {
-                let to = if card.is_active { CardStatus::Active } else { CardStatus::Creating };
-                self.store.card_linked(&c.reference, CardStatus::Creating, to, &facts(&card)).await?;
+            Reply::Ok(flw_card) => {
+                let to = if flw_card.is_active { CardStatus::Active } else { CardStatus::Creating };
+                self.store.card_linked(&card.reference, CardStatus::Creating, to, &facts(&flw_card)).await?;
+                self.settle_load(&card.reference, FundingStatus::Succeeded, "made with the card").await?;
             }
             Reply::Rejected(e) => {
-                let why: String = e.message.chars().take(200).collect();
-                self.store.card_moved(&c.reference, CardStatus::Creating, CardStatus::Failed, &why).await?;
+                let why: String = e.message.chars().filter(|c| !c.is_control()).take(200).collect();
+                self.fail_card(card, load, &why).await?;
             }
             Reply::Indefinite(why) => {
-                tracing::warn!(reference = %c.reference, ?why, "card creation had no definite answer; looking it up, never asking again");
+                tracing::warn!(reference = %card.reference, ?why, "card creation had no definite answer; looking it up, never asking again");
                 self.store
                     .card_moved(
-                        &c.reference,
+                        &card.reference,
                         CardStatus::Creating,
                         CardStatus::Unknown,
                         "no definite answer; looking it up",
@@ -202,7 +269,19 @@ impl Cards {
                     .await?;
             }
         }
-        Ok(self.store.card(&c.reference).await?.unwrap_or(row))
+        Ok(())
+    }
+
+    async fn fail_card(&self, card: &CardRow, load: &FundingRow, why: &str) -> Result<(), StoreError> {
+        self.store.card_moved(&card.reference, CardStatus::Creating, CardStatus::Failed, why).await?;
+        self.store.settle_funding(&load.reference, FundingStatus::Failed, None, why).await?;
+        Ok(())
+    }
+
+    /// The first load follows its card: made when the card is, not when it is not.
+    async fn settle_load(&self, card_reference: &str, to: FundingStatus, detail: &str) -> Result<(), StoreError> {
+        self.store.settle_funding(&funding::load_reference(card_reference), to, None, detail).await?;
+        Ok(())
     }
 
     pub async fn card(&self, reference: &str) -> Result<Option<CardRow>, StoreError> {
@@ -246,14 +325,17 @@ impl Cards {
                     match found {
                         Some(card) => {
                             let to = if card.is_active { CardStatus::Active } else { CardStatus::Creating };
-                            if !self.store.card_linked(&c.reference, c.status, to, &facts(card)).await? {
+                            if self.store.card_linked(&c.reference, c.status, to, &facts(card)).await? {
+                                self.settle_load(&c.reference, FundingStatus::Succeeded, "found with the card").await?;
+                            } else {
                                 self.store.card_checked(&c.reference, next).await?;
                             }
                         }
-                        None if now - c.created_at > UNKNOWN_GIVE_UP_MS => {
-                            self.store
-                                .card_moved(&c.reference, c.status, CardStatus::Failed, "Flutterwave has no such card")
-                                .await?;
+                        None if now - c.updated_at.max(c.created_at) > UNKNOWN_GIVE_UP_MS => {
+                            let why = "Flutterwave has no such card";
+                            if self.store.card_moved(&c.reference, c.status, CardStatus::Failed, why).await? {
+                                self.settle_load(&c.reference, FundingStatus::Failed, why).await?;
+                            }
                         }
                         None => self.store.card_checked(&c.reference, next).await?,
                     }
@@ -348,6 +430,33 @@ impl Cards {
         self.store.card(reference).await?.ok_or(ActionError::NotFound)
     }
 
+    /// The full number, CVV and expiry, read now from Flutterwave for one
+    /// page: never stored, logged or cached (the caller audits who asked).
+    pub async fn reveal(&self, reference: &str) -> Result<Revealed, ActionError> {
+        let c = self.store.card(reference).await?.ok_or(ActionError::NotFound)?;
+        if !matches!(c.status, CardStatus::Active | CardStatus::Blocked) {
+            return Err(ActionError::NotNow("shown", c.status));
+        }
+        let Some(id) = c.flw_id.as_deref() else { return Err(ActionError::NotNow("shown", c.status)) };
+        match self.flw.get_card(id).await {
+            Reply::Ok(card) => match (card.card_pan, card.cvv) {
+                (Some(pan), Some(cvv)) => Ok(Revealed { pan, cvv, expiration: card.expiration.unwrap_or_default() }),
+                _ => Err(ActionError::Refused("Flutterwave did not return the number".into())),
+            },
+            Reply::Rejected(e) => Err(ActionError::Refused(e.message.chars().take(200).collect())),
+            Reply::Indefinite(_) => Err(ActionError::Unavailable),
+        }
+    }
+
+    /// The card's balance, read now from Flutterwave (never stored); `None`
+    /// when it has no Flutterwave card or no definite answer came.
+    pub async fn balance(&self, c: &CardRow) -> Option<Decimal> {
+        match self.flw.get_card(c.flw_id.as_deref()?).await {
+            Reply::Ok(card) => Some(card.amount.decimal()),
+            _ => None,
+        }
+    }
+
     /// The card's transactions, read live from Flutterwave (never cached).
     pub async fn transactions(&self, reference: &str) -> Result<Vec<flutterwave::cards::CardTransaction>, ActionError> {
         let c = self.store.card(reference).await?.ok_or(ActionError::NotFound)?;
@@ -363,6 +472,6 @@ impl Cards {
 }
 
 /// 30 s, doubling, at most 10 minutes.
-fn backoff_ms(checks: i64) -> i64 {
+pub(crate) fn backoff_ms(checks: i64) -> i64 {
     (30_000i64 << checks.clamp(0, 5)).min(600_000)
 }

@@ -133,6 +133,11 @@ impl CardRequest {
             None => currency.clone(),
             Some(c) => {
                 let c: super::Currency = c.parse().map_err(|m| invalid("debit_currency", m))?;
+                if c.code() != currency {
+                    // The hold an approval places is in the wallet's currency; without
+                    // Flutterwave's rate Sika cannot know how much to hold.
+                    return Err(invalid("debit_currency", "must be the card's currency"));
+                }
                 c.code().to_string()
             }
         };
@@ -178,6 +183,98 @@ impl CardRequest {
         };
         Ok(NewCard { reference, currency, amount, debit_currency, cardholder, billing })
     }
+}
+
+/// `POST /api/v1/cards/{reference}/fund` and `…/withdraw`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FundingRequest {
+    /// The shop's own reference for this movement (idempotent).
+    pub reference: String,
+    pub amount: flutterwave::Amount,
+}
+
+/// A checked funding or withdrawal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewFunding {
+    pub reference: String,
+    pub kind: super::FundingKind,
+    pub amount: Decimal,
+}
+
+impl FundingRequest {
+    /// `currency` is the card's.
+    pub fn validate(
+        self,
+        kind: super::FundingKind,
+        currency: super::Currency,
+        max_amount: Decimal,
+    ) -> Result<NewFunding, Invalid> {
+        let reference = reference(&self.reference)?;
+        let amount =
+            currency.check_amount(self.amount.decimal(), max_amount).map_err(|e| invalid("amount", e.to_string()))?;
+        Ok(NewFunding { reference, kind, amount })
+    }
+}
+
+/// What is known of a funding when someone approves it (or before it is sent).
+#[derive(Debug, Clone)]
+pub struct PendingFunding<'a> {
+    pub reference: &'a str,
+    pub status: super::FundingStatus,
+    pub created_by: &'a str,
+    pub approved_by: &'a [String],
+    pub needed: usize,
+}
+
+/// Proof that a card funding or withdrawal has all the consent it needs:
+/// only [`approve_funding`] and [`consent_funding`] make one, and the
+/// dispatcher needs one to claim it (`store::card_fundings::claim_funding`).
+#[derive(Debug, Clone)]
+pub struct FundingApproved {
+    reference: String,
+    approvers: Vec<String>,
+}
+
+impl FundingApproved {
+    pub fn reference(&self) -> &str {
+        &self.reference
+    }
+    pub fn approvers(&self) -> &[String] {
+        &self.approvers
+    }
+}
+
+/// What an approval of a funding decided.
+#[derive(Debug, Clone)]
+pub enum FundingApproval {
+    Recorded { still_needed: usize },
+    Complete(FundingApproved),
+    Refused(&'static str),
+}
+
+impl PendingFunding<'_> {
+    fn consents(&self) -> super::approval::Consents<'_> {
+        super::approval::Consents { created_by: self.created_by, approved_by: self.approved_by, needed: self.needed }
+    }
+}
+
+/// The maker-checker rule (`domain::approval`) on a funding awaiting approval.
+pub fn approve_funding(p: &PendingFunding<'_>, who: &super::approval::Approver) -> FundingApproval {
+    use super::approval::Decision;
+    match super::approval::decide(p.status == super::FundingStatus::AwaitingApproval, &p.consents(), who) {
+        Decision::Refused(why) => FundingApproval::Refused(why),
+        Decision::Recorded { still_needed } => FundingApproval::Recorded { still_needed },
+        Decision::Complete(approvers) => {
+            FundingApproval::Complete(FundingApproved { reference: p.reference.to_string(), approvers })
+        }
+    }
+}
+
+/// Before sending: the recorded approvals checked again under the same rule.
+pub fn consent_funding(p: &PendingFunding<'_>) -> Option<FundingApproved> {
+    super::approval::recheck(p.status == super::FundingStatus::Queued, &p.consents())
+        .map(|approvers| FundingApproved { reference: p.reference.to_string(), approvers })
 }
 
 #[cfg(test)]
@@ -236,5 +333,54 @@ mod tests {
         let mut v = good();
         v["card_pan"] = serde_json::json!("5366130000000000");
         assert!(serde_json::from_value::<CardRequest>(v).is_err());
+    }
+
+    #[test]
+    fn a_funding_needs_a_checker_who_is_not_its_maker() {
+        use super::super::FundingStatus;
+        use super::super::approval::Approver;
+        let checker = |id: &str| Approver { user_id: id.into(), may_approve: true, stepped_up: true };
+        let p = PendingFunding {
+            reference: "f-1",
+            status: FundingStatus::AwaitingApproval,
+            created_by: "api_key:k1",
+            approved_by: &[],
+            needed: 1,
+        };
+        assert!(matches!(approve_funding(&p, &checker("api_key:k1")), FundingApproval::Refused(_)));
+        assert!(matches!(
+            approve_funding(&p, &Approver { stepped_up: false, ..checker("u1") }),
+            FundingApproval::Refused(_)
+        ));
+        let FundingApproval::Complete(ok) = approve_funding(&p, &checker("u1")) else { panic!("one approver") };
+        assert_eq!(ok.approvers(), ["u1".to_string()]);
+        let queued = PendingFunding { status: FundingStatus::Queued, ..p.clone() };
+        assert!(consent_funding(&queued).is_none(), "queued without approvals is not sent");
+        let by = ["u1".to_string()];
+        assert!(consent_funding(&PendingFunding { approved_by: &by, ..queued.clone() }).is_some());
+        let by_maker = ["api_key:k1".to_string()];
+        assert!(consent_funding(&PendingFunding { approved_by: &by_maker, ..queued }).is_none());
+    }
+
+    #[test]
+    fn a_funding_request_is_checked_in_the_cards_currency() {
+        let f = |v| serde_json::from_value::<FundingRequest>(v).unwrap();
+        let ok = f(serde_json::json!({"reference": "f-1", "amount": "12.50"}))
+            .validate(super::super::FundingKind::Fund, super::super::Currency::USD, Decimal::from(100))
+            .unwrap();
+        assert_eq!(ok.amount, Decimal::new(1250, 2));
+        for v in [
+            serde_json::json!({"reference": "f-1", "amount": "0"}),
+            serde_json::json!({"reference": "f-1", "amount": "1.001"}),
+            serde_json::json!({"reference": "f-1", "amount": "101"}),
+            serde_json::json!({"reference": "f 1", "amount": "1"}),
+        ] {
+            assert!(
+                f(v.clone())
+                    .validate(super::super::FundingKind::Fund, super::super::Currency::USD, Decimal::from(100))
+                    .is_err(),
+                "{v}"
+            );
+        }
     }
 }

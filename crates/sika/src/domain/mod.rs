@@ -1,6 +1,7 @@
 //! Pure rules, no I/O: validated inputs, currencies, and the state machines
 //! money moves through. Nothing here imports the store, the web or `auth`.
 
+pub mod approval;
 pub mod card;
 pub mod checkout;
 pub mod csv;
@@ -11,4 +12,6 @@ pub mod status;
 pub mod validate;
 
 pub use currency::Currency;
-pub use status::{BatchStatus, CardStatus, CheckoutStatus, InboxState, PayoutStatus, RefundStatus};
+pub use status::{
+    BatchStatus, CardStatus, CheckoutStatus, FundingKind, FundingStatus, InboxState, PayoutStatus, RefundStatus,
+};

@@ -269,14 +269,7 @@ pub fn names_differ(given: &str, resolved: &str) -> bool {
     words(given) != words(resolved)
 }
 
-/// Who approves, and how: an approver's identity and the proof that they
-/// just passed a step-up code (made by `auth`, held opaque here).
-#[derive(Debug, Clone)]
-pub struct Approver {
-    pub user_id: String,
-    pub may_approve: bool,
-    pub stepped_up: bool,
-}
+pub use super::approval::Approver;
 
 /// What is known of the payout when someone approves it.
 #[derive(Debug, Clone)]
@@ -317,50 +310,27 @@ pub enum Approval {
     Refused(&'static str),
 }
 
-/// The approval rule: an approver with the right role, who passed a fresh
-/// step-up code, who did not create the payout and has not approved it
-/// already, on a payout awaiting approval. `needed` distinct approvers
-/// complete it.
-pub fn approve(p: &PendingApproval<'_>, who: &Approver) -> Approval {
-    if p.status != PayoutStatus::AwaitingApproval {
-        return Approval::Refused("only a payout awaiting approval can be approved");
-    }
-    if !who.may_approve {
-        return Approval::Refused("your role cannot approve payouts");
-    }
-    if !who.stepped_up {
-        return Approval::Refused("a fresh authenticator code is needed");
-    }
-    if who.user_id == p.created_by {
-        return Approval::Refused("the person who created a payout cannot approve it");
-    }
-    if p.approved_by.contains(&who.user_id) {
-        return Approval::Refused("you approved this payout already; another approver is needed");
-    }
-    let mut approvers = p.approved_by.to_vec();
-    approvers.push(who.user_id.clone());
-    if approvers.len() >= p.needed.max(1) {
-        Approval::Complete(Approved { reference: p.reference.to_string(), approvers })
-    } else {
-        Approval::Recorded { still_needed: p.needed - approvers.len() }
+impl PendingApproval<'_> {
+    fn consents(&self) -> super::approval::Consents<'_> {
+        super::approval::Consents { created_by: self.created_by, approved_by: self.approved_by, needed: self.needed }
     }
 }
 
-/// At dispatch: the recorded approvals, checked again under the same rule
-/// (distinct approvers, none of them the creator, enough of them). A payout
-/// queued any other way — a bug, a hand-edited row — is not sent.
+/// The approval rule (`domain::approval::decide`) on a payout awaiting approval.
+pub fn approve(p: &PendingApproval<'_>, who: &Approver) -> Approval {
+    use super::approval::Decision;
+    match super::approval::decide(p.status == PayoutStatus::AwaitingApproval, &p.consents(), who) {
+        Decision::Refused(why) => Approval::Refused(why),
+        Decision::Recorded { still_needed } => Approval::Recorded { still_needed },
+        Decision::Complete(approvers) => Approval::Complete(Approved { reference: p.reference.to_string(), approvers }),
+    }
+}
+
+/// At dispatch: the recorded approvals, checked again under the same rule.
+/// A payout queued any other way — a bug, a hand-edited row — is not sent.
 pub fn consent(p: &PendingApproval<'_>) -> Option<Approved> {
-    if p.status != PayoutStatus::Queued {
-        return None;
-    }
-    let mut approvers: Vec<String> = Vec::new();
-    for a in p.approved_by {
-        if *a == p.created_by || approvers.contains(a) {
-            return None;
-        }
-        approvers.push(a.clone());
-    }
-    (approvers.len() >= p.needed.max(1)).then(|| Approved { reference: p.reference.to_string(), approvers })
+    super::approval::recheck(p.status == PayoutStatus::Queued, &p.consents())
+        .map(|approvers| Approved { reference: p.reference.to_string(), approvers })
 }
 
 #[cfg(test)]

@@ -251,6 +251,8 @@ states! {
     /// `unknown` when creation had no definite answer (resolved by lookup,
     /// never by creating again).
     CardStatus {
+        /// Asked for: its first load waits for approvers (nothing sent yet).
+        AwaitingApproval = "awaiting_approval",
         Creating = "creating",
         Unknown = "unknown",
         Active = "active",
@@ -258,5 +260,70 @@ states! {
         Terminated = "terminated",
         /// Flutterwave refused it, or has no such card after the lookups.
         Failed = "failed",
+    }
+}
+
+impl CardStatus {
+    /// Words for people.
+    pub fn label(self) -> &'static str {
+        match self {
+            CardStatus::AwaitingApproval => "Awaiting approval",
+            CardStatus::Creating => "Being created",
+            CardStatus::Unknown => "Being looked up",
+            CardStatus::Active => "Active",
+            CardStatus::Blocked => "Blocked",
+            CardStatus::Terminated => "Terminated",
+            CardStatus::Failed => "Failed",
+        }
+    }
+}
+
+states! {
+    /// Money moved onto a card (its first load, a funding) or off it (a
+    /// withdrawal): approved like a payout, then sent once.
+    FundingStatus {
+        AwaitingApproval = "awaiting_approval",
+        Rejected = "rejected",
+        Expired = "expired",
+        /// Approved (a funding holds its amount on the wallet); waits to be sent.
+        Queued = "queued",
+        /// Sent with no definite answer yet: found by lookup, never sent again.
+        Unknown = "unknown",
+        /// Flutterwave moved the money (read back).
+        Succeeded = "succeeded",
+        Failed = "failed",
+    }
+}
+
+impl FundingStatus {
+    pub fn label(self) -> &'static str {
+        match self {
+            FundingStatus::AwaitingApproval => "Awaiting approval",
+            FundingStatus::Rejected => "Rejected",
+            FundingStatus::Expired => "Expired unapproved",
+            FundingStatus::Queued => "Approved, queued",
+            FundingStatus::Unknown => "Sent, being looked up",
+            FundingStatus::Succeeded => "Done",
+            FundingStatus::Failed => "Failed",
+        }
+    }
+}
+
+states! {
+    /// Which way a card funding moves money.
+    FundingKind {
+        /// The first load, made with the card itself.
+        Load = "load",
+        /// Wallet → card.
+        Fund = "fund",
+        /// Card → wallet.
+        Withdraw = "withdraw",
+    }
+}
+
+impl FundingKind {
+    /// Loads and fundings take money from the wallet: they hold it once approved.
+    pub fn debits_wallet(self) -> bool {
+        matches!(self, FundingKind::Load | FundingKind::Fund)
     }
 }

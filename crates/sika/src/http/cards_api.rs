@@ -13,9 +13,11 @@ use serde_json::json;
 use super::AppState;
 use super::api::caller;
 use super::error::AppError;
+use crate::cards::funding::FundingError;
 use crate::cards::{Action, ActionError, CreateError};
-use crate::domain::card::CardRequest;
-use crate::store::CardRow;
+use crate::domain::FundingKind;
+use crate::domain::card::{CardRequest, FundingRequest};
+use crate::store::{CardRow, FundingRow};
 
 fn card_json(c: &CardRow) -> serde_json::Value {
     json!({
@@ -40,7 +42,8 @@ fn today() -> (i32, u32, u32) {
     (n(0..4) as i32, n(5..7), n(8..10))
 }
 
-/// `POST /api/v1/cards`: stored, asked for once, 202 with its status.
+/// `POST /api/v1/cards`: stored awaiting approval of its first load, 202
+/// with its status; once approved it is asked for once.
 pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let Some(cards) = state.cards.as_ref() else { return disabled() };
     let key = match caller(&state, &headers, "cards", false).await {
@@ -122,7 +125,12 @@ pub async fn get(State(state): State<AppState>, headers: HeaderMap, Path(referen
         return AppError::NotFound.into_response();
     }
     match cards.card(&reference).await {
-        Ok(Some(c)) => Json(card_json(&c)).into_response(),
+        Ok(Some(c)) => {
+            // The balance is Flutterwave's, read now (null when it cannot be read).
+            let mut v = card_json(&c);
+            v["balance"] = json!(cards.balance(&c).await.map(|b| b.to_string()));
+            Json(v).into_response()
+        }
         Ok(None) => AppError::NotFound.into_response(),
         Err(e) => AppError::from(e).into_response(),
     }
@@ -140,21 +148,114 @@ fn action_error(e: ActionError) -> Response {
     }
 }
 
-/// `POST /api/v1/cards/{reference}/{block|unblock|terminate}`.
+pub(crate) fn funding_json(f: &FundingRow) -> serde_json::Value {
+    json!({
+        "reference": f.reference, "card_reference": f.card_reference, "kind": f.kind, "status": f.status,
+        "amount": f.amount.to_string(), "currency": f.currency.code(), "approvals_needed": f.approvals_needed,
+        "reason": f.reason, "created_at": f.created_at, "updated_at": f.updated_at,
+    })
+}
+
+/// `POST /api/v1/cards/{reference}/{fund|withdraw}`: recorded awaiting
+/// approval (202); approvers consent in the console; sent once approved.
+async fn request_funding(
+    state: &AppState,
+    cards: &crate::cards::Cards,
+    key: &crate::auth::apikeys::KeyIdentity,
+    reference: &str,
+    kind: FundingKind,
+    body: &[u8],
+) -> Response {
+    let req: FundingRequest = match serde_json::from_slice(body) {
+        Ok(r) => r,
+        Err(e) => {
+            return AppError::bad_request("invalid_json", e.to_string().chars().take(200).collect::<String>())
+                .into_response();
+        }
+    };
+    let card = match cards.card(reference).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return AppError::NotFound.into_response(),
+        Err(e) => return AppError::from(e).into_response(),
+    };
+    let Ok(currency) = card.currency.parse::<crate::domain::Currency>() else {
+        return AppError::NotFound.into_response();
+    };
+    let new = match req.validate(kind, currency, cards.max_amount) {
+        Ok(n) => n,
+        Err(e) => return AppError::bad_request("invalid_field", format!("{}: {}", e.field, e.message)).into_response(),
+    };
+    let result = cards.request_funding(reference, &format!("key:{}", key.id), &new).await;
+    let row = match result {
+        Ok(row) => row,
+        Err(FundingError::NoSuchCard) => return AppError::NotFound.into_response(),
+        Err(e @ FundingError::NotNow(_)) => {
+            return AppError::Conflict { code: "card_state", message: e.to_string() }.into_response();
+        }
+        Err(FundingError::Conflict) => {
+            return AppError::Conflict {
+                code: "reference_conflict",
+                message: "A funding with this reference exists with different details.".into(),
+            }
+            .into_response();
+        }
+        Err(FundingError::Store(e)) => return AppError::from(e).into_response(),
+    };
+    let actor = crate::audit::Actor::api_key(&key.id, &key.name);
+    let details = json!({"funding": row.reference, "amount": row.amount.to_string(), "currency": row.currency.code()});
+    let action = if kind == FundingKind::Fund { "card.fund.request" } else { "card.withdraw.request" };
+    if let Err(r) =
+        state.audited(&actor, action, &format!("card:{reference}"), crate::audit::Outcome::Success, details).await
+    {
+        return r;
+    }
+    (StatusCode::ACCEPTED, Json(funding_json(&row))).into_response()
+}
+
+/// `GET /api/v1/cards/{reference}/fundings`: the first load, fundings and withdrawals.
+pub async fn fundings(State(state): State<AppState>, headers: HeaderMap, Path(reference): Path<String>) -> Response {
+    let Some(cards) = state.cards.as_ref() else { return disabled() };
+    if let Err(r) = caller(&state, &headers, "cards", true).await {
+        return r;
+    }
+    if crate::domain::checkout::reference(&reference).is_err() {
+        return AppError::NotFound.into_response();
+    }
+    match cards.card(&reference).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return AppError::NotFound.into_response(),
+        Err(e) => return AppError::from(e).into_response(),
+    }
+    match cards.fundings(&reference).await {
+        Ok(rows) => Json(json!({"fundings": rows.iter().map(funding_json).collect::<Vec<_>>()})).into_response(),
+        Err(e) => AppError::from(e).into_response(),
+    }
+}
+
+/// `POST /api/v1/cards/{reference}/{block|unblock|terminate|fund|withdraw}`.
 pub async fn act(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path((reference, action)): Path<(String, String)>,
+    body: Bytes,
 ) -> Response {
     let Some(cards) = state.cards.as_ref() else { return disabled() };
     let key = match caller(&state, &headers, "cards", false).await {
         Ok(k) => k,
         Err(r) => return r,
     };
-    let Some(action) = Action::parse(&action) else { return AppError::NotFound.into_response() };
     if crate::domain::checkout::reference(&reference).is_err() {
         return AppError::NotFound.into_response();
     }
+    let kind = match action.as_str() {
+        "fund" => Some(FundingKind::Fund),
+        "withdraw" => Some(FundingKind::Withdraw),
+        _ => None,
+    };
+    if let Some(kind) = kind {
+        return request_funding(&state, cards, &key, &reference, kind, &body).await;
+    }
+    let Some(action) = Action::parse(&action) else { return AppError::NotFound.into_response() };
     let result = cards.act(&reference, action).await;
     let actor = crate::audit::Actor::api_key(&key.id, &key.name);
     let outcome = if result.is_ok() { crate::audit::Outcome::Success } else { crate::audit::Outcome::Failure };

@@ -75,6 +75,7 @@ fn routes() -> Router<AppState> {
         .route("/api/v1/cards", get(cards_api::list).post(cards_api::create))
         .route("/api/v1/cards/{reference}", get(cards_api::get))
         .route("/api/v1/cards/{reference}/transactions", get(cards_api::transactions))
+        .route("/api/v1/cards/{reference}/fundings", get(cards_api::fundings))
         .route("/api/v1/cards/{reference}/{action}", axum::routing::post(cards_api::act))
 }
 

@@ -78,6 +78,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("migrations/portable/0010_cards.sql"),
         postgres: include_str!("migrations/portable/0010_cards.sql"),
     },
+    Migration {
+        version: 11,
+        name: "card fundings",
+        sqlite: include_str!("migrations/portable/0011_card_fundings.sql"),
+        postgres: include_str!("migrations/portable/0011_card_fundings.sql"),
+    },
 ];
 
 /// Any constant: identifies Sika's migration lock among advisory locks.

@@ -8,6 +8,7 @@ mod api_keys;
 mod audit;
 mod batches;
 mod beneficiaries;
+mod card_fundings;
 mod cards;
 mod checkouts;
 mod deliveries;
@@ -32,6 +33,7 @@ pub use api_keys::ApiKeyRow;
 pub use audit::{AuditEntry, AuditFilter};
 pub use batches::{BatchApproval, BatchRow};
 pub use beneficiaries::BeneficiaryRow;
+pub use card_fundings::{FundingRow, FundingWrite};
 pub use cards::{CardFacts, CardRow};
 pub use checkouts::{
     CheckoutQuery, CheckoutRow, ExpiryCandidate, Notification, OutboxRow, PaymentDetails, RECONCILE_MARKS_MS,

@@ -150,7 +150,15 @@ pub(super) async fn held_in(
     .bind(currency.code())
     .fetch_all(&mut **tx)
     .await?;
-    Ok(holds.iter().filter_map(|h| h.parse::<Decimal>().ok()).sum())
+    // Card loads and fundings take from the same wallet.
+    let cards: Vec<String> = sqlx::query_scalar(
+        "SELECT hold FROM card_fundings WHERE currency = $1 AND status IN ('queued', 'unknown') \
+         AND kind IN ('load', 'fund')",
+    )
+    .bind(currency.code())
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(holds.iter().chain(&cards).filter_map(|h| h.parse::<Decimal>().ok()).sum())
 }
 
 /// A transition's end state and what goes with it.

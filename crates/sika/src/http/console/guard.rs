@@ -106,6 +106,7 @@ impl AppState {
                 if crate::auth::roles::may::APPROVE_PAYOUTS.contains(&c.role()) {
                     c.approvals_waiting = self.payouts.store.payouts_awaiting_count().await.ok();
                 }
+                c.cards_enabled = self.cards.is_some();
                 c.here = ctx.path.split('?').next().unwrap_or("/").to_string();
                 // Display only: every record stays UTC; another instance's change shows on the next page.
                 if let Ok(zone) = self.store.setting(ZONE_SETTING).await {
@@ -198,6 +199,9 @@ impl Nav {
         }
         if crate::auth::roles::may::READ_PAYOUTS.contains(&c.role()) {
             links.push(("/payouts", "Payouts".into()));
+        }
+        if c.cards_enabled && crate::auth::roles::may::READ_CARDS.contains(&c.role()) {
+            links.push(("/cards", "Cards".into()));
         }
         if let Some(n) = c.approvals_waiting {
             links.push(("/payouts?status=awaiting_approval", format!("Approvals ({n})")));

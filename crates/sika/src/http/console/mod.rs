@@ -5,6 +5,7 @@
 mod account;
 mod admin;
 mod audit_log;
+mod cards;
 mod charts;
 pub mod flash;
 mod forms;
@@ -56,6 +57,13 @@ pub fn routes() -> Router<AppState> {
         .route("/payouts/{reference}/cancel", post(payouts::cancel))
         .route("/payouts/{reference}/reveal", post(payouts::reveal))
         .route("/payouts/{reference}/retry", post(payouts::retry))
+        .route("/cards", get(cards::list))
+        .route("/cards/{reference}", get(cards::detail))
+        .route("/cards/{reference}/reveal", post(cards::reveal))
+        .route("/cards/{reference}/fundings", post(cards::request_funding))
+        .route("/cards/{reference}/fundings/{funding}/approve", post(cards::approve_funding))
+        .route("/cards/{reference}/fundings/{funding}/reject", post(cards::reject_funding))
+        .route("/cards/{reference}/{action}", post(cards::act))
         .route("/admin/settings", get(payments::settings).post(payments::save_settings))
         .route("/admin/settings/secret", post(payments::new_secret))
         .route("/admin/settings/thresholds", post(payments::save_threshold))

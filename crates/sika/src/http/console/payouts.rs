@@ -326,7 +326,7 @@ struct DetailPage {
 }
 
 /// Who a `created_by` is, in words.
-async fn who(state: &AppState, id: &str) -> String {
+pub(super) async fn who(state: &AppState, id: &str) -> String {
     if let Some(key) = id.strip_prefix("key:") {
         return format!("API key {key}");
     }

@@ -1,0 +1,531 @@
+//! Virtual cards in the console (only when they are on): the list with the
+//! fundings waiting for approval, a card's page (masked number, balance read
+//! live, loads/fundings/withdrawals, timeline), block/unblock/terminate
+//! (operators; the destructive ones on a second screen), asking for a funding
+//! or withdrawal (operators), approving or rejecting one (approvers, a fresh
+//! code, never their own), and the audited live reveal of the number and CVV
+//! (operators, a fresh code; never stored, logged or cached).
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::forms::Confirm;
+use super::guard::{Ctx, Nav, internal, render, time};
+use super::payouts::who;
+use crate::audit::Outcome;
+use crate::auth::login::StepUp;
+use crate::auth::roles::may;
+use crate::auth::session::Current;
+use crate::cards::{Action, ActionError, Cards, Revealed};
+use crate::domain::approval::Approver;
+use crate::domain::card::FundingRequest;
+use crate::domain::{CardStatus, Currency, FundingKind, FundingStatus};
+use crate::http::AppState;
+use crate::http::error::AppError;
+use crate::store::FundingWrite;
+use crate::timefmt::Stamp;
+
+struct CardLine {
+    reference: String,
+    name: String,
+    masked: String,
+    currency: String,
+    amount: String,
+    status: CardStatus,
+    created: Stamp,
+}
+
+struct AwaitingLine {
+    card: String,
+    kind: FundingKind,
+    currency: Currency,
+    amount: String,
+    by: String,
+    created: Stamp,
+}
+
+#[derive(Template)]
+#[template(path = "cards.html")]
+struct ListPage {
+    nav: Option<Nav>,
+    rows: Vec<CardLine>,
+    awaiting: Vec<AwaitingLine>,
+    next: Option<String>,
+}
+
+struct FundingLine {
+    reference: String,
+    kind: FundingKind,
+    currency: Currency,
+    amount: String,
+    status: FundingStatus,
+    approvals: usize,
+    needed: i64,
+    note: String,
+    can_approve: bool,
+}
+
+#[derive(Template)]
+#[template(path = "card.html")]
+struct CardPage {
+    nav: Option<Nav>,
+    csrf: String,
+    card: crate::store::CardRow,
+    masked: String,
+    balance: Option<String>,
+    first_load: String,
+    created_by: String,
+    fundings: Vec<FundingLine>,
+    events: Vec<(Stamp, String, String)>,
+    actions: Vec<(&'static str, &'static str)>,
+    can_manage: bool,
+    can_reveal: bool,
+    revealed: Option<Revealed>,
+    error: Option<String>,
+    notice: Option<String>,
+}
+
+/// Cards off: the console has no card pages at all.
+fn cards(state: &AppState) -> Result<&Cards, Response> {
+    state.cards.as_ref().ok_or_else(|| AppError::NotFound.into_response())
+}
+
+fn money(currency: &str, amount: rust_decimal::Decimal) -> String {
+    currency.parse::<Currency>().map(|c| c.format(amount)).unwrap_or_else(|_| amount.to_string())
+}
+
+#[derive(Deserialize, Default)]
+pub struct ListQuery {
+    #[serde(default)]
+    cursor: String,
+}
+
+pub async fn list(State(state): State<AppState>, ctx: Ctx, Query(q): Query<ListQuery>) -> Response {
+    let cards = match cards(&state) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let c = match state.authorize(&ctx, may::READ_CARDS, "cards", None).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let after = q
+        .cursor
+        .split_once('.')
+        .and_then(|(at, r)| Some((at.parse::<i64>().ok()?, crate::domain::checkout::reference(r).ok()?)));
+    let (mut rows, waiting) = match (cards.list(after, 51).await, cards.fundings_awaiting().await) {
+        (Ok(r), Ok(w)) => (r, w),
+        (Err(e), _) | (_, Err(e)) => return internal(e),
+    };
+    let next = (rows.len() > 50).then(|| {
+        rows.truncate(50);
+        rows.last().map(|r| format!("{}.{}", r.created_at, r.reference))
+    });
+    let mut awaiting = Vec::new();
+    for f in waiting {
+        awaiting.push(AwaitingLine {
+            card: f.card_reference.clone(),
+            kind: f.kind,
+            currency: f.currency,
+            amount: f.currency.format(f.amount),
+            by: who(&state, &f.created_by).await,
+            created: time(f.created_at),
+        });
+    }
+    render(&ListPage {
+        nav: Nav::of(&c),
+        rows: rows
+            .into_iter()
+            .map(|r| CardLine {
+                masked: r.masked_pan.clone().unwrap_or_else(|| "not issued yet".into()),
+                amount: money(&r.currency, r.amount),
+                name: r.name_on_card,
+                currency: r.currency,
+                status: r.status,
+                created: time(r.created_at),
+                reference: r.reference,
+            })
+            .collect(),
+        awaiting,
+        next: next.flatten(),
+    })
+}
+
+struct Shown {
+    revealed: Option<Revealed>,
+    error: Option<String>,
+    notice: Option<String>,
+}
+
+impl Shown {
+    fn none() -> Self {
+        Shown { revealed: None, error: None, notice: None }
+    }
+    fn error(e: impl Into<String>) -> Self {
+        Shown { error: Some(e.into()), ..Shown::none() }
+    }
+    fn notice(n: impl Into<String>) -> Self {
+        Shown { notice: Some(n.into()), ..Shown::none() }
+    }
+}
+
+async fn card_view(state: &AppState, c: &Current, reference: &str, shown: Shown) -> Response {
+    let cards = match cards(state) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if crate::domain::checkout::reference(reference).is_err() {
+        return AppError::NotFound.into_response();
+    }
+    let card = match cards.card(reference).await {
+        Ok(Some(card)) => card,
+        Ok(None) => return AppError::NotFound.into_response(),
+        Err(e) => return internal(e),
+    };
+    let (rows, events) = match (cards.fundings(reference).await, cards.events(reference).await) {
+        (Ok(f), Ok(e)) => (f, e),
+        (Err(e), _) | (_, Err(e)) => return internal(e),
+    };
+    let role = c.role();
+    let mut fundings = Vec::new();
+    for f in rows {
+        let approvals = match cards.funding_approvals(&f.reference).await {
+            Ok(a) => a,
+            Err(e) => return internal(e),
+        };
+        fundings.push(FundingLine {
+            can_approve: may::APPROVE_CARD_FUNDING.contains(&role)
+                && f.status == FundingStatus::AwaitingApproval
+                && f.created_by != c.user.id
+                && !approvals.contains(&c.user.id),
+            approvals: approvals.len(),
+            needed: f.approvals_needed,
+            note: f.reason.clone().unwrap_or_default(),
+            amount: f.currency.format(f.amount),
+            currency: f.currency,
+            kind: f.kind,
+            status: f.status,
+            reference: f.reference,
+        });
+    }
+    let balance = cards.balance(&card).await.map(|b| money(&card.currency, b));
+    let actions: Vec<(&'static str, &'static str)> = match card.status {
+        CardStatus::Active => vec![("block", "Block"), ("terminate", "Terminate")],
+        CardStatus::Blocked => vec![("unblock", "Unblock"), ("terminate", "Terminate")],
+        _ => Vec::new(),
+    };
+    let live = matches!(card.status, CardStatus::Active | CardStatus::Blocked);
+    let mut page = CardPage {
+        nav: Nav::of(c),
+        csrf: c.csrf_token.clone(),
+        masked: card.masked_pan.clone().unwrap_or_else(|| "not issued yet".into()),
+        balance,
+        first_load: money(&card.currency, card.amount),
+        created_by: who(state, &card.api_key_id).await,
+        fundings,
+        events: events.into_iter().map(|(at, k, d)| (time(at), k, d)).collect(),
+        can_manage: may::MANAGE_CARDS.contains(&role) && !actions.is_empty(),
+        actions,
+        can_reveal: may::REVEAL_CARDS.contains(&role) && live && shown.revealed.is_none(),
+        card,
+        revealed: shown.revealed,
+        error: shown.error,
+        notice: shown.notice,
+    };
+    if !may::MANAGE_CARDS.contains(&role) {
+        page.actions.clear();
+    }
+    let mut r = render(&page);
+    // A revealed number must not outlive the page: never stored by a cache.
+    r.headers_mut().insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+    r
+}
+
+pub async fn detail(State(state): State<AppState>, ctx: Ctx, Path(reference): Path<String>) -> Response {
+    match state.authorize(&ctx, may::READ_CARDS, "cards", None).await {
+        Ok(c) => card_view(&state, &c, &reference, Shown::none()).await,
+        Err(r) => r,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CodeForm {
+    #[serde(default)]
+    totp: String,
+    #[serde(default)]
+    csrf_token: String,
+}
+
+/// A fresh authenticator code, or the page again saying why not.
+async fn fresh_code(state: &AppState, c: &Current, ctx: &Ctx, totp: &str, reference: &str) -> Result<(), Response> {
+    match state.auth.step_up(c, &ctx.ip, &ctx.user_agent, totp).await {
+        Ok(StepUp::Passed) => Ok(()),
+        Ok(StepUp::Refused { left }) => {
+            let why = format!("The authenticator code is not right, or was already used ({left} tries left).");
+            Err(card_view(state, c, reference, Shown::error(why)).await)
+        }
+        Ok(StepUp::SessionEnded) => Err(axum::response::Redirect::to("/login").into_response()),
+        Err(e) => Err(internal(e)),
+    }
+}
+
+/// The full number and CVV, read live from Flutterwave after a fresh code:
+/// audited (who, which card — never the number), shown once, kept nowhere.
+pub async fn reveal(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(reference): Path<String>,
+    Form(f): Form<CodeForm>,
+) -> Response {
+    let cards = match cards(&state) {
+        Ok(c) => c.clone(),
+        Err(r) => return r,
+    };
+    let c = match state.authorize(&ctx, may::REVEAL_CARDS, "cards.reveal", Some(&f.csrf_token)).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if let Err(r) = fresh_code(&state, &c, &ctx, &f.totp, &reference).await {
+        return r;
+    }
+    let result = cards.reveal(&reference).await;
+    let actor = c.actor(&ctx.ip, &ctx.user_agent);
+    let outcome = if result.is_ok() { Outcome::Success } else { Outcome::Failure };
+    if let Err(r) = state.audited(&actor, "card.reveal", &format!("card:{reference}"), outcome, json!({})).await {
+        return r;
+    }
+    match result {
+        Ok(revealed) => card_view(&state, &c, &reference, Shown { revealed: Some(revealed), ..Shown::none() }).await,
+        Err(ActionError::NotFound) => AppError::NotFound.into_response(),
+        Err(e) => card_view(&state, &c, &reference, Shown::error(format!("Not shown: {e}."))).await,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ActionForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    confirmed: String,
+}
+
+/// Block, unblock or terminate; blocking and terminating ask first.
+pub async fn act(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path((reference, action)): Path<(String, String)>,
+    Form(f): Form<ActionForm>,
+) -> Response {
+    let cards = match cards(&state) {
+        Ok(c) => c.clone(),
+        Err(r) => return r,
+    };
+    let c = match state.authorize(&ctx, may::MANAGE_CARDS, "cards.manage", Some(&f.csrf_token)).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let Some(action) = Action::parse(&action) else { return AppError::NotFound.into_response() };
+    if crate::domain::checkout::reference(&reference).is_err() {
+        return AppError::NotFound.into_response();
+    }
+    let path = format!("/cards/{reference}/{}", action.as_str());
+    let back = format!("/cards/{reference}");
+    if action != Action::Unblock && f.confirmed != "yes" {
+        let (heading, consequences, button) = match action {
+            Action::Terminate => (
+                "Terminate this card?",
+                "Flutterwave closes the card for good and returns what is left on it to the wallet. It cannot be undone.",
+                "Terminate the card",
+            ),
+            _ => {
+                ("Block this card?", "Every payment with the card is declined until it is unblocked.", "Block the card")
+            }
+        };
+        return Confirm { heading, consequences, action: &path, button, back: &back }.page(&c);
+    }
+    let result = cards.act(&reference, action).await;
+    let actor = c.actor(&ctx.ip, &ctx.user_agent);
+    let outcome = if result.is_ok() { Outcome::Success } else { Outcome::Failure };
+    if let Err(r) = state.audited(&actor, action.audit_action(), &format!("card:{reference}"), outcome, json!({})).await
+    {
+        return r;
+    }
+    match result {
+        Ok(card) => {
+            card_view(
+                &state,
+                &c,
+                &reference,
+                Shown::notice(format!("The card is {}.", card.status.label().to_lowercase())),
+            )
+            .await
+        }
+        Err(ActionError::NotFound) => AppError::NotFound.into_response(),
+        Err(e) => card_view(&state, &c, &reference, Shown::error(format!("Not done: {e}."))).await,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct FundingForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    amount: String,
+}
+
+/// An operator asks for a funding or withdrawal; an approver must consent.
+pub async fn request_funding(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(reference): Path<String>,
+    Form(f): Form<FundingForm>,
+) -> Response {
+    let cards = match cards(&state) {
+        Ok(c) => c.clone(),
+        Err(r) => return r,
+    };
+    let c = match state.authorize(&ctx, may::MANAGE_CARDS, "cards.fund", Some(&f.csrf_token)).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let card = match cards.card(&reference).await {
+        Ok(Some(card)) => card,
+        Ok(None) => return AppError::NotFound.into_response(),
+        Err(e) => return internal(e),
+    };
+    let kind = if f.kind == "withdraw" { FundingKind::Withdraw } else { FundingKind::Fund };
+    let Some(amount) = flutterwave::Amount::parse(&f.amount.trim().replace(',', "")) else {
+        return card_view(&state, &c, &reference, Shown::error("Enter the amount as a number such as 25.50.")).await;
+    };
+    let Ok(currency) = card.currency.parse::<Currency>() else { return AppError::NotFound.into_response() };
+    let req = FundingRequest { reference: format!("cf-{}", crate::crypto::random::hex_id()), amount };
+    let new = match req.validate(kind, currency, cards.max_amount) {
+        Ok(n) => n,
+        Err(e) => {
+            return card_view(&state, &c, &reference, Shown::error(super::forms::sentence(&e.message))).await;
+        }
+    };
+    let result = cards.request_funding(&reference, &c.user.id, &new).await;
+    let actor = c.actor(&ctx.ip, &ctx.user_agent);
+    let outcome = if result.is_ok() { Outcome::Success } else { Outcome::Failure };
+    let action = if kind == FundingKind::Fund { "card.fund.request" } else { "card.withdraw.request" };
+    let details = json!({"funding": new.reference, "amount": new.amount.to_string(), "currency": currency.code()});
+    if let Err(r) = state.audited(&actor, action, &format!("card:{reference}"), outcome, details).await {
+        return r;
+    }
+    match result {
+        Ok(_) => {
+            card_view(&state, &c, &reference, Shown::notice("Asked for: an approver must consent before it is sent."))
+                .await
+        }
+        Err(e) => card_view(&state, &c, &reference, Shown::error(format!("Not asked for: {e}."))).await,
+    }
+}
+
+/// An approver consents to a funding with a fresh code; the rule decides.
+pub async fn approve_funding(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path((reference, funding)): Path<(String, String)>,
+    Form(f): Form<CodeForm>,
+) -> Response {
+    let cards = match cards(&state) {
+        Ok(c) => c.clone(),
+        Err(r) => return r,
+    };
+    let c = match state.authorize(&ctx, may::APPROVE_CARD_FUNDING, "cards.approve", Some(&f.csrf_token)).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if !belongs(&cards, &funding, &reference).await {
+        return AppError::NotFound.into_response();
+    }
+    if let Err(r) = fresh_code(&state, &c, &ctx, &f.totp, &reference).await {
+        return r;
+    }
+    let approver = Approver {
+        user_id: c.user.id.clone(),
+        may_approve: may::APPROVE_CARD_FUNDING.contains(&c.role()),
+        stepped_up: true,
+    };
+    let written = match cards.approve_funding(&funding, &approver).await {
+        Ok(w) => w,
+        Err(e) => return internal(e),
+    };
+    let (outcome, shown) = match &written {
+        FundingWrite::Queued(_) => (Outcome::Success, Shown::notice("Approved: it is queued to be sent.")),
+        FundingWrite::Recorded { still_needed } => {
+            (Outcome::Success, Shown::notice(format!("Approval recorded; {still_needed} more approver(s) needed.")))
+        }
+        FundingWrite::Refused(why) => (Outcome::Denied, Shown::error(format!("Not approved: {why}."))),
+        FundingWrite::Short { available, held, amount } => (
+            Outcome::Denied,
+            Shown::error(format!(
+                "Not approved: there is not enough money for it. Available {available}, already held {held}, this {amount}."
+            )),
+        ),
+    };
+    let actor = c.actor(&ctx.ip, &ctx.user_agent);
+    let details = json!({"funding": funding, "result": format!("{written:?}")});
+    if let Err(r) = state.audited(&actor, "card.funding.approve", &format!("card:{reference}"), outcome, details).await
+    {
+        return r;
+    }
+    card_view(&state, &c, &reference, shown).await
+}
+
+#[derive(Deserialize)]
+pub struct ReasonForm {
+    #[serde(default)]
+    reason: String,
+    #[serde(default)]
+    csrf_token: String,
+}
+
+pub async fn reject_funding(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path((reference, funding)): Path<(String, String)>,
+    Form(f): Form<ReasonForm>,
+) -> Response {
+    let cards = match cards(&state) {
+        Ok(c) => c.clone(),
+        Err(r) => return r,
+    };
+    let c = match state.authorize(&ctx, may::APPROVE_CARD_FUNDING, "cards.reject", Some(&f.csrf_token)).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if !belongs(&cards, &funding, &reference).await {
+        return AppError::NotFound.into_response();
+    }
+    let reason: String = f.reason.chars().filter(|ch| !ch.is_control()).take(200).collect();
+    if reason.trim().is_empty() {
+        return card_view(&state, &c, &reference, Shown::error("Give a reason for rejecting.")).await;
+    }
+    let actor = c.actor(&ctx.ip, &ctx.user_agent);
+    let details = json!({"funding": funding, "reason": reason});
+    if let Err(r) =
+        state.audited(&actor, "card.funding.reject", &format!("card:{reference}"), Outcome::Success, details).await
+    {
+        return r;
+    }
+    match cards.reject_funding(&funding, reason.trim()).await {
+        Ok(true) => card_view(&state, &c, &reference, Shown::notice("Rejected.")).await,
+        Ok(false) => {
+            card_view(&state, &c, &reference, Shown::error("Only a request awaiting approval can be rejected.")).await
+        }
+        Err(e) => internal(e),
+    }
+}
+
+/// The funding exists and is this card's (the URL names both).
+async fn belongs(cards: &Cards, funding: &str, card: &str) -> bool {
+    matches!(cards.funding(funding).await, Ok(Some(f)) if f.card_reference == card)
+}
