@@ -163,6 +163,29 @@ pub async fn debit_card(State(state): State<Shared>, Path(id): Path<String>, raw
     }
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BalanceBody {
+    currency: String,
+    available: Value,
+}
+
+/// Sets a wallet's available balance (for drills of short wallets).
+pub async fn set_balance(State(state): State<Shared>, raw: Bytes) -> Response {
+    let b: BalanceBody = match serde_json::from_slice(&raw) {
+        Ok(b) => b,
+        Err(e) => return problem(StatusCode::BAD_REQUEST, &format!("invalid body: {e}")),
+    };
+    let Some(available) = amount(Some(&b.available)) else {
+        return problem(StatusCode::BAD_REQUEST, "available must be positive");
+    };
+    let mut d = crate::state::lock(&state.data);
+    let entry = d.balances.entry(b.currency.to_ascii_uppercase()).or_insert((available, available));
+    *entry = (available, available);
+    Json(serde_json::json!({"currency": b.currency.to_ascii_uppercase(), "available": available.to_string()}))
+        .into_response()
+}
+
 /// Distinguishes an absent field (keep) from `null` (clear).
 fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)

@@ -126,6 +126,7 @@ fn router(state: Shared) -> Router {
         .route("/_emulator/transfers/{id}/complete", post(control::complete_transfer))
         .route("/_emulator/transfers/{id}/reverse", post(control::reverse_transfer))
         .route("/_emulator/cards/{id}/debit", post(control::debit_card))
+        .route("/_emulator/balances", post(control::set_balance))
         .route("/_emulator/faults", post(control::set_faults).get(control::get_faults))
         .route("/_emulator/stats", get(control::stats))
         .route("/_emulator/stats/reset", post(control::reset_stats))

@@ -279,6 +279,8 @@ pub struct CardTxn {
     pub indicator: &'static str,
     pub narration: String,
     pub created_ms: i64,
+    /// Why a debit was declined (it moved nothing); `None` when it went through.
+    pub declined: Option<&'static str>,
 }
 
 #[derive(Debug, Default)]

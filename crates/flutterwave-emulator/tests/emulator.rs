@@ -325,6 +325,49 @@ async fn transfers_send_transfer_completed_and_cards_send_flat_events() {
     let got = hooks.wait_for(2).await;
     assert!(got[1].body.get("event").is_none(), "card events have no event key");
     assert_eq!(got[1].body["CardId"], card_id.as_str());
+    assert_eq!(got[1].body["Status"], "Successful");
+
+    // More than the card holds: declined, listed and sent as such, nothing moved.
+    let (s, declined) = env.control(&format!("/_emulator/cards/{card_id}/debit"), json!({"amount": 100})).await;
+    assert_eq!((s, declined["Status"].as_str()), (200, Some("Declined")));
+    let got = hooks.wait_for(3).await;
+    assert_eq!(got[2].body["Status"], "Declined");
+    let (_, c) = env.api(reqwest::Method::GET, &format!("/virtual-cards/{card_id}"), None).await;
+    assert_eq!(c["data"]["amount"], "15.50", "the declined debit moved nothing");
+    let (_, txns) = env
+        .api(
+            reqwest::Method::GET,
+            &format!("/virtual-cards/{card_id}/transactions?from=2000-01-01&to=2100-01-01"),
+            None,
+        )
+        .await;
+    let last = txns["data"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (last["status"].as_str(), last["response_message"].as_str()),
+        (Some("Declined"), Some("Insufficient card balance"))
+    );
+    // A withdrawal beyond the card's balance and a funding beyond the wallet's are refused.
+    let (s, v) = env
+        .api(reqwest::Method::POST, &format!("/virtual-cards/{card_id}/withdraw"), Some(json!({"amount": 16})))
+        .await;
+    assert_eq!(s, 400, "{v}");
+    assert!(v["message"].as_str().unwrap().contains("Insufficient card balance"));
+    env.control("/_emulator/balances", json!({"currency": "USD", "available": 10})).await;
+    let (s, v) = env
+        .api(
+            reqwest::Method::POST,
+            &format!("/virtual-cards/{card_id}/fund"),
+            Some(json!({"amount": 11, "debit_currency": "USD"})),
+        )
+        .await;
+    assert_eq!(s, 400, "{v}");
+    // A blocked card declines; unblocked it pays again.
+    env.api(reqwest::Method::PUT, &format!("/virtual-cards/{card_id}/status/block"), None).await;
+    let (_, v) = env.control(&format!("/_emulator/cards/{card_id}/debit"), json!({"amount": 1})).await;
+    assert_eq!(v["Status"], "Declined");
+    env.api(reqwest::Method::PUT, &format!("/virtual-cards/{card_id}/status/unblock"), None).await;
+    let (_, v) = env.control(&format!("/_emulator/cards/{card_id}/debit"), json!({"amount": 1})).await;
+    assert_eq!(v["Status"], "Successful");
 }
 
 #[tokio::test]

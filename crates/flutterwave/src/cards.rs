@@ -100,6 +100,9 @@ pub struct CardTransaction {
     pub indicator: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_text")]
     pub status: Option<String>,
+    /// Why it was declined, when it was.
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub response_message: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_text")]
     pub currency: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_text")]

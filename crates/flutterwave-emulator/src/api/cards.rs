@@ -29,7 +29,8 @@ fn card_json(c: &Card) -> Value {
 pub fn card_webhook(c: &Card, t: &CardTxn) -> Value {
     json!({
         "CardId": c.id, "Amount": num(t.amount), "Balance": num(c.amount), "TransactionId": t.id.to_string(),
-        "MaskedPan": format!("{}*******{}", &c.pan[..6], &c.pan[12..]), "Status": "Successful",
+        "MaskedPan": format!("{}*******{}", &c.pan[..6], &c.pan[12..]),
+        "Status": if t.declined.is_some() { "Declined" } else { "Successful" },
         "Type": if t.indicator == "D" { "Debit" } else { "Credit" }, "Description": t.narration,
     })
 }
@@ -99,6 +100,7 @@ pub async fn create(State(state): State<Shared>, raw: Bytes) -> Response {
                 indicator: "C",
                 narration: "Card funding".into(),
                 created_ms: now_ms(),
+                declined: None,
             }],
         };
         d.cards.insert(id.clone(), c.clone());
@@ -174,6 +176,7 @@ pub async fn fund(State(state): State<Shared>, Path(id): Path<String>, raw: Byte
             indicator: "C",
             narration: "Card funding".into(),
             created_ms: now_ms(),
+            declined: None,
         });
         Ok(-amt)
     });
@@ -200,6 +203,7 @@ pub async fn withdraw(State(state): State<Shared>, Path(id): Path<String>, raw: 
             indicator: "D",
             narration: "Card withdrawal".into(),
             created_ms: now_ms(),
+            declined: None,
         });
         Ok(amt)
     });
@@ -263,8 +267,9 @@ pub async fn transactions(
                 "id": t.id, "amount": num(t.amount), "fee": 0, "product": "Card Issuance",
                 "gateway_reference": format!("GW-{}", t.id), "reference": format!("CT-{}", t.id),
                 "response_code": 5, "amount_confirmed": num(t.amount), "narration": t.narration,
-                "indicator": t.indicator, "created_at": iso(t.created_ms), "status": "Successful",
-                "response_message": "Transaction successful", "currency": card.currency,
+                "indicator": t.indicator, "created_at": iso(t.created_ms),
+                "status": if t.declined.is_some() { "Declined" } else { "Successful" },
+                "response_message": t.declined.unwrap_or("Transaction successful"), "currency": card.currency,
             })
         })
         .collect();
@@ -272,20 +277,34 @@ pub async fn transactions(
 }
 
 /// A merchant-side debit on the card (a purchase), for card-webhook drills.
+/// A blocked or inactive card, or one without the balance, declines it: the
+/// declined transaction is listed and sent as an event, and moves nothing.
 pub fn debit(state: &Shared, id: &str, amt: Decimal, description: &str) -> Result<Value, &'static str> {
     let (card, txn) = {
         let mut d = lock(&state.data);
         let txn_id = d.id();
         let card = d.cards.get_mut(id).ok_or("Card not found")?;
-        if card.terminated || card.blocked || !card.active {
-            return Err("This card cannot be used");
+        if card.terminated {
+            return Err("This card has been terminated");
         }
-        if card.amount < amt {
-            return Err("Insufficient card balance");
+        let declined = if card.blocked || !card.active {
+            Some("Card is not active")
+        } else if card.amount < amt {
+            Some("Insufficient card balance")
+        } else {
+            None
+        };
+        if declined.is_none() {
+            card.amount -= amt;
         }
-        card.amount -= amt;
-        let t =
-            CardTxn { id: txn_id, amount: amt, indicator: "D", narration: description.into(), created_ms: now_ms() };
+        let t = CardTxn {
+            id: txn_id,
+            amount: amt,
+            indicator: "D",
+            narration: description.into(),
+            created_ms: now_ms(),
+            declined,
+        };
         card.transactions.push(t.clone());
         (card.clone(), t)
     };

@@ -387,16 +387,29 @@ impl Cards {
         if !same_amount || !same_way {
             return Ok(EventOutcome::NotYet);
         }
-        let what = format!(
+        // A declined purchase moved nothing: it is recorded as declined, with Flutterwave's reason.
+        let declined = t.status.as_deref().is_some_and(|s| {
+            let s = s.to_ascii_lowercase();
+            s.starts_with("declin") || s.starts_with("fail")
+        });
+        let clean =
+            |s: Option<&str>| s.unwrap_or("").chars().filter(|ch| !ch.is_control()).take(60).collect::<String>();
+        let mut what = format!(
             "{} {} {} ({})",
             if debit { "debit" } else { "credit" },
             c.currency,
             t.amount.decimal(),
-            t.narration.as_deref().unwrap_or("").chars().filter(|ch| !ch.is_control()).take(60).collect::<String>()
+            clean(t.narration.as_deref())
         );
-        self.store
-            .card_event(&c.reference, if debit { "debit" } else { "credit" }, &format!("{what}, transaction {txn_id}"))
-            .await?;
+        if declined {
+            what = format!("{what} declined: {}", clean(t.response_message.as_deref()));
+        }
+        let kind = match (declined, debit) {
+            (true, _) => "declined",
+            (false, true) => "debit",
+            (false, false) => "credit",
+        };
+        self.store.card_event(&c.reference, kind, &format!("{what}, transaction {txn_id}")).await?;
         Ok(EventOutcome::Confirmed(what))
     }
 
