@@ -1,12 +1,18 @@
 //! Virtual cards against the emulator over real HTTP: off by default (every
-//! card route refuses), created once and followed until active, blocked,
-//! unblocked and terminated at Flutterwave first; an indefinite creation is
-//! looked up, never sent again; the card number and CVV are never stored.
+//! card route refuses); a card's first load, fundings and withdrawals wait for
+//! an approver and hold the wallet's money; created once and followed until
+//! active; blocked, unblocked and terminated at Flutterwave first; indefinite
+//! answers are looked up, never sent again; card events count only when
+//! Flutterwave's transactions show them; the card number and CVV are never
+//! stored, logged or audited (SQLite file and WAL, `pg_dump`, logs searched).
 
 mod support;
 
 use serde_json::{Value, json};
 use sika::audit::Actor;
+use sika::domain::FundingStatus;
+use sika::domain::approval::Approver;
+use sika::store::FundingWrite;
 use support::emulated::{Env, env_with};
 
 async fn env_cards(on: bool) -> (Env, String) {
@@ -43,6 +49,51 @@ async fn flutterwave_cards(e: &Env) -> Vec<Value> {
     res.json::<Value>().await.unwrap()["data"].as_array().cloned().unwrap_or_default()
 }
 
+/// An approver who passed a fresh code (as the console makes one).
+fn checker(id: &str) -> Approver {
+    Approver { user_id: id.into(), may_approve: true, stepped_up: true }
+}
+
+fn service(e: &Env) -> sika::cards::Cards {
+    e.app.cards.clone().expect("cards are on")
+}
+
+/// The card's first load approved and sent, then followed until Flutterwave says it is active.
+async fn issued(e: &Env, key: &str, reference: &str) -> Value {
+    let cards = service(e);
+    let (status, v) = call(e, key, "POST", "/api/v1/cards", Some(card(reference))).await;
+    assert_eq!(status, 202, "{v}");
+    let load = sika::cards::funding::load_reference(reference);
+    assert!(matches!(cards.approve_funding(&load, &checker("u-checker")).await.unwrap(), FundingWrite::Queued(_)));
+    cards.dispatch_fundings(10).await.unwrap();
+    for _ in 0..50 {
+        sqlx::query("UPDATE cards SET next_check_at = 0").execute(e.app.db.store.pool_for_tests()).await.unwrap();
+        cards.follow(sika::store::now_ms()).await.unwrap();
+        let (_, got) = call(e, key, "GET", &format!("/api/v1/cards/{reference}"), None).await;
+        if got["status"] == "active" {
+            return got;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+    }
+    panic!("{reference} never became active");
+}
+
+async fn funding_status(e: &Env, reference: &str) -> FundingStatus {
+    service(e).funding(reference).await.unwrap().unwrap().status
+}
+
+/// The card's balance as Flutterwave has it.
+async fn balance_at_flutterwave(e: &Env, flw_id: &str) -> String {
+    let res = e
+        .http
+        .get(format!("{}/virtual-cards/{flw_id}", e.emu.base_url()))
+        .bearer_auth(&e.flw_key)
+        .send()
+        .await
+        .unwrap();
+    res.json::<Value>().await.unwrap()["data"]["amount"].as_str().unwrap().to_string()
+}
+
 #[tokio::test]
 async fn with_cards_off_every_card_route_refuses() {
     let (e, key) = env_cards(false).await;
@@ -54,6 +105,9 @@ async fn with_cards_off_every_card_route_refuses() {
         ("POST", "/api/v1/cards/card-1/block"),
         ("POST", "/api/v1/cards/card-1/unblock"),
         ("POST", "/api/v1/cards/card-1/terminate"),
+        ("POST", "/api/v1/cards/card-1/fund"),
+        ("POST", "/api/v1/cards/card-1/withdraw"),
+        ("GET", "/api/v1/cards/card-1/fundings"),
     ] {
         let body = (method == "POST").then(|| card("card-1"));
         let (status, v) = call(&e, &key, method, path, body).await;
@@ -61,30 +115,69 @@ async fn with_cards_off_every_card_route_refuses() {
         assert_eq!(v["error"]["code"], "cards_disabled", "{method} {path}: {v}");
     }
     assert!(flutterwave_cards(&e).await.is_empty(), "nothing reached Flutterwave");
+    let console = e.app.client.get(e.app.url("/cards")).send().await.unwrap();
+    assert_eq!(console.status(), 404, "no card pages in the console either");
 }
 
-#[tokio::test]
-async fn a_card_is_created_once_followed_until_active_and_its_number_never_stored() {
-    let (e, key) = env_cards(true).await;
+/// The whole life of a card on a database: its first load waits for an
+/// approver (nothing reaches Flutterwave before), it is created once and
+/// followed until active; fundings and withdrawals wait for approval too;
+/// block, unblock, terminate; and the number and CVV Flutterwave answered
+/// with are in no table, file, dump, answer, log or audit entry.
+async fn a_cards_life(db: support::TestDb, postgres: bool) {
+    let logs = capture_logs();
+    let options = support::Options { cards: true, ..Default::default() };
+    let e = env_with(db, options, |_| {}).await;
+    let (_, key) = e.app.auth.create_api_key(&Actor::cli(), "card-shop", "cards").await.unwrap();
     e.faults(json!({"minute_ms": 50})).await;
+    let cards = service(&e);
     let (status, v) = call(&e, &key, "POST", "/api/v1/cards", Some(card("card-1"))).await;
     assert_eq!(status, 202, "{v}");
-    assert_eq!(v["status"], "creating", "inactive at Flutterwave for a minute: {v}");
-    assert!(v["masked_pan"].as_str().unwrap().contains('*'));
+    assert_eq!(v["status"], "awaiting_approval", "its first load moves money: {v}");
+    cards.dispatch_fundings(10).await.unwrap();
+    assert!(flutterwave_cards(&e).await.is_empty(), "nothing is asked of Flutterwave before approval");
     // The same request again is the same card; another body is a conflict.
     let (again, same) = call(&e, &key, "POST", "/api/v1/cards", Some(card("card-1"))).await;
-    assert_eq!((again, &same["masked_pan"]), (202, &v["masked_pan"]));
+    assert_eq!((again, &same["status"]), (202, &v["status"]));
     let mut other = card("card-1");
     other["amount"] = json!("6.00");
     assert_eq!(call(&e, &key, "POST", "/api/v1/cards", Some(other)).await.0, 409);
-    assert_eq!(flutterwave_cards(&e).await.len(), 1, "one card at Flutterwave");
 
-    let cards = e.app.cards.clone().unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(120)).await;
-    sqlx::query("UPDATE cards SET next_check_at = 0").execute(e.app.db.store.pool_for_tests()).await.unwrap();
-    cards.follow(sika::store::now_ms()).await.unwrap();
-    let (_, got) = call(&e, &key, "GET", "/api/v1/cards/card-1", None).await;
-    assert_eq!(got["status"], "active", "{got}");
+    let got = issued(&e, &key, "card-1").await;
+    assert!(got["masked_pan"].as_str().unwrap().contains('*'));
+    assert_eq!(got["balance"], "5.00", "the balance is Flutterwave's, read back: {got}");
+    assert_eq!(flutterwave_cards(&e).await.len(), 1, "one card at Flutterwave");
+    let flw_id = flutterwave_cards(&e).await[0]["id"].as_str().unwrap().to_string();
+    let (_, fundings) = call(&e, &key, "GET", "/api/v1/cards/card-1/fundings", None).await;
+    assert_eq!(fundings["fundings"][0]["status"], "succeeded", "the first load: {fundings}");
+
+    // A funding waits for approval; nothing moves before it.
+    let (status, f) =
+        call(&e, &key, "POST", "/api/v1/cards/card-1/fund", Some(json!({"reference": "fund-1", "amount": "10"}))).await;
+    assert_eq!((status, f["status"].as_str()), (202, Some("awaiting_approval")), "{f}");
+    cards.dispatch_fundings(10).await.unwrap();
+    assert_eq!(balance_at_flutterwave(&e, &flw_id).await, "5.00", "not sent unapproved");
+    assert!(matches!(cards.approve_funding("fund-1", &checker("u-checker")).await.unwrap(), FundingWrite::Queued(_)));
+    cards.dispatch_fundings(10).await.unwrap();
+    assert_eq!(funding_status(&e, "fund-1").await, FundingStatus::Succeeded);
+    assert_eq!(balance_at_flutterwave(&e, &flw_id).await, "15.00");
+    // A withdrawal beyond the card's balance (read from Flutterwave) is not approved; within it, it is.
+    for (reference, amount) in [("wd-big", "20"), ("wd-1", "4")] {
+        let body = json!({"reference": reference, "amount": amount});
+        assert_eq!(call(&e, &key, "POST", "/api/v1/cards/card-1/withdraw", Some(body)).await.0, 202);
+    }
+    match cards.approve_funding("wd-big", &checker("u-checker")).await.unwrap() {
+        FundingWrite::Short { available, amount, .. } => {
+            assert_eq!((available.to_string(), amount.to_string()), ("15.00".into(), "20".into()))
+        }
+        other => panic!("more than the card holds: {other:?}"),
+    }
+    assert_eq!(funding_status(&e, "wd-big").await, FundingStatus::AwaitingApproval, "refused, not lost");
+    assert!(cards.reject_funding("wd-big", "too much").await.unwrap());
+    assert!(matches!(cards.approve_funding("wd-1", &checker("u-checker")).await.unwrap(), FundingWrite::Queued(_)));
+    cards.dispatch_fundings(10).await.unwrap();
+    assert_eq!(funding_status(&e, "wd-1").await, FundingStatus::Succeeded);
+    assert_eq!(balance_at_flutterwave(&e, &flw_id).await, "11.00");
 
     for (action, status) in [("block", "blocked"), ("unblock", "active"), ("terminate", "terminated")] {
         let (code, v) = call(&e, &key, "POST", &format!("/api/v1/cards/card-1/{action}"), None).await;
@@ -92,49 +185,177 @@ async fn a_card_is_created_once_followed_until_active_and_its_number_never_store
     }
     let (code, v) = call(&e, &key, "POST", "/api/v1/cards/card-1/block", None).await;
     assert_eq!(code, 409, "a terminated card stays terminated: {v}");
+    let (code, v) =
+        call(&e, &key, "POST", "/api/v1/cards/card-1/fund", Some(json!({"reference": "fund-2", "amount": "1"}))).await;
+    assert_eq!(code, 409, "a terminated card takes no money: {v}");
     let (code, list) = call(&e, &key, "GET", "/api/v1/cards", None).await;
     assert_eq!((code, list["cards"].as_array().unwrap().len()), (200, 1));
     let (code, txns) = call(&e, &key, "GET", "/api/v1/cards/card-1/transactions", None).await;
     assert_eq!(code, 200, "{txns}");
 
-    // The number and CVV Flutterwave answered with are nowhere in the database files or the answers.
+    // The number and CVV Flutterwave answered with are nowhere Sika keeps or says anything.
     let at_flw = &flutterwave_cards(&e).await[0];
     let (pan, cvv) = (at_flw["card_pan"].as_str().unwrap().to_string(), at_flw["cvv"].as_str().unwrap().to_string());
     assert_eq!(pan.len(), 16);
-    let dir = e.app.db.url.trim_start_matches("sqlite://").to_string();
-    sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(e.app.db.store.pool_for_tests()).await.unwrap();
-    assert!(std::fs::metadata(&dir).is_ok(), "the database file is where the test looks: {dir}");
-    for suffix in ["", "-wal", "-shm"] {
-        if let Ok(bytes) = std::fs::read(format!("{dir}{suffix}")) {
-            assert!(!bytes.windows(pan.len()).any(|w| w == pan.as_bytes()), "the card number is in sika.db{suffix}");
-        }
+    let mut kept: Vec<(String, Vec<u8>)> = Vec::new();
+    if postgres {
+        let out = std::process::Command::new("pg_dump")
+            .arg("--dbname")
+            .arg(&e.app.db.url)
+            .output()
+            .expect("pg_dump must be installed where PostgreSQL tests run");
+        assert!(out.status.success(), "pg_dump: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(String::from_utf8_lossy(&out.stdout).contains("card_fundings"), "the dump holds the card tables");
+        kept.push(("pg_dump".into(), out.stdout));
+    } else {
+        let file = e.app.db.url.trim_start_matches("sqlite://").to_string();
+        kept.push(("sika.db-wal".into(), std::fs::read(format!("{file}-wal")).unwrap_or_default()));
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(e.app.db.store.pool_for_tests()).await.unwrap();
+        kept.push(("sika.db".into(), std::fs::read(&file).expect("the database file")));
     }
-    let answers = format!("{v}{got}{list}{txns}{same}");
-    assert!(!answers.contains(&pan) && !answers.contains(&format!("\"{cvv}\"")), "{answers}");
     let audit = e.app.auth.store.audit_search(&sika::store::AuditFilter::default(), 1000).await.unwrap();
-    assert!(!format!("{audit:?}").contains(&pan));
+    kept.push(("the audit log".into(), format!("{audit:?}").into_bytes()));
+    kept.push(("the answers".into(), format!("{v}{got}{list}{txns}{same}{fundings}").into_bytes()));
+    kept.push(("the logs".into(), logs.lock().unwrap().clone()));
+    for (place, bytes) in &kept {
+        assert!(!bytes.windows(pan.len()).any(|w| w == pan.as_bytes()), "the card number is in {place}");
+        let quoted = format!("\"{cvv}\"");
+        assert!(!bytes.windows(quoted.len()).any(|w| w == quoted.as_bytes()), "the CVV is in {place}");
+    }
+    assert!(!logs.lock().unwrap().is_empty(), "the logs were captured");
     let actions: Vec<&str> = audit.iter().map(|a| a.action.as_str()).collect();
-    for action in ["card.create", "card.block", "card.unblock", "card.terminate"] {
+    for action in
+        ["card.create", "card.fund.request", "card.withdraw.request", "card.block", "card.unblock", "card.terminate"]
+    {
         assert!(actions.contains(&action), "{action} is audited: {actions:?}");
     }
+}
+
+/// Every log line of this test process (nextest runs each test in a process of its own), at every level.
+fn capture_logs() -> std::sync::Arc<std::sync::Mutex<Vec<u8>>> {
+    #[derive(Clone)]
+    struct Sink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Sink {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buf = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = Sink(buf.clone());
+    let _ =
+        tracing_subscriber::fmt().with_max_level(tracing::Level::TRACE).with_writer(move || sink.clone()).try_init();
+    tracing::info!("capturing the logs");
+    buf
+}
+
+#[tokio::test]
+async fn a_cards_life_on_sqlite() {
+    a_cards_life(support::sqlite().await, false).await;
+}
+
+#[tokio::test]
+async fn a_cards_life_on_postgres() {
+    if let Some(db) = support::postgres().await {
+        a_cards_life(db, true).await;
+    }
+}
+
+/// Money onto a card needs an approver who did not ask for it, and a fresh
+/// code; a funding queued without the recorded approvals is not sent; a
+/// refused or expired first load creates nothing; loads and fundings hold
+/// the wallet's money with payouts' holds.
+#[tokio::test]
+async fn funding_needs_approval_and_holds_the_wallet() {
+    let (e, key) = env_cards(true).await;
+    e.faults(json!({"minute_ms": 20})).await;
+    let cards = service(&e);
+    issued(&e, &key, "hold-1").await;
+    // The maker cannot approve, nor anyone without a fresh code.
+    let body = json!({"reference": "own-1", "amount": "3"});
+    assert_eq!(call(&e, &key, "POST", "/api/v1/cards/hold-1/fund", Some(body)).await.0, 202);
+    let maker = cards.funding("own-1").await.unwrap().unwrap().created_by;
+    assert!(matches!(cards.approve_funding("own-1", &checker(&maker)).await.unwrap(), FundingWrite::Refused(_)));
+    let stale = Approver { stepped_up: false, ..checker("u-2") };
+    assert!(matches!(cards.approve_funding("own-1", &stale).await.unwrap(), FundingWrite::Refused(_)));
+    // Queued by hand, without approvals: the dispatcher puts it back, sends nothing.
+    sqlx::query("UPDATE card_fundings SET status = 'queued' WHERE reference = 'own-1'")
+        .execute(e.app.db.store.pool_for_tests())
+        .await
+        .unwrap();
+    cards.dispatch_fundings(10).await.unwrap();
+    assert_eq!(funding_status(&e, "own-1").await, FundingStatus::AwaitingApproval);
+    let flw_id = flutterwave_cards(&e).await[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(balance_at_flutterwave(&e, &flw_id).await, "5.00", "nothing moved");
+
+    // A wallet of 100: a 60 funding is held; another 60 does not fit, before or after a payout's view.
+    e.http
+        .post(format!("{}/_emulator/balances", e.emu.url()))
+        .json(&json!({"currency": "USD", "available": 100}))
+        .send()
+        .await
+        .unwrap();
+    for r in ["h-1", "h-2"] {
+        assert_eq!(
+            call(&e, &key, "POST", "/api/v1/cards/hold-1/fund", Some(json!({"reference": r, "amount": "60"}))).await.0,
+            202
+        );
+    }
+    assert!(matches!(cards.approve_funding("h-1", &checker("u-2")).await.unwrap(), FundingWrite::Queued(_)));
+    assert_eq!(
+        e.app.db.store.payout_holds(sika::domain::Currency::USD).await.unwrap().to_string(),
+        "60",
+        "one wallet, one set of holds"
+    );
+    match cards.approve_funding("h-2", &checker("u-2")).await.unwrap() {
+        FundingWrite::Short { available, held, amount } => {
+            assert_eq!(
+                (available.to_string(), held.to_string(), amount.to_string()),
+                ("100".into(), "60".into(), "60".into())
+            );
+        }
+        other => panic!("the hold would overdraw: {other:?}"),
+    }
+    cards.dispatch_fundings(10).await.unwrap();
+    assert_eq!(funding_status(&e, "h-1").await, FundingStatus::Succeeded);
+    assert!(e.app.db.store.payout_holds(sika::domain::Currency::USD).await.unwrap().is_zero(), "released once sent");
+
+    // A refused first load: no card is ever asked for.
+    assert_eq!(call(&e, &key, "POST", "/api/v1/cards", Some(card("never-1"))).await.0, 202);
+    assert!(cards.reject_funding(&sika::cards::funding::load_reference("never-1"), "not this one").await.unwrap());
+    let (_, never) = call(&e, &key, "GET", "/api/v1/cards/never-1", None).await;
+    assert_eq!(never["status"], "failed", "{never}");
+    cards.dispatch_fundings(10).await.unwrap();
+    assert_eq!(flutterwave_cards(&e).await.len(), 1, "only the approved card exists");
+    // Not approved in time: expired, and its card failed.
+    assert_eq!(call(&e, &key, "POST", "/api/v1/cards", Some(card("late-1"))).await.0, 202);
+    cards.expire_fundings(sika::store::now_ms() + sika::cards::funding::APPROVAL_TTL_MS + 1).await.unwrap();
+    assert_eq!(funding_status(&e, &sika::cards::funding::load_reference("late-1")).await, FundingStatus::Expired);
 }
 
 #[tokio::test]
 async fn an_indefinite_creation_is_looked_up_and_never_makes_two_cards() {
     let (e, key) = env_cards(true).await;
+    let cards = service(&e);
+    assert_eq!(call(&e, &key, "POST", "/api/v1/cards", Some(card("lost-1"))).await.0, 202);
+    let load = sika::cards::funding::load_reference("lost-1");
+    assert!(matches!(cards.approve_funding(&load, &checker("u-1")).await.unwrap(), FundingWrite::Queued(_)));
     // Flutterwave creates the card, then the answer is lost.
     e.faults(json!({"error_after_commit_rate": 1.0, "minute_ms": 50})).await;
-    let (status, v) = call(&e, &key, "POST", "/api/v1/cards", Some(card("lost-1"))).await;
-    assert_eq!(status, 202, "{v}");
+    cards.dispatch_fundings(10).await.unwrap();
+    let (_, v) = call(&e, &key, "GET", "/api/v1/cards/lost-1", None).await;
     assert_eq!(v["status"], "unknown", "{v}");
     assert!(v["masked_pan"].is_null());
-    // Asking again with the same reference does not ask Flutterwave again.
+    // Dispatching and asking again do not ask Flutterwave again.
+    cards.dispatch_fundings(10).await.unwrap();
     let (_, again) = call(&e, &key, "POST", "/api/v1/cards", Some(card("lost-1"))).await;
     assert_eq!(again["status"], "unknown");
     e.faults(json!({"error_after_commit_rate": 0.0})).await;
     assert_eq!(flutterwave_cards(&e).await.len(), 1, "created once at Flutterwave");
 
-    let cards = e.app.cards.clone().unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(120)).await;
     for _ in 0..2 {
         sqlx::query("UPDATE cards SET next_check_at = 0").execute(e.app.db.store.pool_for_tests()).await.unwrap();
@@ -144,6 +365,75 @@ async fn an_indefinite_creation_is_looked_up_and_never_makes_two_cards() {
     assert_eq!(got["status"], "active", "found by lookup: {got}");
     assert!(got["masked_pan"].as_str().unwrap().contains('*'));
     assert_eq!(flutterwave_cards(&e).await.len(), 1, "still one card");
+    assert_eq!(funding_status(&e, &load).await, FundingStatus::Succeeded, "the load follows its card");
+}
+
+/// A funding whose answer is lost is found in the card's transactions, never sent twice.
+#[tokio::test]
+async fn an_indefinite_funding_is_found_in_the_cards_transactions_and_never_sent_twice() {
+    let (e, key) = env_cards(true).await;
+    e.faults(json!({"minute_ms": 20})).await;
+    let cards = service(&e);
+    issued(&e, &key, "lostf-1").await;
+    let flw_id = flutterwave_cards(&e).await[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        call(&e, &key, "POST", "/api/v1/cards/lostf-1/fund", Some(json!({"reference": "lf-1", "amount": "7"}))).await.0,
+        202
+    );
+    assert!(matches!(cards.approve_funding("lf-1", &checker("u-1")).await.unwrap(), FundingWrite::Queued(_)));
+    e.faults(json!({"error_after_commit_rate": 1.0})).await;
+    cards.dispatch_fundings(10).await.unwrap();
+    e.faults(json!({"error_after_commit_rate": 0.0})).await;
+    assert_eq!(funding_status(&e, "lf-1").await, FundingStatus::Unknown);
+    cards.dispatch_fundings(10).await.unwrap();
+    sqlx::query("UPDATE card_fundings SET next_check_at = 0").execute(e.app.db.store.pool_for_tests()).await.unwrap();
+    cards.follow_fundings(sika::store::now_ms()).await.unwrap();
+    assert_eq!(funding_status(&e, "lf-1").await, FundingStatus::Succeeded);
+    assert!(cards.funding("lf-1").await.unwrap().unwrap().flw_txn_id.is_some(), "with the transaction that shows it");
+    assert_eq!(balance_at_flutterwave(&e, &flw_id).await, "12.00", "funded once");
+}
+
+/// Two approvers at once and four dispatchers at once: one queue, one movement.
+async fn concurrent_approvals_and_dispatchers_move_money_once(db: support::TestDb) {
+    let options = support::Options { cards: true, ..Default::default() };
+    let e = env_with(db, options, |_| {}).await;
+    let (_, key) = e.app.auth.create_api_key(&Actor::cli(), "card-shop", "cards").await.unwrap();
+    e.faults(json!({"minute_ms": 20})).await;
+    let cards = service(&e);
+    issued(&e, &key, "race-1").await;
+    let flw_id = flutterwave_cards(&e).await[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        call(&e, &key, "POST", "/api/v1/cards/race-1/fund", Some(json!({"reference": "rf-1", "amount": "9"}))).await.0,
+        202
+    );
+    let mut approving = tokio::task::JoinSet::new();
+    for i in 0..4 {
+        let c = cards.clone();
+        approving.spawn(async move { c.approve_funding("rf-1", &checker(&format!("u-{i}"))).await.unwrap() });
+    }
+    let approvals = approving.join_all().await;
+    let queued = approvals.iter().filter(|w| matches!(w, FundingWrite::Queued(_))).count();
+    assert_eq!(queued, 1, "one approval completes it: {approvals:?}");
+    let mut sending = tokio::task::JoinSet::new();
+    for _ in 0..4 {
+        let c = cards.clone();
+        sending.spawn(async move { c.dispatch_fundings(10).await.unwrap() });
+    }
+    let sent: usize = sending.join_all().await.into_iter().sum();
+    assert_eq!(sent, 1, "one sender");
+    assert_eq!(balance_at_flutterwave(&e, &flw_id).await, "14.00", "funded once");
+}
+
+#[tokio::test]
+async fn concurrent_approvals_and_dispatchers_move_money_once_on_sqlite() {
+    concurrent_approvals_and_dispatchers_move_money_once(support::sqlite().await).await;
+}
+
+#[tokio::test]
+async fn concurrent_approvals_and_dispatchers_move_money_once_on_postgres() {
+    if let Some(db) = support::postgres().await {
+        concurrent_approvals_and_dispatchers_move_money_once(db).await;
+    }
 }
 
 /// A card event changes nothing until the card's own transactions, read from
@@ -153,11 +443,8 @@ async fn an_indefinite_creation_is_looked_up_and_never_makes_two_cards() {
 async fn card_events_count_only_once_flutterwave_shows_the_transaction() {
     let (e, key) = env_cards(true).await;
     e.faults(json!({"minute_ms": 20})).await;
-    assert_eq!(call(&e, &key, "POST", "/api/v1/cards", Some(card("evt-1"))).await.0, 202);
-    tokio::time::sleep(std::time::Duration::from_millis(60)).await;
-    let cards = e.app.cards.clone().unwrap();
-    sqlx::query("UPDATE cards SET next_check_at = 0").execute(e.app.db.store.pool_for_tests()).await.unwrap();
-    cards.follow(sika::store::now_ms()).await.unwrap();
+    issued(&e, &key, "evt-1").await;
+    let cards = service(&e);
     let flw_id = flutterwave_cards(&e).await[0]["id"].as_str().unwrap().to_string();
 
     // A real purchase at Flutterwave: the emulator answers with the flat event it sends.
@@ -178,7 +465,19 @@ async fn card_events_count_only_once_flutterwave_shows_the_transaction() {
     let deliver = |body: Value| {
         e.app.client.post(e.app.url("/webhooks/flutterwave")).header("verif-hash", &e.hash).json(&body).send()
     };
-    for body in [hook.clone(), forged, inflated] {
+    // A purchase beyond the card's balance is declined at Flutterwave: recorded as declined.
+    let declined: Value = e
+        .http
+        .post(format!("{}/_emulator/cards/{flw_id}/debit", e.emu.url()))
+        .json(&json!({"amount": "500", "description": "TV"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(declined["Status"], "Declined");
+    for body in [hook.clone(), forged, inflated, declined] {
         assert_eq!(deliver(body).await.unwrap().status(), 200, "stored for processing");
     }
     // An event without the secret hash is refused at the door.
@@ -189,6 +488,9 @@ async fn card_events_count_only_once_flutterwave_shows_the_transaction() {
     let debits: Vec<&(i64, String, String)> = timeline.iter().filter(|(_, kind, _)| kind == "debit").collect();
     assert_eq!(debits.len(), 1, "only the real purchase: {timeline:?}");
     assert!(debits[0].2.contains("USD 2.5") && debits[0].2.contains("COFFEE"), "{timeline:?}");
+    let refused: Vec<&(i64, String, String)> = timeline.iter().filter(|(_, kind, _)| kind == "declined").collect();
+    assert_eq!(refused.len(), 1, "{timeline:?}");
+    assert!(refused[0].2.contains("Insufficient card balance"), "{timeline:?}");
     let pending: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM webhook_inbox WHERE state = 'retry'")
         .fetch_one(e.app.db.store.pool_for_tests())
         .await
