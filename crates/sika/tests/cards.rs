@@ -497,3 +497,167 @@ async fn card_events_count_only_once_flutterwave_shows_the_transaction() {
         .unwrap();
     assert_eq!(pending, 2, "the forged and inflated events wait, changing nothing, until dead-lettered");
 }
+
+const PASSWORD: &str = "Corr3ct-Horse!Battery";
+
+async fn person(e: &Env, role: sika::auth::Role, email: &str) -> (String, String) {
+    let u = e.app.auth.create_user(&Actor::cli(), email, None, role, PASSWORD, true).await.unwrap();
+    (u.id, u.totp_secret)
+}
+
+/// Who may see and do what on the card pages, checked for every role
+/// (written here independently of the code under test); signed out, sign in first.
+#[tokio::test]
+async fn every_role_against_every_card_page() {
+    use sika::auth::Role;
+    use support::browser::{Browser, code};
+    let (e, _) = env_cards(true).await;
+    let read: &[Role] = &[Role::Admin, Role::Operator, Role::Approver, Role::Viewer];
+    let matrix: Vec<(&str, &str, &[Role])> = vec![
+        ("/cards", "GET", read),
+        ("/cards/none", "GET", read),
+        ("/cards/none/reveal", "POST", &[Role::Operator]),
+        ("/cards/none/fundings", "POST", &[Role::Operator]),
+        ("/cards/none/block", "POST", &[Role::Operator]),
+        ("/cards/none/unblock", "POST", &[Role::Operator]),
+        ("/cards/none/terminate", "POST", &[Role::Operator]),
+        ("/cards/none/fundings/none/approve", "POST", &[Role::Approver]),
+        ("/cards/none/fundings/none/reject", "POST", &[Role::Approver]),
+    ];
+    for role in Role::ALL {
+        let (_, secret) = person(&e, role, &format!("{role}@example.com")).await;
+        let mut b = Browser::new(&e.app.base, e.app.client.clone());
+        assert_eq!(b.login(&format!("{role}@example.com"), PASSWORD, &code(&secret, 0)).await.status, 303);
+        let home = b.get("/").await;
+        assert_eq!(home.body.contains("href=\"/cards\""), read.contains(&role), "{role}: the Cards link");
+        let csrf = home.csrf();
+        for (path, method, allowed) in &matrix {
+            let res = if *method == "GET" { b.get(path).await } else { b.post(path, &[("csrf_token", &csrf)]).await };
+            if allowed.contains(&role) {
+                assert_ne!(res.status, 403, "{role} {method} {path} should be allowed");
+            } else {
+                assert_eq!(res.status, 403, "{role} {method} {path} should be refused");
+            }
+        }
+        // Without the CSRF token, even an allowed form is refused.
+        if role == Role::Operator {
+            assert_eq!(b.post("/cards/none/block", &[]).await.status, 403, "no CSRF token");
+        }
+    }
+    let mut anon = Browser::new(&e.app.base, e.app.client.clone());
+    assert_eq!(anon.get("/cards").await.location.as_deref(), Some("/login?next=%2Fcards"));
+}
+
+/// The console journey: an operator sees the card masked with its live
+/// balance, reveals the number only with a fresh code (the sign-in code is
+/// refused), the reveal is audited without the number and the page is never
+/// cached; the operator asks for a funding, cannot approve it, an approver
+/// does with a fresh code; a rejection's reason stays inert text; terminating asks first.
+#[tokio::test]
+async fn the_console_reveals_only_after_a_fresh_code_and_approves_fundings() {
+    use sika::auth::Role;
+    use support::browser::{Browser, code};
+    let (e, key) = env_cards(true).await;
+    e.faults(json!({"minute_ms": 20})).await;
+    issued(&e, &key, "web-1").await;
+    let at_flw = &flutterwave_cards(&e).await[0];
+    let (pan, cvv) = (at_flw["card_pan"].as_str().unwrap().to_string(), at_flw["cvv"].as_str().unwrap().to_string());
+
+    let (op_id, op_secret) = person(&e, Role::Operator, "op@example.com").await;
+    let mut op = Browser::new(&e.app.base, e.app.client.clone());
+    assert_eq!(op.login("op@example.com", PASSWORD, &code(&op_secret, -1)).await.status, 303);
+    let page = op.get("/cards/web-1").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("*******") && !page.body.contains(&pan), "masked");
+    assert!(page.body.contains("USD 5.00"), "the live balance");
+    assert!(page.headers["cache-control"].to_str().unwrap().contains("no-store"));
+    let csrf = page.csrf();
+    let replay = op.post("/cards/web-1/reveal", &[("totp", &code(&op_secret, -1)), ("csrf_token", &csrf)]).await;
+    assert!(replay.body.contains("already used") && !replay.body.contains(&pan), "the sign-in code is not fresh");
+    let shown = op.post("/cards/web-1/reveal", &[("totp", &code(&op_secret, 0)), ("csrf_token", &csrf)]).await;
+    assert!(shown.body.contains(&format!("<code id=\"revealed-pan\">{pan}</code>")), "{}", shown.body);
+    assert!(shown.body.contains(&format!("<code id=\"revealed-cvv\">{cvv}</code>")));
+    assert!(shown.headers["cache-control"].to_str().unwrap().contains("no-store"), "never cached");
+    let reveals = e
+        .app
+        .auth
+        .store
+        .audit_search(&sika::store::AuditFilter { action: Some("card.reveal".into()), ..Default::default() }, 10)
+        .await
+        .unwrap();
+    assert_eq!(reveals.len(), 1, "the reveal is audited (the refused code is not a reveal)");
+    assert!(!format!("{reveals:?}").contains(&pan) && reveals[0].target == "card:web-1");
+    assert!(!op.get("/cards/web-1").await.body.contains(&pan), "shown once, kept nowhere");
+
+    // The operator asks for a funding; the form refuses nonsense beside nothing lost.
+    let bad = op.post("/cards/web-1/fundings", &[("kind", "fund"), ("amount", "lots"), ("csrf_token", &csrf)]).await;
+    assert!(bad.body.contains("Enter the amount"));
+    let asked = op.post("/cards/web-1/fundings", &[("kind", "fund"), ("amount", "12.50"), ("csrf_token", &csrf)]).await;
+    assert!(asked.body.contains("an approver must consent"), "{}", asked.body);
+    assert!(!asked.body.contains("class=\"approve\""), "the maker gets no approve button");
+    let cards = service(&e);
+    let funding =
+        cards.fundings("web-1").await.unwrap().into_iter().find(|f| f.kind == sika::domain::FundingKind::Fund).unwrap();
+    assert_eq!(funding.created_by, op_id);
+    assert!(
+        matches!(cards.approve_funding(&funding.reference, &checker(&op_id)).await.unwrap(), FundingWrite::Refused(_)),
+        "not by its maker"
+    );
+
+    let (_, ap_secret) = person(&e, Role::Approver, "ap@example.com").await;
+    let mut ap = Browser::new(&e.app.base, e.app.client.clone());
+    assert_eq!(ap.login("ap@example.com", PASSWORD, &code(&ap_secret, -1)).await.status, 303);
+    let list = ap.get("/cards").await;
+    assert!(list.body.contains("id=\"fundings-awaiting\"") && list.body.contains("USD 12.50"), "the approvals queue");
+    let page = ap.get("/cards/web-1").await;
+    assert!(
+        page.body.contains("class=\"approve\"") && !page.body.contains("id=\"reveal\""),
+        "approvers approve, do not reveal"
+    );
+    let csrf = page.csrf();
+    let path = format!("/cards/web-1/fundings/{}/approve", funding.reference);
+    let replay = ap.post(&path, &[("totp", &code(&ap_secret, -1)), ("csrf_token", &csrf)]).await;
+    assert!(replay.body.contains("already used"));
+    assert_eq!(funding_status(&e, &funding.reference).await, FundingStatus::AwaitingApproval);
+    let ok = ap.post(&path, &[("totp", &code(&ap_secret, 0)), ("csrf_token", &csrf)]).await;
+    assert!(ok.body.contains("queued to be sent"), "{}", ok.body);
+    cards.dispatch_fundings(10).await.unwrap();
+    assert_eq!(funding_status(&e, &funding.reference).await, FundingStatus::Succeeded);
+    assert!(ap.get("/cards/web-1").await.body.contains("USD 17.50"), "the balance read back after the funding");
+
+    // A rejection's reason is kept as text: stored markup stays inert.
+    let csrf = csrf_of(&mut op, "/cards/web-1").await;
+    let asked = op.post("/cards/web-1/fundings", &[("kind", "withdraw"), ("amount", "1"), ("csrf_token", &csrf)]).await;
+    assert!(asked.body.contains("an approver must consent"));
+    let wd = cards
+        .fundings("web-1")
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|f| f.kind == sika::domain::FundingKind::Withdraw)
+        .unwrap();
+    let csrf = csrf_of(&mut ap, "/cards/web-1").await;
+    let rejected = ap
+        .post(
+            &format!("/cards/web-1/fundings/{}/reject", wd.reference),
+            &[("reason", "<script>alert(1)</script>"), ("csrf_token", &csrf)],
+        )
+        .await;
+    let escaped = rejected.body.contains("&#60;script&#62;") || rejected.body.contains("&lt;script&gt;");
+    assert!(escaped && !rejected.body.contains("<script>alert"), "stored markup stays text");
+    assert_eq!(funding_status(&e, &wd.reference).await, FundingStatus::Rejected);
+
+    // Terminating asks first, then acts at Flutterwave.
+    let csrf = csrf_of(&mut op, "/cards/web-1").await;
+    let ask = op.post("/cards/web-1/terminate", &[("csrf_token", &csrf)]).await;
+    assert!(ask.body.contains("id=\"confirm-action\"") && ask.body.contains("cannot be undone"));
+    let (_, still) = call(&e, &key, "GET", "/api/v1/cards/web-1", None).await;
+    assert_eq!(still["status"], "active", "nothing happened before confirming");
+    let done = op.post("/cards/web-1/terminate", &[("csrf_token", &csrf), ("confirmed", "yes")]).await;
+    assert!(done.body.contains("The card is terminated"), "{}", done.body);
+    assert!(!done.body.contains("id=\"reveal\""), "a terminated card is not revealed");
+}
+
+async fn csrf_of(b: &mut support::browser::Browser, path: &str) -> String {
+    b.get(path).await.csrf()
+}

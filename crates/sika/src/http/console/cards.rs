@@ -239,10 +239,9 @@ async fn card_view(state: &AppState, c: &Current, reference: &str, shown: Shown)
     if !may::MANAGE_CARDS.contains(&role) {
         page.actions.clear();
     }
-    let mut r = render(&page);
-    // A revealed number must not outlive the page: never stored by a cache.
-    r.headers_mut().insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
-    r
+    // A revealed number must not outlive the page: every answer carries
+    // `Cache-Control: no-store` (`http::edge`), this one included.
+    render(&page)
 }
 
 pub async fn detail(State(state): State<AppState>, ctx: Ctx, Path(reference): Path<String>) -> Response {
