@@ -90,8 +90,8 @@ struct CardPage {
 }
 
 /// Cards off: the console has no card pages at all.
-fn cards(state: &AppState) -> Result<&Cards, Response> {
-    state.cards.as_ref().ok_or_else(|| AppError::NotFound.into_response())
+fn off() -> Response {
+    AppError::NotFound.into_response()
 }
 
 fn money(currency: &str, amount: rust_decimal::Decimal) -> String {
@@ -105,10 +105,7 @@ pub struct ListQuery {
 }
 
 pub async fn list(State(state): State<AppState>, ctx: Ctx, Query(q): Query<ListQuery>) -> Response {
-    let cards = match cards(&state) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    let Some(cards) = state.cards.clone() else { return off() };
     let c = match state.authorize(&ctx, may::READ_CARDS, "cards", None).await {
         Ok(c) => c,
         Err(r) => return r,
@@ -174,10 +171,7 @@ impl Shown {
 }
 
 async fn card_view(state: &AppState, c: &Current, reference: &str, shown: Shown) -> Response {
-    let cards = match cards(state) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    let Some(cards) = state.cards.clone() else { return off() };
     if crate::domain::checkout::reference(reference).is_err() {
         return AppError::NotFound.into_response();
     }
@@ -280,10 +274,7 @@ pub async fn reveal(
     Path(reference): Path<String>,
     Form(f): Form<CodeForm>,
 ) -> Response {
-    let cards = match cards(&state) {
-        Ok(c) => c.clone(),
-        Err(r) => return r,
-    };
+    let Some(cards) = state.cards.clone() else { return off() };
     let c = match state.authorize(&ctx, may::REVEAL_CARDS, "cards.reveal", Some(&f.csrf_token)).await {
         Ok(c) => c,
         Err(r) => return r,
@@ -319,10 +310,7 @@ pub async fn act(
     Path((reference, action)): Path<(String, String)>,
     Form(f): Form<ActionForm>,
 ) -> Response {
-    let cards = match cards(&state) {
-        Ok(c) => c.clone(),
-        Err(r) => return r,
-    };
+    let Some(cards) = state.cards.clone() else { return off() };
     let c = match state.authorize(&ctx, may::MANAGE_CARDS, "cards.manage", Some(&f.csrf_token)).await {
         Ok(c) => c,
         Err(r) => return r,
@@ -385,10 +373,7 @@ pub async fn request_funding(
     Path(reference): Path<String>,
     Form(f): Form<FundingForm>,
 ) -> Response {
-    let cards = match cards(&state) {
-        Ok(c) => c.clone(),
-        Err(r) => return r,
-    };
+    let Some(cards) = state.cards.clone() else { return off() };
     let c = match state.authorize(&ctx, may::MANAGE_CARDS, "cards.fund", Some(&f.csrf_token)).await {
         Ok(c) => c,
         Err(r) => return r,
@@ -434,10 +419,7 @@ pub async fn approve_funding(
     Path((reference, funding)): Path<(String, String)>,
     Form(f): Form<CodeForm>,
 ) -> Response {
-    let cards = match cards(&state) {
-        Ok(c) => c.clone(),
-        Err(r) => return r,
-    };
+    let Some(cards) = state.cards.clone() else { return off() };
     let c = match state.authorize(&ctx, may::APPROVE_CARD_FUNDING, "cards.approve", Some(&f.csrf_token)).await {
         Ok(c) => c,
         Err(r) => return r,
@@ -493,10 +475,7 @@ pub async fn reject_funding(
     Path((reference, funding)): Path<(String, String)>,
     Form(f): Form<ReasonForm>,
 ) -> Response {
-    let cards = match cards(&state) {
-        Ok(c) => c.clone(),
-        Err(r) => return r,
-    };
+    let Some(cards) = state.cards.clone() else { return off() };
     let c = match state.authorize(&ctx, may::APPROVE_CARD_FUNDING, "cards.reject", Some(&f.csrf_token)).await {
         Ok(c) => c,
         Err(r) => return r,
