@@ -104,7 +104,8 @@ async fn every_page_passes_axe_and_stored_markup_stays_inert() {
     let mut checker = Checker { axe, shots, checked: Vec::new() };
 
     // Data with the payload in every free-text field.
-    let e = support::emulated::env().await;
+    let options = support::Options { cards: true, ..Default::default() };
+    let e = support::emulated::env_with(support::sqlite().await, options, |_| {}).await;
     let store = &e.app.payments.store;
     store.set_setting("merchant.name", PAYLOAD).await.unwrap();
     let (_, all) = e.app.auth.create_api_key(&Actor::cli(), "shop", "checkouts,payouts").await.unwrap();
@@ -130,6 +131,27 @@ async fn every_page_passes_axe_and_stored_markup_stays_inert() {
     api(&e, &all, "/api/v1/payouts", json!({"reference": "a11y-po-1", "amount": "2500", "currency": "NGN",
         "bank_code": "044", "account_number": "0690000032", "beneficiary_name": "Forrest Green", "narration": "Invoice 12 & co"}))
     .await;
+
+    // A virtual card, issued (its first load approved), with a funding waiting for approval.
+    e.faults(json!({"minute_ms": 20})).await;
+    let (_, card_key) = e.app.auth.create_api_key(&Actor::cli(), "cards", "cards").await.unwrap();
+    api(
+        &e,
+        &card_key,
+        "/api/v1/cards",
+        json!({"reference": "a11y-card", "currency": "USD", "amount": "5.00",
+        "cardholder": {"first_name": "Ada", "last_name": "Obi", "date_of_birth": "1990-04-21",
+            "email": "ada@example.com", "phone": "+2348012345678", "title": "MRS", "gender": "F"}}),
+    )
+    .await;
+    let cards = e.app.cards.clone().unwrap();
+    let checker_id = sika::domain::approval::Approver { user_id: "u-a11y".into(), may_approve: true, stepped_up: true };
+    cards.approve_funding("a11y-card.load", &checker_id).await.unwrap();
+    cards.dispatch_fundings(5).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(60)).await;
+    sqlx::query("UPDATE cards SET next_check_at = 0").execute(e.app.db.store.pool_for_tests()).await.unwrap();
+    cards.follow(sika::store::now_ms()).await.unwrap();
+    api(&e, &card_key, "/api/v1/cards/a11y-card/fund", json!({"reference": "a11y-fund", "amount": "3"})).await;
 
     let admin = e
         .app
@@ -245,6 +267,18 @@ async fn every_page_passes_axe_and_stored_markup_stays_inert() {
     checker.check(&b, "refund-confirm").await;
     b.goto(&format!("{base}/payouts/a11y-po-1")).await;
     checker.check(&b, "payout-approve").await;
+    b.goto(&format!("{base}/cards")).await;
+    checker.check(&b, "cards").await;
+    b.goto(&format!("{base}/cards/a11y-card")).await;
+    assert!(b.has("button.approve").await, "the approver's approve form");
+    checker.check(&b, "card-approve").await;
+    b.click("#logout").await;
+    b.wait_url("/login?signed_out=1").await;
+    // The operator's card page: the reveal and the forms that move money.
+    sign_in(&b, &base, "op@example.com", &op.totp_secret, 1).await;
+    b.goto(&format!("{base}/cards/a11y-card")).await;
+    assert!(b.has("#reveal").await && b.has("#request-funding").await);
+    checker.check(&b, "card-operator").await;
     b.quit().await;
-    assert_eq!(checker.checked.len(), 28, "{:?}", checker.checked);
+    assert_eq!(checker.checked.len(), 31, "{:?}", checker.checked);
 }
