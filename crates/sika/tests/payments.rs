@@ -332,8 +332,19 @@ async fn the_openapi_document_describes_the_api() {
     assert_eq!(res.status(), 200);
     let doc: Value = res.json().await.unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
-    for path in ["/api/v1/checkouts", "/api/v1/checkouts/{reference}"] {
+    for path in [
+        "/api/v1/checkouts",
+        "/api/v1/checkouts/{reference}",
+        "/api/v1/cards",
+        "/api/v1/cards/{reference}/fund",
+        "/api/v1/cards/{reference}/withdraw",
+        "/api/v1/cards/{reference}/fundings",
+    ] {
         assert!(doc["paths"][path].is_object(), "{path}");
+    }
+    let card_statuses = doc["components"]["schemas"]["CardStatus"]["enum"].as_array().unwrap();
+    for s in sika::domain::CardStatus::ALL {
+        assert!(card_statuses.contains(&json!(s.as_str())), "{s} is documented");
     }
     let statuses = doc["components"]["schemas"]["Checkout"]["properties"]["status"]["enum"].as_array().unwrap();
     assert_eq!(statuses.len(), 5);

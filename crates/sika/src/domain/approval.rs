@@ -48,7 +48,7 @@ pub fn decide(awaiting_approval: bool, c: &Consents<'_>, who: &Approver) -> Deci
         return Decision::Refused("a fresh authenticator code is needed");
     }
     if who.user_id == c.created_by {
-        return Decision::Refused("the person who made a request cannot approve it");
+        return Decision::Refused("the person who created it cannot approve it");
     }
     if c.approved_by.contains(&who.user_id) {
         return Decision::Refused("you approved this already; another approver is needed");

@@ -232,11 +232,31 @@ pub async fn fundings(State(state): State<AppState>, headers: HeaderMap, Path(re
     }
 }
 
-/// `POST /api/v1/cards/{reference}/{block|unblock|terminate|fund|withdraw}`.
-pub async fn act(
+/// `POST /api/v1/cards/{reference}/fund`.
+pub async fn fund(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path((reference, action)): Path<(String, String)>,
+    Path(reference): Path<String>,
+    body: Bytes,
+) -> Response {
+    funding_route(state, headers, reference, FundingKind::Fund, body).await
+}
+
+/// `POST /api/v1/cards/{reference}/withdraw`.
+pub async fn withdraw(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(reference): Path<String>,
+    body: Bytes,
+) -> Response {
+    funding_route(state, headers, reference, FundingKind::Withdraw, body).await
+}
+
+async fn funding_route(
+    state: AppState,
+    headers: HeaderMap,
+    reference: String,
+    kind: FundingKind,
     body: Bytes,
 ) -> Response {
     let Some(cards) = state.cards.as_ref() else { return disabled() };
@@ -247,13 +267,22 @@ pub async fn act(
     if crate::domain::checkout::reference(&reference).is_err() {
         return AppError::NotFound.into_response();
     }
-    let kind = match action.as_str() {
-        "fund" => Some(FundingKind::Fund),
-        "withdraw" => Some(FundingKind::Withdraw),
-        _ => None,
+    request_funding(&state, cards, &key, &reference, kind, &body).await
+}
+
+/// `POST /api/v1/cards/{reference}/{block|unblock|terminate}`.
+pub async fn act(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((reference, action)): Path<(String, String)>,
+) -> Response {
+    let Some(cards) = state.cards.as_ref() else { return disabled() };
+    let key = match caller(&state, &headers, "cards", false).await {
+        Ok(k) => k,
+        Err(r) => return r,
     };
-    if let Some(kind) = kind {
-        return request_funding(&state, cards, &key, &reference, kind, &body).await;
+    if crate::domain::checkout::reference(&reference).is_err() {
+        return AppError::NotFound.into_response();
     }
     let Some(action) = Action::parse(&action) else { return AppError::NotFound.into_response() };
     let result = cards.act(&reference, action).await;

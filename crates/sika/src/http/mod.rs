@@ -76,6 +76,8 @@ fn routes() -> Router<AppState> {
         .route("/api/v1/cards/{reference}", get(cards_api::get))
         .route("/api/v1/cards/{reference}/transactions", get(cards_api::transactions))
         .route("/api/v1/cards/{reference}/fundings", get(cards_api::fundings))
+        .route("/api/v1/cards/{reference}/fund", axum::routing::post(cards_api::fund))
+        .route("/api/v1/cards/{reference}/withdraw", axum::routing::post(cards_api::withdraw))
         .route("/api/v1/cards/{reference}/{action}", axum::routing::post(cards_api::act))
 }
 
