@@ -105,7 +105,7 @@ pub const BUILT_IN: &[(&str, &str, &str)] = &[
     (
         "payouts.asynchronous",
         "Ensure to handle Transfers and Virtual Cards asynchronously via webhooks",
-        "payouts are queued, approved, sent and confirmed by webhook and lookup (payouts/); virtual cards are not offered",
+        "payouts are queued, approved, sent and confirmed by webhook and lookup (payouts/); virtual cards (when SIKA_CARDS_ENABLED) are created, funded and withdrawn the same way, card events confirmed against the card's transactions (cards/)",
     ),
     (
         "errors.definite_only",

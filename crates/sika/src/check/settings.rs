@@ -60,7 +60,7 @@ pub async fn check(src: &dyn Source, report: &mut Report) {
             );
             let item = "Sika: virtual cards are on only where Flutterwave has approved the account";
             if c.cards_enabled {
-                report.warn("cards.enabled", item, "SIKA_CARDS_ENABLED is on: Flutterwave issues cards to approved accounts only; Sika never stores a card number or CVV");
+                report.warn("cards.enabled", item, "SIKA_CARDS_ENABLED is on: Flutterwave issues cards to approved accounts only; every load, funding and withdrawal waits for an approver; Sika never stores a card number or CVV");
             } else {
                 report.pass(
                     "cards.enabled",
