@@ -291,6 +291,21 @@ async fn funding_needs_approval_and_holds_the_wallet() {
     let flw_id = flutterwave_cards(&e).await[0]["id"].as_str().unwrap().to_string();
     assert_eq!(balance_at_flutterwave(&e, &flw_id).await, "5.00", "nothing moved");
 
+    // Two withdrawals of 3 from a card of 5: the second would take more than is left.
+    for r in ["w-a", "w-b"] {
+        let body = json!({"reference": r, "amount": "3"});
+        assert_eq!(call(&e, &key, "POST", "/api/v1/cards/hold-1/withdraw", Some(body)).await.0, 202);
+    }
+    assert!(matches!(cards.approve_funding("w-a", &checker("u-2")).await.unwrap(), FundingWrite::Queued(_)));
+    match cards.approve_funding("w-b", &checker("u-2")).await.unwrap() {
+        FundingWrite::Short { held, .. } => assert_eq!(held.to_string(), "3", "the approved withdrawal counts"),
+        other => panic!("the card would be overdrawn: {other:?}"),
+    }
+    assert!(cards.reject_funding("w-b", "one is enough").await.unwrap());
+    cards.dispatch_fundings(10).await.unwrap();
+    assert_eq!(funding_status(&e, "w-a").await, FundingStatus::Succeeded);
+    assert_eq!(balance_at_flutterwave(&e, &flw_id).await, "2.00");
+
     // A wallet of 100: a 60 funding is held; another 60 does not fit, before or after a payout's view.
     e.http
         .post(format!("{}/_emulator/balances", e.emu.url()))

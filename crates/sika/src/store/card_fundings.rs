@@ -117,6 +117,28 @@ async fn insert(tx: &mut sqlx::Transaction<'static, sqlx::Any>, f: &FundingRow) 
     Ok(r.rows_affected() == 1)
 }
 
+/// What approved withdrawals not yet final will take off a card (the card's
+/// row locked on PostgreSQL, so two approvals of one card queue).
+async fn withdrawals_in_flight(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    backend: Backend,
+    card: &str,
+) -> Result<Decimal, StoreError> {
+    if backend == Backend::Postgres {
+        sqlx::query("SELECT reference FROM cards WHERE reference = $1 FOR UPDATE")
+            .bind(card)
+            .fetch_optional(&mut **tx)
+            .await?;
+    }
+    let amounts: Vec<String> = sqlx::query_scalar(
+        "SELECT amount FROM card_fundings WHERE card_reference = $1 AND kind = 'withdraw' AND status IN ('queued', 'unknown')",
+    )
+    .bind(card)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(amounts.iter().filter_map(|a| a.parse::<Decimal>().ok()).sum())
+}
+
 impl Store {
     /// A new card awaiting approval with its first load, in one transaction;
     /// `false` when the reference exists.
@@ -195,7 +217,8 @@ impl Store {
     /// the funding (and the currency's holds, shared with payouts). When it
     /// completes, a load or funding must fit in `available` (the wallet's
     /// available balance, read just before) less what is held already; a
-    /// withdrawal must fit in `available` (the card's balance, read just before).
+    /// withdrawal must fit in `available` (the card's balance, read just
+    /// before) less the approved withdrawals of that card not yet made.
     pub async fn approve_card_funding(
         &self,
         reference: &str,
@@ -231,7 +254,11 @@ impl Store {
             FundingApproval::Refused(why) => return Ok(FundingWrite::Refused(why.into())),
             FundingApproval::Recorded { still_needed } => FundingWrite::Recorded { still_needed },
             FundingApproval::Complete(approved) => {
-                let held = if f.kind.debits_wallet() { held_in(&mut tx, f.currency).await? } else { Decimal::ZERO };
+                let held = if f.kind.debits_wallet() {
+                    held_in(&mut tx, f.currency).await?
+                } else {
+                    withdrawals_in_flight(&mut tx, self.backend(), &f.card_reference).await?
+                };
                 if held + f.amount > available {
                     return Ok(FundingWrite::Short { available, held, amount: f.amount });
                 }
