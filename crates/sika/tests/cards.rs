@@ -623,6 +623,7 @@ async fn the_console_reveals_only_after_a_fresh_code_and_approves_fundings() {
     let mut ap = Browser::new(&e.app.base, e.app.client.clone());
     assert_eq!(ap.login("ap@example.com", PASSWORD, &code(&ap_secret, -1)).await.status, 303);
     let list = ap.get("/cards").await;
+    assert!(list.body.contains("Cards (1 to approve)"), "the approver's navigation counts what waits");
     assert!(list.body.contains("id=\"fundings-awaiting\"") && list.body.contains("USD 12.50"), "the approvals queue");
     let page = ap.get("/cards/web-1").await;
     assert!(

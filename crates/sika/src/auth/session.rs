@@ -67,6 +67,8 @@ pub struct Current {
     pub approvals_waiting: Option<i64>,
     /// Virtual cards are on (filled by the web layer): the navigation shows them.
     pub cards_enabled: bool,
+    /// Card loads, fundings and withdrawals waiting for approval (approvers, cards on).
+    pub card_approvals_waiting: Option<i64>,
     /// The page asked for, to mark it in the navigation (filled by the web layer).
     pub here: String,
     /// A confirmation of the last change, shown once (filled by the web layer).
@@ -182,6 +184,7 @@ impl Auth {
             stage: s.stage,
             approvals_waiting: None,
             cards_enabled: false,
+            card_approvals_waiting: None,
             here: String::new(),
             flash: None,
         }))

@@ -119,6 +119,10 @@ impl Cards {
         self.store.fundings_awaiting(200).await
     }
 
+    pub async fn fundings_awaiting_count(&self) -> Result<i64, StoreError> {
+        self.store.fundings_awaiting_count().await
+    }
+
     pub async fn funding_approvals(&self, reference: &str) -> Result<Vec<String>, StoreError> {
         self.store.funding_approvals(reference).await
     }

@@ -206,6 +206,12 @@ impl Store {
         Ok(rows.iter().map(row).collect::<Result<_, _>>()?)
     }
 
+    pub async fn fundings_awaiting_count(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM card_fundings WHERE status = 'awaiting_approval'")
+            .fetch_one(self.pool())
+            .await?)
+    }
+
     pub async fn funding_approvals(&self, reference: &str) -> Result<Vec<String>, StoreError> {
         Ok(sqlx::query_scalar("SELECT user_id FROM card_funding_approvals WHERE reference = $1 ORDER BY at")
             .bind(reference)

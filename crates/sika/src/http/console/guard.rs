@@ -107,6 +107,11 @@ impl AppState {
                     c.approvals_waiting = self.payouts.store.payouts_awaiting_count().await.ok();
                 }
                 c.cards_enabled = self.cards.is_some();
+                if let Some(cards) = &self.cards
+                    && crate::auth::roles::may::APPROVE_CARD_FUNDING.contains(&c.role())
+                {
+                    c.card_approvals_waiting = cards.fundings_awaiting_count().await.ok();
+                }
                 c.here = ctx.path.split('?').next().unwrap_or("/").to_string();
                 // Display only: every record stays UTC; another instance's change shows on the next page.
                 if let Ok(zone) = self.store.setting(ZONE_SETTING).await {
@@ -201,7 +206,10 @@ impl Nav {
             links.push(("/payouts", "Payouts".into()));
         }
         if c.cards_enabled && crate::auth::roles::may::READ_CARDS.contains(&c.role()) {
-            links.push(("/cards", "Cards".into()));
+            match c.card_approvals_waiting {
+                Some(n) if n > 0 => links.push(("/cards", format!("Cards ({n} to approve)"))),
+                _ => links.push(("/cards", "Cards".into())),
+            }
         }
         if let Some(n) = c.approvals_waiting {
             links.push(("/payouts?status=awaiting_approval", format!("Approvals ({n})")));
