@@ -74,6 +74,8 @@ pub struct Metrics {
     checkouts: Family<Status, Gauge>,
     refunds: Family<Status, Gauge>,
     payouts: Family<Status, Gauge>,
+    cards: Family<Status, Gauge>,
+    card_fundings: Family<Status, Gauge>,
     locked_users: Gauge,
     heartbeat_age: Family<Worker, FloatGauge>,
     restarts: Family<Worker, Gauge>,
@@ -100,6 +102,8 @@ impl Metrics {
             checkouts: Family::default(),
             refunds: Family::default(),
             payouts: Family::default(),
+            cards: Family::default(),
+            card_fundings: Family::default(),
             locked_users: Gauge::default(),
             heartbeat_age: Family::default(),
             restarts: Family::default(),
@@ -142,6 +146,8 @@ impl Metrics {
         registry.register("checkouts", "Checkouts by status", m.checkouts.clone());
         registry.register("refunds", "Refunds by status", m.refunds.clone());
         registry.register("payouts", "Payouts by status", m.payouts.clone());
+        registry.register("cards", "Virtual cards by status", m.cards.clone());
+        registry.register("card_fundings", "Card loads, fundings and withdrawals by status", m.card_fundings.clone());
         registry.register("locked_users", "Users locked out of signing in now", m.locked_users.clone());
         registry.register(
             "worker_heartbeat_age_seconds",
@@ -174,9 +180,13 @@ pub async fn scrape(state: &AppState) -> Result<String, crate::store::StoreError
     m.inbox_dead.set(health.inbox_dead);
     m.outbox_waiting.set(health.outbox_waiting);
     m.outbox_dead.set(health.outbox_dead);
-    for (family, table) in
-        [(&m.checkouts, StatusTable::Checkouts), (&m.refunds, StatusTable::Refunds), (&m.payouts, StatusTable::Payouts)]
-    {
+    for (family, table) in [
+        (&m.checkouts, StatusTable::Checkouts),
+        (&m.refunds, StatusTable::Refunds),
+        (&m.payouts, StatusTable::Payouts),
+        (&m.cards, StatusTable::Cards),
+        (&m.card_fundings, StatusTable::CardFundings),
+    ] {
         let counts = state.store.status_counts(table).await?;
         family.clear();
         for (status, n) in counts {

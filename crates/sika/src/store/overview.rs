@@ -120,6 +120,8 @@ pub enum StatusTable {
     Checkouts,
     Refunds,
     Payouts,
+    Cards,
+    CardFundings,
 }
 
 impl Store {
@@ -129,6 +131,8 @@ impl Store {
             StatusTable::Checkouts => "SELECT status, COUNT(*) FROM checkouts GROUP BY status",
             StatusTable::Refunds => "SELECT status, COUNT(*) FROM refunds GROUP BY status",
             StatusTable::Payouts => "SELECT status, COUNT(*) FROM payouts GROUP BY status",
+            StatusTable::Cards => "SELECT status, COUNT(*) FROM cards GROUP BY status",
+            StatusTable::CardFundings => "SELECT status, COUNT(*) FROM card_fundings GROUP BY status",
         };
         Ok(sqlx::query_as(sql).fetch_all(self.pool()).await?)
     }
