@@ -204,7 +204,7 @@ async fn drill(database_url: String, instances: usize) {
         Duration::from_secs(900),
         Duration::from_secs(3600),
     );
-    let (_, api_key) = auth.create_api_key(&Actor::cli(), "chaos shop", "checkouts,read,payouts").await.unwrap();
+    let (_, api_key) = auth.create_api_key(&Actor::cli(), "chaos shop", "checkouts,read,payouts,cards").await.unwrap();
     let (shop_url, received) = shop_receiver().await;
     let cipher = sika::crypto::field::FieldCipher::new(keys.clone());
     sika::payments::notify::set_endpoint(&store, &cipher, &shop_url, "whsec_chaos").await.unwrap();
@@ -248,6 +248,8 @@ async fn drill(database_url: String, instances: usize) {
         // Every client arrives from the balancer's address.
         ("SIKA_MAX_CONNECTIONS_PER_IP", "0"),
         ("SIKA_LOG", "info"),
+        // Cards too: their first loads are sent by whichever instance claims them.
+        ("SIKA_CARDS_ENABLED", "true"),
     ]
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -369,6 +371,52 @@ async fn drill(database_url: String, instances: usize) {
             }
         }
         payout_refs.push(reference);
+    }
+
+    // Cards, asked for through the balancer with their first loads approved: the
+    // instances' card workers create them at Flutterwave under the chaos.
+    let card_count = env_number("SIKA_CHAOS_CARDS", 8);
+    let card_service = {
+        let mut c = flutterwave::Config::new(
+            url::Url::parse(&format!("{}/v3", d.emulator_url)).unwrap(),
+            flutterwave::SecretKey::new(flw_key.clone()),
+        );
+        c.rate_per_second = 50;
+        sika::cards::Cards::new(store.clone(), cipher.clone(), flutterwave::Client::new(c).unwrap())
+    };
+    let mut card_refs = Vec::new();
+    for n in 0..card_count {
+        let reference = format!("chaos-card-{n}");
+        // Distinct first loads: an unanswered creation is found in Flutterwave's list by them.
+        let body = json!({"reference": reference, "currency": "USD", "amount": format!("{}.00", 5 + n),
+            "cardholder": {"first_name": "Ada", "last_name": "Obi", "date_of_birth": "1990-04-21",
+                "email": "ada@example.com", "phone": "+2348012345678", "title": "MRS", "gender": "F"}});
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let r = client.post(format!("{}/api/v1/cards", d.base())).bearer_auth(&api_key).json(&body).send().await;
+            match r {
+                Ok(r) if r.status() == 202 => break,
+                Ok(r) if r.status() == 503 => {}
+                Ok(r) => panic!("asking for {reference}: {} {}", r.status(), r.text().await.unwrap_or_default()),
+                Err(_) => {}
+            }
+            assert!(tries < 50, "{reference} could not be asked for");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let approver =
+            sika::domain::approval::Approver { user_id: "chaos-approver".into(), may_approve: true, stepped_up: true };
+        let load = sika::cards::funding::load_reference(&reference);
+        for _ in 0..50 {
+            match card_service.approve_funding(&load, &approver).await.unwrap() {
+                sika::store::FundingWrite::Queued(_) => break,
+                sika::store::FundingWrite::Refused(why) if why.contains("balance") => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                other => panic!("approving {load}: {other:?}"),
+            }
+        }
+        card_refs.push(reference);
     }
 
     // The chaos monkey: SIGKILL an instance at random moments, restart it.
@@ -571,6 +619,43 @@ async fn drill(database_url: String, instances: usize) {
         let events: Vec<String> = store.outbox_for(r).await.unwrap().into_iter().map(|o| o.event).collect();
         assert_eq!(events, ["payout.successful"], "{r}");
     }
+    // Cards: never two at Flutterwave for one request; a card Sika links is the
+    // one Flutterwave made for it, and its first load counts as made.
+    let flw_cards: Vec<Value> = {
+        let v: Value = http
+            .get(format!("{}/v3/virtual-cards", d.emulator_url))
+            .bearer_auth(&flw_key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["data"].as_array().cloned().unwrap_or_default()
+    };
+    let mut cards_linked = 0;
+    for r in &card_refs {
+        let c = store.card(r).await.unwrap().unwrap();
+        let made: Vec<&Value> =
+            flw_cards.iter().filter(|f| f["amount"].as_str() == Some(&format!("{:.2}", c.amount))).collect();
+        assert!(made.len() <= 1, "{r}: {} cards at Flutterwave", made.len());
+        if let Some(id) = &c.flw_id {
+            cards_linked += 1;
+            assert_eq!(made.len(), 1, "{r} is linked to a card Flutterwave has");
+            assert_eq!(made[0]["id"].as_str(), Some(id.as_str()), "{r}");
+            let load = store.funding(&sika::cards::funding::load_reference(r)).await.unwrap().unwrap();
+            assert_eq!(load.status, sika::domain::FundingStatus::Succeeded, "{r}'s load follows its card");
+        } else {
+            // Not linked: still being looked up (a kill between the claim and the answer), never sent twice.
+            assert!(
+                matches!(c.status, sika::domain::CardStatus::Creating | sika::domain::CardStatus::Unknown),
+                "{r} is {}",
+                c.status
+            );
+        }
+    }
+    assert_eq!(flw_cards.len(), card_refs.len().min(flw_cards.len()), "no card Sika did not ask for");
+
     let mut by_status: HashMap<&str, usize> = HashMap::new();
     for (reference, plan, amount) in &plans {
         let c = store.checkout(reference).await.unwrap().unwrap();
@@ -668,6 +753,7 @@ async fn drill(database_url: String, instances: usize) {
         "  payouts: {} approved, all successful, one transfer each; final {payouts_took:?} after the checkouts",
         payout_refs.len()
     );
+    println!("  cards: {} asked for and approved, {cards_linked} linked, none made twice", card_refs.len());
     drop(d.dir);
 }
 
