@@ -383,6 +383,35 @@ async fn an_indefinite_creation_is_looked_up_and_never_makes_two_cards() {
     assert_eq!(funding_status(&e, &load).await, FundingStatus::Succeeded, "the load follows its card");
 }
 
+/// Two lost creations that Flutterwave's list cannot tell apart (same holder,
+/// same load): neither is linked to the wrong card, and neither is ever called
+/// failed while a card that may hold its load exists — even past the hour.
+#[tokio::test]
+async fn lost_creations_that_cannot_be_told_apart_are_never_called_failed() {
+    let (e, key) = env_cards(true).await;
+    let cards = service(&e);
+    for r in ["twin-1", "twin-2"] {
+        assert_eq!(call(&e, &key, "POST", "/api/v1/cards", Some(card(r))).await.0, 202);
+        let load = sika::cards::funding::load_reference(r);
+        assert!(matches!(cards.approve_funding(&load, &checker("u-1")).await.unwrap(), FundingWrite::Queued(_)));
+    }
+    e.faults(json!({"error_after_commit_rate": 1.0, "minute_ms": 20})).await;
+    cards.dispatch_fundings(10).await.unwrap();
+    e.faults(json!({"error_after_commit_rate": 0.0})).await;
+    assert_eq!(flutterwave_cards(&e).await.len(), 2);
+    sqlx::query("UPDATE cards SET next_check_at = 0, updated_at = updated_at - 7200000, created_at = created_at - 7200000")
+        .execute(e.app.db.store.pool_for_tests())
+        .await
+        .unwrap();
+    cards.follow(sika::store::now_ms()).await.unwrap();
+    for r in ["twin-1", "twin-2"] {
+        let (_, v) = call(&e, &key, "GET", &format!("/api/v1/cards/{r}"), None).await;
+        assert_eq!(v["status"], "unknown", "{r} stays looked up: {v}");
+        let load = sika::cards::funding::load_reference(r);
+        assert_eq!(funding_status(&e, &load).await, FundingStatus::Unknown, "{r}'s load is not called failed");
+    }
+}
+
 /// A funding whose answer is lost is found in the card's transactions, never sent twice.
 #[tokio::test]
 async fn an_indefinite_funding_is_found_in_the_cards_transactions_and_never_sent_twice() {

@@ -321,9 +321,9 @@ impl Cards {
                         };
                     }
                     let cards = listed.as_deref().unwrap_or_default();
-                    let found = self.match_unknown(c, cards).await?;
-                    match found {
-                        Some(card) => {
+                    let mut found = self.match_unknown(c, cards).await?;
+                    match (found.len(), found.pop()) {
+                        (1, Some(card)) => {
                             let to = if card.is_active { CardStatus::Active } else { CardStatus::Creating };
                             if self.store.card_linked(&c.reference, c.status, to, &facts(card)).await? {
                                 self.settle_load(&c.reference, FundingStatus::Succeeded, "found with the card").await?;
@@ -331,13 +331,16 @@ impl Cards {
                                 self.store.card_checked(&c.reference, next).await?;
                             }
                         }
-                        None if now - c.updated_at.max(c.created_at) > UNKNOWN_GIVE_UP_MS => {
+                        // Nothing like it at Flutterwave long after it was asked for: never made.
+                        (0, _) if now - c.updated_at.max(c.created_at) > UNKNOWN_GIVE_UP_MS => {
                             let why = "Flutterwave has no such card";
                             if self.store.card_moved(&c.reference, c.status, CardStatus::Failed, why).await? {
                                 self.settle_load(&c.reference, FundingStatus::Failed, why).await?;
                             }
                         }
-                        None => self.store.card_checked(&c.reference, next).await?,
+                        // None yet, or more than one that could be it: a card that may hold its
+                        // load is never called failed; it stays looked up (and visible) until it is clear.
+                        _ => self.store.card_checked(&c.reference, next).await?,
                     }
                 }
                 _ => {}
@@ -346,14 +349,14 @@ impl Cards {
         Ok(due.len())
     }
 
-    /// Flutterwave's card made for `c`: the same name, currency and first
-    /// load, created around when `c` was asked for, and linked to no other
-    /// card. Only an unambiguous match counts.
+    /// Flutterwave's cards that could be the one made for `c`: the same name,
+    /// currency and first load, linked to no other card. Only a single
+    /// candidate is linked.
     async fn match_unknown<'a>(
         &self,
         c: &CardRow,
         cards: &'a [flutterwave::cards::Card],
-    ) -> Result<Option<&'a flutterwave::cards::Card>, StoreError> {
+    ) -> Result<Vec<&'a flutterwave::cards::Card>, StoreError> {
         let mut candidates = Vec::new();
         for card in cards {
             let same = card.name_on_card.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(&c.name_on_card))
@@ -363,7 +366,7 @@ impl Cards {
                 candidates.push(card);
             }
         }
-        Ok(if candidates.len() == 1 { candidates.pop() } else { None })
+        Ok(candidates)
     }
 
     /// A flat card event (debit, credit, OTP): it changes nothing until the
