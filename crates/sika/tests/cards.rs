@@ -399,10 +399,12 @@ async fn lost_creations_that_cannot_be_told_apart_are_never_called_failed() {
     cards.dispatch_fundings(10).await.unwrap();
     e.faults(json!({"error_after_commit_rate": 0.0})).await;
     assert_eq!(flutterwave_cards(&e).await.len(), 2);
-    sqlx::query("UPDATE cards SET next_check_at = 0, updated_at = updated_at - 7200000, created_at = created_at - 7200000")
-        .execute(e.app.db.store.pool_for_tests())
-        .await
-        .unwrap();
+    sqlx::query(
+        "UPDATE cards SET next_check_at = 0, updated_at = updated_at - 7200000, created_at = created_at - 7200000",
+    )
+    .execute(e.app.db.store.pool_for_tests())
+    .await
+    .unwrap();
     cards.follow(sika::store::now_ms()).await.unwrap();
     for r in ["twin-1", "twin-2"] {
         let (_, v) = call(&e, &key, "GET", &format!("/api/v1/cards/{r}"), None).await;
@@ -560,6 +562,7 @@ async fn every_role_against_every_card_page() {
     let matrix: Vec<(&str, &str, &[Role])> = vec![
         ("/cards", "GET", read),
         ("/cards/none", "GET", read),
+        ("/cards/export.csv", "GET", read),
         ("/cards/none/reveal", "POST", &[Role::Operator]),
         ("/cards/none/fundings", "POST", &[Role::Operator]),
         ("/cards/none/block", "POST", &[Role::Operator]),
@@ -705,4 +708,75 @@ async fn the_console_reveals_only_after_a_fresh_code_and_approves_fundings() {
 
 async fn csrf_of(b: &mut support::browser::Browser, path: &str) -> String {
     b.get(path).await.csrf()
+}
+
+/// The card list as the payments list: a status filter, a search by part of a
+/// reference, the total that match, cursor pages that keep the filters, and an
+/// audited, formula-safe CSV export with masked numbers only; the API the same.
+#[tokio::test]
+async fn the_card_list_filters_searches_counts_pages_and_exports() {
+    use sika::auth::Role;
+    use support::browser::{Browser, code};
+    let (e, key) = env_cards(true).await;
+    e.faults(json!({"minute_ms": 20})).await;
+    issued(&e, &key, "-list-active").await;
+    for n in 0..52 {
+        assert_eq!(call(&e, &key, "POST", "/api/v1/cards", Some(card(&format!("list-{n:02}")))).await.0, 202);
+    }
+    let (_, viewer_secret) = person(&e, Role::Viewer, "viewer@example.com").await;
+    let mut b = Browser::new(&e.app.base, e.app.client.clone());
+    assert_eq!(b.login("viewer@example.com", PASSWORD, &code(&viewer_secret, 0)).await.status, 303);
+    let all = b.get("/cards").await;
+    assert!(all.body.contains("53 cards match."), "the total");
+    let next = all
+        .body
+        .split("id=\"next-page\"")
+        .next()
+        .unwrap()
+        .rsplit("href=\"")
+        .next()
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&amp;", "&");
+    let page2 = b.get(&next).await;
+    let refs = |body: &str| -> Vec<String> {
+        let table = body.split("<table id=\"cards\">").nth(1).unwrap();
+        table.split("<tr><td><a href=\"/cards/").skip(1).map(|r| r.split('"').next().unwrap().to_string()).collect()
+    };
+    let (first, second) = (refs(&all.body), refs(&page2.body));
+    assert_eq!((first.len(), second.len()), (50, 3), "fifty a page: {next}");
+    let mut every: Vec<String> = first.into_iter().chain(second).collect();
+    every.sort();
+    every.dedup();
+    assert_eq!(every.len(), 53, "every card once across the pages");
+    let active = b.get("/cards?status=active").await;
+    assert!(active.body.contains("1 card matches.") && active.body.contains(">-list-active<"));
+    let found = b.get("/cards?q=st-1").await;
+    assert!(
+        found.body.contains("10 cards match.") && found.body.contains(">list-13<"),
+        "search by a part of the reference"
+    );
+    let refused = b.get("/cards?status=nonsense").await;
+    assert!(refused.body.contains("Choose a status from the list."), "a clear error, nothing lost");
+    let export = b.get("/cards/export.csv?status=active").await;
+    assert_eq!(export.headers["content-type"], "text/csv; charset=utf-8");
+    let lines: Vec<&str> = export.body.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", export.body);
+    assert!(lines[1].starts_with("\"'-list-active\""), "a leading minus stays text: {}", lines[1]);
+    assert!(lines[1].contains("*******"), "masked numbers only");
+    let audited = e
+        .app
+        .auth
+        .store
+        .audit_search(&sika::store::AuditFilter { action: Some("cards.export".into()), ..Default::default() }, 5)
+        .await
+        .unwrap();
+    assert_eq!(audited.len(), 1, "the export is audited");
+    let (code, v) = call(&e, &key, "GET", "/api/v1/cards?status=awaiting_approval&limit=50", None).await;
+    assert_eq!((code, v["total"].as_i64(), v["cards"].as_array().unwrap().len()), (200, Some(52), 50), "{v}");
+    assert!(v["next_cursor"].is_string());
+    let (code, _) = call(&e, &key, "GET", "/api/v1/cards?status=nonsense", None).await;
+    assert_eq!(code, 400);
 }

@@ -288,8 +288,9 @@ impl Cards {
         self.store.card(reference).await
     }
 
-    pub async fn list(&self, after: Option<(i64, String)>, limit: i64) -> Result<Vec<CardRow>, StoreError> {
-        self.store.cards_page(after, limit).await
+    /// One page of cards for a list, and how many match in all.
+    pub async fn list(&self, q: &crate::store::CardQuery) -> Result<(Vec<CardRow>, i64), StoreError> {
+        self.store.cards_query(q).await
     }
 
     /// The follower's pass: `creating` cards become `active` when Flutterwave

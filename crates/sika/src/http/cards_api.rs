@@ -88,6 +88,11 @@ pub struct ListQuery {
     cursor: String,
     #[serde(default)]
     limit: Option<i64>,
+    #[serde(default)]
+    status: String,
+    /// A reference fragment.
+    #[serde(default)]
+    q: String,
 }
 
 pub async fn list(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<ListQuery>) -> Response {
@@ -102,15 +107,32 @@ pub async fn list(State(state): State<AppState>, headers: HeaderMap, Query(q): Q
     if !q.cursor.is_empty() && after.is_none() {
         return AppError::bad_request("invalid_query", "cursor is not one this API gave").into_response();
     }
+    let status = match q.status.as_str() {
+        "" => None,
+        s => match crate::domain::CardStatus::parse(s) {
+            Some(s) => Some(s),
+            None => return AppError::bad_request("invalid_query", "status is not a card status").into_response(),
+        },
+    };
+    let search = q.q.trim();
+    if search.chars().count() > 64 {
+        return AppError::bad_request("invalid_query", "q must be at most 64 characters").into_response();
+    }
     let limit = q.limit.unwrap_or(50).clamp(1, 200);
-    match cards.list(after, limit + 1).await {
-        Ok(mut rows) => {
+    let query = crate::store::CardQuery {
+        status,
+        search: (!search.is_empty()).then(|| search.to_string()),
+        after,
+        limit: limit + 1,
+    };
+    match cards.list(&query).await {
+        Ok((mut rows, total)) => {
             let next = (rows.len() as i64 > limit).then(|| {
                 rows.truncate(limit as usize);
                 rows.last().map(|r| format!("{}.{}", r.created_at, r.reference))
             });
-            Json(json!({"cards": rows.iter().map(card_json).collect::<Vec<_>>(), "next_cursor": next.flatten()}))
-                .into_response()
+            let cards = rows.iter().map(card_json).collect::<Vec<_>>();
+            Json(json!({"cards": cards, "next_cursor": next.flatten(), "total": total})).into_response()
         }
         Err(e) => AppError::from(e).into_response(),
     }

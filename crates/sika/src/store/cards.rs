@@ -57,6 +57,17 @@ fn row(r: &sqlx::any::AnyRow) -> Result<CardRow, sqlx::Error> {
     })
 }
 
+/// A list of cards: only the filters set reach the SQL.
+#[derive(Debug, Clone, Default)]
+pub struct CardQuery {
+    pub status: Option<CardStatus>,
+    /// A reference fragment.
+    pub search: Option<String>,
+    /// The last row of the previous page: (created_at, reference).
+    pub after: Option<(i64, String)>,
+    pub limit: i64,
+}
+
 /// What Flutterwave said a card is, as Sika keeps it (no number, no CVV).
 #[derive(Debug, Clone)]
 pub struct CardFacts {
@@ -98,13 +109,23 @@ impl Store {
         Ok(r.as_ref().map(row).transpose()?)
     }
 
-    /// Newest first, after `(created_at, reference)`.
-    pub async fn cards_page(&self, after: Option<(i64, String)>, limit: i64) -> Result<Vec<CardRow>, StoreError> {
+    /// One page of cards, newest first, and how many match in all.
+    pub async fn cards_query(&self, q: &CardQuery) -> Result<(Vec<CardRow>, i64), StoreError> {
+        use super::list_query::{Value, contains_pattern};
         let mut w = super::list_query::Where::default();
-        w.after_cursor(after.as_ref());
+        w.and_some("status = ?", q.status.map(CardStatus::as_str));
+        if let Some(f) = &q.search {
+            w.and("reference LIKE ? ESCAPE '\\'", [Value::Text(contains_pattern(f))]);
+        }
+        let total: i64 = w
+            .bind(sqlx::query(&format!("SELECT COUNT(*) AS n FROM cards {}", w.sql())))
+            .fetch_one(self.pool())
+            .await?
+            .try_get("n")?;
+        w.after_cursor(q.after.as_ref());
         let sql = w.newest_first(select_cards!(""));
-        let rows = w.bind(sqlx::query(&sql)).bind(limit).fetch_all(self.pool()).await?;
-        Ok(rows.iter().map(row).collect::<Result<_, _>>()?)
+        let rows = w.bind(sqlx::query(&sql)).bind(q.limit).fetch_all(self.pool()).await?;
+        Ok((rows.iter().map(row).collect::<Result<_, _>>()?, total))
     }
 
     /// Cards whose creation is being followed (`creating`, `unknown`), due now.

@@ -34,7 +34,7 @@ pub use audit::{AuditEntry, AuditFilter};
 pub use batches::{BatchApproval, BatchRow};
 pub use beneficiaries::BeneficiaryRow;
 pub use card_fundings::{FundingRow, FundingWrite};
-pub use cards::{CardFacts, CardRow};
+pub use cards::{CardFacts, CardQuery, CardRow};
 pub use checkouts::{
     CheckoutQuery, CheckoutRow, ExpiryCandidate, Notification, OutboxRow, PaymentDetails, RECONCILE_MARKS_MS,
     REFUND_FIRST_CHECK_MS, RefundRefusal, RefundRow, RefundUpdate,

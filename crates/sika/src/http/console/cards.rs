@@ -55,6 +55,12 @@ struct ListPage {
     rows: Vec<CardLine>,
     awaiting: Vec<AwaitingLine>,
     next: Option<String>,
+    total: i64,
+    statuses: &'static [CardStatus],
+    filter_status: String,
+    filter_q: String,
+    query: String,
+    error: Option<String>,
 }
 
 struct FundingLine {
@@ -98,23 +104,63 @@ fn money(currency: &str, amount: rust_decimal::Decimal) -> String {
     currency.parse::<Currency>().map(|c| c.format(amount)).unwrap_or_else(|_| amount.to_string())
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, Clone)]
 pub struct ListQuery {
     #[serde(default)]
     cursor: String,
+    #[serde(default)]
+    status: String,
+    /// A reference fragment.
+    #[serde(default)]
+    q: String,
 }
 
-pub async fn list(State(state): State<AppState>, ctx: Ctx, Query(q): Query<ListQuery>) -> Response {
+impl ListQuery {
+    /// The store's query, or why the filter is refused (in words).
+    fn query(&self, limit: i64) -> Result<crate::store::CardQuery, &'static str> {
+        let status = match self.status.as_str() {
+            "" => None,
+            s => Some(CardStatus::parse(s).ok_or("Choose a status from the list.")?),
+        };
+        let search = self.q.trim();
+        if search.chars().count() > 64 {
+            return Err("Search with at most 64 characters of a reference.");
+        }
+        let after = match self.cursor.split_once('.') {
+            None if self.cursor.is_empty() => None,
+            Some((at, r)) => Some((
+                at.parse::<i64>().map_err(|_| "That page link is not one Sika gave.")?,
+                crate::domain::checkout::reference(r).map_err(|_| "That page link is not one Sika gave.")?,
+            )),
+            None => return Err("That page link is not one Sika gave."),
+        };
+        Ok(crate::store::CardQuery { status, search: (!search.is_empty()).then(|| search.to_string()), after, limit })
+    }
+
+    /// The filters as a query string (for the next page and the export).
+    fn query_string(&self) -> String {
+        let mut u = url::form_urlencoded::Serializer::new(String::new());
+        if !self.status.is_empty() {
+            u.append_pair("status", &self.status);
+        }
+        if !self.q.trim().is_empty() {
+            u.append_pair("q", self.q.trim());
+        }
+        u.finish()
+    }
+}
+
+pub async fn list(State(state): State<AppState>, ctx: Ctx, Query(f): Query<ListQuery>) -> Response {
     let Some(cards) = state.cards.clone() else { return off() };
     let c = match state.authorize(&ctx, may::READ_CARDS, "cards", None).await {
         Ok(c) => c,
         Err(r) => return r,
     };
-    let after = q
-        .cursor
-        .split_once('.')
-        .and_then(|(at, r)| Some((at.parse::<i64>().ok()?, crate::domain::checkout::reference(r).ok()?)));
-    let (mut rows, waiting) = match (cards.list(after, 51).await, cards.fundings_awaiting().await) {
+    let (query, error) = match f.query(51) {
+        Ok(q) => (q, None),
+        Err(why) => (crate::store::CardQuery { limit: 51, ..Default::default() }, Some(why.to_string())),
+    };
+    let ((mut rows, total), waiting) = match (cards.list(&query).await, cards.fundings_awaiting().await) {
         (Ok(r), Ok(w)) => (r, w),
         (Err(e), _) | (_, Err(e)) => return internal(e),
     };
@@ -133,6 +179,7 @@ pub async fn list(State(state): State<AppState>, ctx: Ctx, Query(q): Query<ListQ
             created: time(f.created_at),
         });
     }
+    let filters = f.query_string();
     render(&ListPage {
         nav: Nav::of(&c),
         rows: rows
@@ -148,8 +195,53 @@ pub async fn list(State(state): State<AppState>, ctx: Ctx, Query(q): Query<ListQ
             })
             .collect(),
         awaiting,
-        next: next.flatten(),
+        next: next.flatten().map(|n| {
+            let mut u = url::form_urlencoded::Serializer::new(filters.clone());
+            u.append_pair("cursor", &n);
+            u.finish()
+        }),
+        total,
+        statuses: CardStatus::ALL,
+        filter_status: f.status.clone(),
+        filter_q: f.q.trim().to_string(),
+        query: filters,
+        error,
     })
+}
+
+/// The list as CSV (masked numbers only; formula-safe cells), audited.
+pub async fn export(State(state): State<AppState>, ctx: Ctx, Query(f): Query<ListQuery>) -> Response {
+    let Some(cards) = state.cards.clone() else { return off() };
+    let c = match state.authorize(&ctx, may::READ_CARDS, "cards.export", None).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let q = match f.query(10_000) {
+        Ok(q) => crate::store::CardQuery { after: None, ..q },
+        Err(why) => return AppError::bad_request("bad_filter", why).into_response(),
+    };
+    let rows = match cards.list(&q).await {
+        Ok((r, _)) => r,
+        Err(e) => return internal(e),
+    };
+    let actor = c.actor(&ctx.ip, &ctx.user_agent);
+    let details = json!({"rows": rows.len(), "filter": f.query_string()});
+    if let Err(r) = state.audited(&actor, "cards.export", "cards", Outcome::Success, details).await {
+        return r;
+    }
+    let mut out = String::from("reference,status,name_on_card,masked_number,currency,first_load,created_at\n");
+    for r in rows {
+        out.push_str(&crate::domain::csv::line(&[
+            r.reference,
+            r.status.to_string(),
+            r.name_on_card,
+            r.masked_pan.unwrap_or_default(),
+            r.currency,
+            r.amount.to_string(),
+            crate::timefmt::iso(r.created_at),
+        ]));
+    }
+    super::guard::download("cards.csv", "text/csv; charset=utf-8", out)
 }
 
 struct Shown {

@@ -58,6 +58,7 @@ pub fn routes() -> Router<AppState> {
         .route("/payouts/{reference}/reveal", post(payouts::reveal))
         .route("/payouts/{reference}/retry", post(payouts::retry))
         .route("/cards", get(cards::list))
+        .route("/cards/export.csv", get(cards::export))
         .route("/cards/{reference}", get(cards::detail))
         .route("/cards/{reference}/reveal", post(cards::reveal))
         .route("/cards/{reference}/fundings", post(cards::request_funding))
