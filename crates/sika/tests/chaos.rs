@@ -191,7 +191,10 @@ async fn drill(database_url: String, instances: usize) {
     let audit_key = sika::crypto::random::token();
     let flw_key = format!("FLWSECK_TEST-{}-X", sika::crypto::random::hex_id());
     let flw_hash = sika::crypto::random::token();
-    let lb_port = free_port();
+    // The balancer's port is held from here on, so no other test can take it meanwhile.
+    let lb_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    lb_listener.set_nonblocking(true).unwrap();
+    let lb_port = lb_listener.local_addr().unwrap().port();
 
     // The database, prepared like an operator would: migrations, an API key, the shop's endpoint.
     let store = sika::store::Store::connect(&Secret::new(database_url.clone())).await.unwrap();
@@ -279,7 +282,7 @@ async fn drill(database_url: String, instances: usize) {
         d.wait_ready(&client, i.port).await;
     }
     let backends = d.instances.iter().map(|i| SocketAddr::from(([127, 0, 0, 1], i.port))).collect();
-    tokio::spawn(balance(tokio::net::TcpListener::bind(("127.0.0.1", lb_port)).await.unwrap(), backends));
+    tokio::spawn(balance(tokio::net::TcpListener::from_std(lb_listener).unwrap(), backends));
     let http = reqwest::Client::new();
     let control = |path: &str, body: Value| {
         let (http, url) = (http.clone(), format!("{}{path}", d.emulator_url));

@@ -305,7 +305,7 @@ async fn card_view(state: &AppState, c: &Current, reference: &str, shown: Shown)
         _ => Vec::new(),
     };
     let live = matches!(card.status, CardStatus::Active | CardStatus::Blocked);
-    let mut page = CardPage {
+    let page = CardPage {
         nav: Nav::of(c),
         csrf: c.csrf_token.clone(),
         masked: card.masked_pan.clone().unwrap_or_else(|| "not issued yet".into()),
@@ -322,9 +322,6 @@ async fn card_view(state: &AppState, c: &Current, reference: &str, shown: Shown)
         error: shown.error,
         notice: shown.notice,
     };
-    if !may::MANAGE_CARDS.contains(&role) {
-        page.actions.clear();
-    }
     // A revealed number must not outlive the page: every answer carries
     // `Cache-Control: no-store` (`http::edge`), this one included.
     render(&page)
