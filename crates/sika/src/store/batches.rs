@@ -4,7 +4,7 @@
 use rust_decimal::Decimal;
 use sqlx::Row as _;
 
-use super::payouts::{PayoutRow, event, held_in, hold_lock, row, select_payouts};
+use super::payouts::{PayoutRow, event, held_in, lock_holds, row, select_payouts};
 use super::{Backend, Store, StoreError, decode, now_ms};
 use crate::domain::payout::{Approval, Approver, PendingApproval, approve};
 use crate::domain::{BatchStatus, Currency};
@@ -161,10 +161,8 @@ impl Store {
         if batch.status != BatchStatus::AwaitingApproval {
             return Ok(BatchApproval::Refused("only a batch awaiting approval can be approved".into()));
         }
-        if self.backend() == Backend::Postgres {
-            for c in available.keys() {
-                sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(hold_lock(*c)).execute(&mut *tx).await?;
-            }
+        for c in available.keys() {
+            lock_holds(&mut tx, self.backend(), *c).await?;
         }
         let items =
             sqlx::query(select_payouts!("WHERE batch_id = $1 AND status = 'awaiting_approval' ORDER BY reference"))

@@ -7,7 +7,7 @@
 use rust_decimal::Decimal;
 use sqlx::Row as _;
 
-use super::payouts::{held_in, hold_lock};
+use super::payouts::{held_in, lock_holds};
 use super::timeline::Timeline;
 use super::{Backend, CardRow, Store, StoreError, decode, now_ms};
 use crate::domain::card::{FundingApproval, FundingApproved, PendingFunding, approve_funding};
@@ -241,9 +241,7 @@ impl Store {
         else {
             return Ok(FundingWrite::Refused("no such funding".into()));
         };
-        if self.backend() == Backend::Postgres {
-            sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(hold_lock(f.currency)).execute(&mut *tx).await?;
-        }
+        lock_holds(&mut tx, self.backend(), f.currency).await?;
         let approved_by: Vec<String> =
             sqlx::query_scalar("SELECT user_id FROM card_funding_approvals WHERE reference = $1")
                 .bind(reference)
@@ -485,15 +483,6 @@ impl Store {
         .fetch_all(self.pool())
         .await?;
         Ok(rows.iter().map(row).collect::<Result<_, _>>()?)
-    }
-
-    /// The first load of a card, if it has one.
-    pub async fn card_load(&self, card_reference: &str) -> Result<Option<FundingRow>, StoreError> {
-        let r = sqlx::query(select_fundings!("WHERE card_reference = $1 AND kind = 'load'"))
-            .bind(card_reference)
-            .fetch_optional(self.pool())
-            .await?;
-        Ok(r.as_ref().map(row).transpose()?)
     }
 
     /// Is this card transaction the proof of a funding already?

@@ -77,28 +77,6 @@ pub struct CardFacts {
 }
 
 impl Store {
-    /// Inserts a `creating` card; `false` when the reference exists.
-    pub async fn insert_card(&self, c: &CardRow) -> Result<bool, StoreError> {
-        let r = sqlx::query(
-            "INSERT INTO cards (reference, fingerprint, status, currency, amount, name_on_card, holder_enc, api_key_id, \
-             created_at, updated_at, next_check_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10) \
-             ON CONFLICT (reference) DO NOTHING",
-        )
-        .bind(&c.reference)
-        .bind(&c.fingerprint)
-        .bind(c.status.as_str())
-        .bind(&c.currency)
-        .bind(c.amount.to_string())
-        .bind(&c.name_on_card)
-        .bind(&c.holder_enc)
-        .bind(&c.api_key_id)
-        .bind(c.created_at)
-        .bind(c.created_at + 30_000)
-        .execute(self.pool())
-        .await?;
-        Ok(r.rows_affected() == 1)
-    }
-
     pub async fn card(&self, reference: &str) -> Result<Option<CardRow>, StoreError> {
         let r = sqlx::query(select_cards!("WHERE reference = $1")).bind(reference).fetch_optional(self.pool()).await?;
         Ok(r.as_ref().map(row).transpose()?)

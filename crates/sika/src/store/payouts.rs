@@ -125,10 +125,21 @@ pub enum ApprovalWrite {
     Overdraw { available: Decimal, held: Decimal, total: Decimal },
 }
 
-/// Identifies the per-currency hold lock among advisory locks.
-pub(super) fn hold_lock(currency: Currency) -> i64 {
-    let index = Currency::ALL.iter().position(|c| *c == currency).unwrap_or(0);
-    0x5169_6b61_0100 + i64::try_from(index).unwrap_or(0)
+/// Takes the currency's hold lock for the rest of `tx`: whoever places a hold
+/// (payouts, batches, card fundings) sees every hold placed before it. On
+/// PostgreSQL an advisory lock per currency; SQLite's `BEGIN IMMEDIATE`
+/// already lets one writer in at a time.
+pub(super) async fn lock_holds(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    backend: Backend,
+    currency: Currency,
+) -> Result<(), StoreError> {
+    if backend == Backend::Postgres {
+        let index = Currency::ALL.iter().position(|c| *c == currency).unwrap_or(0);
+        let key = 0x5169_6b61_0100 + i64::try_from(index).unwrap_or(0);
+        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(key).execute(&mut **tx).await?;
+    }
+    Ok(())
 }
 
 pub(super) async fn event(
@@ -321,9 +332,7 @@ impl Store {
         else {
             return Ok(ApprovalWrite::Refused("no such payout".into()));
         };
-        if self.backend() == Backend::Postgres {
-            sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(hold_lock(p.currency)).execute(&mut *tx).await?;
-        }
+        lock_holds(&mut tx, self.backend(), p.currency).await?;
         let approved_by: Vec<String> = sqlx::query_scalar("SELECT user_id FROM payout_approvals WHERE reference = $1")
             .bind(reference)
             .fetch_all(&mut *tx)
