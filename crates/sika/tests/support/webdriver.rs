@@ -106,11 +106,12 @@ impl Browser<'_> {
         self.call(reqwest::Method::GET, "/url", None).await.as_str().unwrap_or("").to_string()
     }
 
-    /// Waits (up to 5 s) for navigation to reach a URL ending with `suffix`:
-    /// a click that submits a form returns before the next page has loaded.
+    /// Waits (up to 20 s: CI's two cores also run the other tests) for
+    /// navigation to reach a URL ending with `suffix`: a click that submits a
+    /// form returns before the next page has loaded.
     pub async fn wait_url(&self, suffix: &str) -> String {
         let mut url = String::new();
-        for _ in 0..50 {
+        for _ in 0..200 {
             url = self.url().await;
             if url.ends_with(suffix) && self.ready().await {
                 break;
@@ -120,9 +121,9 @@ impl Browser<'_> {
         url
     }
 
-    /// Waits (up to 5 s) for the page to finish loading.
+    /// Waits (up to 20 s) for the page to finish loading.
     pub async fn wait_ready(&self) -> bool {
-        for _ in 0..50 {
+        for _ in 0..200 {
             if self.ready().await {
                 return true;
             }
