@@ -612,16 +612,17 @@ async fn the_console_reveals_only_after_a_fresh_code_and_approves_fundings() {
 
     let (op_id, op_secret) = person(&e, Role::Operator, "op@example.com").await;
     let mut op = Browser::new(&e.app.base, e.app.client.clone());
-    assert_eq!(op.login("op@example.com", PASSWORD, &code(&op_secret, -1)).await.status, 303);
+    let op_signin = code(&op_secret, 0);
+    assert_eq!(op.login("op@example.com", PASSWORD, &op_signin).await.status, 303);
     let page = op.get("/cards/web-1").await;
     assert_eq!(page.status, 200);
     assert!(page.body.contains("*******") && !page.body.contains(&pan), "masked");
     assert!(page.body.contains("USD 5.00"), "the live balance");
     assert!(page.headers["cache-control"].to_str().unwrap().contains("no-store"));
     let csrf = page.csrf();
-    let replay = op.post("/cards/web-1/reveal", &[("totp", &code(&op_secret, -1)), ("csrf_token", &csrf)]).await;
+    let replay = op.post("/cards/web-1/reveal", &[("totp", &op_signin), ("csrf_token", &csrf)]).await;
     assert!(replay.body.contains("already used") && !replay.body.contains(&pan), "the sign-in code is not fresh");
-    let shown = op.post("/cards/web-1/reveal", &[("totp", &code(&op_secret, 0)), ("csrf_token", &csrf)]).await;
+    let shown = op.post("/cards/web-1/reveal", &[("totp", &code(&op_secret, 1)), ("csrf_token", &csrf)]).await;
     assert!(shown.body.contains(&format!("<code id=\"revealed-pan\">{pan}</code>")), "{}", shown.body);
     assert!(shown.body.contains(&format!("<code id=\"revealed-cvv\">{cvv}</code>")));
     assert!(shown.headers["cache-control"].to_str().unwrap().contains("no-store"), "never cached");
@@ -653,7 +654,8 @@ async fn the_console_reveals_only_after_a_fresh_code_and_approves_fundings() {
 
     let (_, ap_secret) = person(&e, Role::Approver, "ap@example.com").await;
     let mut ap = Browser::new(&e.app.base, e.app.client.clone());
-    assert_eq!(ap.login("ap@example.com", PASSWORD, &code(&ap_secret, -1)).await.status, 303);
+    let ap_signin = code(&ap_secret, 0);
+    assert_eq!(ap.login("ap@example.com", PASSWORD, &ap_signin).await.status, 303);
     let list = ap.get("/cards").await;
     assert!(list.body.contains("Cards (1 to approve)"), "the approver's navigation counts what waits");
     assert!(list.body.contains("id=\"fundings-awaiting\"") && list.body.contains("USD 12.50"), "the approvals queue");
@@ -664,10 +666,10 @@ async fn the_console_reveals_only_after_a_fresh_code_and_approves_fundings() {
     );
     let csrf = page.csrf();
     let path = format!("/cards/web-1/fundings/{}/approve", funding.reference);
-    let replay = ap.post(&path, &[("totp", &code(&ap_secret, -1)), ("csrf_token", &csrf)]).await;
+    let replay = ap.post(&path, &[("totp", &ap_signin), ("csrf_token", &csrf)]).await;
     assert!(replay.body.contains("already used"));
     assert_eq!(funding_status(&e, &funding.reference).await, FundingStatus::AwaitingApproval);
-    let ok = ap.post(&path, &[("totp", &code(&ap_secret, 0)), ("csrf_token", &csrf)]).await;
+    let ok = ap.post(&path, &[("totp", &code(&ap_secret, 1)), ("csrf_token", &csrf)]).await;
     assert!(ok.body.contains("queued to be sent"), "{}", ok.body);
     cards.dispatch_fundings(10).await.unwrap();
     assert_eq!(funding_status(&e, &funding.reference).await, FundingStatus::Succeeded);
