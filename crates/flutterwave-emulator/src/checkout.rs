@@ -88,7 +88,16 @@ pub async fn submit(State(state): State<Shared>, Path(link): Path<String>, Form(
     let status = if choice.action == "pay" && card.decline.is_none() { "successful" } else { "failed" };
     let txn = match record_charge(
         &state,
-        ChargeRequest { tx_ref: &p.tx_ref, status, amount: None, currency: None, card: Some(card) },
+        ChargeRequest {
+            tx_ref: &p.tx_ref,
+            status,
+            amount: None,
+            currency: None,
+            card: Some(card),
+            payment_type: None,
+            charged_amount: None,
+            customer_bears_fee: false,
+        },
     ) {
         Ok(t) => t,
         Err(msg) => return (StatusCode::BAD_REQUEST, msg).into_response(),

@@ -38,6 +38,15 @@ pub struct ChargeBody {
     /// Whether to deliver the webhook(s) now (default true).
     #[serde(default)]
     webhook: Option<bool>,
+    /// `card` (default), `account`, `bank_transfer`, `ussd`, `mobilemoneygh` or `mpesa`.
+    #[serde(default)]
+    payment_type: Option<String>,
+    /// What the customer paid, when it differs from `amount`.
+    #[serde(default)]
+    charged_amount: Option<Value>,
+    /// The customer bears the fee: `charged_amount = amount + app_fee`.
+    #[serde(default)]
+    customer_bears_fee: bool,
 }
 
 /// The customer completes the hosted checkout for `tx_ref`, as a script.
@@ -56,7 +65,23 @@ pub async fn charge(State(state): State<Shared>, raw: Bytes) -> Response {
             None => return problem(StatusCode::BAD_REQUEST, "amount must be a positive number"),
         },
     };
-    let req = ChargeRequest { tx_ref: &b.tx_ref, status: &b.status, amount, currency: b.currency.clone(), card: None };
+    let charged_amount = match &b.charged_amount {
+        None => None,
+        Some(v) => match crate::api::amount(Some(v)) {
+            Some(a) => Some(a),
+            None => return problem(StatusCode::BAD_REQUEST, "charged_amount must be a positive number"),
+        },
+    };
+    let req = ChargeRequest {
+        tx_ref: &b.tx_ref,
+        status: &b.status,
+        amount,
+        currency: b.currency.clone(),
+        card: None,
+        payment_type: b.payment_type.clone(),
+        charged_amount,
+        customer_bears_fee: b.customer_bears_fee,
+    };
     let txn = match record_charge(&state, req) {
         Ok(t) => t,
         Err(msg) => return problem(StatusCode::BAD_REQUEST, msg),
@@ -114,7 +139,7 @@ pub struct SettleBody {
 /// becomes `REVERSED` and a `transfer.reversed` webhook is sent.
 pub async fn reverse_transfer(State(state): State<Shared>, Path(id): Path<i64>) -> Response {
     match transfers::reverse(&state, id) {
-        Ok(t) => Json(transfers::transfer_json(&t, false)).into_response(),
+        Ok(t) => Json(transfers::transfer_json(&t, transfers::View::Lookup)).into_response(),
         Err(msg) => problem(StatusCode::CONFLICT, msg),
     }
 }
@@ -137,7 +162,7 @@ pub async fn complete_transfer(State(state): State<Shared>, Path(id): Path<i64>,
         return problem(StatusCode::NOT_FOUND, "no such transfer");
     }
     match transfers::complete(&state, id, success, &msg, true) {
-        Some(t) => Json(transfers::transfer_json(&t, false)).into_response(),
+        Some(t) => Json(transfers::transfer_json(&t, transfers::View::Lookup)).into_response(),
         None => problem(StatusCode::CONFLICT, "the transfer is already final"),
     }
 }
@@ -219,6 +244,13 @@ pub struct FaultsBody {
     #[serde(default, deserialize_with = "present")]
     transfer_complete_after_ms: Option<Option<u64>>,
     wallet_restricted: Option<bool>,
+    transfer_refusals: Option<String>,
+    spend_limits: Option<std::collections::BTreeMap<String, Value>>,
+    transfers_stay_new: Option<bool>,
+    transfer_list_ignores_reference: Option<bool>,
+    #[serde(default, deserialize_with = "present")]
+    transfer_list_fail_from_page: Option<Option<u32>>,
+    transfer_event_type: Option<bool>,
 }
 
 pub async fn set_faults(State(state): State<Shared>, raw: Bytes) -> Response {
@@ -258,6 +290,20 @@ pub async fn set_faults(State(state): State<Shared>, raw: Bytes) -> Response {
     if b.refund_final_status.as_deref().is_some_and(|s| s != "completed" && s != "failed") {
         return problem(StatusCode::BAD_REQUEST, "refund_final_status must be completed or failed");
     }
+    if b.transfer_refusals.as_deref().is_some_and(|s| s != "later" && s != "at_once") {
+        return problem(StatusCode::BAD_REQUEST, "transfer_refusals must be later or at_once");
+    }
+    let mut spend_limits = None;
+    if let Some(limits) = &b.spend_limits {
+        let mut parsed = std::collections::BTreeMap::new();
+        for (currency, limit) in limits {
+            let Some(l) = amount(Some(limit)) else {
+                return problem(StatusCode::BAD_REQUEST, "spend_limits takes positive amounts");
+            };
+            parsed.insert(currency.to_ascii_uppercase(), l);
+        }
+        spend_limits = Some(parsed);
+    }
     if let Some(url) = &b.webhook_url {
         match url::Url::parse(url) {
             Ok(_) => {
@@ -282,6 +328,12 @@ pub async fn set_faults(State(state): State<Shared>, raw: Bytes) -> Response {
     if let Some(r) = b.transfer_complete_after_ms {
         f.transfer_complete_after_ms = r;
     }
+    if let Some(r) = b.transfer_list_fail_from_page {
+        f.transfer_list_fail_from_page = r;
+    }
+    if let Some(l) = spend_limits {
+        f.spend_limits = l;
+    }
     macro_rules! set {
         ($($field:ident),*) => { $(if let Some(v) = b.$field { f.$field = v; })* };
     }
@@ -302,7 +354,11 @@ pub async fn set_faults(State(state): State<Shared>, raw: Bytes) -> Response {
         refund_status,
         refund_final_status,
         refund_webhooks,
-        wallet_restricted
+        wallet_restricted,
+        transfer_refusals,
+        transfers_stay_new,
+        transfer_list_ignores_reference,
+        transfer_event_type
     );
     let snapshot = f.clone();
     if let Some(s) = b.seed {

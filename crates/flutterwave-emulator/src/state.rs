@@ -73,8 +73,23 @@ pub struct Faults {
     pub refund_webhooks: bool,
     /// Transfers without a scripted outcome succeed after this long (never, when unset: they stay `PENDING`).
     pub transfer_complete_after_ms: Option<u64>,
-    /// `POST /transfers` is refused: "wallet currently restricted" (an account with payouts blocked).
+    /// Payouts are blocked on the account: transfers fail with "wallet currently restricted".
     pub wallet_restricted: bool,
+    /// When a transfer breaks an account rule (`beneficiary_name` missing, a
+    /// restricted wallet, a spend limit): `later` — queued `NEW`, then failed
+    /// by webhook, as the corpus shows Flutterwave doing — or `at_once` (400).
+    pub transfer_refusals: String,
+    /// The most one transfer may send, per currency ("You can only spend EUR 100.00 at once").
+    #[serde(serialize_with = "decimal_texts")]
+    pub spend_limits: BTreeMap<String, Decimal>,
+    /// Transfers stay `NEW` (dashboard approval, an IP not allow-listed, a currency not enabled).
+    pub transfers_stay_new: bool,
+    /// `GET /transfers` ignores the `reference` filter (support for it is unconfirmed).
+    pub transfer_list_ignores_reference: bool,
+    /// `GET /transfers` answers 500 for this page and every later one.
+    pub transfer_list_fail_from_page: Option<u32>,
+    /// `transfer.completed` carries `"event.type": "Transfer"` (real ones sometimes do not).
+    pub transfer_event_type: bool,
 }
 
 impl Default for Faults {
@@ -101,8 +116,18 @@ impl Default for Faults {
             refund_webhooks: false,
             transfer_complete_after_ms: None,
             wallet_restricted: false,
+            transfer_refusals: "later".into(),
+            spend_limits: BTreeMap::new(),
+            transfers_stay_new: false,
+            transfer_list_ignores_reference: false,
+            transfer_list_fail_from_page: None,
+            transfer_event_type: true,
         }
     }
+}
+
+fn decimal_texts<S: serde::Serializer>(m: &BTreeMap<String, Decimal>, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_map(m.iter().map(|(k, v)| (k, v.to_string())))
 }
 
 /// Counters for `GET /_emulator/stats`.
@@ -172,8 +197,12 @@ pub struct Txn {
     pub tx_ref: String,
     pub flw_ref: String,
     pub amount: Decimal,
+    /// What the customer paid: above `amount` when the customer bore the fee.
+    pub charged_amount: Decimal,
     pub currency: String,
     pub app_fee: Decimal,
+    /// `card`, `account`, `bank_transfer`, `ussd`, `mobilemoneygh`, `mpesa`.
+    pub payment_type: String,
     pub status: String,
     pub processor_response: String,
     pub card: Option<TestCard>,
@@ -231,6 +260,8 @@ pub struct Transfer {
     pub batch_id: Option<i64>,
     pub callback_url: Option<String>,
     pub retries: u32,
+    /// Waits for someone to approve it on Flutterwave's dashboard.
+    pub requires_approval: bool,
 }
 
 #[derive(Debug, Clone)]

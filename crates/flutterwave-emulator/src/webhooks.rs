@@ -14,6 +14,7 @@ use crate::state::{SignatureScheme, State, lock};
 #[derive(Debug)]
 pub struct Job {
     pub body: Vec<u8>,
+    pub content_type: &'static str,
     /// Overrides the configured URL (a card's or a transfer's `callback_url`).
     pub url: Option<String>,
 }
@@ -30,7 +31,12 @@ impl Outbox {
     }
 
     pub fn send(&self, body: serde_json::Value, url: Option<String>) {
-        let _ = self.tx.send(Job { body: body.to_string().into_bytes(), url });
+        self.send_as(body, url, "application/json");
+    }
+
+    /// With a content type of its own (transfer webhooks come as `application/json;charset=utf-8`).
+    pub fn send_as(&self, body: serde_json::Value, url: Option<String>, content_type: &'static str) {
+        let _ = self.tx.send(Job { body: body.to_string().into_bytes(), content_type, url });
     }
 }
 
@@ -70,7 +76,8 @@ pub async fn run(state: Arc<State>, mut rx: mpsc::UnboundedReceiver<Job>, http: 
             1
         };
         for _ in 1..copies {
-            dispatch(&state, &http, Job { body: job.body.clone(), url: job.url.clone() }, Duration::ZERO);
+            let copy = Job { body: job.body.clone(), content_type: job.content_type, url: job.url.clone() };
+            dispatch(&state, &http, copy, Duration::ZERO);
         }
         if state.faults().webhook_reorder {
             match held.take() {
@@ -103,7 +110,7 @@ fn dispatch(state: &Arc<State>, http: &reqwest::Client, job: Job, extra_delay: D
             if attempt > 0 {
                 tokio::time::sleep(Duration::from_millis(faults.webhook_retry_interval_ms)).await;
             }
-            let mut req = http.post(&url).header("content-type", "application/json").body(job.body.clone());
+            let mut req = http.post(&url).header("content-type", job.content_type).body(job.body.clone());
             if matches!(faults.signature, SignatureScheme::VerifHash | SignatureScheme::Both) {
                 req = req.header("verif-hash", &state.secret_hash);
             }

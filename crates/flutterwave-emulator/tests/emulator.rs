@@ -413,8 +413,8 @@ async fn payout_drills_lookups_reversal_rates_retries_and_restricted_wallets() {
         .await;
     assert_eq!((s, v["message"].as_str()), (200, Some("Transfer amount fetched")));
     assert_eq!(v["data"]["destination"]["amount"], 100);
-    // A restricted wallet refuses transfers definitely.
-    env.control("/_emulator/faults", json!({"wallet_restricted": true})).await;
+    // A restricted wallet: refused at once when asked for, else queued and failed later.
+    env.control("/_emulator/faults", json!({"wallet_restricted": true, "transfer_refusals": "at_once"})).await;
     let (s, v) = env.api(reqwest::Method::POST, "/transfers", Some(transfer("drill-3", "0690000032"))).await;
     assert_eq!(s, 400);
     assert!(v["message"].as_str().unwrap().contains("restricted"));
@@ -439,4 +439,176 @@ async fn a_failed_charge_does_not_redirect_as_a_success() {
         .control("/_emulator/charges", json!({"tx_ref": "fail-redirect", "status": "successful", "webhook": false}))
         .await;
     assert!(v["redirect_url"].as_str().unwrap().contains("status=successful"));
+}
+
+/// What the corpus shows Flutterwave doing with account rules: the transfer
+/// is queued (`NEW`) and fails afterwards by webhook, in Flutterwave's words;
+/// nothing leaves the wallet.
+#[tokio::test]
+async fn broken_account_rules_queue_the_transfer_and_fail_it_later() {
+    let hooks = receiver(vec![]).await;
+    let env = start(Some(hooks.url.clone()), 21).await;
+    env.control("/_emulator/faults", json!({"minute_ms": 10, "spend_limits": {"EUR": 100}})).await;
+    let (_, before) = env.api(reqwest::Method::GET, "/balances/UGX", None).await;
+    let cases = [
+        (
+            json!({"account_bank": "MPS", "account_number": "256785297344", "amount": 20, "currency": "UGX", "reference": "late-1"}),
+            "beneficiary_name is required",
+        ),
+        (
+            json!({"account_bank": "FOREIGN-BANK", "account_number": "DE00", "amount": 1000, "currency": "EUR", "reference": "late-2", "beneficiary_name": "A B"}),
+            "DISBURSE FAILED: You can only spend EUR 100.00 at once",
+        ),
+    ];
+    for (i, (body, why)) in cases.iter().enumerate() {
+        let (s, v) = env.api(reqwest::Method::POST, "/transfers", Some(body.clone())).await;
+        assert_eq!((s, v["data"]["status"].as_str()), (200, Some("NEW")), "{v}");
+        let got = hooks.wait_for(i + 1).await;
+        assert_eq!(got[i].body["data"]["status"], "FAILED");
+        assert_eq!(got[i].body["data"]["complete_message"], *why);
+    }
+    env.control("/_emulator/faults", json!({"wallet_restricted": true})).await;
+    let (s, v) = env.api(reqwest::Method::POST, "/transfers", Some(json!({"account_bank": "044", "account_number": "0690000040", "amount": 100, "currency": "NGN", "reference": "late-3"}))).await;
+    assert_eq!((s, v["data"]["status"].as_str()), (200, Some("NEW")));
+    let got = hooks.wait_for(3).await;
+    assert_eq!(
+        got[2].body["data"]["complete_message"],
+        "DISBURSE FAILED: wallet currently restricted. please contact administrator"
+    );
+    let (_, after) = env.api(reqwest::Method::GET, "/balances/UGX", None).await;
+    assert_eq!(before["data"], after["data"], "a failed transfer moved nothing");
+}
+
+/// Test accounts answer with the names Flutterwave's documentation gives.
+#[tokio::test]
+async fn test_accounts_resolve_to_the_documented_names() {
+    let env = start(None, 22).await;
+    for (number, name) in
+        [("0690000032", "Pastor Bright"), ("0690000033", "Bale Gary"), ("0690000040", "Alexis Sanchez")]
+    {
+        let (s, v) = env
+            .api(
+                reqwest::Method::POST,
+                "/accounts/resolve",
+                Some(json!({"account_number": number, "account_bank": "044"})),
+            )
+            .await;
+        assert_eq!((s, v["data"]["account_name"].as_str()), (200, Some(name)));
+    }
+}
+
+/// Fees as the corpus shows them, from the fee endpoint and on the transfer alike.
+#[tokio::test]
+async fn transfer_fees_follow_the_corpus() {
+    let env = start(None, 23).await;
+    for (amount, currency, kind, fee) in [
+        ("50", "KES", "mobilemoney", "45"),
+        ("20", "UGX", "mobilemoney", "500"),
+        ("50", "EUR", "account", "35"),
+        ("50", "USD", "account", "40"),
+        ("5500", "NGN", "account", "26.875"),
+        ("150", "NGN", "account", "10.75"),
+    ] {
+        let (_, v) = env
+            .api(reqwest::Method::GET, &format!("/transfers/fee?amount={amount}&currency={currency}&type={kind}"), None)
+            .await;
+        assert_eq!(v["data"][0]["fee"].to_string(), fee, "{currency} {kind}");
+    }
+    let (_, v) = env
+        .api(reqwest::Method::POST, "/transfers", Some(json!({"account_bank": "MPS", "account_number": "254709929220", "amount": 50, "currency": "KES", "reference": "fee-1", "beneficiary_name": "A B"})))
+        .await;
+    assert_eq!(v["data"]["fee"], 45);
+    let (_, v) = env
+        .api(reqwest::Method::POST, "/transfers", Some(json!({"account_bank": "flutterwave", "account_number": "66667356", "amount": 500, "currency": "NGN", "reference": "fee-2"})))
+        .await;
+    assert_eq!((v["data"]["fee"].as_i64(), v["data"]["bank_name"].as_str()), (Some(0), Some("wallet")));
+}
+
+/// `meta` as each view carries it: as sent on create and in the webhook, an
+/// array of objects in the lookups.
+#[tokio::test]
+async fn transfer_meta_comes_back_reshaped_from_the_lookups() {
+    let hooks = receiver(vec![]).await;
+    let env = start(Some(hooks.url.clone()), 24).await;
+    env.control("/_emulator/faults", json!({"minute_ms": 10})).await;
+    let meta = json!({"sender": "Sika", "mobile_number": 234});
+    let (_, v) = env
+        .api(reqwest::Method::POST, "/transfers", Some(json!({"account_bank": "044", "account_number": "0690000040", "amount": 100, "currency": "NGN", "reference": "meta-1_PMCKDU_1", "meta": meta})))
+        .await;
+    assert_eq!(v["data"]["meta"], meta);
+    let id = v["data"]["id"].as_i64().unwrap();
+    let (_, got) = env.api(reqwest::Method::GET, &format!("/transfers/{id}"), None).await;
+    assert_eq!(got["data"]["meta"], json!([meta]));
+    let (_, list) = env.api(reqwest::Method::GET, "/transfers", None).await;
+    assert_eq!(list["data"][0]["meta"], json!([meta]));
+    let hook = hooks.wait_for(1).await;
+    assert_eq!(hook[0].body["data"]["meta"], meta);
+}
+
+/// The list may ignore `reference` and answers ten a page, newest first;
+/// pages can be made to fail; transfers can be made to wait at `NEW`.
+#[tokio::test]
+async fn the_transfer_list_pages_and_may_ignore_the_reference_filter() {
+    let env = start(None, 25).await;
+    env.control("/_emulator/faults", json!({"minute_ms": 10})).await;
+    for i in 0..23 {
+        env.api(reqwest::Method::POST, "/transfers", Some(json!({"account_bank": "044", "account_number": "0690000040", "amount": 100, "currency": "NGN", "reference": format!("page-{i}")}))).await;
+    }
+    let (_, v) = env.api(reqwest::Method::GET, "/transfers?reference=page-0", None).await;
+    assert_eq!(v["data"].as_array().unwrap().len(), 1);
+    env.control("/_emulator/faults", json!({"transfer_list_ignores_reference": true})).await;
+    let (_, v) = env.api(reqwest::Method::GET, "/transfers?reference=page-0&page=1", None).await;
+    assert_eq!(v["data"].as_array().unwrap().len(), 10);
+    assert_eq!(v["data"][0]["reference"], "page-22", "newest first");
+    assert_eq!(v["meta"]["page_info"], json!({"total": 23, "current_page": 1, "total_pages": 3}));
+    let (_, v) = env.api(reqwest::Method::GET, "/transfers?reference=page-0&page=3", None).await;
+    assert_eq!(v["data"].as_array().unwrap().last().unwrap()["reference"], "page-0");
+    env.control("/_emulator/faults", json!({"transfer_list_fail_from_page": 2})).await;
+    assert_eq!(env.api(reqwest::Method::GET, "/transfers?page=1", None).await.0, 200);
+    assert_eq!(env.api(reqwest::Method::GET, "/transfers?page=2", None).await.0, 500);
+    env.control("/_emulator/faults", json!({"transfers_stay_new": true})).await;
+    let (_, v) = env
+        .api(reqwest::Method::POST, "/transfers", Some(json!({"account_bank": "044", "account_number": "0690000040", "amount": 100, "currency": "NGN", "reference": "waits_PMCKDU_1"})))
+        .await;
+    assert_eq!((v["data"]["requires_approval"].as_i64(), v["data"]["is_approved"].as_i64()), (Some(1), Some(0)));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (_, got) = env.api(reqwest::Method::GET, &format!("/transfers/{}", v["data"]["id"]), None).await;
+    assert_eq!(got["data"]["status"], "NEW", "it waits at Flutterwave");
+}
+
+/// Charges as the corpus shows them: the customer may bear the fee, the
+/// settled amount is below `amount - app_fee`, and unsettled rows have
+/// neither a fee nor a settled amount.
+#[tokio::test]
+async fn charges_settle_like_flutterwave_and_bank_transfers_say_who_paid() {
+    let hooks = receiver(vec![]).await;
+    let env = start(Some(hooks.url.clone()), 26).await;
+    env.checkout("settle-1").await;
+    let (_, c) = env
+        .control(
+            "/_emulator/charges",
+            json!({"tx_ref": "settle-1", "status": "successful", "amount": 2500, "currency": "NGN"}),
+        )
+        .await;
+    let (_, v) = env.api(reqwest::Method::GET, &format!("/transactions/{}/verify", c["transaction_id"]), None).await;
+    assert_eq!(
+        (v["data"]["app_fee"].to_string(), v["data"]["amount_settled"].to_string()),
+        ("35".into(), "2462.37".into())
+    );
+    env.checkout("settle-2").await;
+    let (_, c) = env
+        .control("/_emulator/charges", json!({"tx_ref": "settle-2", "status": "successful", "payment_type": "bank_transfer", "customer_bears_fee": true}))
+        .await;
+    let (_, v) = env.api(reqwest::Method::GET, &format!("/transactions/{}/verify", c["transaction_id"]), None).await;
+    assert_eq!((v["data"]["amount"].as_i64(), v["data"]["charged_amount"].as_i64()), (Some(7500), Some(7605)));
+    assert_eq!(v["data"]["meta"]["originatorname"], "EMULATED PAYER");
+    let hook = hooks.wait_for(2).await;
+    assert_eq!(hook[1].body["event.type"], "BANK_TRANSFER_TRANSACTION");
+    assert!(hook[1].body["data"].get("meta").is_none(), "charge webhooks carry no data.meta");
+    assert_eq!(hook[1].body["meta_data"]["originatorname"], "EMULATED PAYER");
+    env.checkout("settle-3").await;
+    env.control("/_emulator/charges", json!({"tx_ref": "settle-3", "status": "pending"})).await;
+    let (_, list) = env.api(reqwest::Method::GET, "/transactions", None).await;
+    let pending = list["data"].as_array().unwrap().iter().find(|t| t["tx_ref"] == "settle-3").unwrap().clone();
+    assert!(pending["app_fee"].is_null() && pending["amount_settled"].is_null(), "{pending}");
 }

@@ -20,4 +20,5 @@ pub mod transfers;
 pub mod webhook;
 
 pub use client::{ApiError, Client, Config, ErrorKind, Indefinite, Page, PageInfo, Reply, SecretKey};
+pub use lenient::iso_millis;
 pub use money::Amount;

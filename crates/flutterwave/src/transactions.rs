@@ -16,6 +16,18 @@ pub enum TxStatus {
     Other(String),
 }
 
+impl TxStatus {
+    /// Flutterwave's own word for the state, as sent for unknown ones.
+    pub fn as_str(&self) -> &str {
+        match self {
+            TxStatus::Successful => "successful",
+            TxStatus::Failed => "failed",
+            TxStatus::Pending => "pending",
+            TxStatus::Other(s) => s,
+        }
+    }
+}
+
 impl<'de> Deserialize<'de> for TxStatus {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = lenient::text(d)?;

@@ -20,6 +20,18 @@ pub enum TransferStatus {
 }
 
 impl TransferStatus {
+    /// Flutterwave's own word for the state (`NEW`, `PENDING`, ...), as sent for unknown ones.
+    pub fn as_str(&self) -> &str {
+        match self {
+            TransferStatus::New => "NEW",
+            TransferStatus::Pending => "PENDING",
+            TransferStatus::Successful => "SUCCESSFUL",
+            TransferStatus::Failed => "FAILED",
+            TransferStatus::Reversed => "REVERSED",
+            TransferStatus::Other(s) => s,
+        }
+    }
+
     pub fn is_final(&self) -> bool {
         matches!(self, TransferStatus::Successful | TransferStatus::Failed | TransferStatus::Reversed)
     }
@@ -95,6 +107,58 @@ pub struct Transfer {
     pub bank_name: Option<String>,
     #[serde(default)]
     pub meta: serde_json::Value,
+}
+
+impl Transfer {
+    /// `created_at` in milliseconds since the epoch, when it can be read.
+    pub fn created_at_ms(&self) -> Option<i64> {
+        self.created_at.as_deref().and_then(crate::lenient::iso_millis)
+    }
+}
+
+/// What a lookup by reference found.
+#[derive(Debug, Clone)]
+pub enum TransferLookup {
+    Found(Transfer),
+    /// Definitely not in the list: every page that could hold it was read.
+    Absent {
+        pages: u32,
+    },
+    /// The page bound was reached first: nobody knows.
+    Incomplete {
+        pages: u32,
+    },
+}
+
+/// Whether the rows read so far came newest first, and the oldest time seen.
+/// A cut-off by time is only sound when every row read was in that order.
+#[derive(Debug)]
+struct Order {
+    newest_first: bool,
+    oldest: Option<i64>,
+}
+
+impl Default for Order {
+    fn default() -> Self {
+        Order { newest_first: true, oldest: None }
+    }
+}
+
+impl Order {
+    fn read(&mut self, rows: &[Transfer]) {
+        for t in rows {
+            match t.created_at_ms() {
+                Some(at) => {
+                    if self.oldest.is_some_and(|o| at > o) {
+                        self.newest_first = false;
+                    }
+                    self.oldest = Some(self.oldest.map_or(at, |o| o.min(at)));
+                }
+                // A row without a readable time: order cannot be trusted.
+                None => self.newest_first = false,
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -180,13 +244,47 @@ impl Client {
         self.get(&format!("/transfers/{id}"), &[]).await
     }
 
-    /// The transfer with this reference, looked up with `GET /transfers?reference=`
-    /// (support for the filter is unconfirmed, so every row's reference is
-    /// checked too). `Ok(None)`: the listing answered and it is not there.
-    pub async fn find_transfer(&self, reference: &str) -> Reply<Option<Transfer>> {
-        self.get_page::<Transfer>("/transfers", &[("reference", reference.to_string())])
-            .await
-            .map(|p| p.items.into_iter().find(|t| t.reference.as_deref() == Some(reference)))
+    /// The transfer with this reference, looked up through `GET /transfers`.
+    ///
+    /// Whether Flutterwave honours a `reference=` filter is unconfirmed, and
+    /// the list answers in pages (ten a page, newest first), so the lookup
+    /// asks with the filter and then reads page after page, checking every
+    /// row's reference, until it finds the transfer or knows it is absent:
+    /// an empty page, the last page, or — when the pages are in newest-first
+    /// order — a row created before `not_before_ms` (no later page can hold
+    /// the transfer). It reads at most `max_pages` pages; past that it says
+    /// [`TransferLookup::Incomplete`], never "absent". Every page goes
+    /// through the outbound budget; a page without a definite answer makes
+    /// the whole lookup indefinite.
+    pub async fn find_transfer(
+        &self,
+        reference: &str,
+        not_before_ms: Option<i64>,
+        max_pages: u32,
+    ) -> Reply<TransferLookup> {
+        let mut order = Order::default();
+        for page in 1..=max_pages.max(1) {
+            let q = [("reference", reference.to_string()), ("page", page.to_string())];
+            let listed = match self.get_page::<Transfer>("/transfers", &q).await {
+                Reply::Ok(p) => p,
+                Reply::Rejected(e) => return Reply::Rejected(e),
+                Reply::Indefinite(i) => return Reply::Indefinite(i),
+            };
+            if let Some(t) = listed.items.iter().find(|t| t.reference.as_deref() == Some(reference)) {
+                return Reply::Ok(TransferLookup::Found(t.clone()));
+            }
+            let last_page = listed
+                .page_info
+                .and_then(|p| Some((p.current_page.unwrap_or(i64::from(page)), p.total_pages?)))
+                .is_some_and(|(current, total)| current >= total);
+            order.read(&listed.items);
+            let older_than_wanted =
+                not_before_ms.is_some_and(|t| order.newest_first && order.oldest.is_some_and(|o| o < t));
+            if listed.items.is_empty() || last_page || older_than_wanted {
+                return Reply::Ok(TransferLookup::Absent { pages: page });
+            }
+        }
+        Reply::Ok(TransferLookup::Incomplete { pages: max_pages.max(1) })
     }
 
     /// `GET /transfers?page=&status=` (`status` sent lower case).

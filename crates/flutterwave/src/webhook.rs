@@ -102,6 +102,7 @@ pub struct TransferEvent {
     pub status: TransferStatus,
     pub amount: Option<Amount>,
     pub currency: Option<String>,
+    pub fee: Option<Amount>,
     pub complete_message: Option<String>,
 }
 
@@ -183,6 +184,8 @@ struct WrappedTransfer {
     amount: Option<Amount>,
     #[serde(default, deserialize_with = "lenient::opt_text")]
     currency: Option<String>,
+    #[serde(default, deserialize_with = "lenient_amount")]
+    fee: Option<Amount>,
     #[serde(default, deserialize_with = "lenient::opt_text")]
     complete_message: Option<String>,
 }
@@ -195,6 +198,7 @@ impl WrappedTransfer {
             status: self.status,
             amount: self.amount,
             currency: self.currency,
+            fee: self.fee,
             complete_message: self.complete_message,
         })
     }

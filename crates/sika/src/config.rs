@@ -85,6 +85,8 @@ pub struct Config {
     pub payout_approval_ttl: Duration,
     /// A payout claimed for sending that Flutterwave does not know this long after is sent again (same reference).
     pub payout_resend_after: Duration,
+    /// Pages of Flutterwave's transfer list a lookup by reference reads at most.
+    pub transfer_lookup_max_pages: u32,
 }
 
 impl Config {
@@ -157,8 +159,16 @@ impl Config {
         if payout_resend_after < Duration::from_secs(10) {
             return err("SIKA_PAYOUT_RESEND_AFTER must be at least 10s (longer than a request can take).");
         }
+        let transfer_lookup_max_pages = match plain(src, "SIKA_TRANSFER_LOOKUP_MAX_PAGES") {
+            None => crate::payouts::DEFAULT_LOOKUP_MAX_PAGES,
+            Some(v) => match v.parse::<u32>() {
+                Ok(n) if (1..=1000).contains(&n) => n,
+                _ => return err("SIKA_TRANSFER_LOOKUP_MAX_PAGES must be a whole number between 1 and 1000."),
+            },
+        };
         let cards_enabled = flag(src, "SIKA_CARDS_ENABLED")?;
         Ok(Config {
+            transfer_lookup_max_pages,
             cards_enabled,
             metrics_listen,
             payout_resend_after,

@@ -55,6 +55,7 @@ pub async fn run(config: Config, on_ready: impl FnOnce(SocketAddr)) -> Result<()
     );
     payouts.approval_ttl_ms = i64::try_from(config.payout_approval_ttl.as_millis()).unwrap_or(i64::MAX);
     payouts.resend_unsent_after_ms = i64::try_from(config.payout_resend_after.as_millis()).unwrap_or(i64::MAX);
+    payouts.lookup_max_pages = config.transfer_lookup_max_pages;
     payments.payouts = Some(payouts.clone());
     let cards = config.cards_enabled.then(|| {
         crate::cards::Cards::new(

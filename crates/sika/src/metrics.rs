@@ -77,6 +77,9 @@ pub struct Metrics {
     cards: Family<Status, Gauge>,
     card_fundings: Family<Status, Gauge>,
     locked_users: Gauge,
+    payouts_waiting: Gauge,
+    payouts_waiting_oldest: FloatGauge,
+    payouts_attention: Gauge,
     heartbeat_age: Family<Worker, FloatGauge>,
     restarts: Family<Worker, Gauge>,
 }
@@ -105,6 +108,9 @@ impl Metrics {
             cards: Family::default(),
             card_fundings: Family::default(),
             locked_users: Gauge::default(),
+            payouts_waiting: Gauge::default(),
+            payouts_waiting_oldest: FloatGauge::default(),
+            payouts_attention: Gauge::default(),
             heartbeat_age: Family::default(),
             restarts: Family::default(),
             registry: Registry::default(),
@@ -150,6 +156,21 @@ impl Metrics {
         registry.register("card_fundings", "Card loads, fundings and withdrawals by status", m.card_fundings.clone());
         registry.register("locked_users", "Users locked out of signing in now", m.locked_users.clone());
         registry.register(
+            "payouts_waiting_at_flutterwave",
+            "Payouts Flutterwave holds at NEW (dashboard approval, IP allow-list, currency not enabled)",
+            m.payouts_waiting.clone(),
+        );
+        registry.register(
+            "payouts_waiting_at_flutterwave_oldest_seconds",
+            "How long the oldest payout has waited at Flutterwave at NEW",
+            m.payouts_waiting_oldest.clone(),
+        );
+        registry.register(
+            "payouts_needing_attention",
+            "Payouts in flight whose lookup could not finish: a person must look",
+            m.payouts_attention.clone(),
+        );
+        registry.register(
             "worker_heartbeat_age_seconds",
             "Seconds since each background worker's last heartbeat",
             m.heartbeat_age.clone(),
@@ -194,6 +215,10 @@ pub async fn scrape(state: &AppState) -> Result<String, crate::store::StoreError
         }
     }
     m.locked_users.set(state.store.locked_users(now).await?);
+    let waiting = state.store.payouts_waiting(crate::payouts::WAITING_STATUS).await?;
+    m.payouts_waiting.set(waiting.waiting);
+    m.payouts_waiting_oldest.set(waiting.oldest_since.map_or(0.0, |t| (now - t).max(0) as f64 / 1000.0));
+    m.payouts_attention.set(waiting.attention);
     for job in state.workers.jobs() {
         let w = Worker { worker: job.name };
         m.heartbeat_age.get_or_create(&w).set((now - job.last_beat()).max(0) as f64 / 1000.0);

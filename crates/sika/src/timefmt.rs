@@ -161,6 +161,22 @@ pub fn parse_instant(s: &str) -> Option<i64> {
     (h < 24 && mi < 60 && se < 60).then_some(day + (h * 3600 + mi * 60 + se) * 1000)
 }
 
+/// A length of time in words: `45 s`, `12 min`, `3 h 10 min`, `2 days 4 h`.
+pub fn span(ms: i64) -> String {
+    let s = ms.max(0) / 1000;
+    let (d, h, m) = (s / 86_400, s % 86_400 / 3600, s % 3600 / 60);
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s} s"),
+        (0, 0, m) => format!("{m} min"),
+        (0, h, 0) => format!("{h} h"),
+        (0, h, m) => format!("{h} h {m} min"),
+        (1, 0, _) => "1 day".into(),
+        (1, h, _) => format!("1 day {h} h"),
+        (d, 0, _) => format!("{d} days"),
+        (d, h, _) => format!("{d} days {h} h"),
+    }
+}
+
 /// `2026-11-29` (UTC).
 pub fn date(ms: i64) -> String {
     let (y, m, d, _) = civil(ms);
@@ -175,6 +191,18 @@ mod tests {
         assert_eq!(super::datetime(1_795_000_000_000), "2026-11-18 11:06:40");
         assert_eq!(super::date(951_782_400_000), "2000-02-29");
         assert_eq!(super::iso(0), "1970-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn spans_read_as_words() {
+        let cases =
+            [(0, "0 s"), (45_000, "45 s"), (720_000, "12 min"), (3 * 3_600_000, "3 h"), (11_400_000, "3 h 10 min")];
+        for (ms, words) in cases {
+            assert_eq!(super::span(ms), words);
+        }
+        assert_eq!(super::span(86_400_000 + 3_600_000), "1 day 1 h");
+        assert_eq!(super::span(2 * 86_400_000 + 4 * 3_600_000 + 60_000), "2 days 4 h");
+        assert_eq!(super::span(-5), "0 s");
     }
 
     #[test]

@@ -129,7 +129,7 @@ async fn every_page_passes_axe_and_stored_markup_stays_inert() {
     )
     .await;
     api(&e, &all, "/api/v1/payouts", json!({"reference": "a11y-po-1", "amount": "2500", "currency": "NGN",
-        "bank_code": "044", "account_number": "0690000032", "beneficiary_name": "Forrest Green", "narration": "Invoice 12 & co"}))
+        "bank_code": "044", "account_number": "0690000032", "beneficiary_name": "Pastor Bright", "narration": "Invoice 12 & co"}))
     .await;
 
     // A virtual card, issued (its first load approved), with a funding waiting for approval.

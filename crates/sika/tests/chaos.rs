@@ -347,7 +347,7 @@ async fn drill(database_url: String, instances: usize) {
     for n in 0..payout_count {
         let reference = format!("chaos-payout-{n}");
         let body = json!({"reference": reference, "amount": format!("{}", 1000 + n), "currency": "NGN",
-                          "bank_code": "044", "account_number": "0690000032", "beneficiary_name": "Forrest Green"});
+                          "bank_code": "044", "account_number": "0690000032", "beneficiary_name": "Pastor Bright"});
         let mut tries = 0;
         loop {
             tries += 1;

@@ -239,7 +239,7 @@ async fn a_payments_page_says_how_it_was_paid_who_made_it_and_what_happened() {
         "A payment attempt failed",
         &format!("transaction {failed}: Declined"),
         "Paid, verified with Flutterwave",
-        r#"<td id="processor-response">Approved</td>"#,
+        r#"<td id="processor-response">Approved by Financial Institution</td>"#,
     ] {
         assert!(page.body.contains(shown), "{shown} in {}", page.body);
     }
@@ -299,7 +299,7 @@ async fn the_payouts_list_filters_by_currency_and_date_counts_and_treats_undersc
     let (_, key) = e.app.auth.create_api_key(&Actor::cli(), "payer", "payouts").await.unwrap();
     for reference in ["po_1", "pox1", "po-2"] {
         let body = json!({"reference": reference, "amount": "100", "currency": "NGN", "bank_code": "044",
-                          "account_number": "0690000032", "beneficiary_name": "Forrest Green"});
+                          "account_number": "0690000032", "beneficiary_name": "Pastor Bright"});
         let r = e.app.client.post(e.app.url("/api/v1/payouts")).bearer_auth(&key).json(&body).send().await.unwrap();
         assert_eq!(r.status(), 202, "{}", r.text().await.unwrap());
     }

@@ -148,18 +148,21 @@ pub async fn branches(Path(id): Path<String>) -> Response {
     ok("Bank branches fetched successfully", Value::Array(branches))
 }
 
-/// Test accounts that resolve: Access Bank `0690000031`–`0690000041`.
+/// Test accounts that resolve: Access Bank `0690000031`–`0690000041`. The
+/// names Flutterwave's documentation and the corpus give are theirs
+/// (`0690000032` Pastor Bright, `0690000033` Bale Gary, `0690000037` Dele
+/// Moruf Quadri, `0690000040` Alexis Sanchez); the others are the emulator's.
 const TEST_NAMES: [&str; 11] = [
-    "Pastor Bright",
     "Forrest Green",
-    "Ada Lovelace",
+    "Pastor Bright",
+    "Bale Gary",
     "Chinedu Okafor",
     "Amina Bello",
     "Tunde Bakare",
-    "Ngozi Eze",
+    "Dele Moruf Quadri",
     "Kemi Adeyemi",
     "Ifeanyi Obi",
-    "Zainab Musa",
+    "Alexis Sanchez",
     "Segun Arinze",
 ];
 
@@ -174,7 +177,7 @@ pub fn resolve_name(bank: &str, number: &str, kind: Option<&str>, country: Optio
     if bank == "044" && digits.len() == 10 && digits.starts_with("06900000") {
         let n: usize = digits[8..].parse().ok()?;
         if (31..=41).contains(&n) {
-            return Some((digits, TEST_NAMES[n - 31].to_uppercase()));
+            return Some((digits, TEST_NAMES[n - 31].to_string()));
         }
     }
     None

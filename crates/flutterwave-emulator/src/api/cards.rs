@@ -1,5 +1,5 @@
-//! Virtual cards: created asynchronously (inactive for one emulated minute),
-//! funded from and withdrawn to the wallet, blocked, unblocked, terminated.
+//! Virtual cards: created active (as Flutterwave's answers show), funded
+//! from and withdrawn to the wallet, blocked, unblocked, terminated.
 
 use std::collections::HashMap;
 
@@ -13,10 +13,19 @@ use super::{amount, bad, body, num, ok, text};
 use crate::state::{Card, CardTxn, Shared, lock};
 use crate::time::{date, iso, now_ms};
 
+/// A card as `GET` shows it; the create answer has no `card_hash` (as Flutterwave's does not).
 fn card_json(c: &Card) -> Value {
+    let mut v = created_json(c);
+    if let Some(o) = v.as_object_mut() {
+        o.insert("card_hash".into(), json!(c.id));
+    }
+    v
+}
+
+fn created_json(c: &Card) -> Value {
     json!({
         "id": c.id, "account_id": 118661, "amount": format!("{:.2}", c.amount), "currency": c.currency,
-        "card_hash": c.id, "card_pan": c.pan, "masked_pan": format!("{}*******{}", &c.pan[..6], &c.pan[12..]),
+        "card_pan": c.pan, "masked_pan": format!("{}*******{}", &c.pan[..6], &c.pan[12..]),
         "city": "San Francisco", "state": "CA", "address_1": "333 Fremont Street", "address_2": null,
         "zip_code": "94105", "cvv": c.cvv, "expiration": c.expiration, "send_to": null, "bin_check_name": null,
         "card_type": "mastercard", "name_on_card": c.name_on_card,
@@ -90,7 +99,7 @@ pub async fn create(State(state): State<Shared>, raw: Bytes) -> Response {
                 text(&v, "last_name").unwrap_or_default()
             ),
             created_ms: now_ms(),
-            active: false,
+            active: true,
             blocked: false,
             terminated: false,
             callback_url: text(&v, "callback_url"),
@@ -106,14 +115,7 @@ pub async fn create(State(state): State<Shared>, raw: Bytes) -> Response {
         d.cards.insert(id.clone(), c.clone());
         c
     };
-    let activate = state.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(activate.minute()).await;
-        if let Some(c) = lock(&activate.data).cards.get_mut(&id) {
-            c.active = true;
-        }
-    });
-    ok("Card created successfully", card_json(&card))
+    ok("Card created successfully", created_json(&card))
 }
 
 pub async fn list(State(state): State<Shared>) -> Response {
@@ -208,7 +210,8 @@ pub async fn withdraw(State(state): State<Shared>, Path(id): Path<String>, raw: 
         Ok(amt)
     });
     match r {
-        Ok(()) => ok("Card withdrawal successful", Value::Null),
+        // Flutterwave's published answer to a withdrawal says this, oddly.
+        Ok(()) => ok("Card transactions fetched successfully", Value::Null),
         Err(res) => res,
     }
 }
@@ -264,9 +267,12 @@ pub async fn transactions(
         .take(size)
         .map(|t| {
             json!({
-                "id": t.id, "amount": num(t.amount), "fee": 0, "product": "Card Issuance",
-                "gateway_reference": format!("GW-{}", t.id), "reference": format!("CT-{}", t.id),
-                "response_code": 5, "amount_confirmed": num(t.amount), "narration": t.narration,
+                "id": t.id, "amount": num(t.amount), "fee": 0,
+                "product": if t.indicator == "C" { "Card Funding" } else { "Card Transaction" },
+                "gateway_reference_details": format!("{}-{:012}", card.id.get(..23).unwrap_or(&card.id), t.id),
+                "gateway_reference": format!("{}*******{}", &card.pan[..6], &card.pan[12..]),
+                "reference": format!("CF-EMULATOR-{}", t.id),
+                "response_code": 5, "amount_confirmed": 0, "narration": t.narration,
                 "indicator": t.indicator, "created_at": iso(t.created_ms),
                 "status": if t.declined.is_some() { "Declined" } else { "Successful" },
                 "response_message": t.declined.unwrap_or("Transaction successful"), "currency": card.currency,

@@ -184,7 +184,7 @@ pub fn refund_json(r: &Refund) -> Value {
     json!({
         "id": r.id, "account_id": 17321, "tx_id": r.tx_id, "flw_ref": r.flw_ref, "wallet_id": 17321,
         "amount_refunded": num(r.amount), "status": r.status, "destination": "payment_source",
-        "comments": r.comments, "meta": {"source": "availablebalance"}, "created_at": iso(r.created_ms),
+        "meta": {"source": "availablebalance"}, "created_at": iso(r.created_ms),
     })
 }
 
@@ -242,20 +242,89 @@ pub enum Shape {
     ListRow,
 }
 
+/// The ways to pay the emulator knows, with Flutterwave's names for them.
+pub const PAYMENT_TYPES: [&str; 6] = ["card", "account", "bank_transfer", "ussd", "mobilemoneygh", "mpesa"];
+
 fn app_fee(amount: Decimal, currency: &str) -> Decimal {
     let fee = (amount * Decimal::new(14, 3)).round_dp(2);
     if currency == "NGN" { fee.min(Decimal::from(2000)) } else { fee }
 }
 
+/// What Flutterwave settles to the merchant: the charged amount less its
+/// fee, VAT on the fee for cards (7.5 %), and stamp duty (NGN 50) on NGN
+/// payments of 100,000 or more — below `amount − app_fee`, as real answers
+/// are (2500 − 35 → 2462.37; 100000 − 1400 → 98550). `None` until the
+/// transaction succeeds: unsettled rows carry `null`.
+pub fn amount_settled(t: &Txn) -> Option<Decimal> {
+    if t.status != "successful" {
+        return None;
+    }
+    let vat = if t.payment_type == "card" {
+        (t.app_fee * Decimal::new(75, 3))
+            .round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
+    } else {
+        Decimal::ZERO
+    };
+    let stamp =
+        if t.currency == "NGN" && t.amount >= Decimal::from(100_000) { Decimal::from(50) } else { Decimal::ZERO };
+    Some(t.charged_amount - t.app_fee - vat - stamp)
+}
+
+/// `event.type` of a charge webhook, by how the customer paid.
+fn event_type(payment_type: &str) -> &'static str {
+    match payment_type {
+        "account" => "ACCOUNT_TRANSACTION",
+        "bank_transfer" => "BANK_TRANSFER_TRANSACTION",
+        "ussd" => "USSD_TRANSACTION",
+        "mobilemoneygh" => "MOBILEMONEYGH_TRANSACTION",
+        "mpesa" => "MPESA_TRANSACTION",
+        _ => "CARD_TRANSACTION",
+    }
+}
+
+/// The paying account's details a bank-transfer payment carries (in
+/// verify's `meta` and the webhook's `meta_data`).
+fn originator() -> Value {
+    json!({"originatoraccountnumber": "069*******31", "originatorname": "EMULATED PAYER",
+           "bankname": "Access Bank", "originatoramount": "N/A"})
+}
+
+/// The checkout's meta, with the originator's fields for a bank transfer.
+fn meta_of(t: &Txn) -> Value {
+    if t.payment_type != "bank_transfer" {
+        return t.meta.clone();
+    }
+    let mut m = match &t.meta {
+        Value::Object(o) => o.clone(),
+        _ => serde_json::Map::new(),
+    };
+    if let Value::Object(o) = originator() {
+        m.extend(o);
+    }
+    Value::Object(m)
+}
+
+fn opt_num(d: Option<Decimal>) -> Value {
+    d.map(num).unwrap_or(Value::Null)
+}
+
 pub fn txn_json(t: &Txn, shape: Shape) -> Value {
-    let settled = t.amount - t.app_fee;
+    let pending = t.status == "pending";
+    let (auth_model, narration) = match t.payment_type.as_str() {
+        "card" => ("PIN", "CARD Transaction ".to_string()),
+        "mobilemoneygh" | "mpesa" => ("MOBILEMONEY", "Mobile money payment".to_string()),
+        "ussd" => ("USSD", "USSD Transaction".to_string()),
+        _ => ("AUTH", "Flutterwave Developers".to_string()),
+    };
     let mut v = json!({
-        "id": t.id, "tx_ref": t.tx_ref, "flw_ref": t.flw_ref, "device_fingerprint": "N/A",
-        "amount": num(t.amount), "currency": t.currency, "charged_amount": num(t.amount),
-        "app_fee": if t.status == "pending" { Value::Null } else { num(t.app_fee) }, "merchant_fee": 0,
-        "processor_response": t.processor_response, "auth_model": "PIN", "ip": "203.0.113.5",
-        "narration": "CARD Transaction ", "status": t.status, "payment_type": "card",
-        "created_at": iso(t.created_ms), "account_id": 17321, "meta": t.meta,
+        "id": t.id, "tx_ref": t.tx_ref, "flw_ref": if pending { "N/A" } else { t.flw_ref.as_str() },
+        "device_fingerprint": "N/A", "amount": num(t.amount), "currency": t.currency,
+        "charged_amount": num(t.charged_amount),
+        // Unsettled rows (pending, failed) have no fee yet.
+        "app_fee": if t.status == "successful" { num(t.app_fee) } else { Value::Null }, "merchant_fee": 0,
+        "processor_response": if pending { Value::Null } else { json!(t.processor_response) },
+        "auth_model": auth_model, "ip": "203.0.113.5", "narration": narration, "status": t.status,
+        "payment_type": t.payment_type, "created_at": iso(t.created_ms), "account_id": 17321,
     });
     let customer = json!({
         "id": 987, "name": t.customer_name.clone().unwrap_or_else(|| "Anonymous customer".into()),
@@ -263,13 +332,10 @@ pub fn txn_json(t: &Txn, shape: Shape) -> Value {
                         else { json!(t.customer_phone.clone().unwrap_or_else(|| "N/A".into())) },
         "email": t.customer_email, "created_at": iso(t.created_ms),
     });
-    let obj = v.as_object_mut().expect("json! object");
+    let Some(obj) = v.as_object_mut() else { return v };
     match shape {
         Shape::Verify | Shape::Webhook => {
-            if shape == Shape::Verify {
-                obj.insert("amount_settled".into(), if t.status == "successful" { num(settled) } else { Value::Null });
-            }
-            if let Some(c) = &t.card {
+            if let Some(c) = t.card.as_ref().filter(|_| t.payment_type == "card") {
                 let mut card = json!({
                     "first_6digits": &c.number[..6], "last_4digits": &c.number[c.number.len() - 4..],
                     "issuer": format!("{} CREDIT", c.brand), "country": "NIGERIA NG", "type": c.brand, "expiry": c.expiry,
@@ -281,15 +347,24 @@ pub fn txn_json(t: &Txn, shape: Shape) -> Value {
                 }
                 obj.insert("card".into(), card);
             }
+            // Verify carries the checkout's meta and the settled amount; the
+            // webhook carries neither (its meta goes to the top-level `meta_data`).
+            if shape == Shape::Verify {
+                obj.insert("meta".into(), meta_of(t));
+                obj.insert("amount_settled".into(), opt_num(amount_settled(t)));
+            }
             obj.insert("customer".into(), customer);
         }
         Shape::ListRow => {
             // The list endpoint's samples show ids as strings; the emulator reproduces that quirk.
             obj.insert("id".into(), json!(t.id.to_string()));
             obj.insert("account_id".into(), json!("17321"));
+            obj.insert("amount_settled".into(), opt_num(amount_settled(t)));
+            if t.payment_type == "account" {
+                obj.insert("account".into(), json!({"nuban": "0690000031", "bank": "ACCESS BANK NIGERIA"}));
+            }
             obj.insert("customer_name".into(), customer["name"].clone());
             obj.insert("customer_email".into(), json!(t.customer_email));
-            obj.insert("amount_settled".into(), num(settled));
         }
     }
     v
@@ -298,23 +373,27 @@ pub fn txn_json(t: &Txn, shape: Shape) -> Value {
 /// `charge.completed` (or the legacy flat form) for a transaction.
 pub fn charge_webhook(t: &Txn, format: &str) -> Value {
     if format == "legacy" {
+        let entity = match (t.payment_type.as_str(), &t.card) {
+            ("card", Some(c)) => json!({"card6": &c.number[..6], "card_last4": &c.number[c.number.len() - 4..]}),
+            ("account", _) => json!({"account_number": "0690000031", "first_name": "Forrest", "last_name": "Green"}),
+            _ => json!({"id": "NO-ENTITY"}),
+        };
         return json!({
             "id": t.id, "txRef": t.tx_ref, "flwRef": t.flw_ref, "orderRef": format!("URF_{}", t.id),
             "paymentPlan": null, "createdAt": iso(t.created_ms), "amount": num(t.amount),
-            "charged_amount": num(t.amount), "status": t.status, "IP": "203.0.113.5", "currency": t.currency,
-            "appfee": num(t.app_fee), "merchantfee": 0, "merchantbearsfee": 1, "charge_type": "normal",
-            "customer": {"id": 987, "phone": t.customer_phone, "fullName": t.customer_name, "email": t.customer_email,
-                         "createdAt": iso(t.created_ms), "AccountId": 17321},
-            "entity": t.card.as_ref().map(|c| json!({"card6": &c.number[..6], "card_last4": &c.number[c.number.len() - 4..]}))
-                .unwrap_or_else(|| json!({"id": "NO-ENTITY"})),
-            "event.type": "CARD_TRANSACTION",
+            "charged_amount": num(t.charged_amount), "status": t.status, "IP": "203.0.113.5", "currency": t.currency,
+            "customer": {"id": 987, "phone": t.customer_phone, "fullName": t.customer_name, "customertoken": null,
+                         "email": t.customer_email, "createdAt": iso(t.created_ms), "updatedAt": iso(t.created_ms),
+                         "deletedAt": null, "AccountId": 17321},
+            "entity": entity,
+            "event.type": event_type(&t.payment_type),
         });
     }
     json!({
         "event": "charge.completed",
         "data": txn_json(t, Shape::Webhook),
-        "event.type": "CARD_TRANSACTION",
-        "meta_data": t.meta,
+        "event.type": event_type(&t.payment_type),
+        "meta_data": meta_of(t),
     })
 }
 
@@ -325,11 +404,21 @@ pub struct ChargeRequest<'a> {
     pub amount: Option<Decimal>,
     pub currency: Option<String>,
     pub card: Option<&'static TestCard>,
+    /// `card` when unset.
+    pub payment_type: Option<String>,
+    /// What the customer paid, when not `amount` (a fee the customer bore).
+    pub charged_amount: Option<Decimal>,
+    /// The customer bears Flutterwave's fee: `charged_amount = amount + app_fee`.
+    pub customer_bears_fee: bool,
 }
 
 /// Records one attempt under `tx_ref` (each attempt is its own transaction id)
 /// and moves the balance when it succeeds. Webhooks are the caller's to send.
 pub fn record_charge(state: &Shared, req: ChargeRequest<'_>) -> Result<Txn, &'static str> {
+    let payment_type = req.payment_type.clone().unwrap_or_else(|| "card".into());
+    if !PAYMENT_TYPES.contains(&payment_type.as_str()) {
+        return Err("payment_type must be card, account, bank_transfer, ussd, mobilemoneygh or mpesa");
+    }
     let flw_ref = format!("FLW-MOCK-{}", state.random_hex(32));
     let mut d = lock(&state.data);
     let payment = d.payment_by_ref.get(req.tx_ref).and_then(|l| d.payments.get(l)).cloned();
@@ -339,11 +428,18 @@ pub fn record_charge(state: &Shared, req: ChargeRequest<'_>) -> Result<Txn, &'st
         (None, _, _) => return Err("amount and currency are required for a tx_ref without a checkout"),
     };
     let card = req.card.unwrap_or(&TEST_CARDS[0]).clone();
-    let processor_response = match (req.status, card.decline) {
-        ("successful", _) => "Approved".to_string(),
-        ("pending", _) => "Pending validation".to_string(),
-        (_, Some(reason)) => reason.to_string(),
+    let processor_response = match (req.status, card.decline, payment_type.as_str()) {
+        ("successful", _, "card") => "Approved by Financial Institution".to_string(),
+        ("successful", _, _) => "success".to_string(),
+        ("pending", _, _) => "Pending validation".to_string(),
+        (_, Some(reason), "card") => reason.to_string(),
         _ => "Declined".to_string(),
+    };
+    let fee = app_fee(amount, &currency);
+    let charged_amount = match (req.charged_amount, req.customer_bears_fee) {
+        (Some(c), _) => c,
+        (None, true) => amount + fee,
+        (None, false) => amount,
     };
     let id = d.id();
     let txn = Txn {
@@ -351,8 +447,10 @@ pub fn record_charge(state: &Shared, req: ChargeRequest<'_>) -> Result<Txn, &'st
         tx_ref: req.tx_ref.to_string(),
         flw_ref,
         amount,
+        charged_amount,
         currency: currency.to_ascii_uppercase(),
-        app_fee: app_fee(amount, &currency),
+        app_fee: fee,
+        payment_type,
         status: req.status.to_string(),
         processor_response,
         card: Some(card),
@@ -376,8 +474,9 @@ pub fn record_charge(state: &Shared, req: ChargeRequest<'_>) -> Result<Txn, &'st
     Ok(txn)
 }
 
+/// The wallet receives what Flutterwave settles.
 fn credit(d: &mut Data, t: &Txn) {
-    d.adjust(&t.currency, t.amount - t.app_fee);
+    d.adjust(&t.currency, amount_settled(t).unwrap_or_default());
 }
 
 /// Settles a pending transaction (used when a pending charge resolves later).
@@ -388,7 +487,11 @@ pub fn settle_pending(state: &Shared, id: i64, status: &str) -> Option<Txn> {
         return None;
     }
     t.status = status.to_string();
-    t.processor_response = if status == "successful" { "Approved".into() } else { "Declined".into() };
+    t.processor_response = match (status, t.payment_type.as_str()) {
+        ("successful", "card") => "Approved by Financial Institution".into(),
+        ("successful", _) => "success".into(),
+        _ => "Declined".into(),
+    };
     let t = t.clone();
     if status == "successful" {
         credit(&mut d, &t);

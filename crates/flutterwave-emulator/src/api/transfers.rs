@@ -10,32 +10,101 @@ use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
 use super::banks::{bank_name, resolve_name};
-use super::{amount, bad, body, num, ok, ok_page, page_of, text};
+use super::{amount, bad, body, error, num, ok, ok_page, page_of, text};
 use crate::state::{Beneficiary, Shared, Transfer, lock};
 use crate::time::{iso, now_ms};
 
 const MOBILE_MONEY: [&str; 5] = ["MPS", "MTN", "AIRTEL", "VODAFONE", "FMM"];
 const BLACKLISTED: &str = "0690000036";
 
-pub fn fee_for(amount: Decimal, currency: &str) -> Decimal {
+/// What a transfer goes to, for its fee.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeeKind {
+    Account,
+    MobileMoney,
+    /// Flutterwave wallet to wallet (`account_bank: flutterwave`): free in every corpus sample.
+    Wallet,
+}
+
+impl FeeKind {
+    fn of(bank: &str) -> FeeKind {
+        if bank.eq_ignore_ascii_case("flutterwave") {
+            FeeKind::Wallet
+        } else if MOBILE_MONEY.contains(&bank) {
+            FeeKind::MobileMoney
+        } else {
+            FeeKind::Account
+        }
+    }
+
+    fn from_query(kind: Option<&str>) -> FeeKind {
+        match kind.map(str::to_ascii_lowercase).as_deref() {
+            Some("mobilemoney") => FeeKind::MobileMoney,
+            Some("wallet") | Some("barter") => FeeKind::Wallet,
+            _ => FeeKind::Account,
+        }
+    }
+}
+
+/// Flutterwave's transfer fee, flat per currency as the corpus shows it:
+/// NGN 10.75 up to 5,000, 26.875 up to 50,000, 53.75 above; KES M-Pesa 45;
+/// UGX mobile money 500; EUR 35; USD 40; wallet transfers free. Other
+/// currencies are the emulator's guesses (see its README).
+pub fn fee_for(amount: Decimal, currency: &str, kind: FeeKind) -> Decimal {
+    if kind == FeeKind::Wallet {
+        return Decimal::ZERO;
+    }
     match currency {
         "NGN" if amount <= Decimal::from(5000) => Decimal::new(1075, 2),
         "NGN" if amount <= Decimal::from(50_000) => Decimal::new(26875, 3),
         "NGN" => Decimal::new(5375, 2),
-        "KES" | "UGX" | "GHS" | "ZAR" => (amount * Decimal::new(1, 2)).round_dp(2).max(Decimal::ONE),
-        _ => Decimal::new(35, 1),
+        "KES" => Decimal::from(45),
+        "UGX" => Decimal::from(500),
+        "EUR" => Decimal::from(35),
+        "USD" => Decimal::from(40),
+        "GBP" => Decimal::from(35),
+        "GHS" => Decimal::from(3),
+        "ZAR" => Decimal::from(10),
+        "TZS" => Decimal::from(1000),
+        "RWF" => Decimal::from(500),
+        _ => Decimal::from(40),
     }
 }
 
-pub fn transfer_json(t: &Transfer, list_row: bool) -> Value {
+/// Where a transfer is shown: its create answer, the REST lookups (`GET
+/// /transfers/{id}` and the list), or a webhook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    Created,
+    Lookup,
+    Webhook,
+}
+
+/// `meta` as each view shows it: the create answer and webhooks carry it as
+/// sent; the lookups return an object wrapped in an array (as the Node SDK's
+/// captures show), so nothing may depend on its shape.
+fn meta_for(meta: &Value, view: View) -> Value {
+    match (meta, view) {
+        (Value::Object(_), View::Lookup) => Value::Array(vec![meta.clone()]),
+        _ => meta.clone(),
+    }
+}
+
+pub fn transfer_json(t: &Transfer, view: View) -> Value {
+    // A wallet transfer is asked for with `account_bank: flutterwave`; the lookups call it `wallet`.
+    let wallet = t.bank_code.eq_ignore_ascii_case("flutterwave");
+    let bank_code = if wallet && view == View::Lookup { "wallet".to_string() } else { t.bank_code.clone() };
     let mut v = json!({
-        "id": t.id, "account_number": t.account_number, "bank_code": t.bank_code, "full_name": t.full_name,
+        "id": t.id, "account_number": t.account_number, "bank_code": bank_code, "full_name": t.full_name,
         "created_at": iso(t.created_ms), "currency": t.currency, "debit_currency": t.debit_currency,
         "amount": num(t.amount), "fee": num(t.fee), "status": t.status, "reference": t.reference,
-        "meta": t.meta, "narration": t.narration, "complete_message": t.complete_message,
-        "requires_approval": 0, "is_approved": 1, "bank_name": t.bank_name,
+        "meta": meta_for(&t.meta, view), "narration": t.narration, "complete_message": t.complete_message,
+        "requires_approval": i32::from(t.requires_approval), "is_approved": i32::from(!t.requires_approval),
+        "bank_name": t.bank_name,
     });
-    if list_row && let Some(o) = v.as_object_mut() {
+    if view == View::Lookup
+        && let Some(o) = v.as_object_mut()
+    {
         o.insert("approver".into(), Value::Null);
     }
     v
@@ -44,16 +113,18 @@ pub fn transfer_json(t: &Transfer, list_row: bool) -> Value {
 /// The transfer event in the configured format: `transfer.completed` (or
 /// `transfer.reversed`) with `data`, or the legacy `{"event.type": "Transfer", "transfer": {...}}`.
 pub fn transfer_event(state: &Shared, t: &Transfer) -> Value {
-    if state.faults().webhook_format == "legacy" {
+    let faults = state.faults();
+    if faults.webhook_format == "legacy" {
         return json!({
             "event.type": "Transfer",
             "transfer": {
-                "id": t.id, "accountNumber": t.account_number, "account_number": t.account_number,
-                "bankCode": t.bank_code, "bank_code": t.bank_code, "fullName": t.full_name, "fullname": t.full_name,
-                "date_created": iso(t.created_ms), "currency": t.currency, "debit_currency": t.debit_currency,
+                "id": t.id, "account_number": t.account_number, "bank_code": t.bank_code, "fullname": t.full_name,
+                // The v2-era form the corpus shows has no debit currency.
+                "date_created": iso(t.created_ms), "currency": t.currency, "debit_currency": null,
                 "amount": num(t.amount), "fee": num(t.fee), "status": t.status, "reference": t.reference,
                 "meta": t.meta, "narration": t.narration, "approver": null, "complete_message": t.complete_message,
-                "requires_approval": 0, "is_approved": 1, "bank_name": t.bank_name,
+                "requires_approval": i32::from(t.requires_approval), "is_approved": i32::from(!t.requires_approval),
+                "bank_name": t.bank_name,
             }
         });
     }
@@ -61,10 +132,15 @@ pub fn transfer_event(state: &Shared, t: &Transfer) -> Value {
     if t.status == "REVERSED" {
         v["event"] = json!("transfer.reversed");
     }
+    if !faults.transfer_event_type
+        && let Some(o) = v.as_object_mut()
+    {
+        o.remove("event.type");
+    }
     v
 }
 
-/// `transfer.completed` (note `fullname`, unlike REST's `full_name`).
+/// `transfer.completed` (note `fullname`, unlike REST's `full_name`; `meta` as it was sent).
 pub fn transfer_webhook(t: &Transfer) -> Value {
     json!({
         "event": "transfer.completed", "event.type": "Transfer",
@@ -72,11 +148,15 @@ pub fn transfer_webhook(t: &Transfer) -> Value {
             "id": t.id, "account_number": t.account_number, "bank_name": t.bank_name, "bank_code": t.bank_code,
             "fullname": t.full_name, "created_at": iso(t.created_ms), "currency": t.currency,
             "debit_currency": t.debit_currency, "amount": num(t.amount), "fee": num(t.fee), "status": t.status,
-            "reference": t.reference, "meta": t.meta, "narration": t.narration, "approver": null,
-            "complete_message": t.complete_message, "requires_approval": 0, "is_approved": 1,
+            "reference": t.reference, "meta": meta_for(&t.meta, View::Webhook), "narration": t.narration,
+            "approver": null, "complete_message": t.complete_message,
+            "requires_approval": i32::from(t.requires_approval), "is_approved": i32::from(!t.requires_approval),
         }
     })
 }
+
+/// Transfer webhooks arrive with this content type (the corpus logs it).
+pub const TRANSFER_WEBHOOK_CONTENT_TYPE: &str = "application/json;charset=utf-8";
 
 /// The fate a test reference asks for: (succeeds, after how many emulated minutes).
 fn scripted_outcome(reference: &str) -> Option<(bool, u64)> {
@@ -107,38 +187,61 @@ struct NewTransfer {
     batch_id: Option<i64>,
 }
 
-/// Validates and queues one transfer; the lifecycle runs in the background.
-fn queue(state: &Shared, n: NewTransfer) -> Result<Transfer, &'static str> {
-    if state.faults().wallet_restricted {
-        return Err("Transfer failed: wallet currently restricted");
-    }
-    if n.number == BLACKLISTED {
-        return Err("Payout was made to a blacklisted account number");
-    }
+/// Why an account rule fails a transfer, in Flutterwave's words.
+fn broken_rule(state: &Shared, n: &NewTransfer) -> Option<String> {
+    let faults = state.faults();
     let mobile = MOBILE_MONEY.contains(&n.bank.as_str());
-    if (mobile || n.currency == "GHS") && n.beneficiary_name.is_none() {
-        return Err("beneficiary_name is required");
+    let foreign = n.bank.eq_ignore_ascii_case("FOREIGN-BANK") || matches!(n.currency.as_str(), "EUR" | "GBP");
+    if (mobile || foreign || n.currency == "GHS") && n.beneficiary_name.is_none() {
+        return Some("beneficiary_name is required".into());
     }
-    let wallet = n.bank.eq_ignore_ascii_case("flutterwave");
-    let resolved = if wallet {
-        Some((n.number.clone(), format!("FLUTTERWAVE MERCHANT {}", n.number)))
+    if faults.wallet_restricted {
+        return Some("DISBURSE FAILED: wallet currently restricted. please contact administrator".into());
+    }
+    if let Some(limit) = faults.spend_limits.get(&n.currency)
+        && n.amount > *limit
+    {
+        return Some(format!("DISBURSE FAILED: You can only spend {} {:.2} at once", n.currency, limit));
+    }
+    None
+}
+
+/// Validates and queues one transfer; the lifecycle runs in the background.
+/// Refusals of the request itself (a blacklisted account, a reference used
+/// before) are immediate; a broken account rule fails the queued transfer
+/// later, unless `transfer_refusals` is `at_once`.
+fn queue(state: &Shared, n: NewTransfer) -> Result<Transfer, String> {
+    let faults = state.faults();
+    if n.number == BLACKLISTED {
+        return Err("Payout was made to a blacklisted account number".into());
+    }
+    let rule = broken_rule(state, &n);
+    if faults.transfer_refusals == "at_once"
+        && let Some(why) = rule
+    {
+        return Err(why.trim_start_matches("DISBURSE FAILED: ").to_string());
+    }
+    let kind = FeeKind::of(&n.bank);
+    let mobile = kind == FeeKind::MobileMoney;
+    let resolved = if kind == FeeKind::Wallet {
+        Some((n.number.clone(), format!("Flutterwave merchant {}", n.number)))
     } else {
         resolve_name(&n.bank, &n.number, mobile.then_some("MOBILEMONEY"), None)
     };
     let mut d = lock(&state.data);
     if !d.transfer_refs.insert(n.reference.clone()) {
-        return Err("A transfer with this reference already exists");
+        return Err("A transfer with this reference already exists".into());
     }
-    let fee = fee_for(n.amount, &n.currency);
+    let fee = fee_for(n.amount, &n.currency, kind);
     let id = d.id();
     let t = Transfer {
         id,
         account_number: n.number.clone(),
         bank_code: n.bank.clone(),
-        bank_name: if wallet {
-            "FLUTTERWAVE".into()
+        bank_name: if kind == FeeKind::Wallet {
+            "wallet".into()
         } else {
-            bank_name(&n.bank).unwrap_or("Unknown bank").to_uppercase()
+            bank_name(&n.bank).unwrap_or("N/A").to_uppercase()
         },
         full_name: n.beneficiary_name.clone().or(resolved.map(|r| r.1)).unwrap_or_else(|| "N/A".into()),
         currency: n.currency,
@@ -154,20 +257,32 @@ fn queue(state: &Shared, n: NewTransfer) -> Result<Transfer, &'static str> {
         batch_id: n.batch_id,
         callback_url: n.callback_url,
         retries: 0,
+        requires_approval: faults.transfers_stay_new,
     };
     // The wallet is debited when the transfer is queued; a failure puts the money back.
     let debit = t.amount + t.fee;
-    let insufficient = d.available(&t.debit_currency) < debit;
-    if !insufficient {
+    let fails_with = match rule {
+        Some(why) => Some(why),
+        None if d.available(&t.debit_currency) < debit => {
+            Some("DISBURSE FAILED: Insufficient funds in customer wallet".to_string())
+        }
+        None => None,
+    };
+    if fails_with.is_none() {
         d.adjust(&t.debit_currency, -debit);
     }
     d.transfers.insert(id, t.clone());
     drop(d);
-    spawn_lifecycle(state.clone(), id, insufficient);
+    if !t.requires_approval {
+        spawn_lifecycle(state.clone(), id, fails_with);
+    }
     Ok(t)
 }
 
-fn spawn_lifecycle(state: Shared, id: i64, insufficient: bool) {
+/// `NEW` → `PENDING` → the outcome: failed at once with `fails_with`
+/// (nothing was debited), scripted by the reference, or after
+/// `transfer_complete_after_ms`; otherwise it stays `PENDING`.
+fn spawn_lifecycle(state: Shared, id: i64, fails_with: Option<String>) {
     tokio::spawn(async move {
         let minute = state.minute();
         tokio::time::sleep(minute / 10).await;
@@ -179,8 +294,8 @@ fn spawn_lifecycle(state: Shared, id: i64, insufficient: bool) {
             }
             t.reference.clone()
         };
-        if insufficient {
-            complete(&state, id, false, "DISBURSE FAILED: Insufficient funds in customer wallet", false);
+        if let Some(why) = fails_with {
+            complete(&state, id, false, &why, false);
             return;
         }
         if let Some((success, minutes)) = scripted_outcome(&reference) {
@@ -203,6 +318,7 @@ pub fn complete(state: &Shared, id: i64, success: bool, message: &str, refund_on
             return None;
         }
         t.status = if success { "SUCCESSFUL" } else { "FAILED" }.into();
+        t.requires_approval = false;
         t.complete_message = message.into();
         let t = t.clone();
         if !success && refund_on_failure {
@@ -210,7 +326,7 @@ pub fn complete(state: &Shared, id: i64, success: bool, message: &str, refund_on
         }
         t
     };
-    state.outbox.send(transfer_event(state, &t), t.callback_url.clone());
+    state.outbox.send_as(transfer_event(state, &t), t.callback_url.clone(), TRANSFER_WEBHOOK_CONTENT_TYPE);
     Some(t)
 }
 
@@ -228,7 +344,7 @@ pub fn reverse(state: &Shared, id: i64) -> Result<Transfer, &'static str> {
         d.adjust(&t.debit_currency, t.amount + t.fee);
         t
     };
-    state.outbox.send(transfer_event(state, &t), t.callback_url.clone());
+    state.outbox.send_as(transfer_event(state, &t), t.callback_url.clone(), TRANSFER_WEBHOOK_CONTENT_TYPE);
     Ok(t)
 }
 
@@ -261,26 +377,30 @@ pub async fn create(State(state): State<Shared>, raw: Bytes) -> Response {
         batch_id: None,
     };
     match queue(&state, n) {
-        Ok(t) => ok("Transfer Queued Successfully", transfer_json(&t, false)),
-        Err(msg) => bad(msg),
+        Ok(t) => ok("Transfer Queued Successfully", transfer_json(&t, View::Created)),
+        Err(msg) => bad(&msg),
     }
 }
 
 pub async fn get_one(State(state): State<Shared>, Path(id): Path<String>) -> Response {
     let d = lock(&state.data);
     match id.parse::<i64>().ok().and_then(|id| d.transfers.get(&id)) {
-        Some(t) => ok("Transfer fetched", transfer_json(t, false)),
+        Some(t) => ok("Transfer fetched", transfer_json(t, View::Lookup)),
         None => bad("Transfer not found"),
     }
 }
 
 pub async fn list(State(state): State<Shared>, Query(q): Query<HashMap<String, String>>) -> Response {
     let page = page_of(&q);
+    let faults = state.faults();
+    if faults.transfer_list_fail_from_page.is_some_and(|from| page >= from as usize) {
+        return error(http::StatusCode::INTERNAL_SERVER_ERROR, "An unexpected error occurred");
+    }
     let d = lock(&state.data);
     let status = q.get("status").map(|s| s.to_ascii_uppercase());
     let batch = q.get("batch_id").and_then(|b| b.parse::<i64>().ok());
-    // Lookup by reference: Flutterwave's support for it is unconfirmed; the emulator offers it.
-    let reference = q.get("reference");
+    // Lookup by reference: unconfirmed; honoured unless `transfer_list_ignores_reference`.
+    let reference = q.get("reference").filter(|_| !faults.transfer_list_ignores_reference);
     let rows: Vec<&Transfer> = d
         .transfers
         .values()
@@ -290,7 +410,7 @@ pub async fn list(State(state): State<Shared>, Query(q): Query<HashMap<String, S
         .filter(|t| reference.is_none_or(|r| &t.reference == r))
         .collect();
     let total = rows.len();
-    let data = rows.iter().skip((page - 1) * 10).take(10).map(|t| transfer_json(t, true)).collect();
+    let data = rows.iter().skip((page - 1) * 10).take(10).map(|t| transfer_json(t, View::Lookup)).collect();
     ok_page("Transfers fetched", Value::Array(data), page, total, 10)
 }
 
@@ -299,9 +419,10 @@ pub async fn fee(Query(q): Query<HashMap<String, String>>) -> Response {
         return bad("amount is required");
     };
     let currency = q.get("currency").map(|c| c.to_ascii_uppercase()).unwrap_or_else(|| "NGN".into());
+    let kind = FeeKind::from_query(q.get("type").map(String::as_str));
     ok(
         "Transfer fee fetched",
-        json!([{"currency": currency, "fee_type": "value", "fee": num(fee_for(amount, &currency))}]),
+        json!([{"currency": currency, "fee_type": "value", "fee": num(fee_for(amount, &currency, kind))}]),
     )
 }
 
@@ -343,8 +464,12 @@ pub async fn retries(State(state): State<Shared>, Path(id): Path<String>) -> Res
         return bad("Transfer not found");
     };
     let prefix = format!("{}_RETRY_", t.reference);
-    let rows: Vec<Value> =
-        d.transfers.values().filter(|r| r.reference.starts_with(&prefix)).map(|r| transfer_json(r, true)).collect();
+    let rows: Vec<Value> = d
+        .transfers
+        .values()
+        .filter(|r| r.reference.starts_with(&prefix))
+        .map(|r| transfer_json(r, View::Lookup))
+        .collect();
     ok("Transfer retry attempts fetched", Value::Array(rows))
 }
 
@@ -377,8 +502,8 @@ pub async fn retry(State(state): State<Shared>, Path(id): Path<String>) -> Respo
         batch_id: None,
     };
     match queue(&state, n) {
-        Ok(t) => ok("Transfer retry attempt queued.", transfer_json(&t, false)),
-        Err(msg) => bad(msg),
+        Ok(t) => ok("Transfer retry attempt queued.", transfer_json(&t, View::Created)),
+        Err(msg) => bad(&msg),
     }
 }
 

@@ -2,6 +2,8 @@
 //! for it, and a webhook receiver that records what it gets.
 #![allow(dead_code)]
 
+pub mod corpus;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 

@@ -115,8 +115,10 @@ states! {
         /// No definite answer yet: tried again later.
         Retry = "retry",
         Done = "done",
-        /// Signed, but not a payload Sika understands.
+        /// Signed, but cannot be opened (sealed with a key no longer held).
         Unprocessable = "unprocessable",
+        /// Signed, but not a payload Sika can classify: kept, sealed, for a person.
+        Unrecognised = "unrecognised",
         /// A real transaction whose reference matches no checkout.
         Unmatched = "unmatched",
         /// Flutterwave says there is no such transaction.
@@ -130,8 +132,13 @@ states! {
 
 impl InboxState {
     /// States that need a person to look (the console lists them).
-    pub const ATTENTION: [InboxState; 4] =
-        [InboxState::Dead, InboxState::Unprocessable, InboxState::Unmatched, InboxState::Rejected];
+    pub const ATTENTION: [InboxState; 5] = [
+        InboxState::Dead,
+        InboxState::Unprocessable,
+        InboxState::Unrecognised,
+        InboxState::Unmatched,
+        InboxState::Rejected,
+    ];
 }
 
 states! {

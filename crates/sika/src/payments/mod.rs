@@ -58,6 +58,9 @@ fn payment_details(tx: &flutterwave::transactions::Transaction) -> crate::store:
             .map(str::to_string),
         fee: tx.app_fee.map(|f| f.decimal()),
         processor_response: clean(tx.processor_response.as_deref(), 200),
+        // As Flutterwave says it, or nothing: never `amount − fee`.
+        settled_amount: tx.amount_settled.map(|a| a.decimal()),
+        charged_amount: tx.charged_amount.map(|a| a.decimal()),
     }
 }
 
@@ -354,10 +357,15 @@ impl Payments {
                 },
                 None => (InboxState::Ignored, "cards are not enabled".into()),
             },
-            WebhookEvent::Unknown { event: None, .. } => {
-                (InboxState::Unprocessable, "not a payload Sika understands".into())
+            // Kept sealed for a person, never an error to Flutterwave: a shape
+            // Sika does not know yet may still be about money.
+            WebhookEvent::Unknown { event, .. } => {
+                let what = match event {
+                    Some(e) => format!("a `{}` event Sika cannot classify", e.chars().take(60).collect::<String>()),
+                    None => "a payload Sika cannot classify".into(),
+                };
+                (InboxState::Unrecognised, what)
             }
-            other => (InboxState::Ignored, format!("{} events are not handled yet", kind(&other))),
         };
         self.store.inbox_finish(&row.id, state, 0, &note).await
     }
@@ -588,16 +596,6 @@ pub(crate) fn note(c: &CheckoutRow, status: CheckoutStatus) -> Notification {
 pub enum Refusal {
     Signature,
     Store(StoreError),
-}
-
-fn kind(e: &WebhookEvent) -> &'static str {
-    match e {
-        WebhookEvent::Charge(_) => "charge",
-        WebhookEvent::Transfer(_) => "transfer",
-        WebhookEvent::Card(_) => "card",
-        WebhookEvent::Refund(_) => "refund",
-        WebhookEvent::Unknown { .. } => "unknown",
-    }
 }
 
 /// 5 s, 10 s, 20 s … capped at 10 minutes.

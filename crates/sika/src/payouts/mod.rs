@@ -14,7 +14,7 @@
 pub mod batches;
 pub mod workers;
 
-use flutterwave::transfers::{Transfer, TransferRequest, TransferStatus};
+use flutterwave::transfers::{Transfer, TransferLookup, TransferRequest, TransferStatus};
 use flutterwave::webhook::TransferEvent;
 use flutterwave::{Client, ErrorKind, Reply};
 use rust_decimal::Decimal;
@@ -25,10 +25,19 @@ use crate::domain::payout::{
     AccountKind, Approver, Destination, NewPayout, PendingApproval, consent, mask, names_differ,
 };
 use crate::domain::{Currency, PayoutStatus};
-use crate::store::{ApprovalWrite, Notification, PayoutRow, Settle, Store, StoreError, now_ms};
+use crate::store::{ApprovalWrite, Notification, PayoutRow, PayoutsWaiting, Settle, Store, StoreError, now_ms};
 
 /// See [`Payouts::resend_unsent_after_ms`]: ten times the client's request timeout.
 pub const DEFAULT_RESEND_UNSENT_AFTER_MS: i64 = 5 * 60_000;
+/// How many pages of Flutterwave's transfer list a lookup by reference reads
+/// at most (ten transfers a page) before it says it could not finish.
+pub const DEFAULT_LOOKUP_MAX_PAGES: u32 = 30;
+/// A lookup by reference reads back to this long before the payout was
+/// created: room for the two clocks to disagree.
+const LOOKUP_CLOCK_SKEW_MS: i64 = 15 * 60_000;
+/// Flutterwave's status for a transfer it has queued and not started: one
+/// that stays here waits for something only the merchant can do there.
+pub const WAITING_STATUS: &str = "NEW";
 /// Unapproved payouts expire after this long.
 pub const DEFAULT_APPROVAL_TTL_MS: i64 = 72 * 3_600_000;
 /// A bank list is fetched again after a day (and served stale if that fails).
@@ -49,6 +58,8 @@ pub struct Payouts {
     /// long after (far longer than any request can take) was never sent — the
     /// process stopped first — and is sent again with the same reference.
     pub resend_unsent_after_ms: i64,
+    /// See [`DEFAULT_LOOKUP_MAX_PAGES`].
+    pub lookup_max_pages: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -106,6 +117,7 @@ impl Payouts {
             max_amount: Decimal::from(crate::domain::payout::DEFAULT_MAX_PAYOUT),
             approval_ttl_ms: DEFAULT_APPROVAL_TTL_MS,
             resend_unsent_after_ms: DEFAULT_RESEND_UNSENT_AFTER_MS,
+            lookup_max_pages: DEFAULT_LOOKUP_MAX_PAGES,
         }
     }
 
@@ -254,6 +266,8 @@ impl Payouts {
             checks: 0,
             created_at: now,
             updated_at: now,
+            flw_status_at: None,
+            attention: None,
         };
         if !self.store.insert_payout(&row).await? {
             // Another request with this reference won the race.
@@ -406,6 +420,15 @@ impl Payouts {
         self.store.payout(reference).await
     }
 
+    /// Payouts Flutterwave keeps at `NEW` (waiting for approval on its
+    /// dashboard, an IP not allow-listed, a currency not enabled) and those
+    /// whose lookup cannot finish: counts, and the longest-waiting rows.
+    pub async fn stuck(&self, limit: i64) -> Result<(PayoutsWaiting, Vec<PayoutRow>), StoreError> {
+        let counts = self.store.payouts_waiting(WAITING_STATUS).await?;
+        let rows = self.store.payouts_stuck(WAITING_STATUS, limit).await?;
+        Ok((counts, rows))
+    }
+
     /// Names opened (for the approver and the API; the account stays masked).
     pub fn view(&self, row: PayoutRow) -> PayoutView {
         let open = |column: &str, v: &Option<String>| {
@@ -548,10 +571,7 @@ impl Payouts {
     /// Applies Flutterwave's own record of the transfer to the payout.
     async fn apply_transfer(&self, p: &PayoutRow, t: &Transfer) -> Result<(), StoreError> {
         let now = now_ms();
-        let flw = match &t.status {
-            TransferStatus::Other(s) => s.clone(),
-            other => format!("{other:?}").to_ascii_uppercase(),
-        };
+        let flw = t.status.as_str().to_string();
         let message = t.complete_message.as_deref().filter(|m| !m.is_empty());
         let settled = match &t.status {
             TransferStatus::Successful if p.status.in_flight() => Some((PayoutStatus::Successful, "successful")),
@@ -581,8 +601,11 @@ impl Payouts {
                 let next = REVERSAL_WATCH_MS.iter().map(|m| p.updated_at + m).find(|at| *at > now);
                 self.store.payout_checked(&p.reference, next).await?;
             }
-            _ if p.status == PayoutStatus::Unknown => {
-                self.store.payout_submitted(&p.reference, t.id, &flw, now + follow_backoff_ms(p.checks)).await?;
+            _ if p.status.in_flight() => {
+                // At Flutterwave, not final (`NEW`, `PENDING`): recorded with since when.
+                let next =
+                    now + follow_backoff_ms(if p.status == PayoutStatus::Unknown { p.checks } else { p.checks + 1 });
+                self.store.payout_submitted(&p.reference, t.id, &flw, next).await?;
             }
             _ => {
                 self.store.payout_checked(&p.reference, Some(now + follow_backoff_ms(p.checks + 1))).await?;
@@ -594,16 +617,25 @@ impl Payouts {
     /// One follower pass: looks up in-flight payouts (by transfer id, or by
     /// reference when the create call had no definite answer) and watches
     /// successful ones for reversals. Returns how many were looked at.
+    ///
+    /// A payout is sent again (same reference) only when the lookup says,
+    /// definitely, that Flutterwave has no such transfer long after it was
+    /// claimed. A lookup that cannot finish — its pages fail, or the page
+    /// bound comes first — leaves it `unknown` and asks a person to look.
     pub async fn follow(&self, now: i64) -> Result<usize, StoreError> {
         let due = self.store.payouts_to_follow(now, 100).await?;
         for p in &due {
             let looked = match p.transfer_id {
-                Some(id) => self.flw.get_transfer(id).await.map(Some),
-                None => self.flw.find_transfer(&p.reference).await,
+                Some(id) => self.flw.get_transfer(id).await.map(TransferLookup::Found),
+                None => {
+                    let since = p.created_at - LOOKUP_CLOCK_SKEW_MS;
+                    self.flw.find_transfer(&p.reference, Some(since), self.lookup_max_pages).await
+                }
             };
+            let again = Some(now + follow_backoff_ms(p.checks + 1));
             match looked {
-                Reply::Ok(Some(t)) => self.apply_transfer(p, &t).await?,
-                Reply::Ok(None)
+                Reply::Ok(TransferLookup::Found(t)) => self.apply_transfer(p, &t).await?,
+                Reply::Ok(TransferLookup::Absent { .. })
                     if p.status == PayoutStatus::Unknown && now - p.updated_at >= self.resend_unsent_after_ms =>
                 {
                     // Claimed, then the process stopped before the request left: the
@@ -611,18 +643,34 @@ impl Payouts {
                     let why = "Flutterwave has no transfer with this reference long after it was claimed: it was never sent; sending it again with the same reference";
                     self.store.requeue_unsent(&p.reference, why).await?;
                 }
-                Reply::Ok(None) => {
+                Reply::Ok(TransferLookup::Absent { .. }) => {
                     // Not at Flutterwave (yet): keep looking.
-                    if p.checks == 24 {
+                    if p.checks >= 24 {
                         let why = "Flutterwave shows no transfer with this reference after a day of lookups: check it";
-                        self.store.payout_event(&p.reference, "needs_attention", why).await?;
+                        self.store.payout_needs_attention(&p.reference, why).await?;
                     }
-                    self.store.payout_checked(&p.reference, Some(now + follow_backoff_ms(p.checks + 1))).await?;
+                    self.store.payout_checked(&p.reference, again).await?;
+                }
+                Reply::Ok(TransferLookup::Incomplete { pages }) => {
+                    let why = format!(
+                        "Flutterwave's transfer list was read {pages} pages back without finding this reference or \
+                         reaching the time it was created: it is never sent again; find it at Flutterwave"
+                    );
+                    self.store.payout_needs_attention(&p.reference, &why).await?;
+                    self.store.payout_checked(&p.reference, again).await?;
                 }
                 Reply::Rejected(e) if e.kind == ErrorKind::NotFound => {
-                    self.store.payout_checked(&p.reference, Some(now + follow_backoff_ms(p.checks + 1))).await?;
+                    self.store.payout_checked(&p.reference, again).await?;
                 }
                 Reply::Rejected(_) | Reply::Indefinite(_) => {
+                    let lost = p.status == PayoutStatus::Unknown && p.transfer_id.is_none();
+                    if lost && now - p.updated_at >= self.resend_unsent_after_ms {
+                        let why = "Flutterwave's transfer list could not be read to find this payout: it is not sent again; Sika keeps looking";
+                        self.store.payout_needs_attention(&p.reference, why).await?;
+                    } else if p.checks >= 24 && p.status.in_flight() {
+                        let why = "Flutterwave could not be asked about this payout for a day: check it";
+                        self.store.payout_needs_attention(&p.reference, why).await?;
+                    }
                     self.store.payout_checked(&p.reference, Some(now + follow_backoff_ms(p.checks))).await?;
                 }
             }

@@ -50,6 +50,11 @@ pub struct PaymentDetails {
     pub card_last4: Option<String>,
     pub fee: Option<Decimal>,
     pub processor_response: Option<String>,
+    /// What Flutterwave says it settles to the merchant (`amount_settled`), as sent:
+    /// below `amount − fee` (VAT on the fee, stamp duty). Sika never computes it.
+    pub settled_amount: Option<Decimal>,
+    /// What the customer was charged (`charged_amount`): above the amount when the customer bore the fee.
+    pub charged_amount: Option<Decimal>,
 }
 
 impl CheckoutRow {
@@ -67,7 +72,7 @@ macro_rules! select_checkouts {
         concat!(
             "SELECT reference, fingerprint, amount, currency, email_enc, name_enc, phone_enc, redirect_url, status, ",
             "checkout_url, transaction_id, paid_amount, review_reason, api_key_id, created_at, updated_at, checks, refunded, ",
-            "email_index, description, link_expires_at, payment_type, card_brand, card_last4, fee, processor_response FROM checkouts ",
+            "email_index, description, link_expires_at, payment_type, card_brand, card_last4, fee, processor_response, settled_amount, charged_amount FROM checkouts ",
             $tail
         )
     };
@@ -102,10 +107,24 @@ fn row(r: &sqlx::any::AnyRow) -> Result<CheckoutRow, sqlx::Error> {
             payment_type: r.try_get("payment_type")?,
             card_brand: r.try_get("card_brand")?,
             card_last4: r.try_get("card_last4")?,
-            fee: r.try_get::<Option<String>, _>("fee")?.and_then(|f| f.parse::<Decimal>().ok()),
+            fee: optional_money(r, "fee")?,
             processor_response: r.try_get("processor_response")?,
+            settled_amount: optional_money(r, "settled_amount")?,
+            charged_amount: optional_money(r, "charged_amount")?,
         },
     })
+}
+
+/// An optional money column: absent is `None`; text that is not an amount is
+/// an error, never a silent zero.
+fn optional_money(r: &sqlx::any::AnyRow, column: &str) -> Result<Option<Decimal>, sqlx::Error> {
+    match r.try_get::<Option<String>, _>(column)? {
+        None => Ok(None),
+        Some(t) => t.parse::<Decimal>().map(Some).map_err(|_| sqlx::Error::ColumnDecode {
+            index: column.to_string(),
+            source: format!("`{t}` is not an amount").into(),
+        }),
+    }
 }
 
 /// A notification for the shop, written with the transition that caused it.
@@ -265,14 +284,16 @@ impl Store {
     /// is still open (the answer that settles it is the last one kept).
     pub async fn set_payment_details(&self, reference: &str, d: &PaymentDetails) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE checkouts SET payment_type = $1, card_brand = $2, card_last4 = $3, fee = $4, processor_response = $5 \
-             WHERE reference = $6 AND status = 'pending'",
+            "UPDATE checkouts SET payment_type = $1, card_brand = $2, card_last4 = $3, fee = $4, processor_response = $5, \
+             settled_amount = $6, charged_amount = $7 WHERE reference = $8 AND status = 'pending'",
         )
         .bind(&d.payment_type)
         .bind(&d.card_brand)
         .bind(&d.card_last4)
         .bind(d.fee.map(|f| f.to_string()))
         .bind(&d.processor_response)
+        .bind(d.settled_amount.map(|f| f.to_string()))
+        .bind(d.charged_amount.map(|f| f.to_string()))
         .bind(reference)
         .execute(self.pool())
         .await?;

@@ -114,7 +114,7 @@ impl Store {
     pub async fn inbox_replay(&self, id: &str) -> Result<bool, StoreError> {
         let r = sqlx::query(
             "UPDATE webhook_inbox SET state = 'new', attempts = 0, next_attempt_at = $1, note = 'replayed' \
-             WHERE id = $2 AND state IN ('dead', 'unprocessable', 'unmatched', 'rejected')",
+             WHERE id = $2 AND state IN ('dead', 'unprocessable', 'unrecognised', 'unmatched', 'rejected')",
         )
         .bind(now_ms())
         .bind(id)

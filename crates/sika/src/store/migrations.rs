@@ -84,6 +84,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("migrations/portable/0011_card_fundings.sql"),
         postgres: include_str!("migrations/portable/0011_card_fundings.sql"),
     },
+    Migration {
+        version: 12,
+        name: "flutterwave as it is",
+        sqlite: include_str!("migrations/portable/0012_flutterwave_as_it_is.sql"),
+        postgres: include_str!("migrations/portable/0012_flutterwave_as_it_is.sql"),
+    },
 ];
 
 /// Any constant: identifies Sika's migration lock among advisory locks.

@@ -43,7 +43,7 @@ pub use deliveries::DeliveryAttempt;
 pub use inbox::InboxRow;
 pub use migrations::{MIGRATIONS, applied_versions};
 pub use overview::{Figures, Health, StatusTable};
-pub use payouts::{ApprovalWrite, PayoutQuery, PayoutRow, Settle};
+pub use payouts::{ApprovalWrite, PayoutQuery, PayoutRow, PayoutsWaiting, Settle};
 pub use sessions::SessionRow;
 pub use users::{Inserted, Kept, UserChange, UserRow};
 

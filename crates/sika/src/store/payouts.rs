@@ -48,6 +48,10 @@ pub struct PayoutRow {
     pub checks: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Since when Flutterwave's status (`flw_status`) has been what it is.
+    pub flw_status_at: Option<i64>,
+    /// Why a person must look (a lookup that cannot finish); never re-sent meanwhile.
+    pub attention: Option<String>,
 }
 
 impl PayoutRow {
@@ -63,7 +67,7 @@ macro_rules! select_payouts {
             "SELECT reference, fingerprint, amount, currency, fee, country, bank_code, bank_name, kind, branch_code, ",
             "account_enc, account_mask, given_name_enc, resolved_name_enc, name_mismatch, narration, meta, status, ",
             "created_by, approvals_needed, hold, transfer_id, flw_status, complete_message, reason, retry_of, batch_id, ",
-            "beneficiary_id, expires_at, checks, created_at, updated_at FROM payouts ",
+            "beneficiary_id, expires_at, checks, created_at, updated_at, flw_status_at, attention FROM payouts ",
             $tail
         )
     };
@@ -109,6 +113,8 @@ pub(super) fn row(r: &sqlx::any::AnyRow) -> Result<PayoutRow, sqlx::Error> {
         checks: r.try_get("checks")?,
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
+        flw_status_at: r.try_get("flw_status_at")?,
+        attention: r.try_get("attention")?,
     })
 }
 
@@ -491,7 +497,7 @@ impl Store {
     pub async fn requeue_unsent(&self, reference: &str, why: &str) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
         let r = sqlx::query(
-            "UPDATE payouts SET status = 'queued', next_check_at = NULL, updated_at = $1 WHERE reference = $2 AND status = 'unknown' AND transfer_id IS NULL",
+            "UPDATE payouts SET status = 'queued', next_check_at = NULL, attention = NULL, updated_at = $1 WHERE reference = $2 AND status = 'unknown' AND transfer_id IS NULL",
         )
         .bind(now_ms())
         .bind(reference)
@@ -505,7 +511,10 @@ impl Store {
         Ok(moved)
     }
 
-    /// unknown → submitted: Flutterwave accepted the transfer (queued, not paid).
+    /// unknown → submitted: Flutterwave accepted the transfer (queued, not
+    /// paid); or, already submitted, what its status at Flutterwave is now.
+    /// `flw_status_at` moves only when that status changes, and only a change
+    /// goes on the timeline.
     pub async fn payout_submitted(
         &self,
         reference: &str,
@@ -513,24 +522,90 @@ impl Store {
         flw_status: &str,
         look_again_at: i64,
     ) -> Result<bool, StoreError> {
+        let now = now_ms();
         let mut tx = self.begin_write().await?;
+        let before: Option<(String, Option<String>)> =
+            sqlx::query_as("SELECT status, flw_status FROM payouts WHERE reference = $1")
+                .bind(reference)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some((status, was)) = before.filter(|(s, _)| s == "unknown" || s == "submitted") else {
+            tx.commit().await?;
+            return Ok(false);
+        };
+        let changed = status == "unknown" || was.as_deref() != Some(flw_status);
         let r = sqlx::query(
-            "UPDATE payouts SET status = 'submitted', transfer_id = $1, flw_status = $2, next_check_at = $3, updated_at = $4 \
+            "UPDATE payouts SET status = 'submitted', transfer_id = $1, flw_status = $2, next_check_at = $3, \
+             updated_at = $4, checks = checks + 1, \
+             flw_status_at = CASE WHEN flw_status = $2 AND flw_status_at IS NOT NULL THEN flw_status_at ELSE $4 END \
              WHERE reference = $5 AND status IN ('unknown', 'submitted')",
         )
         .bind(transfer_id)
         .bind(flw_status)
         .bind(look_again_at)
-        .bind(now_ms())
+        .bind(now)
         .bind(reference)
         .execute(&mut *tx)
         .await?;
         let moved = r.rows_affected() == 1;
-        if moved {
-            event(&mut tx, reference, "submitted", &format!("transfer {transfer_id}, {flw_status}")).await?;
+        if moved && changed {
+            event(&mut tx, reference, "submitted", &format!("transfer {transfer_id}, {flw_status} at Flutterwave"))
+                .await?;
         }
         tx.commit().await?;
-        Ok(moved)
+        Ok(moved && changed)
+    }
+
+    /// A person must look at this payout (the reason is kept, and goes on the
+    /// timeline once). It is never sent again meanwhile.
+    pub async fn payout_needs_attention(&self, reference: &str, why: &str) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let r = sqlx::query(
+            "UPDATE payouts SET attention = $1 WHERE reference = $2 AND (attention IS NULL OR attention <> $1)",
+        )
+        .bind(why)
+        .bind(reference)
+        .execute(&mut *tx)
+        .await?;
+        let fresh = r.rows_affected() == 1;
+        if fresh {
+            event(&mut tx, reference, "needs_attention", why).await?;
+        }
+        tx.commit().await?;
+        Ok(fresh)
+    }
+
+    /// Payouts a person should see: in flight with a reason to look, or
+    /// waiting at Flutterwave with `flw_status` (e.g. `NEW`), longest first.
+    pub async fn payouts_stuck(&self, flw_status: &str, limit: i64) -> Result<Vec<PayoutRow>, StoreError> {
+        let rows = sqlx::query(select_payouts!(
+            "WHERE (attention IS NOT NULL AND status IN ('queued', 'submitted', 'unknown')) \
+             OR (status = 'submitted' AND flw_status = $1) \
+             ORDER BY COALESCE(flw_status_at, updated_at), reference LIMIT $2"
+        ))
+        .bind(flw_status)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.iter().map(row).collect::<Result<_, _>>()?)
+    }
+
+    /// How many payouts wait at Flutterwave with `flw_status` (e.g. `NEW`),
+    /// since when the oldest has, and how many need a person.
+    pub async fn payouts_waiting(&self, flw_status: &str) -> Result<PayoutsWaiting, StoreError> {
+        let (waiting, oldest): (i64, Option<i64>) = sqlx::query_as(
+            "SELECT COUNT(*), MIN(COALESCE(flw_status_at, updated_at)) FROM payouts \
+             WHERE status = 'submitted' AND flw_status = $1",
+        )
+        .bind(flw_status)
+        .fetch_one(self.pool())
+        .await?;
+        let attention: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM payouts WHERE attention IS NOT NULL AND status IN ('queued', 'submitted', 'unknown')",
+        )
+        .fetch_one(self.pool())
+        .await?;
+        Ok(PayoutsWaiting { waiting, oldest_since: oldest, attention })
     }
 
     /// A final transition from Flutterwave's own record: in flight →
@@ -540,7 +615,8 @@ impl Store {
             PayoutStatus::Successful | PayoutStatus::Failed => {
                 "UPDATE payouts SET status = $1, hold = '0', transfer_id = COALESCE($2, transfer_id), \
                  flw_status = COALESCE($3, flw_status), complete_message = COALESCE($4, complete_message), \
-                 next_check_at = $5, updated_at = $6 WHERE reference = $7 AND status IN ('submitted', 'unknown')"
+                 next_check_at = $5, updated_at = $6, attention = NULL, flw_status_at = $6 \
+                 WHERE reference = $7 AND status IN ('submitted', 'unknown')"
             }
             PayoutStatus::Reversed => {
                 "UPDATE payouts SET status = $1, hold = '0', transfer_id = COALESCE($2, transfer_id), \
@@ -615,6 +691,14 @@ impl Store {
         .await?;
         Ok(())
     }
+}
+
+/// Payouts waiting at Flutterwave, and those a person must look at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PayoutsWaiting {
+    pub waiting: i64,
+    pub oldest_since: Option<i64>,
+    pub attention: i64,
 }
 
 /// Which payouts a list shows: every filter optional, newest first.

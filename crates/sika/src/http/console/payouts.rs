@@ -55,6 +55,31 @@ impl Line {
     }
 }
 
+/// A payout a person should look at, and why in words.
+struct Stuck {
+    line: Line,
+    why: String,
+}
+
+/// Why a payout needs a person, or waits at Flutterwave, in words; `None` when neither.
+fn stuck_reason(p: &crate::store::PayoutRow, now: i64) -> Option<String> {
+    if let Some(a) = &p.attention
+        && p.status.holds_money()
+    {
+        return Some(a.clone());
+    }
+    let waiting =
+        p.status == PayoutStatus::Submitted && p.flw_status.as_deref() == Some(crate::payouts::WAITING_STATUS);
+    waiting.then(|| {
+        let since = p.flw_status_at.unwrap_or(p.updated_at);
+        format!(
+            "Waiting at Flutterwave (NEW) for {}: it may need approving on Flutterwave's dashboard, this server's IP \
+             allow-listed, or the currency enabled. Sika does not send it again.",
+            crate::timefmt::span(now - since)
+        )
+    })
+}
+
 /// What was typed into the payout form, shown again on refusal.
 #[derive(Deserialize, Default, Clone)]
 pub struct NewPayoutForm {
@@ -87,6 +112,9 @@ pub struct NewPayoutForm {
 struct ListPage {
     nav: Option<Nav>,
     rows: Vec<Line>,
+    /// At Flutterwave and not moving (`NEW`), or needing a person: longest first.
+    stuck: Vec<Stuck>,
+    waiting: crate::store::PayoutsWaiting,
     statuses: &'static [PayoutStatus],
     currencies: &'static [Currency],
     filter_status: String,
@@ -223,9 +251,18 @@ async fn list_view(state: &AppState, c: &Current, f: Filter, error: Option<Strin
     let older =
         (rows.len() as i64 == PAGE).then(|| rows.last().map(|r| format!("{}:{}", r.created_at, r.reference))).flatten();
     let rows = rows.iter().map(|p| Line::of(state, p)).collect();
+    let (waiting, stuck) = match state.payouts.stuck(20).await {
+        Ok(s) => s,
+        Err(e) => return internal(e),
+    };
+    let now = crate::store::now_ms();
+    let stuck =
+        stuck.iter().filter_map(|p| stuck_reason(p, now).map(|why| Stuck { line: Line::of(state, p), why })).collect();
     render(&ListPage {
         nav: Nav::of(c),
         rows,
+        stuck,
+        waiting,
         statuses: PayoutStatus::ALL,
         currencies: Currency::ALL,
         filter_status: status.map(|s| s.as_str().to_string()).unwrap_or_default(),
@@ -321,6 +358,8 @@ struct DetailPage {
     can_cancel: bool,
     can_retry: bool,
     can_reveal: bool,
+    /// Waiting at Flutterwave, or needing a person, in words.
+    stuck: Option<String>,
     error: Option<String>,
     notice: Option<String>,
 }
@@ -397,6 +436,7 @@ async fn detail_view(
         can_retry: may::CREATE_PAYOUTS.contains(&role)
             && matches!(p.status, PayoutStatus::Failed | PayoutStatus::Reversed),
         can_reveal: may::REVEAL_ACCOUNTS.contains(&role),
+        stuck: stuck_reason(&p, crate::store::now_ms()),
         p,
         error,
         notice,
