@@ -119,7 +119,7 @@ impl Transfer {
 /// What a lookup by reference found.
 #[derive(Debug, Clone)]
 pub enum TransferLookup {
-    Found(Transfer),
+    Found(Box<Transfer>),
     /// Definitely not in the list: every page that could hold it was read.
     Absent {
         pages: u32,
@@ -271,7 +271,7 @@ impl Client {
                 Reply::Indefinite(i) => return Reply::Indefinite(i),
             };
             if let Some(t) = listed.items.iter().find(|t| t.reference.as_deref() == Some(reference)) {
-                return Reply::Ok(TransferLookup::Found(t.clone()));
+                return Reply::Ok(TransferLookup::Found(Box::new(t.clone())));
             }
             let last_page = listed
                 .page_info

@@ -546,6 +546,10 @@ async fn metrics_count_requests_webhooks_and_sign_ins_on_their_own_listener() {
     has(r#"sika_webhooks_total{outcome="received"} 1"#);
     has(r#"sika_webhooks_total{outcome="duplicate"} 1"#);
     has("sika_signin_failures_total 1");
+    // Payouts waiting at Flutterwave (NEW) and needing a person: an alert can fire on them.
+    has("sika_payouts_waiting_at_flutterwave 0");
+    has("sika_payouts_waiting_at_flutterwave_oldest_seconds 0.0");
+    has("sika_payouts_needing_attention 0");
     assert!(!text.contains("probe-"), "raw paths never become labels");
     assert!(text.contains(r#"sika_http_request_duration_seconds_bucket{le="#));
     assert!(text.contains(r#"sika_worker_heartbeat_age_seconds{worker="inbox"}"#), "{text}");

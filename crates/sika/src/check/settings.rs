@@ -256,7 +256,14 @@ fn sessions(src: &dyn Source, report: &mut Report) {
                 format!("{} min (at most 600)", mins(absolute)),
             );
             let item = "Implement an idle session timeout";
-            if idle <= Duration::from_secs(30 * 60) {
+            if idle >= absolute {
+                // A session ends at the absolute limit anyway: an idle one as long never ends one sooner.
+                report.fail(
+                    "sessions.idle_timeout",
+                    item,
+                    format!("{} min idle is not less than the {} min absolute limit: there is no idle timeout; set SIKA_SESSION_IDLE_TIMEOUT to 30m or less", mins(idle), mins(absolute)),
+                );
+            } else if idle <= Duration::from_secs(30 * 60) {
                 report.pass("sessions.idle_timeout", item, format!("{} min", mins(idle)));
             } else {
                 report.warn("sessions.idle_timeout", item, format!("{} min: 30 or fewer is usual for a payments console", mins(idle)));
@@ -464,6 +471,14 @@ mod tests {
         assert_eq!(status(&r, "webhooks.secret_hash"), Pass);
         assert_eq!(status(&r, "sessions.idle_timeout"), Warn, "an hour idle");
         assert!(!r.text().contains(&key), "a secret never appears in the report");
+        // An idle timeout as long as the absolute limit is none at all.
+        for (idle, absolute) in [("10h", "10h"), ("1h", "1h")] {
+            let mut r = Report::default();
+            let src =
+                env(&[("SIKA_SESSION_IDLE_TIMEOUT", idle.into()), ("SIKA_SESSION_ABSOLUTE_TIMEOUT", absolute.into())]);
+            sessions(&src, &mut r);
+            assert_eq!(status(&r, "sessions.idle_timeout"), Fail, "idle {idle}, absolute {absolute}");
+        }
 
         let mut r = Report::default();
         let weak = env(&[

@@ -63,6 +63,8 @@ fn checkout_json(c: &CheckoutRow, refunds: &[RefundRow]) -> serde_json::Value {
         "payment": {
             "method": c.payment.payment_type, "card_brand": c.payment.card_brand,
             "card_last4": c.payment.card_last4, "fee": c.payment.fee.map(|f| f.to_string()),
+            "charged_amount": c.payment.charged_amount.map(|f| f.to_string()),
+            "settled_amount": c.payment.settled_amount.map(|f| f.to_string()),
         },
     })
 }

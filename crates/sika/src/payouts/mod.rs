@@ -626,7 +626,7 @@ impl Payouts {
         let due = self.store.payouts_to_follow(now, 100).await?;
         for p in &due {
             let looked = match p.transfer_id {
-                Some(id) => self.flw.get_transfer(id).await.map(TransferLookup::Found),
+                Some(id) => self.flw.get_transfer(id).await.map(|t| TransferLookup::Found(Box::new(t))),
                 None => {
                     let since = p.created_at - LOOKUP_CLOCK_SKEW_MS;
                     self.flw.find_transfer(&p.reference, Some(since), self.lookup_max_pages).await

@@ -536,7 +536,7 @@ impl Store {
         let changed = status == "unknown" || was.as_deref() != Some(flw_status);
         let r = sqlx::query(
             "UPDATE payouts SET status = 'submitted', transfer_id = $1, flw_status = $2, next_check_at = $3, \
-             updated_at = $4, checks = checks + 1, \
+             updated_at = $4, checks = checks + 1, attention = NULL, \
              flw_status_at = CASE WHEN flw_status = $2 AND flw_status_at IS NOT NULL THEN flw_status_at ELSE $4 END \
              WHERE reference = $5 AND status IN ('unknown', 'submitted')",
         )

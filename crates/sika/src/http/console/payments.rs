@@ -369,6 +369,9 @@ struct DetailPage {
     expected: String,
     paid: Option<String>,
     fee: Option<String>,
+    /// Flutterwave's own figures, as it sent them.
+    settled: Option<String>,
+    charged: Option<String>,
     refunded: String,
     net: Option<String>,
     refundable: Option<String>,
@@ -505,6 +508,8 @@ async fn detail_view(
         expected: cur.format(row.amount),
         paid: row.paid_amount.map(|p| cur.format(p)),
         fee: p.fee.map(|f| cur.format(f)),
+        settled: p.settled_amount.map(|f| cur.format(f)),
+        charged: p.charged_amount.filter(|c| Some(*c) != row.paid_amount).map(|f| cur.format(f)),
         refunded: cur.format(row.refunded),
         net: row.net().map(|n| cur.format(n)),
         refundable: refundable.map(|r| cur.format(r)),
