@@ -48,6 +48,18 @@ async fn payout(e: &Env, reference: &str) -> sika::store::PayoutRow {
     e.app.payouts.payout(reference).await.unwrap().unwrap()
 }
 
+/// Flutterwave's own view (the emulator, with the secret key).
+async fn flutterwave(e: &Env, path: &str) -> Value {
+    let r = e.http.get(format!("{}{path}", e.emu.base_url())).bearer_auth(&e.flw_key).send().await.unwrap();
+    r.json().await.unwrap()
+}
+
+/// The transfer succeeds at Flutterwave.
+async fn complete(e: &Env, id: i64) {
+    let url = format!("{}/_emulator/transfers/{id}/complete", e.emu.url());
+    assert!(e.http.post(url).json(&json!({"status": "SUCCESSFUL"})).send().await.unwrap().status().is_success());
+}
+
 async fn transfers_created(e: &Env) -> u64 {
     e.stats().await["requests"]["POST /v3/transfers"].as_u64().unwrap_or(0)
 }
@@ -87,16 +99,7 @@ async fn a_lost_answer_is_found_on_page_three(e: Env) {
     for i in 0..25 {
         someone_elses_transfer(&e, i).await;
     }
-    let page3: Value = e
-        .http
-        .get(format!("{}/transfers?page=3", e.emu.base_url()))
-        .bearer_auth(&e.flw_key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page3: Value = flutterwave(&e, "/transfers?page=3").await;
     assert!(page3["data"].as_array().unwrap().iter().any(|t| t["reference"] == r.as_str()), "it is on page 3");
     time_passes(&e, &e.app.payouts, 3).await;
     let p = payout(&e, &r).await;
@@ -180,16 +183,7 @@ async fn fees_and_holds_come_from_flutterwaves_fee_answer() {
     e.app.payouts.approve("kes-1", &checker("c1")).await.unwrap();
     assert_eq!(payout(&e, "kes-1").await.hold.to_string(), "95", "the hold is amount plus Flutterwave's fee");
     e.app.payouts.dispatch(10).await.unwrap();
-    let t: Value = e
-        .http
-        .get(format!("{}/transfers?reference=kes-1", e.emu.base_url()))
-        .bearer_auth(&e.flw_key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let t: Value = flutterwave(&e, "/transfers?reference=kes-1").await;
     assert_eq!(t["data"][0]["fee"], 45, "Flutterwave charged what it quoted");
 }
 
@@ -287,23 +281,9 @@ async fn meta_in_any_shape_changes_nothing() {
     e.app.payouts.approve("meta-1", &checker("c1")).await.unwrap();
     e.app.payouts.dispatch(10).await.unwrap();
     let id = payout(&e, "meta-1").await.transfer_id.unwrap();
-    let got: Value = e
-        .http
-        .get(format!("{}/transfers/{id}", e.emu.base_url()))
-        .bearer_auth(&e.flw_key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let got: Value = flutterwave(&e, &format!("/transfers/{id}")).await;
     assert_eq!(got["data"]["meta"], json!([{"invoice": "INV-7", "lines": 3}]), "the lookup reshapes it");
-    e.http
-        .post(format!("{}/_emulator/transfers/{id}/complete", e.emu.url()))
-        .json(&json!({"status": "SUCCESSFUL"}))
-        .send()
-        .await
-        .unwrap();
+    complete(&e, id).await;
     // A follower's lookup reads meta as an array; the webhook carries it whole.
     e.app.payouts.follow(now_ms() + 3_600_000).await.unwrap();
     assert_eq!(payout(&e, "meta-1").await.status, PayoutStatus::Successful);
@@ -399,12 +379,7 @@ async fn real_webhook_bodies_are_taken_and_unclassifiable_ones_kept_for_a_person
     let r = approved(&e, &key, ngn("hook-1", "5000")).await;
     e.app.payouts.dispatch(10).await.unwrap();
     let id = payout(&e, &r).await.transfer_id.unwrap();
-    e.http
-        .post(format!("{}/_emulator/transfers/{id}/complete", e.emu.url()))
-        .json(&json!({"status": "SUCCESSFUL"}))
-        .send()
-        .await
-        .unwrap();
+    complete(&e, id).await;
     let hook = json!({"event": "transfer.completed", "data": {"id": id, "reference": r, "status": "SUCCESSFUL"}});
     let res = e
         .app
