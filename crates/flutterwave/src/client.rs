@@ -54,6 +54,9 @@ pub struct Config {
     pub extra_root_pem: Option<String>,
     /// How long an interactive call waits for the budget before giving up (`Indefinite::Busy`).
     pub interactive_max_wait: Duration,
+    /// Where the schedule lives when several processes share the account's rate
+    /// (`None`: this process alone, in memory).
+    pub ledger: Option<Arc<dyn crate::budget::Ledger>>,
 }
 
 impl Config {
@@ -69,6 +72,7 @@ impl Config {
             user_agent: concat!("sika/", env!("CARGO_PKG_VERSION")).to_string(),
             extra_root_pem: None,
             interactive_max_wait: Duration::from_secs(2),
+            ledger: None,
         }
     }
 }
@@ -256,7 +260,10 @@ impl Client {
         if let Some(pem) = &config.extra_root_pem {
             b = b.add_root_certificate(reqwest::Certificate::from_pem(pem.as_bytes())?);
         }
-        let budget = Arc::new(Budget::new(config.rate_per_second, config.burst));
+        let budget = Arc::new(match &config.ledger {
+            Some(ledger) => Budget::shared(config.rate_per_second, ledger.clone()),
+            None => Budget::new(config.rate_per_second, config.burst),
+        });
         Ok(Client { http: b.build()?, config: Arc::new(config), budget, lane: Lane::Background })
     }
 
@@ -269,6 +276,12 @@ impl Client {
     /// `Indefinite::Busy` instead of queueing behind settlement.
     pub fn interactive(&self) -> Client {
         Client { lane: Lane::Interactive, ..self.clone() }
+    }
+
+    /// The same client for polling (the reconciler, expiry): it shares the
+    /// budget and is served after settlement work.
+    pub fn polling(&self) -> Client {
+        Client { lane: Lane::Polling, ..self.clone() }
     }
 
     fn url(&self, path: &str) -> url::Url {
@@ -335,7 +348,7 @@ impl Client {
         let max_retries = if self.lane == Lane::Interactive { 0 } else { self.config.max_retries };
         loop {
             match self.lane {
-                Lane::Background => self.budget.acquire().await,
+                Lane::Background | Lane::Polling => self.budget.acquire_lane(self.lane).await,
                 Lane::Interactive => {
                     if !self.budget.acquire_within(Lane::Interactive, self.config.interactive_max_wait).await {
                         return Reply::Indefinite(Indefinite::Busy);

@@ -188,6 +188,8 @@ pub fn payments(config: &Config, store: &Store, public: &url::Url) -> Result<cra
     );
     flw_config.rate_per_second = config.flw_rate_per_second;
     flw_config.burst = config.flw_rate_per_second.saturating_mul(2);
+    // Several instances on one PostgreSQL share one budget; SQLite's one instance keeps it in memory.
+    flw_config.ledger = crate::store::Ledger::of(store).map(|l| std::sync::Arc::new(l) as _);
     let flw = flutterwave::Client::new(flw_config).map_err(|e| format!("cannot build the Flutterwave client: {e}."))?;
     let mut p = crate::payments::Payments::new(
         store.clone(),

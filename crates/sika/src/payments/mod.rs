@@ -398,9 +398,10 @@ impl Payments {
         }
     }
 
-    /// For the reconciler and expiry: verify by reference, in the background lane.
+    /// For the reconciler and expiry: verify by reference, in the polling
+    /// lane (served after webhook verification and payouts, on every instance).
     pub async fn settle_by_reference(&self, reference: &str) -> Result<Applied, StoreError> {
-        self.settle_with(&self.flw, reference).await
+        self.settle_with(&self.flw.polling(), reference).await
     }
 
     async fn settle_with(&self, flw: &Client, reference: &str) -> Result<Applied, StoreError> {

@@ -90,6 +90,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("migrations/portable/0012_flutterwave_as_it_is.sql"),
         postgres: include_str!("migrations/portable/0012_flutterwave_as_it_is.sql"),
     },
+    Migration {
+        version: 13,
+        name: "shared budget",
+        sqlite: include_str!("migrations/portable/0013_shared_budget.sql"),
+        postgres: include_str!("migrations/portable/0013_shared_budget.sql"),
+    },
 ];
 
 /// Any constant: identifies Sika's migration lock among advisory locks.

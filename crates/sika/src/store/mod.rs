@@ -8,6 +8,7 @@ mod api_keys;
 mod audit;
 mod batches;
 mod beneficiaries;
+mod budget;
 mod card_fundings;
 mod cards;
 mod checkouts;
@@ -33,6 +34,7 @@ pub use api_keys::ApiKeyRow;
 pub use audit::{AuditEntry, AuditFilter};
 pub use batches::{BatchApproval, BatchRow};
 pub use beneficiaries::BeneficiaryRow;
+pub use budget::Ledger;
 pub use card_fundings::{FundingRow, FundingWrite};
 pub use cards::{CardFacts, CardQuery, CardRow};
 pub use checkouts::{

@@ -6,13 +6,22 @@
 //! that counts per second never sees more than the configured rate. A 429
 //! pauses everyone until its `Retry-After` (or a backoff) has passed.
 //!
-//! Calls come in two lanes. [`Lane::Background`] (webhook verification, the
-//! reconciler, expiry, follow-ups) may use the whole budget. [`Lane::Interactive`]
-//! (work triggered by an unauthenticated visitor, like the return page) first
-//! passes its own smaller bucket — a share of the rate — and gives up rather
-//! than queue for long, so visitors can never crowd settlement out.
+//! Calls come in three lanes. [`Lane::Background`] (settlement: webhook
+//! verification, payout dispatch and lookups) may use the whole budget;
+//! [`Lane::Polling`] (the reconciler and expiry) comes after it;
+//! [`Lane::Interactive`] (work triggered by an unauthenticated visitor, like
+//! the return page) first passes its own smaller bucket — a share of the rate —
+//! and gives up rather than queue for long, so visitors can never crowd
+//! settlement out.
+//!
+//! One process alone keeps the budget in memory. Several processes sharing
+//! one Flutterwave account share it through a [`Ledger`] (see [`shared`]):
+//! then the rate, the lanes and a 429's pause hold for all of them together.
+
+pub mod shared;
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::Mutex;
@@ -21,15 +30,26 @@ use tokio::time::Instant;
 /// A little slack on the one-second window, for network jitter between our send and the provider's count.
 const WINDOW: Duration = Duration::from_millis(1_050);
 
-/// Who is asking: settlement work, or a visitor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub use shared::{Ask, Grant, Ledger, LedgerFuture, MemoryLedger};
+
+/// Who is asking, in the order they are served: settlement work, polling, a visitor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Lane {
     Background,
+    Polling,
     Interactive,
 }
 
+/// The budget: in this process, or shared through a ledger.
 #[derive(Debug)]
 pub struct Budget {
+    local: Local,
+    shared: Option<shared::Shared>,
+}
+
+/// The in-process budget.
+#[derive(Debug)]
+struct Local {
     rate: u32,
     burst: u32,
     state: Mutex<State>,
@@ -67,13 +87,81 @@ struct State {
 pub const INTERACTIVE_SHARE: f64 = 0.4;
 
 impl Budget {
-    /// `rate` requests per second (≥ 1), bursts of up to `burst` (≥ 1).
+    /// `rate` requests per second (≥ 1), bursts of up to `burst` (≥ 1), in this process.
     pub fn new(rate: u32, burst: u32) -> Self {
+        Budget { local: Local::new(rate, burst), shared: None }
+    }
+
+    /// `rate` requests per second for every process that shares `ledger`.
+    pub fn shared(rate: u32, ledger: Arc<dyn Ledger>) -> Self {
+        Budget { local: Local::new(rate, 1), shared: Some(shared::Shared::new(rate, ledger)) }
+    }
+
+    pub fn rate(&self) -> u32 {
+        self.local.rate
+    }
+
+    /// The interactive lane's rate (requests per second).
+    pub fn interactive_rate(&self) -> f64 {
+        self.local.interactive_rate
+    }
+
+    /// Whether the schedule is shared with other processes.
+    pub fn is_shared(&self) -> bool {
+        self.shared.is_some()
+    }
+
+    /// How many requests had to wait for a place, and how many 429s paused the budget.
+    pub fn stats(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let (mut waited, limited) = (self.local.waited.load(Relaxed), self.local.rate_limited.load(Relaxed));
+        if let Some(s) = &self.shared {
+            waited += s.waited();
+        }
+        (waited, limited)
+    }
+
+    /// Waits until a background request may leave, and takes its place.
+    pub async fn acquire(&self) {
+        self.acquire_lane(Lane::Background).await
+    }
+
+    /// Waits until a request of `lane` may leave (no deadline), and takes its place.
+    pub async fn acquire_lane(&self, lane: Lane) {
+        match &self.shared {
+            Some(s) => {
+                s.acquire(lane, None).await;
+            }
+            None => self.local.acquire().await,
+        }
+    }
+
+    /// Takes a place for `lane`, waiting at most `max_wait`; `false` if none
+    /// came in time (nothing is taken then).
+    pub async fn acquire_within(&self, lane: Lane, max_wait: Duration) -> bool {
+        match &self.shared {
+            Some(s) => s.acquire(lane, Some(max_wait)).await,
+            None => self.local.acquire_within(lane, max_wait).await,
+        }
+    }
+
+    /// Stops every caller until `d` has passed (after a 429) — with a ledger,
+    /// every process that shares it.
+    pub async fn pause(&self, d: Duration) {
+        self.local.pause(d).await;
+        if let Some(s) = &self.shared {
+            s.pause(d).await;
+        }
+    }
+}
+
+impl Local {
+    fn new(rate: u32, burst: u32) -> Self {
         let rate = rate.max(1);
         let burst = burst.max(1);
         let now = Instant::now();
         let interactive_rate = (f64::from(rate) * INTERACTIVE_SHARE).max(0.2);
-        Budget {
+        Local {
             rate,
             burst,
             state: Mutex::new(State {
@@ -88,23 +176,7 @@ impl Budget {
         }
     }
 
-    pub fn rate(&self) -> u32 {
-        self.rate
-    }
-
-    /// The interactive lane's rate (requests per second).
-    pub fn interactive_rate(&self) -> f64 {
-        self.interactive_rate
-    }
-
-    /// How many requests had to wait for a place, and how many 429s paused the budget.
-    pub fn stats(&self) -> (u64, u64) {
-        use std::sync::atomic::Ordering::Relaxed;
-        (self.waited.load(Relaxed), self.rate_limited.load(Relaxed))
-    }
-
-    /// Waits until a background request may leave, and takes its place.
-    pub async fn acquire(&self) {
+    async fn acquire(&self) {
         let mut counted = false;
         loop {
             match self.try_take().await {
@@ -120,9 +192,7 @@ impl Budget {
         }
     }
 
-    /// Takes a place for `lane`, waiting at most `max_wait`; `false` if none
-    /// came in time (nothing is taken then).
-    pub async fn acquire_within(&self, lane: Lane, max_wait: Duration) -> bool {
+    async fn acquire_within(&self, lane: Lane, max_wait: Duration) -> bool {
         let deadline = Instant::now() + max_wait;
         if lane == Lane::Interactive {
             // The lane's own share first: a flood of visitors waits here, not in the shared queue.
@@ -177,8 +247,7 @@ impl Budget {
         }
     }
 
-    /// Stops every caller until `d` has passed (after a 429).
-    pub async fn pause(&self, d: Duration) {
+    async fn pause(&self, d: Duration) {
         self.rate_limited.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut s = self.state.lock().await;
         let until = Instant::now() + d;
