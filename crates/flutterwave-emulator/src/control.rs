@@ -251,6 +251,8 @@ pub struct FaultsBody {
     #[serde(default, deserialize_with = "present")]
     transfer_list_fail_from_page: Option<Option<u32>>,
     transfer_event_type: Option<bool>,
+    throttle_next: Option<u32>,
+    throttle_retry_after_s: Option<u64>,
 }
 
 pub async fn set_faults(State(state): State<Shared>, raw: Bytes) -> Response {
@@ -358,7 +360,9 @@ pub async fn set_faults(State(state): State<Shared>, raw: Bytes) -> Response {
         transfer_refusals,
         transfers_stay_new,
         transfer_list_ignores_reference,
-        transfer_event_type
+        transfer_event_type,
+        throttle_next,
+        throttle_retry_after_s
     );
     let snapshot = f.clone();
     if let Some(s) = b.seed {
@@ -373,6 +377,12 @@ pub async fn get_faults(State(state): State<Shared>) -> Response {
 
 pub async fn stats(State(state): State<Shared>) -> Response {
     Json(lock(&state.stats).to_json()).into_response()
+}
+
+/// When v3 requests arrived and when 429s were answered (ms since the epoch), for drills.
+pub async fn arrivals(State(state): State<Shared>) -> Response {
+    let s = lock(&state.stats);
+    Json(json!({"arrivals": s.arrivals, "limited_at": s.limited_at})).into_response()
 }
 
 /// Zeroes every counter (benchmarks and tests measure a clean window).

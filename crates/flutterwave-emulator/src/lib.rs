@@ -129,6 +129,7 @@ fn router(state: Shared) -> Router {
         .route("/_emulator/balances", post(control::set_balance))
         .route("/_emulator/faults", post(control::set_faults).get(control::get_faults))
         .route("/_emulator/stats", get(control::stats))
+        .route("/_emulator/arrivals", get(control::arrivals))
         .route("/_emulator/stats/reset", post(control::reset_stats))
         .with_state(state)
 }

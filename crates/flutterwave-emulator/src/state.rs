@@ -90,6 +90,9 @@ pub struct Faults {
     pub transfer_list_fail_from_page: Option<u32>,
     /// `transfer.completed` carries `"event.type": "Transfer"` (real ones sometimes do not).
     pub transfer_event_type: bool,
+    /// The next this many v3 requests get a 429 (whatever the rate), with `Retry-After: throttle_retry_after_s`.
+    pub throttle_next: u32,
+    pub throttle_retry_after_s: u64,
 }
 
 impl Default for Faults {
@@ -122,6 +125,8 @@ impl Default for Faults {
             transfer_list_ignores_reference: false,
             transfer_list_fail_from_page: None,
             transfer_event_type: true,
+            throttle_next: 0,
+            throttle_retry_after_s: 1,
         }
     }
 }
@@ -144,7 +149,13 @@ pub struct Stats {
     current_second: i64,
     current_count: u64,
     pub max_requests_in_one_second: u64,
+    /// When the last v3 requests arrived (ms), and when 429s were answered, for drills.
+    pub arrivals: std::collections::VecDeque<i64>,
+    pub limited_at: Vec<i64>,
 }
+
+/// How many arrival times are kept.
+const ARRIVALS_KEPT: usize = 100_000;
 
 impl Stats {
     /// Counts a v3 request; returns how many arrived in the current second so far.
@@ -158,7 +169,24 @@ impl Stats {
         }
         self.current_count += 1;
         self.max_requests_in_one_second = self.max_requests_in_one_second.max(self.current_count);
+        if self.arrivals.len() == ARRIVALS_KEPT {
+            self.arrivals.pop_front();
+        }
+        self.arrivals.push_back(now_ms);
         self.current_count
+    }
+
+    /// The largest number of requests that arrived within any window of one
+    /// second (sliding, not only clock seconds), of those kept.
+    pub fn max_in_any_second(&self) -> u64 {
+        let (mut best, mut start) = (0usize, 0usize);
+        for (end, t) in self.arrivals.iter().enumerate() {
+            while self.arrivals[start] <= t - 1000 {
+                start += 1;
+            }
+            best = best.max(end - start + 1);
+        }
+        best as u64
     }
 
     pub fn to_json(&self) -> Value {
@@ -172,6 +200,7 @@ impl Stats {
             "webhooks_dropped": self.webhooks_dropped,
             "webhooks_duplicated": self.webhooks_duplicated,
             "max_requests_in_one_second": self.max_requests_in_one_second,
+            "max_requests_in_any_second": self.max_in_any_second(),
         })
     }
 }

@@ -12,9 +12,7 @@
 mod support;
 
 use std::collections::{HashMap, HashSet};
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -23,7 +21,7 @@ use serde_json::{Value, json};
 use sika::audit::Actor;
 use sika::secret::Secret;
 
-const BIN: &str = env!("CARGO_BIN_EXE_sika");
+use support::cluster::{BIN, Cluster};
 
 fn env_number(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -43,32 +41,6 @@ impl Rng {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// Reads the `emulator: http://…` line the emulator prints once it listens (a minute at most).
-fn emulator_address(emulator: &mut Child) -> String {
-    use std::io::BufRead as _;
-    let stdout = emulator.stdout.take().expect("the emulator's output is piped");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(url) = line.strip_prefix("emulator: ") {
-                let _ = tx.send(url.trim().to_string());
-            }
-        }
-    });
-    rx.recv_timeout(Duration::from_secs(60)).expect("the emulator did not say where it listens")
-}
-
-fn write_private(path: &Path, text: &str) {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).unwrap();
-    f.write_all(text.as_bytes()).unwrap();
-}
-
 /// What the customer of each checkout does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Plan {
@@ -77,75 +49,6 @@ enum Plan {
     Underpays,
     OtherCurrency,
     NeverPays,
-}
-
-struct Drill {
-    dir: tempfile::TempDir,
-    env: Vec<(String, String)>,
-    cert_pem: String,
-    emulator: Child,
-    emulator_url: String,
-    instances: Vec<Instance>,
-    lb_port: u16,
-}
-
-struct Instance {
-    port: u16,
-    log: PathBuf,
-    child: Option<Child>,
-    starts: usize,
-}
-
-impl Drill {
-    fn spawn_instance(env: &[(String, String)], i: &mut Instance) {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&i.log).unwrap();
-        let mut cmd = Command::new(BIN);
-        cmd.arg("serve").env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        cmd.env("SIKA_LISTEN", format!("127.0.0.1:{}", i.port));
-        cmd.env("SIKA_METRICS_LISTEN", "off");
-        cmd.env("SIKA_AUDIT_CHECKPOINT_FILE", i.log.with_extension("checkpoints"));
-        i.child = Some(cmd.stdout(Stdio::null()).stderr(log).spawn().unwrap());
-        i.starts += 1;
-    }
-
-    async fn wait_ready(&self, client: &reqwest::Client, port: u16) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(r) = client.get(format!("https://127.0.0.1:{port}/healthz")).send().await
-                && r.status() == 200
-            {
-                return;
-            }
-            assert!(Instant::now() < deadline, "instance on {port} did not start");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    fn base(&self) -> String {
-        format!("https://127.0.0.1:{}", self.lb_port)
-    }
-}
-
-/// A TCP load balancer: round robin over the instances, skipping one that
-/// refuses the connection (killed). TLS passes through.
-async fn balance(listener: tokio::net::TcpListener, backends: Vec<SocketAddr>) {
-    let mut turn = 0usize;
-    loop {
-        let Ok((mut inbound, _)) = listener.accept().await else { continue };
-        turn += 1;
-        let backends = backends.clone();
-        tokio::spawn(async move {
-            for k in 0..backends.len() {
-                if let Ok(mut out) = tokio::net::TcpStream::connect(backends[(turn + k) % backends.len()]).await {
-                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
-                    return;
-                }
-            }
-        });
-    }
 }
 
 /// Every notification the shop received: (event, reference) → event ids seen.
@@ -181,29 +84,26 @@ async fn drill(database_url: String, instances: usize) {
     let kills_wanted = env_number("SIKA_CHAOS_KILLS", 3);
     let seed = env_number("SIKA_CHAOS_SEED", 20261129) as u64;
     let started = Instant::now();
-    let dir = tempfile::tempdir().unwrap();
-    let (cert_pem, key_pem) = sika::server::tls::self_signed().unwrap();
-    let cert = dir.path().join("cert.pem");
-    write_private(&cert, &cert_pem);
-    let key = dir.path().join("key.pem");
-    write_private(&key, &key_pem);
-    let data_key = sika::crypto::keyring::KeyRing::generate_text("k1");
-    let audit_key = sika::crypto::random::token();
-    let flw_key = format!("FLWSECK_TEST-{}-X", sika::crypto::random::hex_id());
-    let flw_hash = sika::crypto::random::token();
-    // The balancer's port is held from here on, so no other test can take it meanwhile.
-    let lb_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    lb_listener.set_nonblocking(true).unwrap();
-    let lb_port = lb_listener.local_addr().unwrap().port();
-
-    // The database, prepared like an operator would: migrations, an API key, the shop's endpoint.
-    let store = sika::store::Store::connect(&Secret::new(database_url.clone())).await.unwrap();
-    store.migrate().await.unwrap();
-    let keys = sika::crypto::keyring::KeyRing::parse(&data_key).unwrap();
+    let mut d = Cluster::prepare(
+        &database_url,
+        instances,
+        seed,
+        &[
+            ("FLW_RATE_PER_SECOND", "15"),
+            // Payouts claimed by a killed instance before their request left go out again after this.
+            ("SIKA_PAYOUT_RESEND_AFTER", "10s"),
+            // Cards too: their first loads are sent by whichever instance claims them.
+            ("SIKA_CARDS_ENABLED", "true"),
+        ],
+    )
+    .await;
+    let (store, flw_key) = (d.store.clone(), d.flw_key.clone());
+    // The database, prepared like an operator would: an API key, the shop's endpoint.
+    let keys = sika::crypto::keyring::KeyRing::parse(&d.data_key).unwrap();
     let auth = sika::auth::Auth::new(
         store.clone(),
         keys.clone(),
-        Secret::new(audit_key.clone()),
+        Secret::new(d.audit_key.clone()),
         Duration::from_secs(900),
         Duration::from_secs(3600),
     );
@@ -211,78 +111,8 @@ async fn drill(database_url: String, instances: usize) {
     let (shop_url, received) = shop_receiver().await;
     let cipher = sika::crypto::field::FieldCipher::new(keys.clone());
     sika::payments::notify::set_endpoint(&store, &cipher, &shop_url, "whsec_chaos").await.unwrap();
-
-    // The emulator binds a port of its own choosing and says which: no race with other tests for a port.
-    let mut emulator = Command::new(BIN)
-        .args([
-            "emulator",
-            "--listen",
-            "127.0.0.1:0",
-            "--secret-key",
-            &flw_key,
-            "--secret-hash",
-            &flw_hash,
-            "--webhook-url",
-            &format!("https://127.0.0.1:{lb_port}/webhooks/flutterwave"),
-            "--webhook-ca-file",
-            cert.to_str().unwrap(),
-            "--seed",
-            &seed.to_string(),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let emulator_url = emulator_address(&mut emulator);
-    let env: Vec<(String, String)> = [
-        ("SIKA_DATABASE_URL", database_url.as_str()),
-        ("SIKA_PUBLIC_URL", &format!("https://127.0.0.1:{lb_port}/")),
-        ("SIKA_TLS_CERT_FILE", cert.to_str().unwrap()),
-        ("SIKA_TLS_KEY_FILE", key.to_str().unwrap()),
-        ("SIKA_DATA_KEY", &data_key),
-        ("SIKA_AUDIT_KEY", &audit_key),
-        ("FLW_BASE_URL", &format!("{emulator_url}/v3")),
-        ("FLW_SECRET_KEY", &flw_key),
-        ("FLW_SECRET_HASH", &flw_hash),
-        ("FLW_RATE_PER_SECOND", "15"),
-        // Payouts claimed by a killed instance before their request left go out again after this.
-        ("SIKA_PAYOUT_RESEND_AFTER", "10s"),
-        ("SIKA_NOTIFY_ALLOW_LOOPBACK", "true"),
-        // Every client arrives from the balancer's address.
-        ("SIKA_MAX_CONNECTIONS_PER_IP", "0"),
-        ("SIKA_LOG", "info"),
-        // Cards too: their first loads are sent by whichever instance claims them.
-        ("SIKA_CARDS_ENABLED", "true"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    let mut d = Drill {
-        instances: (0..instances)
-            .map(|i| Instance {
-                port: free_port(),
-                log: dir.path().join(format!("instance-{i}.log")),
-                child: None,
-                starts: 0,
-            })
-            .collect(),
-        dir,
-        env,
-        cert_pem,
-        emulator,
-        emulator_url,
-        lb_port,
-    };
-    let client = support::client_for(&d.cert_pem).timeout(Duration::from_secs(30)).build().unwrap();
-    for i in 0..d.instances.len() {
-        let env = d.env.clone();
-        Drill::spawn_instance(&env, &mut d.instances[i]);
-    }
-    for i in &d.instances {
-        d.wait_ready(&client, i.port).await;
-    }
-    let backends = d.instances.iter().map(|i| SocketAddr::from(([127, 0, 0, 1], i.port))).collect();
-    tokio::spawn(balance(tokio::net::TcpListener::from_std(lb_listener).unwrap(), backends));
+    d.start().await;
+    let client = d.http.clone();
     let http = reqwest::Client::new();
     let control = |path: &str, body: Value| {
         let (http, url) = (http.clone(), format!("{}{path}", d.emulator_url));
@@ -443,7 +273,7 @@ async fn drill(database_url: String, instances: usize) {
                     kills.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
                 tokio::time::sleep(Duration::from_millis(300 + rng.below(900))).await;
-                Drill::spawn_instance(&env, &mut instances[i]);
+                instances[i].spawn(&env);
                 let port = instances[i].port;
                 let deadline = Instant::now() + Duration::from_secs(30);
                 while client.get(format!("https://127.0.0.1:{port}/healthz")).send().await.is_err() {
@@ -591,7 +421,7 @@ async fn drill(database_url: String, instances: usize) {
         store.clone(),
         cipher.clone(),
         flutterwave::Client::new(flw_config).unwrap(),
-        Secret::new(flw_hash.clone()),
+        Secret::new(d.flw_hash.clone()),
         &url::Url::parse(&d.base()).unwrap(),
     );
     let mut refund_tasks = tokio::task::JoinSet::new();

@@ -71,13 +71,27 @@ pub async fn faults_layer(State(state): State<Shared>, req: Request, next: Next)
         req.extensions().get::<MatchedPath>().map(|p| p.as_str().trim_start_matches("/v3")).unwrap_or("/*")
     );
     let faults = state.faults();
-    let in_this_second = lock(&state.stats).count(&endpoint, now_ms());
-    if let Some(limit) = faults.rate_limit_per_second
-        && in_this_second as f64 > limit
-    {
-        lock(&state.stats).rate_limited += 1;
+    let now = now_ms();
+    let in_this_second = lock(&state.stats).count(&endpoint, now);
+    let throttled = {
+        let mut g = lock(&state.faults);
+        let t = g.0.throttle_next > 0;
+        if t {
+            g.0.throttle_next -= 1;
+        }
+        t
+    };
+    let over = faults.rate_limit_per_second.is_some_and(|limit| in_this_second as f64 > limit);
+    if throttled || over {
+        let mut stats = lock(&state.stats);
+        stats.rate_limited += 1;
+        stats.limited_at.push(now);
+        drop(stats);
         let mut res = error(StatusCode::TOO_MANY_REQUESTS, "Rate limit exceeded. Please try again later.");
-        res.headers_mut().insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+        let after = if throttled { faults.throttle_retry_after_s } else { 1 };
+        if let Ok(v) = HeaderValue::from_str(&after.to_string()) {
+            res.headers_mut().insert(http::header::RETRY_AFTER, v);
+        }
         return res;
     }
     if faults.latency_ms > 0 {

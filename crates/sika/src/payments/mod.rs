@@ -90,6 +90,8 @@ pub struct Payments {
     pub payouts: Option<crate::payouts::Payouts>,
     /// Where card events from the inbox go (when cards are on).
     pub cards: Option<crate::cards::Cards>,
+    /// Who holds the inbox rows this process claims (random per process).
+    worker_id: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -143,9 +145,10 @@ pub const DEFAULT_PENDING_GRACE_MS: i64 = 7 * 86_400_000;
 pub const DEFAULT_RETURN_VERIFY_INTERVAL_MS: i64 = 10_000;
 /// About nine hours of retries (5 s doubling to 10 min) before a person is asked to look.
 pub const DEFAULT_MAX_INBOX_ATTEMPTS: i64 = 60;
-/// A claimed inbox row is someone's for this long; it outlives the worst case
-/// of one row ([`ROW_TIMEOUT`]), so two workers never process it at once.
-pub const INBOX_LEASE_MS: i64 = 10 * 60_000;
+/// A claimed inbox row is its worker's for this long, renewed every third of
+/// it while the worker is on it (up to [`ROW_TIMEOUT`]); a row whose instance
+/// died is taken over by another within this long.
+pub const INBOX_LEASE_MS: i64 = 15_000;
 /// One row's processing (budget waits and client retries included) is cut off after this.
 pub const ROW_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -167,6 +170,7 @@ impl Payments {
             notify_allow_loopback: false,
             payouts: None,
             cards: None,
+            worker_id: random::hex_id(),
         }
     }
 
@@ -272,10 +276,18 @@ impl Payments {
         Ok(fresh)
     }
 
+    /// How many inbox rows one pass claims: about a second of the whole
+    /// account's budget, so no instance sits on rows it cannot verify soon
+    /// while another is idle.
+    pub fn inbox_batch(&self) -> i64 {
+        i64::from(self.flw.budget().rate()).clamp(1, 50)
+    }
+
     /// Claims due inbox rows and processes them concurrently, each in its own
     /// task under [`ROW_TIMEOUT`]: a row that panics or hangs does not stop the
     /// others, and comes back after its lease (dead-lettered after
-    /// `max_inbox_attempts`). Returns how many rows were claimed.
+    /// `max_inbox_attempts`). The lease is renewed while a row is worked on.
+    /// Returns how many rows were claimed.
     pub async fn process_inbox(&self, batch: i64) -> Result<usize, StoreError> {
         let buried = self.store.inbox_bury_exhausted(self.max_inbox_attempts, now_ms()).await?;
         if buried > 0 {
@@ -284,31 +296,50 @@ impl Payments {
                 "webhooks dead-lettered after repeated failures; replay them from the console"
             );
         }
-        let rows = self.store.inbox_claim(batch, INBOX_LEASE_MS).await?;
+        let rows = self.store.inbox_claim(batch, INBOX_LEASE_MS, &self.worker_id).await?;
         let n = rows.len();
+        let mut working: std::collections::HashSet<String> = rows.iter().map(|r| r.id.clone()).collect();
         let mut tasks = tokio::task::JoinSet::new();
         for row in rows {
             let p = self.clone();
             tasks.spawn(async move {
                 let id = row.id.clone();
-                match tokio::time::timeout(ROW_TIMEOUT, p.process_row(row)).await {
+                let r = match tokio::time::timeout(ROW_TIMEOUT, p.process_row(row)).await {
                     Ok(r) => r,
                     Err(_) => {
                         tracing::warn!(inbox_id = %id, "an inbox row took too long; it is retried after its lease");
                         Ok(())
                     }
-                }
+                };
+                (id, r)
             });
         }
+        let mut renew =
+            tokio::time::interval(Duration::from_millis(u64::try_from(INBOX_LEASE_MS / 3).unwrap_or(5_000)));
+        renew.tick().await;
         let mut first_error = None;
-        while let Some(done) = tasks.join_next().await {
-            match done {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => first_error = first_error.or(Some(e)),
-                Err(e) if e.is_panic() => {
-                    tracing::error!("an inbox row's processing panicked; it is retried after its lease");
+        loop {
+            tokio::select! {
+                done = tasks.join_next() => match done {
+                    None => break,
+                    Some(Ok((id, r))) => {
+                        working.remove(&id);
+                        if let Err(e) = r {
+                            first_error = first_error.or(Some(e));
+                        }
+                    }
+                    Some(Err(e)) => {
+                        if e.is_panic() {
+                            tracing::error!("an inbox row's processing panicked; it is retried after its lease");
+                        }
+                    }
+                },
+                _ = renew.tick() => {
+                    let ids: Vec<String> = working.iter().cloned().collect();
+                    if let Err(e) = self.store.inbox_renew(&ids, INBOX_LEASE_MS, &self.worker_id).await {
+                        tracing::warn!(error = %e, "inbox leases could not be renewed; the rows may be taken over");
+                    }
                 }
-                Err(_) => {}
             }
         }
         match first_error {

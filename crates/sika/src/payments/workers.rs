@@ -25,7 +25,7 @@ pub fn spawn(sup: &mut Supervisor, p: &Payments, notifier: notify::Notifier) {
         },
         move || {
             let p = inbox.clone();
-            Box::pin(async move { p.process_inbox(50).await.map(|n| n > 0).map_err(|e| e.to_string()) })
+            Box::pin(async move { p.process_inbox(p.inbox_batch()).await.map(|n| n > 0).map_err(|e| e.to_string()) })
         },
     );
     let store = p.store.clone();

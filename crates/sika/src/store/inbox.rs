@@ -49,7 +49,7 @@ impl Store {
     /// `lease_ms`, so another worker (or instance) does not take them meanwhile.
     /// A row whose worker dies comes back when its lease ends; each claim counts
     /// as an attempt, so a row that keeps killing its worker is dead-lettered.
-    pub async fn inbox_claim(&self, limit: i64, lease_ms: i64) -> Result<Vec<InboxRow>, StoreError> {
+    pub async fn inbox_claim(&self, limit: i64, lease_ms: i64, worker: &str) -> Result<Vec<InboxRow>, StoreError> {
         let now = now_ms();
         let mut tx = self.begin_write().await?;
         let select = match self.backend() {
@@ -66,16 +66,37 @@ impl Store {
         let mut out = Vec::new();
         for r in &rows {
             let mut row = row(r)?;
-            sqlx::query("UPDATE webhook_inbox SET next_attempt_at = $1, attempts = attempts + 1 WHERE id = $2")
-                .bind(now + lease_ms)
-                .bind(&row.id)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "UPDATE webhook_inbox SET next_attempt_at = $1, attempts = attempts + 1, claimed_by = $2 WHERE id = $3",
+            )
+            .bind(now + lease_ms)
+            .bind(worker)
+            .bind(&row.id)
+            .execute(&mut *tx)
+            .await?;
             row.attempts += 1;
             out.push(row);
         }
         tx.commit().await?;
         Ok(out)
+    }
+
+    /// Extends the lease of rows `worker` still holds (claimed, not finished).
+    pub async fn inbox_renew(&self, ids: &[String], lease_ms: i64, worker: &str) -> Result<u64, StoreError> {
+        let mut renewed = 0;
+        let until = now_ms() + lease_ms;
+        for id in ids {
+            let r = sqlx::query(
+                "UPDATE webhook_inbox SET next_attempt_at = $1 WHERE id = $2 AND claimed_by = $3 AND state IN ('new', 'retry')",
+            )
+            .bind(until)
+            .bind(id)
+            .bind(worker)
+            .execute(self.pool())
+            .await?;
+            renewed += r.rows_affected();
+        }
+        Ok(renewed)
     }
 
     /// Records the outcome: a final state, or `retry` at `next_attempt_at`.

@@ -10,3 +10,7 @@ CREATE TABLE flw_budget (
 );
 INSERT INTO flw_budget (id, next_at, paused_until) VALUES ('all', 0, 0);
 INSERT INTO flw_budget (id, next_at, paused_until) VALUES ('interactive', 0, 0);
+
+-- Which worker holds a claimed inbox row: its lease is short and renewed
+-- while it works, so a dead instance's rows are taken over within seconds.
+ALTER TABLE webhook_inbox ADD COLUMN claimed_by TEXT;
