@@ -359,9 +359,16 @@ fn duration_var(src: &dyn Source, name: &str, default: Duration) -> Result<Durat
 
 /// Values that are obviously a template left unfilled.
 fn looks_like_placeholder(v: &str) -> bool {
+    // Whole words, not substrings: a generated key is random base64, and one
+    // in some tens of thousands holds "xxxx" or "your_" inside a run of
+    // letters — that is a key, not a template left unfilled.
     let l = v.to_ascii_lowercase();
-    const MARKERS: [&str; 8] = ["changeme", "change-me", "change_me", "placeholder", "your-", "your_", "xxxx", "<"];
-    MARKERS.iter().any(|m| l.contains(m)) || matches!(l.as_str(), "secret" | "password" | "todo" | "test")
+    if l.contains('<') || matches!(l.as_str(), "secret" | "password" | "todo" | "test") {
+        return true;
+    }
+    let words: Vec<&str> = l.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()).collect();
+    let marker = |w: &str| matches!(w, "changeme" | "placeholder") || (w.len() >= 4 && w.bytes().all(|b| b == b'x'));
+    words.iter().any(|w| marker(w)) || words.windows(2).any(|p| (p[0] == "change" && p[1] == "me") || p[0] == "your")
 }
 
 /// Where a secret was read from: `sika check` prefers files (a secrets
@@ -485,6 +492,35 @@ mod tests {
         let e = required_secret(&env(&[("FLW_SECRET_KEY", "a"), ("FLW_SECRET_KEY_FILE", "/x")]), "FLW_SECRET_KEY")
             .unwrap_err();
         assert!(e.0.contains("both"), "{e}");
+    }
+
+    #[test]
+    fn templates_are_placeholders_and_random_keys_that_happen_to_spell_one_are_not() {
+        for t in [
+            "changeme",
+            "Change-Me",
+            "please_change_me",
+            "FLWSECK_TEST-xxxxxxxx",
+            "<your key>",
+            "placeholder",
+            "your-secret-hash",
+            "https://your_domain.example",
+            "secret",
+            "TODO",
+        ] {
+            assert!(looks_like_placeholder(t), "{t}");
+        }
+        // Each of these was refused when the markers were substrings: a
+        // generated key or token that holds them inside a run of letters.
+        for k in [
+            "k1:q2XxXxbN0Yw8Zp4tVd3Lr9Hs6Jm1Kc7Ue5Fa2Gi0Ob8=",
+            "FLWSECK_TEST-9fyour_Kq3ZchangemeT",
+            "aBxxxxyZ",
+            "k1:Zyour+Ab",
+            "placeholderless9",
+        ] {
+            assert!(!looks_like_placeholder(k), "{k}");
+        }
     }
 
     #[test]
