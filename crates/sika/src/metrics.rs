@@ -66,6 +66,8 @@ pub struct Metrics {
     pub lockouts: Counter,
     upstream_429: Counter,
     budget_waits: Counter,
+    ledger_statements: Counter,
+    ledger_seconds: Counter<f64, AtomicU64>,
     inbox_backlog: Gauge,
     inbox_oldest_age: FloatGauge,
     inbox_dead: Gauge,
@@ -97,6 +99,8 @@ impl Metrics {
             lockouts: Counter::default(),
             upstream_429: Counter::default(),
             budget_waits: Counter::default(),
+            ledger_statements: Counter::default(),
+            ledger_seconds: Counter::default(),
             inbox_backlog: Gauge::default(),
             inbox_oldest_age: FloatGauge::default(),
             inbox_dead: Gauge::default(),
@@ -131,6 +135,16 @@ impl Metrics {
             "budget_waits",
             "Calls to Flutterwave that waited for the outbound budget",
             m.budget_waits.clone(),
+        );
+        registry.register(
+            "budget_ledger_statements",
+            "Statements run on the shared budget's schedule (PostgreSQL: one lease of a few send times each)",
+            m.ledger_statements.clone(),
+        );
+        registry.register(
+            "budget_ledger_seconds",
+            "Database time spent on the shared budget's schedule",
+            m.ledger_seconds.clone(),
         );
         registry.register("inbox_backlog", "Webhooks received and not yet processed", m.inbox_backlog.clone());
         registry.register(
@@ -228,6 +242,12 @@ pub async fn scrape(state: &AppState) -> Result<String, crate::store::StoreError
     let (waited, limited) = state.payments.flutterwave().budget().stats();
     catch_up(&m.budget_waits, waited);
     catch_up(&m.upstream_429, limited);
+    let (statements, seconds) = crate::store::budget_cost();
+    catch_up(&m.ledger_statements, statements);
+    let spent = m.ledger_seconds.get();
+    if seconds > spent {
+        m.ledger_seconds.inc_by(seconds - spent);
+    }
     let mut out = String::new();
     prometheus_client::encoding::text::encode(&mut out, &m.registry)
         .map_err(|_| crate::store::StoreError::Db(sqlx::Error::Protocol("metrics encoding failed".into())))?;

@@ -172,7 +172,9 @@ async fn drill(database_url: String, instances: usize) {
             url::Url::parse(&format!("{}/v3", d.emulator_url)).unwrap(),
             flutterwave::SecretKey::new(flw_key.clone()),
         );
-        c.rate_per_second = 50;
+        // The drill's own calls (balances read to approve) share the instances' budget on PostgreSQL.
+        c.rate_per_second = 15;
+        c.ledger = sika::store::Ledger::of(&store).map(|l| Arc::new(l) as _);
         sika::payouts::Payouts::new(store.clone(), cipher.clone(), flutterwave::Client::new(c).unwrap())
     };
     let mut payout_refs = Vec::new();
@@ -216,7 +218,9 @@ async fn drill(database_url: String, instances: usize) {
             url::Url::parse(&format!("{}/v3", d.emulator_url)).unwrap(),
             flutterwave::SecretKey::new(flw_key.clone()),
         );
-        c.rate_per_second = 50;
+        // The drill's own calls (balances read to approve) share the instances' budget on PostgreSQL.
+        c.rate_per_second = 15;
+        c.ledger = sika::store::Ledger::of(&store).map(|l| Arc::new(l) as _);
         sika::cards::Cards::new(store.clone(), cipher.clone(), flutterwave::Client::new(c).unwrap())
     };
     let mut card_refs = Vec::new();
@@ -414,7 +418,9 @@ async fn drill(database_url: String, instances: usize) {
             url::Url::parse(&format!("{}/v3", d.emulator_url)).unwrap(),
             flutterwave::SecretKey::new(flw_key.clone()),
         );
-        c.rate_per_second = 50;
+        // The drill's own calls (balances read to approve) share the instances' budget on PostgreSQL.
+        c.rate_per_second = 15;
+        c.ledger = sika::store::Ledger::of(&store).map(|l| Arc::new(l) as _);
         c
     };
     let payments = sika::payments::Payments::new(

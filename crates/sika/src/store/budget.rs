@@ -4,7 +4,6 @@
 //! 429 seen by one pauses them all. One statement a lease (a few send times).
 //! A SQLite database has one instance, which keeps its budget in memory.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -13,13 +12,19 @@ use sqlx::Row as _;
 
 use super::{Backend, Store};
 
-/// Leases send times from `flw_budget`; counts its calls and their database time.
+/// Leases send times from `flw_budget`; counts its statements and their database time.
 #[derive(Debug, Clone)]
 pub struct Ledger {
     store: Store,
-    /// Lease and pause statements run, and the microseconds they took.
-    pub calls: Arc<AtomicU64>,
-    pub micros: Arc<AtomicU64>,
+}
+
+/// Lease and pause statements this process ran, and the microseconds they took (for the metrics).
+static CALLS: AtomicU64 = AtomicU64::new(0);
+static MICROS: AtomicU64 = AtomicU64::new(0);
+
+/// (statements, seconds) the shared budget has cost this process so far.
+pub fn cost() -> (u64, f64) {
+    (CALLS.load(Ordering::Relaxed), MICROS.load(Ordering::Relaxed) as f64 / 1e6)
 }
 
 /// The database's clock in microseconds since the epoch.
@@ -28,16 +33,12 @@ const NOW_US: &str = "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint"
 impl Ledger {
     /// The shared ledger, on PostgreSQL only (`None` on SQLite: one instance).
     pub fn of(store: &Store) -> Option<Ledger> {
-        (store.backend() == Backend::Postgres).then(|| Ledger {
-            store: store.clone(),
-            calls: Arc::default(),
-            micros: Arc::default(),
-        })
+        (store.backend() == Backend::Postgres).then(|| Ledger { store: store.clone() })
     }
 
     fn count(&self, since: Instant) {
-        self.calls.fetch_add(1, Ordering::Relaxed);
-        self.micros.fetch_add(u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX), Ordering::Relaxed);
+        CALLS.fetch_add(1, Ordering::Relaxed);
+        MICROS.fetch_add(u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 
     async fn take(&self, ask: Ask) -> Result<Grant, sqlx::Error> {

@@ -34,7 +34,7 @@ pub use api_keys::ApiKeyRow;
 pub use audit::{AuditEntry, AuditFilter};
 pub use batches::{BatchApproval, BatchRow};
 pub use beneficiaries::BeneficiaryRow;
-pub use budget::Ledger;
+pub use budget::{Ledger, cost as budget_cost};
 pub use card_fundings::{FundingRow, FundingWrite};
 pub use cards::{CardFacts, CardQuery, CardRow};
 pub use checkouts::{

@@ -11,7 +11,17 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use sika::secret::Secret;
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_sika");
+/// The binary: the one cargo built for the tests, else (a benchmark) the release build.
+pub const BIN: &str = match option_env!("CARGO_BIN_EXE_sika") {
+    Some(b) => b,
+    None => "target/release/sika",
+};
+
+/// A client that trusts the drill's self-signed certificate.
+pub fn client_trusting(cert_pem: &str) -> reqwest::ClientBuilder {
+    let cert = reqwest::Certificate::from_pem(cert_pem.as_bytes()).expect("cert");
+    reqwest::Client::builder().use_rustls_tls().add_root_certificate(cert).redirect(reqwest::redirect::Policy::none())
+}
 
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -131,10 +141,9 @@ impl Cluster {
                 "emulator",
                 "--listen",
                 "127.0.0.1:0",
-                "--secret-key",
-                &flw_key,
-                "--secret-hash",
-                &flw_hash,
+                // `--name=value`: a generated secret may begin with `-`.
+                &format!("--secret-key={flw_key}"),
+                &format!("--secret-hash={flw_hash}"),
                 "--webhook-url",
                 &format!("https://127.0.0.1:{lb_port}/webhooks/flutterwave"),
                 "--webhook-ca-file",
@@ -178,7 +187,7 @@ impl Cluster {
                 starts: 0,
             })
             .collect();
-        let http = super::client_for(&cert_pem).timeout(Duration::from_secs(30)).build().unwrap();
+        let http = client_trusting(&cert_pem).timeout(Duration::from_secs(30)).build().unwrap();
         Cluster {
             dir,
             env,

@@ -98,10 +98,7 @@ impl Drop for TestApp {
 }
 
 pub fn client_for(cert_pem: &str) -> reqwest::ClientBuilder {
-    reqwest::Client::builder()
-        .use_rustls_tls()
-        .add_root_certificate(reqwest::Certificate::from_pem(cert_pem.as_bytes()).expect("cert"))
-        .redirect(reqwest::redirect::Policy::none())
+    cluster::client_trusting(cert_pem)
 }
 
 pub async fn spawn_app() -> TestApp {
