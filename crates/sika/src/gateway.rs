@@ -47,24 +47,24 @@ pub async fn run(config: Config, on_ready: impl FnOnce(SocketAddr)) -> Result<()
     auth.ip_throttle_limit = config.login_ip_limit;
     let public = public_url(&config, addr);
     let public_origin = public.origin().ascii_serialization();
-    let mut payments = payments(&config, &store, &public)?;
+    let payments = payments(&config, &store, &public)?;
     let mut payouts = crate::payouts::Payouts::new(
         store.clone(),
         crate::crypto::field::FieldCipher::new(config.data_keys.clone()),
         payments.flutterwave().clone(),
+        auth.auditor.clone(),
     );
     payouts.approval_ttl_ms = i64::try_from(config.payout_approval_ttl.as_millis()).unwrap_or(i64::MAX);
     payouts.resend_unsent_after_ms = i64::try_from(config.payout_resend_after.as_millis()).unwrap_or(i64::MAX);
     payouts.lookup_max_pages = config.transfer_lookup_max_pages;
-    payments.payouts = Some(payouts.clone());
     let cards = config.cards_enabled.then(|| {
         crate::cards::Cards::new(
             store.clone(),
             crate::crypto::field::FieldCipher::new(config.data_keys.clone()),
             payouts.flutterwave().clone(),
+            auth.auditor.clone(),
         )
     });
-    payments.cards = cards.clone();
     // Checkouts from before the e-mail search existed get their blind index.
     match payments.backfill_email_index().await {
         Ok(0) => {}
@@ -78,6 +78,7 @@ pub async fn run(config: Config, on_ready: impl FnOnce(SocketAddr)) -> Result<()
     let checkpoints = crate::audit::checkpoint::Checkpoints::new(&config.audit_key, &config.audit_checkpoint_file);
     let mut workers = Supervisor::new(shutdown.clone());
     crate::payments::workers::spawn(&mut workers, &payments, notifier);
+    crate::inbox::spawn(&mut workers, &crate::inbox::Inbox::new(payments.clone(), payouts.clone(), cards.clone()));
     crate::payouts::workers::spawn(&mut workers, &payouts);
     spawn_housekeeping(&mut workers, &auth, &checkpoints);
     if let Some(c) = &cards {
@@ -92,6 +93,7 @@ pub async fn run(config: Config, on_ready: impl FnOnce(SocketAddr)) -> Result<()
         payouts,
         workers: workers.health(),
         cards,
+        settings: crate::settings::Settings::new(store.clone(), auth.auditor.clone()),
     };
     let metrics = match config.metrics_listen {
         Some(at) => {
@@ -101,7 +103,7 @@ pub async fn run(config: Config, on_ready: impl FnOnce(SocketAddr)) -> Result<()
             let bound = l.local_addr().map_err(|e| format!("cannot read the metrics address: {e}."))?;
             tracing::info!(%bound, "metrics at http://{bound}/metrics");
             let mut stopping = shutdown.clone();
-            let router = crate::metrics::router(state.clone());
+            let router = crate::http::metrics::router(state.clone());
             Some(tokio::spawn(async move {
                 let stop = async move {
                     let _ = stopping.wait_for(|s| *s).await;

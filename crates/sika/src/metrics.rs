@@ -14,7 +14,6 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::http::AppState;
 use crate::store::{StatusTable, now_ms};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -205,8 +204,16 @@ pub fn count(family: &Family<Outcome, Counter>, outcome: &'static str) {
     family.get_or_create(&Outcome { outcome }).inc();
 }
 
+/// What a scrape reads besides the counters: the database, the workers'
+/// heartbeats and the outbound budget.
+pub struct Sources<'a> {
+    pub store: &'a crate::store::Store,
+    pub workers: &'a crate::jobs::Health,
+    pub flutterwave: &'a flutterwave::Client,
+}
+
 /// Refreshes what is read at scrape time, then renders the text exposition.
-pub async fn scrape(state: &AppState) -> Result<String, crate::store::StoreError> {
+pub async fn scrape(state: &Sources<'_>) -> Result<String, crate::store::StoreError> {
     let m = global();
     let now = now_ms();
     let health = state.store.overview_health(now).await?;
@@ -239,7 +246,7 @@ pub async fn scrape(state: &AppState) -> Result<String, crate::store::StoreError
         m.restarts.get_or_create(&w).set(i64::try_from(job.restarts()).unwrap_or(i64::MAX));
     }
     // The budget counts for itself; bring the counters level with it.
-    let (waited, limited) = state.payments.flutterwave().budget().stats();
+    let (waited, limited) = state.flutterwave.budget().stats();
     catch_up(&m.budget_waits, waited);
     catch_up(&m.upstream_429, limited);
     let (statements, seconds) = crate::store::budget_cost();
@@ -259,27 +266,4 @@ fn catch_up(counter: &Counter, total: u64) {
     if total > now {
         counter.inc_by(total - now);
     }
-}
-
-/// The metrics listener's one route.
-pub fn router(state: AppState) -> axum::Router {
-    use axum::response::IntoResponse;
-    axum::Router::new()
-        .route(
-            "/metrics",
-            axum::routing::get(|axum::extract::State(state): axum::extract::State<AppState>| async move {
-                match scrape(&state).await {
-                    Ok(text) => (
-                        [(http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
-                        text,
-                    )
-                        .into_response(),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "metrics scrape failed");
-                        http::StatusCode::SERVICE_UNAVAILABLE.into_response()
-                    }
-                }
-            }),
-        )
-        .with_state(state)
 }

@@ -25,17 +25,10 @@ pub async fn user_unlock(src: &dyn Source, email: &str) -> Result<(), String> {
         auth.store.close().await;
         return Err("no user has this e-mail address.".into());
     };
-    auth.auditor
-        .record(
-            &Actor::cli(),
-            "user.unlock",
-            &format!("user:{}", row.id),
-            crate::audit::Outcome::Success,
-            serde_json::json!({"before": {"locked_until": row.locked_until}}),
-        )
+    let user = auth.user(&row.id).await.map_err(sentence)?.ok_or("no user has this e-mail address.")?;
+    auth.change_account(&Actor::cli(), &user, crate::auth::AccountChange::Unlock)
         .await
-        .map_err(|e| format!("the audit entry could not be written, so nothing was changed: {e}."))?;
-    auth.store.unlock_user(&row.id).await.map_err(|e| format!("{e}."))?;
+        .map_err(|e| format!("nothing was changed: {}", sentence(e)))?;
     println!("unlocked user {}", row.id);
     auth.store.close().await;
     Ok(())

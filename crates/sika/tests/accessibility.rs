@@ -145,8 +145,8 @@ async fn every_page_passes_axe_and_stored_markup_stays_inert() {
     )
     .await;
     let cards = e.app.cards.clone().unwrap();
-    let checker_id = sika::domain::approval::Approver { user_id: "u-a11y".into(), may_approve: true, stepped_up: true };
-    cards.approve_funding("a11y-card.load", &checker_id).await.unwrap();
+    let checker_id = support::checker("u-a11y");
+    cards.approve_funding(&support::cli(), "a11y-card.load", &checker_id).await.unwrap();
     cards.dispatch_fundings(5).await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(60)).await;
     sqlx::query("UPDATE cards SET next_check_at = 0").execute(e.app.db.store.pool_for_tests()).await.unwrap();

@@ -50,8 +50,8 @@ async fn flutterwave_cards(e: &Env) -> Vec<Value> {
 }
 
 /// An approver who passed a fresh code (as the console makes one).
-fn checker(id: &str) -> Approver {
-    Approver { user_id: id.into(), may_approve: true, stepped_up: true }
+fn checker(id: &str) -> Approver<'static> {
+    support::checker(id)
 }
 
 fn service(e: &Env) -> sika::cards::Cards {
@@ -64,7 +64,10 @@ async fn issued(e: &Env, key: &str, reference: &str) -> Value {
     let (status, v) = call(e, key, "POST", "/api/v1/cards", Some(card(reference))).await;
     assert_eq!(status, 202, "{v}");
     let load = sika::cards::funding::load_reference(reference);
-    assert!(matches!(cards.approve_funding(&load, &checker("u-checker")).await.unwrap(), FundingWrite::Queued(_)));
+    assert!(matches!(
+        cards.approve_funding(&support::cli(), &load, &checker("u-checker")).await.unwrap(),
+        FundingWrite::Queued(_)
+    ));
     cards.dispatch_fundings(10).await.unwrap();
     for _ in 0..50 {
         sqlx::query("UPDATE cards SET next_check_at = 0").execute(e.app.db.store.pool_for_tests()).await.unwrap();
@@ -157,7 +160,10 @@ async fn a_cards_life(db: support::TestDb, postgres: bool) {
     assert_eq!((status, f["status"].as_str()), (202, Some("awaiting_approval")), "{f}");
     cards.dispatch_fundings(10).await.unwrap();
     assert_eq!(balance_at_flutterwave(&e, &flw_id).await, "5.00", "not sent unapproved");
-    assert!(matches!(cards.approve_funding("fund-1", &checker("u-checker")).await.unwrap(), FundingWrite::Queued(_)));
+    assert!(matches!(
+        cards.approve_funding(&support::cli(), "fund-1", &checker("u-checker")).await.unwrap(),
+        FundingWrite::Queued(_)
+    ));
     cards.dispatch_fundings(10).await.unwrap();
     assert_eq!(funding_status(&e, "fund-1").await, FundingStatus::Succeeded);
     assert_eq!(balance_at_flutterwave(&e, &flw_id).await, "15.00");
@@ -166,15 +172,18 @@ async fn a_cards_life(db: support::TestDb, postgres: bool) {
         let body = json!({"reference": reference, "amount": amount});
         assert_eq!(call(&e, &key, "POST", "/api/v1/cards/card-1/withdraw", Some(body)).await.0, 202);
     }
-    match cards.approve_funding("wd-big", &checker("u-checker")).await.unwrap() {
+    match cards.approve_funding(&support::cli(), "wd-big", &checker("u-checker")).await.unwrap() {
         FundingWrite::Short { available, amount, .. } => {
             assert_eq!((available.to_string(), amount.to_string()), ("15.00".into(), "20".into()))
         }
         other => panic!("more than the card holds: {other:?}"),
     }
     assert_eq!(funding_status(&e, "wd-big").await, FundingStatus::AwaitingApproval, "refused, not lost");
-    assert!(cards.reject_funding("wd-big", "too much").await.unwrap());
-    assert!(matches!(cards.approve_funding("wd-1", &checker("u-checker")).await.unwrap(), FundingWrite::Queued(_)));
+    assert!(cards.reject_funding(&support::cli(), "wd-big", "too much").await.unwrap());
+    assert!(matches!(
+        cards.approve_funding(&support::cli(), "wd-1", &checker("u-checker")).await.unwrap(),
+        FundingWrite::Queued(_)
+    ));
     cards.dispatch_fundings(10).await.unwrap();
     assert_eq!(funding_status(&e, "wd-1").await, FundingStatus::Succeeded);
     assert_eq!(balance_at_flutterwave(&e, &flw_id).await, "11.00");
@@ -278,9 +287,12 @@ async fn funding_needs_approval_and_holds_the_wallet() {
     let body = json!({"reference": "own-1", "amount": "3"});
     assert_eq!(call(&e, &key, "POST", "/api/v1/cards/hold-1/fund", Some(body)).await.0, 202);
     let maker = cards.funding("own-1").await.unwrap().unwrap().created_by;
-    assert!(matches!(cards.approve_funding("own-1", &checker(&maker)).await.unwrap(), FundingWrite::Refused(_)));
-    let stale = Approver { stepped_up: false, ..checker("u-2") };
-    assert!(matches!(cards.approve_funding("own-1", &stale).await.unwrap(), FundingWrite::Refused(_)));
+    assert!(matches!(
+        cards.approve_funding(&support::cli(), "own-1", &checker(&maker)).await.unwrap(),
+        FundingWrite::Refused(_)
+    ));
+    let stale = Approver { may_approve: false, ..checker("u-2") };
+    assert!(matches!(cards.approve_funding(&support::cli(), "own-1", &stale).await.unwrap(), FundingWrite::Refused(_)));
     // Queued by hand, without approvals: the dispatcher puts it back, sends nothing.
     sqlx::query("UPDATE card_fundings SET status = 'queued' WHERE reference = 'own-1'")
         .execute(e.app.db.store.pool_for_tests())
@@ -296,12 +308,15 @@ async fn funding_needs_approval_and_holds_the_wallet() {
         let body = json!({"reference": r, "amount": "3"});
         assert_eq!(call(&e, &key, "POST", "/api/v1/cards/hold-1/withdraw", Some(body)).await.0, 202);
     }
-    assert!(matches!(cards.approve_funding("w-a", &checker("u-2")).await.unwrap(), FundingWrite::Queued(_)));
-    match cards.approve_funding("w-b", &checker("u-2")).await.unwrap() {
+    assert!(matches!(
+        cards.approve_funding(&support::cli(), "w-a", &checker("u-2")).await.unwrap(),
+        FundingWrite::Queued(_)
+    ));
+    match cards.approve_funding(&support::cli(), "w-b", &checker("u-2")).await.unwrap() {
         FundingWrite::Short { held, .. } => assert_eq!(held.to_string(), "3", "the approved withdrawal counts"),
         other => panic!("the card would be overdrawn: {other:?}"),
     }
-    assert!(cards.reject_funding("w-b", "one is enough").await.unwrap());
+    assert!(cards.reject_funding(&support::cli(), "w-b", "one is enough").await.unwrap());
     cards.dispatch_fundings(10).await.unwrap();
     assert_eq!(funding_status(&e, "w-a").await, FundingStatus::Succeeded);
     assert_eq!(balance_at_flutterwave(&e, &flw_id).await, "2.00");
@@ -319,13 +334,16 @@ async fn funding_needs_approval_and_holds_the_wallet() {
             202
         );
     }
-    assert!(matches!(cards.approve_funding("h-1", &checker("u-2")).await.unwrap(), FundingWrite::Queued(_)));
+    assert!(matches!(
+        cards.approve_funding(&support::cli(), "h-1", &checker("u-2")).await.unwrap(),
+        FundingWrite::Queued(_)
+    ));
     assert_eq!(
         e.app.db.store.payout_holds(sika::domain::Currency::USD).await.unwrap().to_string(),
         "60",
         "one wallet, one set of holds"
     );
-    match cards.approve_funding("h-2", &checker("u-2")).await.unwrap() {
+    match cards.approve_funding(&support::cli(), "h-2", &checker("u-2")).await.unwrap() {
         FundingWrite::Short { available, held, amount } => {
             assert_eq!(
                 (available.to_string(), held.to_string(), amount.to_string()),
@@ -340,7 +358,12 @@ async fn funding_needs_approval_and_holds_the_wallet() {
 
     // A refused first load: no card is ever asked for.
     assert_eq!(call(&e, &key, "POST", "/api/v1/cards", Some(card("never-1"))).await.0, 202);
-    assert!(cards.reject_funding(&sika::cards::funding::load_reference("never-1"), "not this one").await.unwrap());
+    assert!(
+        cards
+            .reject_funding(&support::cli(), &sika::cards::funding::load_reference("never-1"), "not this one")
+            .await
+            .unwrap()
+    );
     let (_, never) = call(&e, &key, "GET", "/api/v1/cards/never-1", None).await;
     assert_eq!(never["status"], "failed", "{never}");
     cards.dispatch_fundings(10).await.unwrap();
@@ -357,7 +380,10 @@ async fn an_indefinite_creation_is_looked_up_and_never_makes_two_cards() {
     let cards = service(&e);
     assert_eq!(call(&e, &key, "POST", "/api/v1/cards", Some(card("lost-1"))).await.0, 202);
     let load = sika::cards::funding::load_reference("lost-1");
-    assert!(matches!(cards.approve_funding(&load, &checker("u-1")).await.unwrap(), FundingWrite::Queued(_)));
+    assert!(matches!(
+        cards.approve_funding(&support::cli(), &load, &checker("u-1")).await.unwrap(),
+        FundingWrite::Queued(_)
+    ));
     // Flutterwave creates the card, then the answer is lost.
     e.faults(json!({"error_after_commit_rate": 1.0, "minute_ms": 50})).await;
     cards.dispatch_fundings(10).await.unwrap();
@@ -393,7 +419,10 @@ async fn lost_creations_that_cannot_be_told_apart_are_never_called_failed() {
     for r in ["twin-1", "twin-2"] {
         assert_eq!(call(&e, &key, "POST", "/api/v1/cards", Some(card(r))).await.0, 202);
         let load = sika::cards::funding::load_reference(r);
-        assert!(matches!(cards.approve_funding(&load, &checker("u-1")).await.unwrap(), FundingWrite::Queued(_)));
+        assert!(matches!(
+            cards.approve_funding(&support::cli(), &load, &checker("u-1")).await.unwrap(),
+            FundingWrite::Queued(_)
+        ));
     }
     e.faults(json!({"error_after_commit_rate": 1.0, "minute_ms": 20})).await;
     cards.dispatch_fundings(10).await.unwrap();
@@ -426,7 +455,10 @@ async fn an_indefinite_funding_is_found_in_the_cards_transactions_and_never_sent
         call(&e, &key, "POST", "/api/v1/cards/lostf-1/fund", Some(json!({"reference": "lf-1", "amount": "7"}))).await.0,
         202
     );
-    assert!(matches!(cards.approve_funding("lf-1", &checker("u-1")).await.unwrap(), FundingWrite::Queued(_)));
+    assert!(matches!(
+        cards.approve_funding(&support::cli(), "lf-1", &checker("u-1")).await.unwrap(),
+        FundingWrite::Queued(_)
+    ));
     e.faults(json!({"error_after_commit_rate": 1.0})).await;
     cards.dispatch_fundings(10).await.unwrap();
     e.faults(json!({"error_after_commit_rate": 0.0})).await;
@@ -455,7 +487,9 @@ async fn concurrent_approvals_and_dispatchers_move_money_once(db: support::TestD
     let mut approving = tokio::task::JoinSet::new();
     for i in 0..4 {
         let c = cards.clone();
-        approving.spawn(async move { c.approve_funding("rf-1", &checker(&format!("u-{i}"))).await.unwrap() });
+        approving.spawn(async move {
+            c.approve_funding(&support::cli(), "rf-1", &checker(&format!("u-{i}"))).await.unwrap()
+        });
     }
     let approvals = approving.join_all().await;
     let queued = approvals.iter().filter(|w| matches!(w, FundingWrite::Queued(_))).count();
@@ -529,7 +563,7 @@ async fn card_events_count_only_once_flutterwave_shows_the_transaction() {
     // An event without the secret hash is refused at the door.
     let unsigned = e.app.client.post(e.app.url("/webhooks/flutterwave")).json(&hook).send().await.unwrap();
     assert_eq!(unsigned.status(), 401);
-    e.app.payments.process_inbox(10).await.unwrap();
+    e.app.inbox.process(10).await.unwrap();
     let timeline = cards.events("evt-1").await.unwrap();
     let debits: Vec<&(i64, String, String)> = timeline.iter().filter(|(_, kind, _)| kind == "debit").collect();
     assert_eq!(debits.len(), 1, "only the real purchase: {timeline:?}");
@@ -648,7 +682,10 @@ async fn the_console_reveals_only_after_a_fresh_code_and_approves_fundings() {
         cards.fundings("web-1").await.unwrap().into_iter().find(|f| f.kind == sika::domain::FundingKind::Fund).unwrap();
     assert_eq!(funding.created_by, op_id);
     assert!(
-        matches!(cards.approve_funding(&funding.reference, &checker(&op_id)).await.unwrap(), FundingWrite::Refused(_)),
+        matches!(
+            cards.approve_funding(&support::cli(), &funding.reference, &checker(&op_id)).await.unwrap(),
+            FundingWrite::Refused(_)
+        ),
         "not by its maker"
     );
 

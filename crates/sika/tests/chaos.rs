@@ -175,7 +175,12 @@ async fn drill(database_url: String, instances: usize) {
         // The drill's own calls (balances read to approve) share the instances' budget on PostgreSQL.
         c.rate_per_second = 15;
         c.ledger = sika::store::Ledger::of(&store).map(|l| Arc::new(l) as _);
-        sika::payouts::Payouts::new(store.clone(), cipher.clone(), flutterwave::Client::new(c).unwrap())
+        sika::payouts::Payouts::new(
+            store.clone(),
+            cipher.clone(),
+            flutterwave::Client::new(c).unwrap(),
+            auth.auditor.clone(),
+        )
     };
     let mut payout_refs = Vec::new();
     for n in 0..payout_count {
@@ -195,10 +200,9 @@ async fn drill(database_url: String, instances: usize) {
             assert!(tries < 50, "{reference} could not be created");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let approver =
-            sika::domain::payout::Approver { user_id: "chaos-approver".into(), may_approve: true, stepped_up: true };
+        let approver = support::checker("chaos-approver");
         for _ in 0..50 {
-            match approver_service.approve(&reference, &approver).await.unwrap() {
+            match approver_service.approve(&Actor::cli(), &reference, &approver).await.unwrap() {
                 sika::store::ApprovalWrite::Queued(_) => break,
                 // The balance could not be read during the storm: try again.
                 sika::store::ApprovalWrite::Refused(why) if why.contains("balance") => {
@@ -221,7 +225,12 @@ async fn drill(database_url: String, instances: usize) {
         // The drill's own calls (balances read to approve) share the instances' budget on PostgreSQL.
         c.rate_per_second = 15;
         c.ledger = sika::store::Ledger::of(&store).map(|l| Arc::new(l) as _);
-        sika::cards::Cards::new(store.clone(), cipher.clone(), flutterwave::Client::new(c).unwrap())
+        sika::cards::Cards::new(
+            store.clone(),
+            cipher.clone(),
+            flutterwave::Client::new(c).unwrap(),
+            auth.auditor.clone(),
+        )
     };
     let mut card_refs = Vec::new();
     for n in 0..card_count {
@@ -243,11 +252,10 @@ async fn drill(database_url: String, instances: usize) {
             assert!(tries < 50, "{reference} could not be asked for");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let approver =
-            sika::domain::approval::Approver { user_id: "chaos-approver".into(), may_approve: true, stepped_up: true };
+        let approver = support::checker("chaos-approver");
         let load = sika::cards::funding::load_reference(&reference);
         for _ in 0..50 {
-            match card_service.approve_funding(&load, &approver).await.unwrap() {
+            match card_service.approve_funding(&support::cli(), &load, &approver).await.unwrap() {
                 sika::store::FundingWrite::Queued(_) => break,
                 sika::store::FundingWrite::Refused(why) if why.contains("balance") => {
                     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -437,7 +445,7 @@ async fn drill(database_url: String, instances: usize) {
             refund_tasks.spawn(async move {
                 let c = p.checkout(&r).await.unwrap().unwrap();
                 let third = (c.paid_amount.unwrap() / Decimal::from(3)).round_dp(2).max(Decimal::new(1, 2));
-                p.refund(&r, third, "chaos", "drill").await.unwrap()
+                p.refund(&r, third, "chaos", "drill", None).await.unwrap()
             });
         }
     }

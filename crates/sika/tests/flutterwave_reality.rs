@@ -15,8 +15,8 @@ use sika::domain::payout::Approver;
 use sika::store::{ApprovalWrite, now_ms};
 use support::emulated::{Env, env, env_on};
 
-fn checker(id: &str) -> Approver {
-    Approver { user_id: id.into(), may_approve: true, stepped_up: true }
+fn checker(id: &str) -> Approver<'static> {
+    support::checker(id)
 }
 
 async fn payouts_key(e: &Env) -> String {
@@ -39,7 +39,7 @@ async fn approved(e: &Env, key: &str, body: Value) -> String {
     let reference = body["reference"].as_str().unwrap().to_string();
     let (s, v) = post(e, key, "/api/v1/payouts", body).await;
     assert_eq!(s, 202, "{v}");
-    let a = e.app.payouts.approve(&reference, &checker("c1")).await.unwrap();
+    let a = e.app.payouts.approve(&support::cli(), &reference, &checker("c1")).await.unwrap();
     assert!(matches!(a, ApprovalWrite::Queued(_)), "{a:?}");
     reference
 }
@@ -180,7 +180,7 @@ async fn fees_and_holds_come_from_flutterwaves_fee_answer() {
                       "beneficiary": {"country": "KE", "bank_code": "MPS", "account_number": "254709929220", "name": "Ann W"}});
     let (s, v) = post(&e, &key, "/api/v1/payouts", body).await;
     assert_eq!((s, v["fee"].as_str(), v["total"].as_str()), (202, Some("45"), Some("95")), "{v}");
-    e.app.payouts.approve("kes-1", &checker("c1")).await.unwrap();
+    e.app.payouts.approve(&support::cli(), "kes-1", &checker("c1")).await.unwrap();
     assert_eq!(payout(&e, "kes-1").await.hold.to_string(), "95", "the hold is amount plus Flutterwave's fee");
     e.app.payouts.dispatch(10).await.unwrap();
     let t: Value = flutterwave(&e, "/transfers?reference=kes-1").await;
@@ -278,7 +278,7 @@ async fn meta_in_any_shape_changes_nothing() {
     body["meta"] = json!({"invoice": "INV-7", "lines": 3});
     let (s, v) = post(&e, &key, "/api/v1/payouts", body).await;
     assert_eq!(s, 202, "{v}");
-    e.app.payouts.approve("meta-1", &checker("c1")).await.unwrap();
+    e.app.payouts.approve(&support::cli(), "meta-1", &checker("c1")).await.unwrap();
     e.app.payouts.dispatch(10).await.unwrap();
     let id = payout(&e, "meta-1").await.transfer_id.unwrap();
     let got: Value = flutterwave(&e, &format!("/transfers/{id}")).await;
@@ -352,7 +352,7 @@ async fn a_card_is_active_as_soon_as_flutterwave_creates_it() {
     let r = e.app.client.post(e.app.url("/api/v1/cards")).bearer_auth(&key).json(&body).send().await.unwrap();
     assert_eq!(r.status(), 202);
     let load = sika::cards::funding::load_reference("card-now");
-    cards.approve_funding(&load, &checker("c1")).await.unwrap();
+    cards.approve_funding(&support::cli(), &load, &checker("c1")).await.unwrap();
     cards.dispatch_fundings(10).await.unwrap();
     let got: Value = e
         .app

@@ -170,7 +170,10 @@ async fn twenty_concurrent_refunds_never_exceed_what_was_paid(e: Env) {
     for i in 0..20 {
         let store = e.app.payments.store.clone();
         tasks.push(tokio::spawn(async move {
-            store.insert_refund("many-1", rust_decimal::Decimal::from(300), "race", &format!("u{i}")).await.unwrap()
+            store
+                .insert_refund("many-1", rust_decimal::Decimal::from(300), "race", &format!("u{i}"), None)
+                .await
+                .unwrap()
         }));
     }
     let mut accepted = 0;
@@ -184,7 +187,7 @@ async fn twenty_concurrent_refunds_never_exceed_what_was_paid(e: Env) {
     for i in 0..20 {
         let p = e.app.payments.clone();
         tasks.push(tokio::spawn(async move {
-            p.refund("many-2", rust_decimal::Decimal::from(300), "race", &format!("u{i}")).await.unwrap()
+            p.refund("many-2", rust_decimal::Decimal::from(300), "race", &format!("u{i}"), None).await.unwrap()
         }));
     }
     let mut completed = 0;
@@ -228,7 +231,8 @@ async fn a_non_final_refund_is_followed_until_flutterwave_calls_it_final() {
     let e = env().await;
     e.paid("rf-1", "1000").await;
     e.faults(json!({"refund_status": "pending-momo", "refund_settle_after_ms": 300})).await;
-    let RefundOutcome::Processing(r) = e.app.payments.refund("rf-1", 250.into(), "late", "u1").await.unwrap() else {
+    let RefundOutcome::Processing(r) = e.app.payments.refund("rf-1", 250.into(), "late", "u1", None).await.unwrap()
+    else {
         panic!("a pending-momo refund is not completed")
     };
     let row = e.app.payments.store.refund(&r.id).await.unwrap().unwrap();
@@ -247,7 +251,8 @@ async fn a_non_final_refund_is_followed_until_flutterwave_calls_it_final() {
     // One that ends failed frees its amount again.
     e.faults(json!({"refund_status": "processing", "refund_final_status": "failed", "refund_settle_after_ms": 100}))
         .await;
-    let RefundOutcome::Processing(r2) = e.app.payments.refund("rf-1", 750.into(), "x", "u1").await.unwrap() else {
+    let RefundOutcome::Processing(r2) = e.app.payments.refund("rf-1", 750.into(), "x", "u1", None).await.unwrap()
+    else {
         panic!("processing")
     };
     assert!(e.app.payments.store.refundable("rf-1").await.unwrap().unwrap().is_zero(), "held while processing");
@@ -265,7 +270,7 @@ async fn an_unknown_refund_is_looked_up_never_resent() {
     let e = env().await;
     e.paid("rf-2", "1000").await;
     e.faults(json!({"error_after_commit_rate": 1.0})).await;
-    let RefundOutcome::Unknown(r) = e.app.payments.refund("rf-2", 400.into(), "x", "u1").await.unwrap() else {
+    let RefundOutcome::Unknown(r) = e.app.payments.refund("rf-2", 400.into(), "x", "u1", None).await.unwrap() else {
         panic!("a 503 is no definite answer")
     };
     e.faults(json!({"error_after_commit_rate": 0.0})).await;
@@ -277,7 +282,7 @@ async fn an_unknown_refund_is_looked_up_never_resent() {
     let stats = e.stats().await;
     assert_eq!(stats["requests"]["POST /v3/transactions/{id}/refund"], Value::Null, "never sent again: {stats}");
     // Recorded, never sent.
-    let lost = e.app.payments.store.insert_refund("rf-2", 100.into(), "crash", "u1").await.unwrap().unwrap();
+    let lost = e.app.payments.store.insert_refund("rf-2", 100.into(), "crash", "u1", None).await.unwrap().unwrap();
     e.app.payments.follow_refunds(now_ms() + 30 * 60_000).await.unwrap();
     assert_eq!(
         e.app.payments.store.refund(&lost.id).await.unwrap().unwrap().status,
@@ -297,7 +302,7 @@ async fn refund_webhooks_are_confirmed_by_lookup() {
     let e = env().await;
     let tx = e.paid("rf-3", "1000").await;
     e.faults(json!({"refund_status": "processing"})).await;
-    let RefundOutcome::Processing(r) = e.app.payments.refund("rf-3", 100.into(), "x", "u1").await.unwrap() else {
+    let RefundOutcome::Processing(r) = e.app.payments.refund("rf-3", 100.into(), "x", "u1", None).await.unwrap() else {
         panic!("processing")
     };
     let flw_id = e.app.payments.store.refund(&r.id).await.unwrap().unwrap().flw_refund_id.unwrap();
@@ -307,7 +312,8 @@ async fn refund_webhooks_are_confirmed_by_lookup() {
     assert_eq!(e.app.payments.store.refund(&r.id).await.unwrap().unwrap().status, RefundStatus::Processing);
     // Flutterwave completes it (settled after a delay) and says so.
     e.faults(json!({"refund_status": "pending", "refund_settle_after_ms": 50})).await;
-    let RefundOutcome::Processing(r2) = e.app.payments.refund("rf-3", 200.into(), "y", "u1").await.unwrap() else {
+    let RefundOutcome::Processing(r2) = e.app.payments.refund("rf-3", 200.into(), "y", "u1", None).await.unwrap()
+    else {
         panic!("processing")
     };
     tokio::time::sleep(Duration::from_millis(150)).await;
@@ -330,7 +336,7 @@ async fn zero_decimal_currencies_refuse_decimals() {
     assert!(v["error"]["message"].as_str().unwrap().contains("whole number"), "{v}");
     assert_eq!(e.checkout("ugx-2", "1500", "UGX").await["amount"], "1500");
     assert!(matches!(
-        e.app.payments.refund("ugx-2", rust_decimal::Decimal::new(15, 1), "x", "u").await.unwrap(),
+        e.app.payments.refund("ugx-2", rust_decimal::Decimal::new(15, 1), "x", "u", None).await.unwrap(),
         RefundOutcome::Refused(why) if why.contains("whole number")
     ));
 }
@@ -345,7 +351,7 @@ async fn a_webhook_without_a_definite_answer_is_dead_lettered_and_replayable() {
     e.faults(json!({"error_rate": 1.0})).await;
     e.webhook(id, "dead-1", e.signed()).await;
     for _ in 0..3 {
-        e.app.payments.process_inbox(10).await.unwrap();
+        e.app.inbox.process(10).await.unwrap();
         // Skip the backoff.
         sqlx::query("UPDATE webhook_inbox SET next_attempt_at = 0 WHERE state = 'retry'")
             .execute(e.app.db.store.pool_for_tests())
@@ -354,7 +360,7 @@ async fn a_webhook_without_a_definite_answer_is_dead_lettered_and_replayable() {
     }
     let dead = e.app.payments.store.inbox_by_state(InboxState::Dead).await.unwrap();
     assert_eq!(dead.len(), 1, "after 3 attempts");
-    assert_eq!(e.app.payments.process_inbox(10).await.unwrap(), 0, "a dead letter is not retried on its own");
+    assert_eq!(e.app.inbox.process(10).await.unwrap(), 0, "a dead letter is not retried on its own");
     e.faults(json!({"error_rate": 0.0})).await;
     assert!(e.app.payments.store.inbox_replay(&dead[0].id).await.unwrap());
     e.process().await;
@@ -369,10 +375,10 @@ async fn forged_return_visits_cannot_spend_the_settlement_budget() {
     let options = support::Options { rate_per_second: 5, ..Default::default() };
     let e = env_with(support::sqlite().await, options, |_| {}).await;
     // The inbox worker, as in production.
-    let p = e.app.payments.clone();
+    let p = e.app.inbox.clone();
     let worker = tokio::spawn(async move {
         loop {
-            if p.process_inbox(50).await.unwrap() == 0 {
+            if p.process(50).await.unwrap() == 0 {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }

@@ -247,7 +247,8 @@ async fn a_crash_after_the_200_is_recovered_by_the_next_process() {
         sika::secret::Secret::new(e.hash.clone()),
         &url::Url::parse(&e.app.base).unwrap(),
     );
-    while flw.process_inbox(10).await.unwrap() > 0 {}
+    let inbox = sika::inbox::Inbox::new(flw, e.app.payouts.clone(), None);
+    while inbox.process(10).await.unwrap() > 0 {}
     assert_eq!(e.status("crash-1").await, "paid");
 }
 

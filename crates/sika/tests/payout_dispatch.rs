@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use flutterwave_emulator::{Emulator, EmulatorConfig};
 use serde_json::{Value, json};
 use sika::domain::PayoutStatus;
-use sika::domain::payout::{Approver, PayoutRequest};
+use sika::domain::payout::PayoutRequest;
 
 fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -67,6 +67,7 @@ async fn approved_payouts_are_dispatched_within_the_budget_once_each() {
         app.db.store.clone(),
         app.payments.cipher().clone(),
         flutterwave::Client::new(setup_config).unwrap(),
+        app.auth.auditor.clone(),
     );
     for i in 0..n {
         let req: PayoutRequest = serde_json::from_value(json!({
@@ -74,9 +75,9 @@ async fn approved_payouts_are_dispatched_within_the_budget_once_each() {
             "bank_code": "044", "account_number": "0690000032"
         }))
         .unwrap();
-        let p = setup.create("key:bench", &req.validate(setup.max_amount).unwrap()).await.unwrap();
-        let approver = Approver { user_id: "checker".into(), may_approve: true, stepped_up: true };
-        let approved = setup.approve(&p.reference, &approver).await.unwrap();
+        let p = setup.create(&support::cli(), "key:bench", &req.validate(setup.max_amount).unwrap()).await.unwrap();
+        let approver = support::checker("checker");
+        let approved = setup.approve(&support::cli(), &p.reference, &approver).await.unwrap();
         assert!(matches!(approved, sika::store::ApprovalWrite::Queued(_)), "{approved:?}");
     }
     control("/_emulator/faults", json!({"rate_limit_per_second": rate, "transfer_complete_after_ms": 50})).await;

@@ -11,8 +11,8 @@ use sika::domain::payout::Approver;
 use sika::store::ApprovalWrite;
 use support::emulated::{Env, env, env_on};
 
-fn checker(id: &str) -> Approver {
-    Approver { user_id: id.into(), may_approve: true, stepped_up: true }
+fn checker(id: &str) -> Approver<'static> {
+    support::checker(id)
 }
 
 async fn payouts_key(e: &Env, scopes: &str) -> String {
@@ -166,23 +166,35 @@ async fn maker_checker_and_the_threshold_for_two_approvers() {
     // Created from the console by user "maker".
     let p = e.app.payouts.payout("small-1").await.unwrap().unwrap();
     assert_eq!(p.approvals_needed, 1);
-    let ApprovalWrite::Queued(_) = e.app.payouts.approve("small-1", &checker("c1")).await.unwrap() else {
+    let ApprovalWrite::Queued(_) = e.app.payouts.approve(&support::cli(), "small-1", &checker("c1")).await.unwrap()
+    else {
         panic!("one approver suffices below the threshold")
     };
-    let not_stepped_up = Approver { stepped_up: false, ..checker("c2") };
-    assert!(matches!(e.app.payouts.approve("big-1", &not_stepped_up).await.unwrap(), ApprovalWrite::Refused(_)));
+    // Without a fresh code there is no approver at all (only `auth` makes the proof);
+    // a role that may not approve is refused.
+    let not_stepped_up = Approver { may_approve: false, ..checker("c2") };
     assert!(matches!(
-        e.app.payouts.approve("big-1", &checker("c1")).await.unwrap(),
+        e.app.payouts.approve(&support::cli(), "big-1", &not_stepped_up).await.unwrap(),
+        ApprovalWrite::Refused(_)
+    ));
+    assert!(matches!(
+        e.app.payouts.approve(&support::cli(), "big-1", &checker("c1")).await.unwrap(),
         ApprovalWrite::Recorded { still_needed: 1 }
     ));
     assert!(
-        matches!(e.app.payouts.approve("big-1", &checker("c1")).await.unwrap(), ApprovalWrite::Refused(_)),
+        matches!(
+            e.app.payouts.approve(&support::cli(), "big-1", &checker("c1")).await.unwrap(),
+            ApprovalWrite::Refused(_)
+        ),
         "the same approver twice"
     );
     assert_eq!(status(&e, "big-1").await, PayoutStatus::AwaitingApproval);
     e.reset_stats().await;
     assert_eq!(e.app.payouts.dispatch(10).await.unwrap(), 1, "only the fully approved one");
-    assert!(matches!(e.app.payouts.approve("big-1", &checker("c2")).await.unwrap(), ApprovalWrite::Queued(_)));
+    assert!(matches!(
+        e.app.payouts.approve(&support::cli(), "big-1", &checker("c2")).await.unwrap(),
+        ApprovalWrite::Queued(_)
+    ));
     assert_eq!(e.app.payouts.dispatch(10).await.unwrap(), 1);
     assert_eq!(e.app.payouts.dispatch(10).await.unwrap(), 0, "nothing is sent twice");
     assert_eq!(transfers_created(&e).await, 2);
@@ -193,9 +205,9 @@ async fn maker_checker_and_the_threshold_for_two_approvers() {
     by_user.created_by = "maker".into();
     by_user.status = PayoutStatus::AwaitingApproval;
     by_user.transfer_id = None;
-    assert!(e.app.payouts.store.insert_payout(&by_user).await.unwrap());
+    assert!(e.app.payouts.store.insert_payout(&by_user, &[], None).await.unwrap());
     assert!(
-        matches!(e.app.payouts.approve("mine-1", &checker("maker")).await.unwrap(), ApprovalWrite::Refused(why) if why.contains("created"))
+        matches!(e.app.payouts.approve(&support::cli(), "mine-1", &checker("maker")).await.unwrap(), ApprovalWrite::Refused(why) if why.contains("created"))
     );
 }
 
@@ -243,7 +255,7 @@ async fn a_transfer_is_final_only_on_flutterwaves_own_record() {
         .unwrap();
     for r in ["final-1", "final-2"] {
         post(&e, &key, "/api/v1/payouts", ngn(r, "5000")).await;
-        e.app.payouts.approve(r, &checker("c1")).await.unwrap();
+        e.app.payouts.approve(&support::cli(), r, &checker("c1")).await.unwrap();
     }
     e.app.payouts.dispatch(10).await.unwrap();
     let id1 = transfer_of(&e, "final-1").await["id"].as_i64().unwrap();
@@ -293,7 +305,7 @@ async fn an_error_after_commit_makes_exactly_one_transfer() {
     let e = env().await;
     let key = payouts_key(&e, "payouts").await;
     post(&e, &key, "/api/v1/payouts", ngn("eac-1", "5000")).await;
-    e.app.payouts.approve("eac-1", &checker("c1")).await.unwrap();
+    e.app.payouts.approve(&support::cli(), "eac-1", &checker("c1")).await.unwrap();
     e.faults(json!({"error_after_commit_rate": 1.0})).await;
     e.reset_stats().await;
     e.app.payouts.dispatch(10).await.unwrap();
@@ -325,9 +337,12 @@ async fn holds_and_a_short_or_restricted_wallet() {
     // The GHS wallet holds 1,000,000: 600,000 + fee fits, then a second does not.
     assert_eq!(post(&e, &key, "/api/v1/payouts", ghs("gh-1", "600000")).await.0, 202);
     assert_eq!(post(&e, &key, "/api/v1/payouts", ghs("gh-2", "500000")).await.0, 202);
-    assert!(matches!(e.app.payouts.approve("gh-1", &checker("c1")).await.unwrap(), ApprovalWrite::Queued(_)));
-    match e.app.payouts.approve("gh-2", &checker("c1")).await.unwrap() {
-        ApprovalWrite::Overdraw { available, held, total } => {
+    assert!(matches!(
+        e.app.payouts.approve(&support::cli(), "gh-1", &checker("c1")).await.unwrap(),
+        ApprovalWrite::Queued(_)
+    ));
+    match e.app.payouts.approve(&support::cli(), "gh-2", &checker("c1")).await.unwrap() {
+        ApprovalWrite::Short { available, held, amount: total } => {
             assert_eq!(
                 (available.to_string(), held.to_string(), total.to_string()),
                 ("1000000".into(), "600003".into(), "500003".into())
@@ -345,7 +360,10 @@ async fn holds_and_a_short_or_restricted_wallet() {
     assert!(p.hold.is_zero());
     // With the hold released, the second fits.
     e.faults(json!({"wallet_restricted": false})).await;
-    assert!(matches!(e.app.payouts.approve("gh-2", &checker("c2")).await.unwrap(), ApprovalWrite::Queued(_)));
+    assert!(matches!(
+        e.app.payouts.approve(&support::cli(), "gh-2", &checker("c2")).await.unwrap(),
+        ApprovalWrite::Queued(_)
+    ));
 }
 
 /// Concurrent approvals and two instances dispatching at once: one
@@ -360,7 +378,9 @@ async fn concurrent_approvals_and_dispatchers_send_once(e: Env) {
     for i in 0..5 {
         for who in ["a1", "a2", "a3", "a1"] {
             let p = e.app.payouts.clone();
-            tasks.push(tokio::spawn(async move { p.approve(&format!("race-{i}"), &checker(who)).await.unwrap() }));
+            tasks.push(tokio::spawn(async move {
+                p.approve(&support::cli(), &format!("race-{i}"), &checker(who)).await.unwrap()
+            }));
         }
     }
     let mut queued = 0;
@@ -380,6 +400,7 @@ async fn concurrent_approvals_and_dispatchers_send_once(e: Env) {
         e.app.db.store.clone(),
         e.app.payments.cipher().clone(),
         e.app.payouts.flutterwave().clone(),
+        e.app.auth.auditor.clone(),
     );
     e.reset_stats().await;
     let mut tasks = Vec::new();
@@ -414,9 +435,12 @@ async fn unapproved_payouts_expire_and_rejections_are_final() {
     let key = payouts_key(&e, "payouts").await;
     post(&e, &key, "/api/v1/payouts", ngn("old-1", "100")).await;
     post(&e, &key, "/api/v1/payouts", ngn("no-1", "100")).await;
-    assert!(e.app.payouts.reject("no-1", "wrong supplier").await.unwrap());
-    assert!(!e.app.payouts.reject("no-1", "again").await.unwrap());
-    assert!(matches!(e.app.payouts.approve("no-1", &checker("c1")).await.unwrap(), ApprovalWrite::Refused(_)));
+    assert!(e.app.payouts.reject(&support::cli(), "no-1", "wrong supplier").await.unwrap());
+    assert!(!e.app.payouts.reject(&support::cli(), "no-1", "again").await.unwrap());
+    assert!(matches!(
+        e.app.payouts.approve(&support::cli(), "no-1", &checker("c1")).await.unwrap(),
+        ApprovalWrite::Refused(_)
+    ));
     assert_eq!(e.app.payouts.expire_unapproved(sika::store::now_ms() + 73 * 3_600_000).await.unwrap(), 1);
     assert_eq!(status(&e, "old-1").await, PayoutStatus::Expired);
     let p = e.app.payouts.payout("no-1").await.unwrap().unwrap();
@@ -495,13 +519,13 @@ async fn a_failed_payout_is_retried_only_as_a_new_one() {
     let e = env().await;
     let key = payouts_key(&e, "payouts").await;
     post(&e, &key, "/api/v1/payouts", ngn("fail-1", "5000")).await;
-    e.app.payouts.approve("fail-1", &checker("c1")).await.unwrap();
+    e.app.payouts.approve(&support::cli(), "fail-1", &checker("c1")).await.unwrap();
     e.app.payouts.dispatch(10).await.unwrap();
     let id = transfer_of(&e, "fail-1").await["id"].as_i64().unwrap();
     complete(&e, id, "FAILED").await;
     e.app.payouts.follow(sika::store::now_ms() + 3_600_000).await.unwrap();
     assert_eq!(status(&e, "fail-1").await, PayoutStatus::Failed);
-    assert!(e.app.payouts.retry_as_new("maker", "fail-1", "fail-1-r1").await.is_ok());
+    assert!(e.app.payouts.retry_as_new(&support::cli(), "maker", "fail-1", "fail-1-r1").await.is_ok());
     let again = e.app.payouts.payout("fail-1-r1").await.unwrap().unwrap();
     assert_eq!((again.status, again.retry_of.as_deref()), (PayoutStatus::AwaitingApproval, Some("fail-1")));
     assert_eq!(
@@ -509,10 +533,13 @@ async fn a_failed_payout_is_retried_only_as_a_new_one() {
         Some("0690000032"),
         "the same destination, sealed anew"
     );
-    assert!(e.app.payouts.retry_as_new("maker", "fail-1-r1", "x-2").await.is_err(), "only a failed one");
+    assert!(
+        e.app.payouts.retry_as_new(&support::cli(), "maker", "fail-1-r1", "x-2").await.is_err(),
+        "only a failed one"
+    );
     e.reset_stats().await;
     assert_eq!(e.app.payouts.dispatch(10).await.unwrap(), 0, "not without its own approval");
-    e.app.payouts.approve("fail-1-r1", &checker("c1")).await.unwrap();
+    e.app.payouts.approve(&support::cli(), "fail-1-r1", &checker("c1")).await.unwrap();
     e.app.payouts.dispatch(10).await.unwrap();
     assert_eq!(transfer_of(&e, "fail-1-r1").await["reference"], "fail-1-r1");
     assert_eq!(transfers_created(&e).await, 1);
@@ -547,12 +574,12 @@ async fn a_batch_is_checked_whole_prepared_approved_as_one_and_dispatched() {
     assert_eq!(v["name_mismatches"], 2, "b-2's and b-3's names differ from the accounts'");
     e.reset_stats().await;
     assert_eq!(e.app.payouts.dispatch(10).await.unwrap(), 0, "nothing before approval");
-    let not_stepped_up = Approver { stepped_up: false, ..checker("c1") };
+    let not_stepped_up = Approver { may_approve: false, ..checker("c1") };
     assert!(matches!(
-        e.app.payouts.approve_batch(&id, &not_stepped_up).await.unwrap(),
+        e.app.payouts.approve_batch(&support::cli(), &id, &not_stepped_up).await.unwrap(),
         sika::store::BatchApproval::Refused(_)
     ));
-    match e.app.payouts.approve_batch(&id, &checker("c1")).await.unwrap() {
+    match e.app.payouts.approve_batch(&support::cli(), &id, &checker("c1")).await.unwrap() {
         sika::store::BatchApproval::Done { queued: 3, still_awaiting: 0 } => {}
         other => panic!("{other:?}"),
     }
@@ -573,7 +600,7 @@ async fn a_batch_is_approved_whole_or_not_at_all() {
     let (_, v) = post(&e, &key, "/api/v1/payout-batches", json!({"csv": format!("{HEADER}{rows}")})).await;
     let id = v["id"].as_str().unwrap().to_string();
     e.app.payouts.prepare_batches().await.unwrap();
-    match e.app.payouts.approve_batch(&id, &checker("c1")).await.unwrap() {
+    match e.app.payouts.approve_batch(&support::cli(), &id, &checker("c1")).await.unwrap() {
         sika::store::BatchApproval::Overdraw { available, total, .. } => {
             assert_eq!((available.to_string(), total.to_string()), ("1000000".into(), "1200009".into()));
         }
@@ -815,7 +842,7 @@ async fn a_payout_claimed_but_never_sent_goes_out_once_with_its_reference() {
     let key = payouts_key(&e, "payouts").await;
     for r in ["lost-1", "twice-1"] {
         post(&e, &key, "/api/v1/payouts", ngn(r, "5000")).await;
-        e.app.payouts.approve(r, &checker("c1")).await.unwrap();
+        e.app.payouts.approve(&support::cli(), r, &checker("c1")).await.unwrap();
     }
     // lost-1: claimed (unknown), never sent.
     let pool = e.app.db.store.pool_for_tests();

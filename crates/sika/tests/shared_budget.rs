@@ -44,7 +44,7 @@ async fn drill(instances: usize, seed: u64) -> Option<Drill> {
         f.rate_per_second = R;
         f.ledger = sika::store::Ledger::of(&c.store).map(|l| std::sync::Arc::new(l) as _);
         let cipher = sika::crypto::field::FieldCipher::new(keys);
-        sika::payouts::Payouts::new(c.store.clone(), cipher, flutterwave::Client::new(f).unwrap())
+        sika::payouts::Payouts::new(c.store.clone(), cipher, flutterwave::Client::new(f).unwrap(), auth.auditor.clone())
     };
     c.control("/_emulator/faults", json!({"rate_limit_per_second": R, "transfer_complete_after_ms": 200})).await;
     c.start().await;
@@ -89,9 +89,8 @@ impl Drill {
                               "account_number": "0690000032", "beneficiary_name": "Pastor Bright"});
             let r = self.c.http.post(format!("{}/api/v1/payouts", self.c.base())).bearer_auth(&self.api_key);
             assert_eq!(r.json(&body).send().await.unwrap().status(), 202);
-            let who =
-                sika::domain::payout::Approver { user_id: "approver".into(), may_approve: true, stepped_up: true };
-            let a = self.approver.approve(&reference, &who).await.unwrap();
+            let who = support::checker("approver");
+            let a = self.approver.approve(&support::cli(), &reference, &who).await.unwrap();
             assert!(matches!(a, sika::store::ApprovalWrite::Queued(_)), "{a:?}");
             out.push(reference);
         }

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::crypto::hmac_hex;
 use crate::secret::Secret;
-use crate::store::{AuditEntry, Store, StoreError, now_ms};
+use crate::store::{AuditDraft, AuditEntry, Store, StoreError, now_ms};
 
 /// The hash before the first entry.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -122,7 +122,9 @@ impl Auditor {
         })
     }
 
-    /// Appends one entry. `details` must not contain secrets.
+    /// Appends one entry on its own. `details` must not contain secrets. A
+    /// change to the database records itself with [`Auditor::draft`] instead,
+    /// in the change's own transaction.
     pub async fn record(
         &self,
         actor: &Actor,
@@ -131,6 +133,20 @@ impl Auditor {
         outcome: Outcome,
         details: Value,
     ) -> Result<i64, StoreError> {
+        let draft = self.draft(actor, action, target, outcome, details).await?;
+        self.store.append_audit(draft).await
+    }
+
+    /// An entry to write in the transaction of the change it records
+    /// (`AuditDraft::append_in`): both commit, or neither.
+    pub async fn draft(
+        &self,
+        actor: &Actor,
+        action: &str,
+        target: &str,
+        outcome: Outcome,
+        details: Value,
+    ) -> Result<AuditDraft, StoreError> {
         let entry = AuditEntry {
             seq: 0,
             at: now_ms(),
@@ -147,7 +163,7 @@ impl Auditor {
         };
         let genesis = self.anchor().await?;
         let key = self.key.clone();
-        self.store.append_audit(entry, genesis, move |e| seal(&key, e)).await
+        Ok(AuditDraft::new(entry, genesis, move |e| seal(&key, e)))
     }
 
     /// Walks the whole chain: `Ok(count)` or the first entry that does not fit.

@@ -58,9 +58,9 @@ impl Auth {
             last_used_at: None,
             revoked_at: None,
         };
-        self.store.insert_api_key(&row).await?;
-        self.auditor
-            .record(
+        let audit = self
+            .auditor
+            .draft(
                 actor,
                 "apikey.create",
                 &format!("apikey:{id}"),
@@ -68,13 +68,17 @@ impl Auth {
                 json!({"name": name, "scopes": scopes}),
             )
             .await?;
+        self.store.insert_api_key(&row, audit).await?;
         Ok((id, key))
     }
 
     pub async fn revoke_api_key(&self, actor: &Actor, id: &str) -> Result<bool, AuthError> {
-        let done = self.store.revoke_api_key(id).await?;
-        let outcome = if done { Outcome::Success } else { Outcome::Failure };
-        self.auditor.record(actor, "apikey.revoke", &format!("apikey:{id}"), outcome, json!({})).await?;
+        let target = format!("apikey:{id}");
+        let audit = self.auditor.draft(actor, "apikey.revoke", &target, Outcome::Success, json!({})).await?;
+        let done = self.store.revoke_api_key(id, audit).await?;
+        if !done {
+            self.auditor.record(actor, "apikey.revoke", &target, Outcome::Failure, json!({})).await?;
+        }
         Ok(done)
     }
 

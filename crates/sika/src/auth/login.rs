@@ -36,10 +36,24 @@ fn millis(d: std::time::Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// Proof that this user has just typed a fresh step-up code: the only
+/// [`SteppedUp`](crate::domain::approval::SteppedUp) there is. Made only here,
+/// by [`Auth::step_up`]; not `Clone`, so it is used where it was earned.
+#[derive(Debug)]
+pub struct FreshCode {
+    user_id: String,
+}
+
+impl crate::domain::approval::SteppedUp for FreshCode {
+    fn user_id(&self) -> &str {
+        &self.user_id
+    }
+}
+
 /// What a step-up code check decided.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum StepUp {
-    Passed,
+    Passed(FreshCode),
     /// Wrong, used or missing; this many tries are left in this session.
     Refused {
         left: i64,
@@ -182,7 +196,7 @@ impl Auth {
         if ok {
             self.store.reset_step_up_failures(&current.token_hash).await?;
             self.auditor.record(&actor, "totp.step_up", &target, Outcome::Success, json!({})).await?;
-            return Ok(StepUp::Passed);
+            return Ok(StepUp::Passed(FreshCode { user_id: row.id }));
         }
         let failures = self.store.count_step_up_failure(&current.token_hash).await?;
         self.auditor.record(&actor, "totp.step_up", &target, Outcome::Failure, json!({"failures": failures})).await?;
@@ -217,11 +231,10 @@ impl Auth {
             return Ok(None);
         };
         let (codes, hashes) = Self::new_recovery_codes();
-        self.store.confirm_totp(&row.id, step, &hashes).await?;
+        let details = json!({"recovery_codes": codes.len()});
+        let audit = self.auditor.draft(&actor, "totp.enrol", &target, Outcome::Success, details).await?;
+        self.store.confirm_totp(&row.id, step, &hashes, audit).await?;
         let token = self.start_session(&row.id, "full", ip, user_agent).await?;
-        self.auditor
-            .record(&actor, "totp.enrol", &target, Outcome::Success, json!({"recovery_codes": codes.len()}))
-            .await?;
         Ok(Some((codes, token)))
     }
 }

@@ -17,7 +17,7 @@ use crate::crypto::field::FieldCipher;
 use crate::crypto::password::{PasswordPool, check_policy};
 use crate::crypto::{random, sha256_hex, totp};
 use crate::domain::validate;
-use crate::store::{Inserted, Store, StoreError, UserRow, now_ms};
+use crate::store::{Inserted, Kept, Store, StoreError, UserChange, UserRow, now_ms};
 pub use roles::Role;
 
 /// Lockout after this many failed logins in a row…
@@ -160,16 +160,9 @@ impl Auth {
             created_at: now_ms(),
         };
         // The blind index is per key: look for the address under older keys too.
-        if self.store.user_by_email_index(&self.email_indexes(&email)).await?.is_some()
-            || self.store.insert_user(&row).await? == Inserted::EmailTaken
-        {
-            self.auditor
-                .record(actor, "user.create", "user", Outcome::Failure, json!({"reason": "email taken"}))
-                .await?;
-            return Err(AuthError::Invalid("email", "A user with this e-mail address already exists.".into()));
-        }
-        self.auditor
-            .record(
+        let audit = self
+            .auditor
+            .draft(
                 actor,
                 "user.create",
                 &format!("user:{id}"),
@@ -177,6 +170,14 @@ impl Auth {
                 json!({"role": role.as_str(), "totp_enrolled": enrolled}),
             )
             .await?;
+        if self.store.user_by_email_index(&self.email_indexes(&email)).await?.is_some()
+            || self.store.insert_user_audited(&row, audit).await? == Inserted::EmailTaken
+        {
+            self.auditor
+                .record(actor, "user.create", "user", Outcome::Failure, json!({"reason": "email taken"}))
+                .await?;
+            return Err(AuthError::Invalid("email", "A user with this e-mail address already exists.".into()));
+        }
         Ok(Created { id, totp_secret: secret })
     }
 
@@ -257,9 +258,67 @@ impl Auth {
             .hash(new.to_string())
             .await
             .ok_or_else(|| AuthError::Invalid("password", "The password could not be hashed.".into()))?;
-        self.store.set_password_hash(user_id, &hash).await?;
-        self.store.end_user_sessions(user_id, Some(keep_session), "password_changed").await?;
-        self.auditor.record(actor, "password.change", &format!("user:{user_id}"), Outcome::Success, json!({})).await?;
+        let audit = self
+            .auditor
+            .draft(actor, "password.change", &format!("user:{user_id}"), Outcome::Success, json!({}))
+            .await?;
+        self.store.change_password(user_id, &hash, keep_session, audit).await?;
         Ok(())
     }
+
+    /// An admin (or the CLI) changes an account: the change, the end of the
+    /// user's sessions where privileges change, and the audit entry with
+    /// before and after commit together. `LastAdmin`: refused, nothing written.
+    pub async fn change_account(&self, actor: &Actor, target: &User, change: AccountChange) -> Result<Kept, AuthError> {
+        let (action, details, end_sessions) = match change {
+            AccountChange::Role(role) => (
+                "user.role",
+                json!({"before": target.role.as_str(), "after": role.as_str()}),
+                Some("privilege_changed"),
+            ),
+            AccountChange::Disabled(d) => (
+                if d { "user.disable" } else { "user.enable" },
+                json!({"before": {"disabled": target.disabled}, "after": {"disabled": d}}),
+                d.then_some("disabled"),
+            ),
+            AccountChange::ResetTotp => ("user.totp_reset", json!({}), Some("privilege_changed")),
+            AccountChange::Unlock => ("user.unlock", json!({"before": {"locked_until": target.locked_until}}), None),
+        };
+        let audit =
+            self.auditor.draft(actor, action, &format!("user:{}", target.id), Outcome::Success, details).await?;
+        let sealed;
+        let change = match change {
+            AccountChange::Role(role) => UserChange::Role(role.as_str()),
+            AccountChange::Disabled(d) => UserChange::Disabled(d),
+            AccountChange::ResetTotp => {
+                sealed = self.cipher.seal_str("users", "totp_secret", &target.id, &totp::generate_secret());
+                UserChange::ResetTotp { sealed_secret: &sealed }
+            }
+            AccountChange::Unlock => UserChange::Unlock,
+        };
+        Ok(self.store.change_account(&target.id, change, end_sessions, audit).await?)
+    }
+}
+
+impl Auth {
+    /// An admin lifts the sign-in throttle of one address, audited with it.
+    pub async fn clear_ip_throttle(&self, actor: &Actor, ip: std::net::IpAddr) -> Result<bool, AuthError> {
+        let target = format!("ip:{ip}");
+        let audit = self.auditor.draft(actor, "login_throttle.clear", &target, Outcome::Success, json!({})).await?;
+        let done = self.store.clear_ip_throttle_audited(&ip.to_string(), audit).await?;
+        if !done {
+            self.auditor.record(actor, "login_throttle.clear", &target, Outcome::Failure, json!({})).await?;
+        }
+        Ok(done)
+    }
+}
+
+/// What an admin may change on an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountChange {
+    Role(Role),
+    Disabled(bool),
+    /// A new second factor to enrol at the next sign-in; recovery codes and sessions end.
+    ResetTotp,
+    Unlock,
 }

@@ -10,8 +10,10 @@
 
 use flutterwave::Reply;
 use rust_decimal::Decimal;
+use serde_json::json;
 
 use super::{Cards, backoff_ms};
+use crate::audit::{Actor, Outcome};
 use crate::domain::card::{NewFunding, PendingFunding, consent_funding};
 use crate::domain::{CardStatus, Currency, FundingKind, FundingStatus, approval::Approver};
 use crate::store::{CardRow, FundingRow, FundingWrite, StoreError, now_ms};
@@ -50,9 +52,8 @@ pub(super) async fn approvals_needed(
     currency: Currency,
     amount: Decimal,
 ) -> Result<i64, StoreError> {
-    let threshold =
-        store.setting(&crate::payouts::threshold_setting(currency)).await?.and_then(|t| t.parse::<Decimal>().ok());
-    Ok(if threshold.is_some_and(|t| amount > t) { 2 } else { 1 })
+    let two_above = store.setting(&crate::payouts::threshold_setting(currency)).await?;
+    Ok(crate::domain::approval::approvers_needed(amount, two_above.as_deref()) as i64)
 }
 
 /// A card transaction's time, when Flutterwave's text can be read.
@@ -65,6 +66,7 @@ impl Cards {
     /// Records a funding or withdrawal awaiting approval. Idempotent by reference.
     pub async fn request_funding(
         &self,
+        actor: &Actor,
         card_reference: &str,
         created_by: &str,
         f: &NewFunding,
@@ -98,7 +100,11 @@ impl Cards {
             created_at: now,
             updated_at: now,
         };
-        if !self.store.insert_funding(&row).await? {
+        let action = if f.kind == FundingKind::Fund { "card.fund.request" } else { "card.withdraw.request" };
+        let details = json!({"funding": row.reference, "amount": row.amount.to_string(), "currency": currency.code()});
+        let target = format!("card:{card_reference}");
+        let audit = self.auditor.draft(actor, action, &target, Outcome::Success, details).await?;
+        if !self.store.insert_funding(&row, audit).await? {
             return match self.store.funding(&f.reference).await? {
                 Some(e) if e.fingerprint == fp => Ok(e),
                 _ => Err(FundingError::Conflict),
@@ -130,40 +136,65 @@ impl Cards {
     /// An approver consents. When the consent is complete, what the movement
     /// needs is read from Flutterwave first: the wallet's available balance
     /// (a load or funding, less the holds) or the card's balance (a withdrawal).
-    pub async fn approve_funding(&self, reference: &str, approver: &Approver) -> Result<FundingWrite, StoreError> {
+    pub async fn approve_funding(
+        &self,
+        actor: &Actor,
+        reference: &str,
+        approver: &Approver<'_>,
+    ) -> Result<FundingWrite, StoreError> {
         let Some(f) = self.store.funding(reference).await? else {
             return Ok(FundingWrite::Refused("no such funding".into()));
         };
-        let available = if f.kind.debits_wallet() {
-            match self.flw.balance(f.currency.code()).await {
-                Reply::Ok(b) => b.available_balance.decimal(),
-                _ => return Ok(unreadable("the wallet's balance")),
+        let target = format!("card:{}", f.card_reference);
+        let written = match self.available_for(&f).await? {
+            Ok(available) => {
+                let details = json!({"funding": f.reference, "kind": f.kind.as_str()});
+                let audit =
+                    self.auditor.draft(actor, "card.funding.approve", &target, Outcome::Success, details).await?;
+                self.store.approve_card_funding(reference, approver, available, audit).await?
             }
-        } else {
-            let Some(card) = self.store.card(&f.card_reference).await? else {
-                return Ok(FundingWrite::Refused("no such card".into()));
-            };
-            match card.flw_id.as_deref() {
-                Some(id) => match self.flw.get_card(id).await {
-                    Reply::Ok(c) => c.amount.decimal(),
-                    _ => return Ok(unreadable("the card's balance")),
-                },
-                None => return Ok(FundingWrite::Refused("the card is not at Flutterwave".into())),
-            }
+            Err(refused) => refused,
         };
-        self.store.approve_card_funding(reference, approver, available).await
+        crate::payouts::record_refusal(&self.auditor, actor, "card.funding.approve", &target, &written).await?;
+        Ok(written)
+    }
+
+    /// What the movement must fit in, read from Flutterwave: the wallet's
+    /// available balance (a load or funding, less the holds) or the card's
+    /// balance (a withdrawal).
+    async fn available_for(&self, f: &FundingRow) -> Result<Result<Decimal, FundingWrite>, StoreError> {
+        if f.kind.debits_wallet() {
+            return Ok(match self.flw.balance(f.currency.code()).await {
+                Reply::Ok(b) => Ok(b.available_balance.decimal()),
+                _ => Err(unreadable("the wallet's balance")),
+            });
+        }
+        let Some(card) = self.store.card(&f.card_reference).await? else {
+            return Ok(Err(FundingWrite::Refused("no such card".into())));
+        };
+        Ok(match card.flw_id.as_deref() {
+            Some(id) => match self.flw.get_card(id).await {
+                Reply::Ok(c) => Ok(c.amount.decimal()),
+                _ => Err(unreadable("the card's balance")),
+            },
+            None => Err(FundingWrite::Refused("the card is not at Flutterwave".into())),
+        })
     }
 
     /// An approver refuses it, with a reason (a refused first load fails its card).
-    pub async fn reject_funding(&self, reference: &str, reason: &str) -> Result<bool, StoreError> {
-        self.store.close_funding(reference, FundingStatus::Rejected, reason).await
+    pub async fn reject_funding(&self, actor: &Actor, reference: &str, reason: &str) -> Result<bool, StoreError> {
+        let Some(f) = self.store.funding(reference).await? else { return Ok(false) };
+        let details = json!({"funding": reference, "reason": reason});
+        let target = format!("card:{}", f.card_reference);
+        let audit = self.auditor.draft(actor, "card.funding.reject", &target, Outcome::Success, details).await?;
+        self.store.close_funding(reference, FundingStatus::Rejected, reason, Some(audit)).await
     }
 
     /// Fundings not approved in time expire.
     pub async fn expire_fundings(&self, now: i64) -> Result<usize, StoreError> {
         let due = self.store.fundings_unapproved_expired(now, 200).await?;
         for r in &due {
-            self.store.close_funding(r, FundingStatus::Expired, "not approved in time").await?;
+            self.store.close_funding(r, FundingStatus::Expired, "not approved in time", None).await?;
         }
         Ok(due.len())
     }
@@ -178,7 +209,7 @@ impl Cards {
                 status: f.status,
                 created_by: &f.created_by,
                 approved_by: &approvers,
-                needed: usize::try_from(f.approvals_needed).unwrap_or(1),
+                needed: crate::domain::approval::needed_from_stored(f.approvals_needed),
             };
             let Some(approved) = consent_funding(&pending) else {
                 tracing::error!(reference = %f.reference, "a queued card funding without the approvals the rule needs was not sent");

@@ -128,6 +128,8 @@ pub struct Cards {
     cipher: FieldCipher,
     flw: Client,
     pub max_amount: Decimal,
+    /// Approvals and rejections of fundings commit with their entries.
+    auditor: crate::audit::Auditor,
 }
 
 impl std::fmt::Debug for Cards {
@@ -149,14 +151,21 @@ fn facts(card: &flutterwave::cards::Card) -> CardFacts {
 }
 
 impl Cards {
-    pub fn new(store: Store, cipher: FieldCipher, flw: Client) -> Self {
-        Cards { store, cipher, flw, max_amount: Decimal::from(10_000) }
+    pub fn new(store: Store, cipher: FieldCipher, flw: Client, auditor: crate::audit::Auditor) -> Self {
+        Cards { store, cipher, flw, max_amount: Decimal::from(10_000), auditor }
     }
 
     /// Records the card awaiting approval with its first load (money leaves
     /// the wallet with it, so it waits for approvers like any funding).
     /// Idempotent by reference: the same request again returns the card as it is.
-    pub async fn create(&self, created_by: &str, c: &NewCard) -> Result<CardRow, CreateError> {
+    /// Issuing a card moves money (its first load): `actor`'s audit entry
+    /// commits with it.
+    pub async fn create(
+        &self,
+        actor: &crate::audit::Actor,
+        created_by: &str,
+        c: &NewCard,
+    ) -> Result<CardRow, CreateError> {
         let fp = fingerprint(c);
         if let Some(existing) = self.store.card(&c.reference).await? {
             return if existing.fingerprint == fp { Ok(existing) } else { Err(CreateError::Conflict) };
@@ -200,7 +209,11 @@ impl Cards {
             created_at: now,
             updated_at: now,
         };
-        if !self.store.insert_card_with_load(&row, &load).await? {
+        let details =
+            serde_json::json!({"status": row.status, "currency": row.currency, "amount": row.amount.to_string()});
+        let target = format!("card:{}", row.reference);
+        let audit = self.auditor.draft(actor, "card.create", &target, crate::audit::Outcome::Success, details).await?;
+        if !self.store.insert_card_with_load(&row, &load, audit).await? {
             // Another request with this reference won the insert.
             let existing = self.store.card(&c.reference).await?.ok_or(CreateError::Conflict)?;
             return if existing.fingerprint == fp { Ok(existing) } else { Err(CreateError::Conflict) };

@@ -217,65 +217,27 @@ impl FundingRequest {
     }
 }
 
-/// What is known of a funding when someone approves it (or before it is sent).
-#[derive(Debug, Clone)]
-pub struct PendingFunding<'a> {
-    pub reference: &'a str,
-    pub status: super::FundingStatus,
-    pub created_by: &'a str,
-    pub approved_by: &'a [String],
-    pub needed: usize,
+pub use super::approval::{approve as approve_funding, consent as consent_funding};
+
+/// Card loads, fundings and withdrawals are outgoing money under the one approval rule.
+pub enum CardFundings {}
+
+impl super::approval::Outgoing for CardFundings {
+    type Status = super::FundingStatus;
+    const AWAITING_APPROVAL: super::FundingStatus = super::FundingStatus::AwaitingApproval;
+    const QUEUED: super::FundingStatus = super::FundingStatus::Queued;
 }
+
+/// What is known of a funding when someone approves it (or before it is sent).
+pub type PendingFunding<'a> = super::approval::Pending<'a, CardFundings>;
 
 /// Proof that a card funding or withdrawal has all the consent it needs:
-/// only [`approve_funding`] and [`consent_funding`] make one, and the
-/// dispatcher needs one to claim it (`store::card_fundings::claim_funding`).
-#[derive(Debug, Clone)]
-pub struct FundingApproved {
-    reference: String,
-    approvers: Vec<String>,
-}
-
-impl FundingApproved {
-    pub fn reference(&self) -> &str {
-        &self.reference
-    }
-    pub fn approvers(&self) -> &[String] {
-        &self.approvers
-    }
-}
+/// only the approval rule makes one, and the dispatcher needs one to claim it
+/// (`store::card_fundings::claim_funding`).
+pub type FundingApproved = super::approval::Approved<CardFundings>;
 
 /// What an approval of a funding decided.
-#[derive(Debug, Clone)]
-pub enum FundingApproval {
-    Recorded { still_needed: usize },
-    Complete(FundingApproved),
-    Refused(&'static str),
-}
-
-impl PendingFunding<'_> {
-    fn consents(&self) -> super::approval::Consents<'_> {
-        super::approval::Consents { created_by: self.created_by, approved_by: self.approved_by, needed: self.needed }
-    }
-}
-
-/// The maker-checker rule (`domain::approval`) on a funding awaiting approval.
-pub fn approve_funding(p: &PendingFunding<'_>, who: &super::approval::Approver) -> FundingApproval {
-    use super::approval::Decision;
-    match super::approval::decide(p.status == super::FundingStatus::AwaitingApproval, &p.consents(), who) {
-        Decision::Refused(why) => FundingApproval::Refused(why),
-        Decision::Recorded { still_needed } => FundingApproval::Recorded { still_needed },
-        Decision::Complete(approvers) => {
-            FundingApproval::Complete(FundingApproved { reference: p.reference.to_string(), approvers })
-        }
-    }
-}
-
-/// Before sending: the recorded approvals checked again under the same rule.
-pub fn consent_funding(p: &PendingFunding<'_>) -> Option<FundingApproved> {
-    super::approval::recheck(p.status == super::FundingStatus::Queued, &p.consents())
-        .map(|approvers| FundingApproved { reference: p.reference.to_string(), approvers })
-}
+pub type FundingApproval = super::approval::Approval<CardFundings>;
 
 #[cfg(test)]
 mod tests {
@@ -338,8 +300,14 @@ mod tests {
     #[test]
     fn a_funding_needs_a_checker_who_is_not_its_maker() {
         use super::super::FundingStatus;
-        use super::super::approval::Approver;
-        let checker = |id: &str| Approver { user_id: id.into(), may_approve: true, stepped_up: true };
+        use super::super::approval::{Approver, SteppedUp};
+        struct Code(&'static str);
+        impl SteppedUp for Code {
+            fn user_id(&self) -> &str {
+                self.0
+            }
+        }
+        let checker = |c: &'static Code| Approver { proof: c, may_approve: true };
         let p = PendingFunding {
             reference: "f-1",
             status: FundingStatus::AwaitingApproval,
@@ -347,17 +315,13 @@ mod tests {
             approved_by: &[],
             needed: 1,
         };
-        assert!(matches!(approve_funding(&p, &checker("api_key:k1")), FundingApproval::Refused(_)));
-        assert!(matches!(
-            approve_funding(&p, &Approver { stepped_up: false, ..checker("u1") }),
-            FundingApproval::Refused(_)
-        ));
-        let FundingApproval::Complete(ok) = approve_funding(&p, &checker("u1")) else { panic!("one approver") };
+        assert!(matches!(approve_funding(&p, &checker(&Code("api_key:k1"))), FundingApproval::Refused(_)));
+        let FundingApproval::Complete(ok) = approve_funding(&p, &checker(&Code("u1"))) else { panic!("one approver") };
         assert_eq!(ok.approvers(), ["u1".to_string()]);
-        let queued = PendingFunding { status: FundingStatus::Queued, ..p.clone() };
+        let queued = PendingFunding { status: FundingStatus::Queued, ..p };
         assert!(consent_funding(&queued).is_none(), "queued without approvals is not sent");
         let by = ["u1".to_string()];
-        assert!(consent_funding(&PendingFunding { approved_by: &by, ..queued.clone() }).is_some());
+        assert!(consent_funding(&PendingFunding { approved_by: &by, ..queued }).is_some());
         let by_maker = ["api_key:k1".to_string()];
         assert!(consent_funding(&PendingFunding { approved_by: &by_maker, ..queued }).is_none());
     }

@@ -269,69 +269,26 @@ pub fn names_differ(given: &str, resolved: &str) -> bool {
     words(given) != words(resolved)
 }
 
-pub use super::approval::Approver;
+pub use super::approval::{Approver, approve, consent};
 
-/// What is known of the payout when someone approves it.
-#[derive(Debug, Clone)]
-pub struct PendingApproval<'a> {
-    pub reference: &'a str,
-    pub status: PayoutStatus,
-    pub created_by: &'a str,
-    pub approved_by: &'a [String],
-    pub needed: usize,
+/// Payouts are outgoing money under the one approval rule.
+pub enum Payouts {}
+
+impl super::approval::Outgoing for Payouts {
+    type Status = PayoutStatus;
+    const AWAITING_APPROVAL: PayoutStatus = PayoutStatus::AwaitingApproval;
+    const QUEUED: PayoutStatus = PayoutStatus::Queued;
 }
 
-/// Proof that a payout has all the consent it needs. Fields are private;
-/// [`approve`] is the only maker, and dispatch needs one.
-#[derive(Debug, Clone)]
-pub struct Approved {
-    reference: String,
-    approvers: Vec<String>,
-}
+/// What is known of the payout when someone approves it (or before it is sent).
+pub type PendingApproval<'a> = super::approval::Pending<'a, Payouts>;
 
-impl Approved {
-    pub fn reference(&self) -> &str {
-        &self.reference
-    }
-    pub fn approvers(&self) -> &[String] {
-        &self.approvers
-    }
-}
+/// Proof that a payout has all the consent it needs: only the approval rule
+/// makes one, and dispatch needs one (see `store::payouts::claim_for_dispatch`).
+pub type Approved = super::approval::Approved<Payouts>;
 
-/// What an approval decided.
-#[derive(Debug, Clone)]
-pub enum Approval {
-    /// Recorded; another approver is still needed.
-    Recorded {
-        still_needed: usize,
-    },
-    /// Every consent is there.
-    Complete(Approved),
-    Refused(&'static str),
-}
-
-impl PendingApproval<'_> {
-    fn consents(&self) -> super::approval::Consents<'_> {
-        super::approval::Consents { created_by: self.created_by, approved_by: self.approved_by, needed: self.needed }
-    }
-}
-
-/// The approval rule (`domain::approval::decide`) on a payout awaiting approval.
-pub fn approve(p: &PendingApproval<'_>, who: &Approver) -> Approval {
-    use super::approval::Decision;
-    match super::approval::decide(p.status == PayoutStatus::AwaitingApproval, &p.consents(), who) {
-        Decision::Refused(why) => Approval::Refused(why),
-        Decision::Recorded { still_needed } => Approval::Recorded { still_needed },
-        Decision::Complete(approvers) => Approval::Complete(Approved { reference: p.reference.to_string(), approvers }),
-    }
-}
-
-/// At dispatch: the recorded approvals, checked again under the same rule.
-/// A payout queued any other way — a bug, a hand-edited row — is not sent.
-pub fn consent(p: &PendingApproval<'_>) -> Option<Approved> {
-    super::approval::recheck(p.status == PayoutStatus::Queued, &p.consents())
-        .map(|approvers| Approved { reference: p.reference.to_string(), approvers })
-}
+/// What an approval of a payout decided.
+pub type Approval = super::approval::Approval<Payouts>;
 
 #[cfg(test)]
 mod tests {
@@ -401,42 +358,30 @@ mod tests {
     }
 
     #[test]
-    fn only_the_approval_rule_makes_approved() {
-        let approver = |id: &str| Approver { user_id: id.into(), may_approve: true, stepped_up: true };
-        let none: Vec<String> = vec![];
+    fn a_payout_is_approved_only_awaiting_approval_and_sent_only_queued() {
+        struct Code;
+        impl crate::domain::approval::SteppedUp for Code {
+            fn user_id(&self) -> &str {
+                "checker"
+            }
+        }
         let p = PendingApproval {
             reference: "p-1",
             status: PayoutStatus::AwaitingApproval,
             created_by: "maker",
-            approved_by: &none,
+            approved_by: &[],
             needed: 1,
         };
-        assert!(matches!(approve(&p, &approver("maker")), Approval::Refused(_)), "the maker cannot approve");
-        assert!(matches!(approve(&p, &Approver { stepped_up: false, ..approver("checker") }), Approval::Refused(_)));
-        assert!(matches!(approve(&p, &Approver { may_approve: false, ..approver("checker") }), Approval::Refused(_)));
-        let Approval::Complete(a) = approve(&p, &approver("checker")) else { panic!("one approver suffices") };
-        assert_eq!((a.reference(), a.approvers()), ("p-1", &["checker".to_string()][..]));
-        // Above the threshold: two distinct approvers.
-        let p2 = PendingApproval { needed: 2, ..p.clone() };
-        assert!(matches!(approve(&p2, &approver("c1")), Approval::Recorded { still_needed: 1 }));
-        let first = vec!["c1".to_string()];
-        let p3 = PendingApproval { approved_by: &first, ..p2.clone() };
-        assert!(matches!(approve(&p3, &approver("c1")), Approval::Refused(_)), "the same approver twice");
-        assert!(matches!(approve(&p3, &approver("c2")), Approval::Complete(_)));
-        let done = PendingApproval { status: PayoutStatus::Queued, ..p.clone() };
-        assert!(matches!(approve(&done, &approver("checker")), Approval::Refused(_)));
-        // At dispatch, the records must meet the rule again.
-        let by_checker = vec!["checker".to_string()];
-        assert!(consent(&PendingApproval { approved_by: &by_checker, ..done.clone() }).is_some());
-        assert!(consent(&done).is_none(), "queued without approvals");
-        let by_maker = vec!["maker".to_string()];
-        assert!(
-            consent(&PendingApproval { approved_by: &by_maker, ..done.clone() }).is_none(),
-            "approved by its maker"
-        );
-        assert!(
-            consent(&PendingApproval { approved_by: &by_checker, needed: 2, ..done.clone() }).is_none(),
-            "one of two"
-        );
+        let Approval::Complete(a) = approve(&p, &Approver { proof: &Code, may_approve: true }) else {
+            panic!("one approver suffices")
+        };
+        assert_eq!(a.approvers(), ["checker".to_string()]);
+        for s in [PayoutStatus::Queued, PayoutStatus::Submitted, PayoutStatus::Rejected] {
+            let done = PendingApproval { status: s, ..p };
+            assert!(matches!(approve(&done, &Approver { proof: &Code, may_approve: true }), Approval::Refused(_)));
+        }
+        let by = ["checker".to_string()];
+        assert!(consent(&PendingApproval { status: PayoutStatus::Queued, approved_by: &by, ..p }).is_some());
+        assert!(consent(&PendingApproval { status: PayoutStatus::Submitted, approved_by: &by, ..p }).is_none());
     }
 }

@@ -182,7 +182,7 @@ pub async fn create_checkout(State(state): State<AppState>, headers: HeaderMap, 
         Ok(n) => n,
         Err(e) => return AppError::bad_request("invalid_field", format!("{}: {}", e.field, e.message)).into_response(),
     };
-    match state.payments.create(&key.id, &new).await {
+    match state.payments.create(&key.id, &new, None).await {
         Ok(c) => (StatusCode::CREATED, Json(checkout_json(&c, &[]))).into_response(),
         Err(CreateError::Conflict) => AppError::Conflict {
             code: "reference_conflict",

@@ -61,18 +61,9 @@ pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Byt
         Ok(n) => n,
         Err(e) => return AppError::bad_request("invalid_field", format!("{}: {}", e.field, e.message)).into_response(),
     };
-    match cards.create(&format!("key:{}", key.id), &new).await {
-        Ok(row) => {
-            // Issuing a card moves money (its first load): recorded, and fails closed.
-            let actor = crate::audit::Actor::api_key(&key.id, &key.name);
-            let details = json!({"status": row.status, "currency": row.currency, "amount": row.amount.to_string()});
-            let target = format!("card:{}", row.reference);
-            if let Err(r) = state.audited(&actor, "card.create", &target, crate::audit::Outcome::Success, details).await
-            {
-                return r;
-            }
-            (StatusCode::ACCEPTED, Json(card_json(&row))).into_response()
-        }
+    let actor = crate::audit::Actor::api_key(&key.id, &key.name);
+    match cards.create(&actor, &format!("key:{}", key.id), &new).await {
+        Ok(row) => (StatusCode::ACCEPTED, Json(card_json(&row))).into_response(),
         Err(CreateError::Conflict) => AppError::Conflict {
             code: "reference_conflict",
             message: "A card with this reference exists with different details.".into(),
@@ -181,7 +172,6 @@ pub(crate) fn funding_json(f: &FundingRow) -> serde_json::Value {
 /// `POST /api/v1/cards/{reference}/{fund|withdraw}`: recorded awaiting
 /// approval (202); approvers consent in the console; sent once approved.
 async fn request_funding(
-    state: &AppState,
     cards: &crate::cards::Cards,
     key: &crate::auth::apikeys::KeyIdentity,
     reference: &str,
@@ -207,7 +197,8 @@ async fn request_funding(
         Ok(n) => n,
         Err(e) => return AppError::bad_request("invalid_field", format!("{}: {}", e.field, e.message)).into_response(),
     };
-    let result = cards.request_funding(reference, &format!("key:{}", key.id), &new).await;
+    let actor = crate::audit::Actor::api_key(&key.id, &key.name);
+    let result = cards.request_funding(&actor, reference, &format!("key:{}", key.id), &new).await;
     let row = match result {
         Ok(row) => row,
         Err(FundingError::NoSuchCard) => return AppError::NotFound.into_response(),
@@ -223,14 +214,6 @@ async fn request_funding(
         }
         Err(FundingError::Store(e)) => return AppError::from(e).into_response(),
     };
-    let actor = crate::audit::Actor::api_key(&key.id, &key.name);
-    let details = json!({"funding": row.reference, "amount": row.amount.to_string(), "currency": row.currency.code()});
-    let action = if kind == FundingKind::Fund { "card.fund.request" } else { "card.withdraw.request" };
-    if let Err(r) =
-        state.audited(&actor, action, &format!("card:{reference}"), crate::audit::Outcome::Success, details).await
-    {
-        return r;
-    }
     (StatusCode::ACCEPTED, Json(funding_json(&row))).into_response()
 }
 
@@ -289,7 +272,7 @@ async fn funding_route(
     if crate::domain::checkout::reference(&reference).is_err() {
         return AppError::NotFound.into_response();
     }
-    request_funding(&state, cards, &key, &reference, kind, &body).await
+    request_funding(cards, &key, &reference, kind, &body).await
 }
 
 /// `POST /api/v1/cards/{reference}/{block|unblock|terminate}`.

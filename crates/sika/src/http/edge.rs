@@ -143,33 +143,4 @@ fn has_body(headers: &HeaderMap) -> bool {
         || headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).is_some_and(|v| v.trim() != "0")
 }
 
-/// The hardening headers, set on every response (pages, JSON, errors, 404s).
-pub fn secure_headers(h: &mut HeaderMap) {
-    let set = |h: &mut HeaderMap, name: &'static str, value: &'static str| {
-        h.insert(HeaderName::from_static(name), HeaderValue::from_static(value));
-    };
-    set(h, "strict-transport-security", "max-age=63072000; includeSubDomains");
-    // The checklist: "no-cache and no-store instead of private".
-    set(h, "cache-control", "no-store, no-cache, must-revalidate, max-age=0");
-    set(h, "pragma", "no-cache");
-    set(h, "expires", "0");
-    set(
-        h,
-        "content-security-policy",
-        "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; \
-         base-uri 'none'; object-src 'none'",
-    );
-    set(h, "x-content-type-options", "nosniff");
-    set(h, "x-frame-options", "DENY");
-    set(h, "referrer-policy", "no-referrer");
-    set(
-        h,
-        "permissions-policy",
-        "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), microphone=(), \
-         payment=(), usb=(), browsing-topics=()",
-    );
-    set(h, "cross-origin-opener-policy", "same-origin");
-    set(h, "cross-origin-resource-policy", "same-origin");
-    h.remove(header::SERVER);
-    h.remove(HeaderName::from_static("x-powered-by"));
-}
+pub use crate::server::secure_headers;

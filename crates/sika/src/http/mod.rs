@@ -5,6 +5,7 @@ pub mod cards_api;
 pub mod console;
 pub mod edge;
 pub mod error;
+pub mod metrics;
 pub mod pages;
 mod payouts_api;
 
@@ -38,6 +39,7 @@ pub struct AppState {
     pub workers: std::sync::Arc<crate::jobs::Health>,
     /// Virtual cards, when `SIKA_CARDS_ENABLED`; every card route refuses otherwise.
     pub cards: Option<crate::cards::Cards>,
+    pub settings: crate::settings::Settings,
 }
 
 /// The full application.

@@ -49,7 +49,8 @@ pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Byt
         Ok(n) => n,
         Err(e) => return AppError::bad_request("invalid_field", format!("{}: {}", e.field, e.message)).into_response(),
     };
-    match state.payouts.create(&format!("key:{}", key.id), &new).await {
+    let actor = crate::audit::Actor::api_key(&key.id, &key.name);
+    match state.payouts.create(&actor, &format!("key:{}", key.id), &new).await {
         Ok(row) => (StatusCode::ACCEPTED, Json(payout_json(&state.payouts.view(row)))).into_response(),
         Err(CreateError::Conflict) => AppError::Conflict {
             code: "reference_conflict",
@@ -141,13 +142,14 @@ pub async fn list(State(state): State<AppState>, headers: HeaderMap, Query(q): Q
 
 /// `POST /api/v1/payouts/{reference}/cancel`: only before approval.
 pub async fn cancel(State(state): State<AppState>, headers: HeaderMap, Path(reference): Path<String>) -> Response {
-    if let Err(r) = caller(&state, &headers, "payouts", false).await {
-        return r;
-    }
+    let key = match caller(&state, &headers, "payouts", false).await {
+        Ok(k) => k,
+        Err(r) => return r,
+    };
     if crate::domain::checkout::reference(&reference).is_err() {
         return AppError::NotFound.into_response();
     }
-    match state.payouts.cancel(&reference).await {
+    match state.payouts.cancel(&crate::audit::Actor::api_key(&key.id, &key.name), &reference).await {
         Ok(true) => match state.payouts.payout(&reference).await {
             Ok(Some(p)) => Json(payout_json(&state.payouts.view(p))).into_response(),
             Ok(None) => AppError::NotFound.into_response(),
@@ -217,7 +219,8 @@ pub async fn create_beneficiary(State(state): State<AppState>, headers: HeaderMa
         kind: b.kind,
         branch_code: b.branch_code,
     };
-    match state.payouts.create_beneficiary(&format!("key:{}", key.id), req, currency).await {
+    let actor = crate::audit::Actor::api_key(&key.id, &key.name);
+    match state.payouts.create_beneficiary(&actor, &format!("key:{}", key.id), req, currency).await {
         Ok(v) => (StatusCode::CREATED, Json(beneficiary_json(&v))).into_response(),
         Err(CreateError::Refused { field, message }) => {
             AppError::bad_request("refused", format!("{field}: {}", message.chars().take(300).collect::<String>()))
@@ -264,13 +267,15 @@ pub async fn get_beneficiary(State(state): State<AppState>, headers: HeaderMap, 
 }
 
 pub async fn delete_beneficiary(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    if let Err(r) = caller(&state, &headers, "payouts", false).await {
-        return r;
-    }
+    let key = match caller(&state, &headers, "payouts", false).await {
+        Ok(k) => k,
+        Err(r) => return r,
+    };
     if !beneficiary_id(&id) {
         return AppError::NotFound.into_response();
     }
-    match state.payouts.store.delete_beneficiary(&id).await {
+    let actor = crate::audit::Actor::api_key(&key.id, &key.name);
+    match state.payouts.delete_beneficiary(&actor, &id).await {
         Ok(true) => StatusCode::NO_CONTENT.into_response(),
         Ok(false) => AppError::NotFound.into_response(),
         Err(e) => AppError::from(e).into_response(),
@@ -313,7 +318,8 @@ pub async fn create_batch(State(state): State<AppState>, headers: HeaderMap, bod
         Ok(b) => b,
         Err(e) => return body_error(e),
     };
-    match state.payouts.create_batch(&format!("key:{}", key.id), b.title.as_deref(), b.csv.as_bytes()).await {
+    let actor = crate::audit::Actor::api_key(&key.id, &key.name);
+    match state.payouts.create_batch(&actor, &format!("key:{}", key.id), b.title.as_deref(), b.csv.as_bytes()).await {
         Ok(row) => match state.payouts.batch_summary(&row.id).await {
             Ok(Some(s)) => (StatusCode::ACCEPTED, Json(batch_json(&s))).into_response(),
             Ok(None) => AppError::NotFound.into_response(),

@@ -3,7 +3,7 @@
 //!
 //! The flow: the shop creates a checkout (`create`) and sends its customer to
 //! the hosted link. Flutterwave's webhook is checked and stored (`receive`)
-//! and answered 200 at once; the inbox worker (`process_inbox`) later calls
+//! and answered 200 at once; the inbox worker (`crate::inbox`) later calls
 //! verify by transaction id and applies the money rule
 //! (`domain::checkout::judge`). A return visit (`return_visit`), the
 //! reconciler and expiry (`expiry.rs`) verify by reference; refunds
@@ -18,19 +18,18 @@ pub mod workers;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
-use flutterwave::webhook::{self, SignatureCheck, WebhookEvent};
+use flutterwave::webhook::{self, SignatureCheck};
 use flutterwave::{Client, ErrorKind, Reply};
 use rust_decimal::Decimal;
 use serde_json::json;
 
 use crate::crypto::field::FieldCipher;
 use crate::crypto::{random, sha256_hex};
+use crate::domain::CheckoutStatus;
 use crate::domain::checkout::{Expected, NewCheckout, Verdict, judge};
-use crate::domain::{CheckoutStatus, InboxState};
 use crate::secret::Secret;
-use crate::store::{CheckoutRow, InboxRow, Notification, Store, StoreError, now_ms};
+use crate::store::{CheckoutRow, Notification, Store, StoreError, now_ms};
 
 pub use expiry::{reconcile, reconcile_at};
 pub use refunds::RefundOutcome;
@@ -38,7 +37,7 @@ pub use refunds::RefundOutcome;
 /// The blind-index purpose for customers' e-mails on checkouts.
 const CUSTOMER_EMAIL_INDEX: &str = "customer_email";
 /// The merchant's name, shown to customers (hosted page title, return page).
-pub const MERCHANT_NAME_SETTING: &str = "merchant.name";
+pub use crate::store::settings::MERCHANT_NAME as MERCHANT_NAME_SETTING;
 
 /// How the customer paid, from a verify answer, in plain bounded text: the
 /// card's brand and last four digits only (never more of the number).
@@ -86,12 +85,6 @@ pub struct Payments {
     pub refused_webhooks: Arc<AtomicU64>,
     /// The shop's notification URL may point to this machine (the demo).
     pub notify_allow_loopback: bool,
-    /// Where transfer events from the inbox go.
-    pub payouts: Option<crate::payouts::Payouts>,
-    /// Where card events from the inbox go (when cards are on).
-    pub cards: Option<crate::cards::Cards>,
-    /// Who holds the inbox rows this process claims (random per process).
-    worker_id: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -145,12 +138,7 @@ pub const DEFAULT_PENDING_GRACE_MS: i64 = 7 * 86_400_000;
 pub const DEFAULT_RETURN_VERIFY_INTERVAL_MS: i64 = 10_000;
 /// About nine hours of retries (5 s doubling to 10 min) before a person is asked to look.
 pub const DEFAULT_MAX_INBOX_ATTEMPTS: i64 = 60;
-/// A claimed inbox row is its worker's for this long, renewed every third of
-/// it while the worker is on it (up to [`ROW_TIMEOUT`]); a row whose instance
-/// died is taken over by another within this long.
-pub const INBOX_LEASE_MS: i64 = 15_000;
-/// One row's processing (budget waits and client retries included) is cut off after this.
-pub const ROW_TIMEOUT: Duration = Duration::from_secs(120);
+pub use crate::inbox::{INBOX_LEASE_MS, ROW_TIMEOUT};
 
 impl Payments {
     pub fn new(store: Store, cipher: FieldCipher, flw: Client, secret_hash: Secret, public_url: &url::Url) -> Self {
@@ -168,9 +156,6 @@ impl Payments {
             max_inbox_attempts: DEFAULT_MAX_INBOX_ATTEMPTS,
             refused_webhooks: Arc::default(),
             notify_allow_loopback: false,
-            payouts: None,
-            cards: None,
-            worker_id: random::hex_id(),
         }
     }
 
@@ -183,7 +168,12 @@ impl Payments {
     }
 
     /// Creates (or, for the same body, returns) a checkout and its hosted link.
-    pub async fn create(&self, api_key_id: &str, c: &NewCheckout) -> Result<CheckoutRow, CreateError> {
+    pub async fn create(
+        &self,
+        api_key_id: &str,
+        c: &NewCheckout,
+        audit: Option<crate::store::AuditDraft>,
+    ) -> Result<CheckoutRow, CreateError> {
         let r = &c.reference;
         let now = now_ms();
         let row = CheckoutRow {
@@ -209,7 +199,7 @@ impl Payments {
             link_expires_at: c.expires_in_minutes.map(|m| now + m * 60_000),
             payment: Default::default(),
         };
-        self.store.insert_checkout(&row).await?;
+        self.store.insert_checkout(&row, audit).await?;
         let Some(existing) = self.store.checkout(r).await? else { return Err(CreateError::Unavailable) };
         if !crate::crypto::ct_eq(&existing.fingerprint, &row.fingerprint) {
             return Err(CreateError::Conflict);
@@ -274,141 +264,6 @@ impl Payments {
         let fresh = self.store.inbox_insert(&id, &sha256_hex(body), &sealed).await.map_err(Refusal::Store)?;
         crate::metrics::count(&crate::metrics::global().webhooks, if fresh { "received" } else { "duplicate" });
         Ok(fresh)
-    }
-
-    /// How many inbox rows one pass claims: about a second of the whole
-    /// account's budget, so no instance sits on rows it cannot verify soon
-    /// while another is idle.
-    pub fn inbox_batch(&self) -> i64 {
-        i64::from(self.flw.budget().rate()).clamp(1, 50)
-    }
-
-    /// Claims due inbox rows and processes them concurrently, each in its own
-    /// task under [`ROW_TIMEOUT`]: a row that panics or hangs does not stop the
-    /// others, and comes back after its lease (dead-lettered after
-    /// `max_inbox_attempts`). The lease is renewed while a row is worked on.
-    /// Returns how many rows were claimed.
-    pub async fn process_inbox(&self, batch: i64) -> Result<usize, StoreError> {
-        let buried = self.store.inbox_bury_exhausted(self.max_inbox_attempts, now_ms()).await?;
-        if buried > 0 {
-            tracing::warn!(
-                rows = buried,
-                "webhooks dead-lettered after repeated failures; replay them from the console"
-            );
-        }
-        let rows = self.store.inbox_claim(batch, INBOX_LEASE_MS, &self.worker_id).await?;
-        let n = rows.len();
-        let mut working: std::collections::HashSet<String> = rows.iter().map(|r| r.id.clone()).collect();
-        let mut tasks = tokio::task::JoinSet::new();
-        for row in rows {
-            let p = self.clone();
-            tasks.spawn(async move {
-                let id = row.id.clone();
-                let r = match tokio::time::timeout(ROW_TIMEOUT, p.process_row(row)).await {
-                    Ok(r) => r,
-                    Err(_) => {
-                        tracing::warn!(inbox_id = %id, "an inbox row took too long; it is retried after its lease");
-                        Ok(())
-                    }
-                };
-                (id, r)
-            });
-        }
-        let mut renew =
-            tokio::time::interval(Duration::from_millis(u64::try_from(INBOX_LEASE_MS / 3).unwrap_or(5_000)));
-        renew.tick().await;
-        let mut first_error = None;
-        loop {
-            tokio::select! {
-                done = tasks.join_next() => match done {
-                    None => break,
-                    Some(Ok((id, r))) => {
-                        working.remove(&id);
-                        if let Err(e) = r {
-                            first_error = first_error.or(Some(e));
-                        }
-                    }
-                    Some(Err(e)) => {
-                        if e.is_panic() {
-                            tracing::error!("an inbox row's processing panicked; it is retried after its lease");
-                        }
-                    }
-                },
-                _ = renew.tick() => {
-                    let ids: Vec<String> = working.iter().cloned().collect();
-                    if let Err(e) = self.store.inbox_renew(&ids, INBOX_LEASE_MS, &self.worker_id).await {
-                        tracing::warn!(error = %e, "inbox leases could not be renewed; the rows may be taken over");
-                    }
-                }
-            }
-        }
-        match first_error {
-            Some(e) => Err(e),
-            None => Ok(n),
-        }
-    }
-
-    async fn process_row(&self, row: InboxRow) -> Result<(), StoreError> {
-        let body = match self.cipher.open("webhook_inbox", "body", &row.id, &row.body_enc) {
-            Ok(b) => b,
-            Err(e) => {
-                let note = format!("cannot open: {e}");
-                return self.store.inbox_finish(&row.id, InboxState::Unprocessable, 0, &note).await;
-            }
-        };
-        let (state, note) = match webhook::parse(&body) {
-            WebhookEvent::Charge(c) => match self.verify_and_apply(c.id).await? {
-                Applied::Retry | Applied::NotFinal => {
-                    return self.retry_later(&row, "no definite final answer yet").await;
-                }
-                Applied::Unmatched => (InboxState::Unmatched, "no checkout has this transaction's reference".into()),
-                Applied::NoSuchTransaction => (InboxState::Rejected, "Flutterwave has no such transaction".into()),
-                other => (InboxState::Done, format!("{other:?}")),
-            },
-            WebhookEvent::Transfer(t) => match &self.payouts {
-                Some(payouts) => match payouts.transfer_event(&t).await? {
-                    true => (InboxState::Done, format!("transfer {} looked up", t.id)),
-                    false => return self.retry_later(&row, "the transfer could not be looked up yet").await,
-                },
-                None => (InboxState::Ignored, "payouts are not enabled".into()),
-            },
-            WebhookEvent::Refund(r) => match self.follow_refund_event(&r).await? {
-                true => (InboxState::Done, "refund followed up".into()),
-                false => return self.retry_later(&row, "the refund could not be confirmed yet").await,
-            },
-            WebhookEvent::Card(ev) => match &self.cards {
-                Some(cards) => match cards.card_event(&ev).await? {
-                    crate::cards::EventOutcome::Confirmed(what) => (InboxState::Done, what),
-                    crate::cards::EventOutcome::NoSuchCard => {
-                        (InboxState::Unmatched, "no card of ours has this Flutterwave id".into())
-                    }
-                    crate::cards::EventOutcome::NotYet => {
-                        return self.retry_later(&row, "the card's transactions do not show it (yet)").await;
-                    }
-                },
-                None => (InboxState::Ignored, "cards are not enabled".into()),
-            },
-            // Kept sealed for a person, never an error to Flutterwave: a shape
-            // Sika does not know yet may still be about money.
-            WebhookEvent::Unknown { event, .. } => {
-                let what = match event {
-                    Some(e) => format!("a `{}` event Sika cannot classify", e.chars().take(60).collect::<String>()),
-                    None => "a payload Sika cannot classify".into(),
-                };
-                (InboxState::Unrecognised, what)
-            }
-        };
-        self.store.inbox_finish(&row.id, state, 0, &note).await
-    }
-
-    async fn retry_later(&self, row: &InboxRow, why: &str) -> Result<(), StoreError> {
-        if row.attempts >= self.max_inbox_attempts {
-            let note = format!("{why}; gave up after {} attempts", row.attempts);
-            tracing::warn!(inbox_id = %row.id, "a webhook was dead-lettered: {note}");
-            return self.store.inbox_finish(&row.id, InboxState::Dead, 0, &note).await;
-        }
-        let next = now_ms() + retry_delay(row.attempts);
-        self.store.inbox_finish(&row.id, InboxState::Retry, next, why).await
     }
 
     /// Calls verify for a transaction id and applies the money rule.
@@ -631,10 +486,6 @@ pub enum Refusal {
 }
 
 /// 5 s, 10 s, 20 s … capped at 10 minutes.
-fn retry_delay(attempts: i64) -> i64 {
-    (5_000_i64 << attempts.clamp(0, 7)).min(600_000)
-}
-
 /// Counts a verify call by the kind of answer, for the metrics.
 fn count_verify<T>(reply: &Reply<T>) {
     let outcome = match reply {

@@ -10,8 +10,7 @@ use crate::crypto::field::FieldCipher;
 use crate::crypto::hmac_hex;
 use crate::store::{OutboxRow, Store, StoreError, now_ms};
 
-pub const URL_SETTING: &str = "notify.url";
-pub const SECRET_SETTING: &str = "notify.secret";
+pub use crate::store::settings::{NOTIFY_SECRET as SECRET_SETTING, NOTIFY_URL as URL_SETTING};
 /// Give up after this long.
 pub const GIVE_UP_AFTER_MS: i64 = 3 * 86_400_000;
 
@@ -272,6 +271,11 @@ impl super::Payments {
     /// The newest delivery attempts to the shop, for the console's log.
     pub async fn delivery_log(&self, limit: i64) -> Result<Vec<crate::store::DeliveryAttempt>, StoreError> {
         self.store.delivery_attempts(limit).await
+    }
+
+    /// Notifications that gave up, for the console to replay.
+    pub async fn outbox_dead(&self) -> Result<Vec<crate::store::OutboxRow>, StoreError> {
+        self.store.outbox_dead().await
     }
 
     /// Queues a `test.ping` to the shop's endpoint; its id.

@@ -23,6 +23,18 @@ pub enum RefundOutcome {
     Unknown(RefundRow),
 }
 
+impl RefundOutcome {
+    /// The audit log's word for it (with the reason when refused).
+    pub fn word(&self) -> serde_json::Value {
+        match self {
+            RefundOutcome::Completed(r) => serde_json::json!({"status": "completed", "refund": r.id}),
+            RefundOutcome::Processing(r) => serde_json::json!({"status": "processing", "refund": r.id}),
+            RefundOutcome::Refused(why) => serde_json::json!({"status": "refused", "reason": why}),
+            RefundOutcome::Unknown(r) => serde_json::json!({"status": "unknown", "refund": r.id}),
+        }
+    }
+}
+
 /// A refund that no lookup finds within this time after its request was
 /// recorded never reached Flutterwave: it is failed, and its amount is free again.
 pub const REFUND_NOT_FOUND_AFTER_MS: i64 = 3_600_000;
@@ -43,6 +55,7 @@ impl Payments {
         amount: Decimal,
         comment: &str,
         requested_by: &str,
+        audit: Option<crate::store::AuditDraft>,
     ) -> Result<RefundOutcome, StoreError> {
         let Some(c) = self.store.checkout(reference).await? else {
             return Ok(RefundOutcome::Refused("no such checkout".into()));
@@ -51,7 +64,7 @@ impl Payments {
             Ok(a) => a,
             Err(e) => return Ok(RefundOutcome::Refused(format!("the amount {e}"))),
         };
-        let row = match self.store.insert_refund(reference, amount, comment, requested_by).await? {
+        let row = match self.store.insert_refund(reference, amount, comment, requested_by, audit).await? {
             Ok(r) => r,
             Err(RefundRefusal::NoSuchCheckout) => return Ok(RefundOutcome::Refused("no such checkout".into())),
             Err(RefundRefusal::NotPaid) => {

@@ -14,20 +14,6 @@ const RECONCILER_LOCK: i64 = 0x5169_6b61_0003;
 const REFUNDS_LOCK: i64 = 0x5169_6b61_0004;
 
 pub fn spawn(sup: &mut Supervisor, p: &Payments, notifier: notify::Notifier) {
-    let inbox = p.clone();
-    sup.spawn(
-        "inbox",
-        Schedule {
-            every: Duration::from_millis(200),
-            // Rows run concurrently, each cut off at ROW_TIMEOUT; the pass itself a little later.
-            timeout: super::ROW_TIMEOUT + Duration::from_secs(30),
-            stall_after: super::ROW_TIMEOUT + Duration::from_secs(90),
-        },
-        move || {
-            let p = inbox.clone();
-            Box::pin(async move { p.process_inbox(p.inbox_batch()).await.map(|n| n > 0).map_err(|e| e.to_string()) })
-        },
-    );
     let store = p.store.clone();
     sup.spawn(
         "notifications",

@@ -10,6 +10,7 @@ use rust_decimal::Decimal;
 use serde_json::json;
 
 use super::{CreateError, Payouts};
+use crate::audit::{Actor, Outcome};
 use crate::domain::payout::Approver;
 use crate::domain::payout_csv::{self, RowError};
 use crate::domain::{BatchStatus, Currency, PayoutStatus};
@@ -40,6 +41,7 @@ impl Payouts {
     /// nothing) and stores it sealed; the preparer takes it from there.
     pub async fn create_batch(
         &self,
+        actor: &Actor,
         created_by: &str,
         title: Option<&str>,
         csv: &[u8],
@@ -70,7 +72,10 @@ impl Payouts {
             created_at: now_ms(),
             updated_at: now_ms(),
         };
-        self.store.insert_batch(&row).await?;
+        let details = json!({"items": row.total_items, "bytes": csv.len()});
+        let target = format!("batch:{}", row.id);
+        let audit = self.auditor.draft(actor, "payout_batch.upload", &target, Outcome::Success, details).await?;
+        self.store.insert_batch(&row, audit).await?;
         Ok(row)
     }
 
@@ -97,7 +102,7 @@ impl Payouts {
             let mut prepared = start;
             let mut refused = None;
             for (i, p) in payouts.iter().enumerate().skip(start) {
-                match self.create_linked(&b.created_by, p, None, Some(&b.id)).await {
+                match self.create_linked(&b.created_by, p, None, Some(&b.id), None).await {
                     Ok(_) => {
                         prepared = i + 1;
                         done += 1;
@@ -127,7 +132,7 @@ impl Payouts {
         if self.store.batch_moved(&b.id, BatchStatus::Preparing, BatchStatus::Refused, Some(&text)).await? {
             for p in self.store.payouts_of_batch(&b.id).await? {
                 self.store
-                    .close_unapproved(&p.reference, PayoutStatus::Cancelled, "its batch was refused", None)
+                    .close_unapproved(&p.reference, PayoutStatus::Cancelled, "its batch was refused", None, None)
                     .await?;
             }
         }
@@ -136,7 +141,35 @@ impl Payouts {
 
     /// Approves every item of a batch as one (see `Store::approve_batch`),
     /// after reading each currency's balance.
-    pub async fn approve_batch(&self, id: &str, approver: &Approver) -> Result<BatchApproval, StoreError> {
+    pub async fn approve_batch(
+        &self,
+        actor: &Actor,
+        id: &str,
+        approver: &Approver<'_>,
+    ) -> Result<BatchApproval, StoreError> {
+        let target = format!("batch:{id}");
+        let result = self.approve_batch_audited(actor, id, approver, &target).await?;
+        let denied = match &result {
+            BatchApproval::Done { .. } => None,
+            BatchApproval::Refused(why) => Some(json!({"result": "refused", "reason": why})),
+            BatchApproval::Overdraw { currency, available, held, total } => Some(json!({
+                "result": "short", "currency": currency, "available": available.to_string(),
+                "held": held.to_string(), "amount": total.to_string()
+            })),
+        };
+        if let Some(details) = denied {
+            self.auditor.record(actor, "payout_batch.approve", &target, Outcome::Denied, details).await?;
+        }
+        Ok(result)
+    }
+
+    async fn approve_batch_audited(
+        &self,
+        actor: &Actor,
+        id: &str,
+        approver: &Approver<'_>,
+        target: &str,
+    ) -> Result<BatchApproval, StoreError> {
         let items = self.store.payouts_of_batch(id).await?;
         let mut available = BTreeMap::new();
         for c in items.iter().map(|p| p.currency).collect::<std::collections::BTreeSet<_>>() {
@@ -151,16 +184,24 @@ impl Payouts {
                 }
             }
         }
-        self.store.approve_batch(id, approver, &available).await
+        let audit = self.auditor.draft(actor, "payout_batch.approve", target, Outcome::Success, json!({})).await?;
+        self.store.approve_batch(id, approver, &available, audit).await
     }
 
     /// Rejects a batch awaiting approval, and every item in it.
-    pub async fn reject_batch(&self, id: &str, reason: &str) -> Result<bool, StoreError> {
-        if !self.store.batch_moved(id, BatchStatus::AwaitingApproval, BatchStatus::Rejected, None).await? {
+    pub async fn reject_batch(&self, actor: &Actor, id: &str, reason: &str) -> Result<bool, StoreError> {
+        let details = json!({"reason": reason});
+        let target = format!("batch:{id}");
+        let audit = self.auditor.draft(actor, "payout_batch.reject", &target, Outcome::Success, details).await?;
+        let moved = self
+            .store
+            .batch_moved_audited(id, BatchStatus::AwaitingApproval, BatchStatus::Rejected, None, Some(audit))
+            .await?;
+        if !moved {
             return Ok(false);
         }
         for p in self.store.payouts_of_batch(id).await? {
-            self.reject(&p.reference, reason).await?;
+            self.reject(actor, &p.reference, reason).await?;
         }
         Ok(true)
     }

@@ -20,6 +20,7 @@ use flutterwave::{Client, ErrorKind, Reply};
 use rust_decimal::Decimal;
 use serde_json::json;
 
+use crate::audit::{Actor, Auditor, Outcome};
 use crate::crypto::field::FieldCipher;
 use crate::domain::payout::{
     AccountKind, Approver, Destination, NewPayout, PendingApproval, consent, mask, names_differ,
@@ -43,9 +44,7 @@ pub const DEFAULT_APPROVAL_TTL_MS: i64 = 72 * 3_600_000;
 /// A bank list is fetched again after a day (and served stale if that fails).
 const BANK_LIST_TTL_MS: i64 = 86_400_000;
 /// Setting: above this amount (per currency) a payout needs two approvers.
-pub fn threshold_setting(c: Currency) -> String {
-    format!("payouts.two_approvers_above.{}", c.code())
-}
+pub use crate::store::settings::two_approvers_above as threshold_setting;
 
 #[derive(Debug, Clone)]
 pub struct Payouts {
@@ -60,6 +59,8 @@ pub struct Payouts {
     pub resend_unsent_after_ms: i64,
     /// See [`DEFAULT_LOOKUP_MAX_PAGES`].
     pub lookup_max_pages: u32,
+    /// Each approval, rejection and cancellation commits with its entry.
+    auditor: Auditor,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -109,11 +110,12 @@ impl Payouts {
         self.store.payouts_query(q).await
     }
 
-    pub fn new(store: Store, cipher: FieldCipher, flw: Client) -> Self {
+    pub fn new(store: Store, cipher: FieldCipher, flw: Client, auditor: Auditor) -> Self {
         Payouts {
             store,
             cipher,
             flw,
+            auditor,
             max_amount: Decimal::from(crate::domain::payout::DEFAULT_MAX_PAYOUT),
             approval_ttl_ms: DEFAULT_APPROVAL_TTL_MS,
             resend_unsent_after_ms: DEFAULT_RESEND_UNSENT_AFTER_MS,
@@ -154,8 +156,11 @@ impl Payouts {
 
     /// Checks and quotes a payout, then records it awaiting approval.
     /// Idempotent by reference: the same request returns the same payout.
-    pub async fn create(&self, created_by: &str, p: &NewPayout) -> Result<PayoutRow, CreateError> {
-        self.create_linked(created_by, p, None, None).await
+    /// Records a payout awaiting approval, audited as `actor`'s in the same
+    /// transaction. Idempotent by reference: the same request again returns
+    /// the payout as it is (and records nothing new).
+    pub async fn create(&self, actor: &Actor, created_by: &str, p: &NewPayout) -> Result<PayoutRow, CreateError> {
+        self.create_linked(created_by, p, None, None, Some(actor)).await
     }
 
     /// A failed payout is retried only as a new payout — a new reference,
@@ -163,6 +168,7 @@ impl Payouts {
     /// needs its own approval. Never by sending the old one again.
     pub async fn retry_as_new(
         &self,
+        actor: &Actor,
         created_by: &str,
         reference: &str,
         new_reference: &str,
@@ -195,7 +201,7 @@ impl Payouts {
             beneficiary_id: None,
             meta: old.meta.as_deref().and_then(|m| serde_json::from_str(m).ok()),
         };
-        let row = self.create_linked(created_by, &p, Some(reference), None).await?;
+        let row = self.create_linked(created_by, &p, Some(reference), None, Some(actor)).await?;
         self.store.payout_event(reference, "retried", &format!("as {}", row.reference)).await?;
         Ok(row)
     }
@@ -206,6 +212,7 @@ impl Payouts {
         p: &NewPayout,
         retry_of: Option<&str>,
         batch_id: Option<&str>,
+        by: Option<&Actor>,
     ) -> Result<PayoutRow, CreateError> {
         let fingerprint = fingerprint(p);
         if let Some(existing) = self.store.payout(&p.reference).await? {
@@ -228,9 +235,8 @@ impl Payouts {
             _ => false,
         };
         let fee = self.fee(p.amount, p.currency, d.kind).await?;
-        let threshold =
-            self.store.setting(&threshold_setting(p.currency)).await?.and_then(|t| t.parse::<Decimal>().ok());
-        let needed = if threshold.is_some_and(|t| p.amount > t) { 2 } else { 1 };
+        let two_above = self.store.setting(&threshold_setting(p.currency)).await?;
+        let needed = crate::domain::approval::approvers_needed(p.amount, two_above.as_deref()) as i64;
         let r = &p.reference;
         let now = now_ms();
         let row = PayoutRow {
@@ -269,18 +275,32 @@ impl Payouts {
             flw_status_at: None,
             attention: None,
         };
-        if !self.store.insert_payout(&row).await? {
+        let mut events = Vec::new();
+        if mismatch {
+            events.push(("name_mismatch", "the given name differs from the account's name".to_string()));
+        }
+        if let Some(old) = retry_of {
+            events.push(("retry_of", format!("a new payout retrying {old}")));
+        }
+        let audit = match by {
+            Some(actor) => {
+                let (action, details) = match retry_of {
+                    Some(old) => (
+                        "payout.retry",
+                        json!({"retry_of": old, "amount": p.amount.to_string(), "currency": p.currency}),
+                    ),
+                    None => ("payout.create", json!({"amount": p.amount.to_string(), "currency": p.currency})),
+                };
+                Some(self.auditor.draft(actor, action, &format!("payout:{r}"), Outcome::Success, details).await?)
+            }
+            None => None,
+        };
+        if !self.store.insert_payout(&row, &events, audit).await? {
             // Another request with this reference won the race.
             return match self.store.payout(r).await? {
                 Some(e) if crate::crypto::ct_eq(&e.fingerprint, &row.fingerprint) => Ok(e),
                 _ => Err(CreateError::Conflict),
             };
-        }
-        if mismatch {
-            self.store.payout_event(r, "name_mismatch", "the given name differs from the account's name").await?;
-        }
-        if let Some(old) = retry_of {
-            self.store.payout_event(r, "retry_of", &format!("a new payout retrying {old}")).await?;
         }
         Ok(row)
     }
@@ -331,6 +351,7 @@ impl Payouts {
     /// Saves a beneficiary: checked, resolved and sealed like a payout's destination.
     pub async fn create_beneficiary(
         &self,
+        actor: &Actor,
         created_by: &str,
         req: crate::domain::payout::BeneficiaryRequest,
         currency: Currency,
@@ -354,8 +375,18 @@ impl Payouts {
             created_by: created_by.to_string(),
             created_at: now_ms(),
         };
-        self.store.insert_beneficiary(&row).await?;
+        let details = json!({"country": row.country, "bank_code": row.bank_code, "account": row.account_mask});
+        let target = format!("beneficiary:{id}");
+        let audit = self.auditor.draft(actor, "beneficiary.create", &target, Outcome::Success, details).await?;
+        self.store.insert_beneficiary(&row, audit).await?;
         Ok(BeneficiaryView { name: d.name, resolved_name: resolved, row })
+    }
+
+    /// Deletes a saved beneficiary, audited with it; `false` when there was none.
+    pub async fn delete_beneficiary(&self, actor: &Actor, id: &str) -> Result<bool, StoreError> {
+        let target = format!("beneficiary:{id}");
+        let audit = self.auditor.draft(actor, "beneficiary.delete", &target, Outcome::Success, json!({})).await?;
+        self.store.delete_beneficiary(id, audit).await
     }
 
     /// A saved beneficiary with its names opened (the account stays masked).
@@ -456,38 +487,54 @@ impl Payouts {
     }
 
     /// An approval, under the approval rule; the hold is placed when it completes.
-    pub async fn approve(&self, reference: &str, approver: &Approver) -> Result<ApprovalWrite, StoreError> {
-        let Some(p) = self.store.payout(reference).await? else {
-            return Ok(ApprovalWrite::Refused("no such payout".into()));
-        };
-        let available = match self.flw.balance(p.currency.code()).await {
-            Reply::Ok(b) => b.available_balance.decimal(),
-            _ => {
-                return Ok(ApprovalWrite::Refused(
+    pub async fn approve(
+        &self,
+        actor: &Actor,
+        reference: &str,
+        approver: &Approver<'_>,
+    ) -> Result<ApprovalWrite, StoreError> {
+        let target = format!("payout:{reference}");
+        let written = match self.store.payout(reference).await? {
+            None => ApprovalWrite::Refused("no such payout".into()),
+            Some(p) => match self.flw.balance(p.currency.code()).await {
+                Reply::Ok(b) => {
+                    let audit =
+                        self.auditor.draft(actor, "payout.approve", &target, Outcome::Success, json!({})).await?;
+                    self.store.approve_payout(reference, approver, b.available_balance.decimal(), audit).await?
+                }
+                _ => ApprovalWrite::Refused(
                     "Flutterwave's balance could not be read, so no hold can be placed; try again".into(),
-                ));
-            }
+                ),
+            },
         };
-        self.store.approve_payout(reference, approver, available).await
+        record_refusal(&self.auditor, actor, "payout.approve", &target, &written).await?;
+        Ok(written)
     }
 
     /// An approver refuses a payout, with a reason; the shop hears `payout.failed`.
-    pub async fn reject(&self, reference: &str, reason: &str) -> Result<bool, StoreError> {
+    pub async fn reject(&self, actor: &Actor, reference: &str, reason: &str) -> Result<bool, StoreError> {
         let Some(p) = self.store.payout(reference).await? else { return Ok(false) };
         let n = note(&p, PayoutStatus::Rejected, Some(reason));
-        self.store.close_unapproved(reference, PayoutStatus::Rejected, reason, Some(n)).await
+        let details = json!({"reason": reason});
+        let target = format!("payout:{reference}");
+        let audit = self.auditor.draft(actor, "payout.reject", &target, Outcome::Success, details).await?;
+        self.store.close_unapproved(reference, PayoutStatus::Rejected, reason, Some(n), Some(audit)).await
     }
 
     /// The creator withdraws a payout before approval.
-    pub async fn cancel(&self, reference: &str) -> Result<bool, StoreError> {
-        self.store.close_unapproved(reference, PayoutStatus::Cancelled, "cancelled before approval", None).await
+    pub async fn cancel(&self, actor: &Actor, reference: &str) -> Result<bool, StoreError> {
+        let target = format!("payout:{reference}");
+        let audit = self.auditor.draft(actor, "payout.cancel", &target, Outcome::Success, json!({})).await?;
+        self.store
+            .close_unapproved(reference, PayoutStatus::Cancelled, "cancelled before approval", None, Some(audit))
+            .await
     }
 
     /// Payouts not approved in time expire.
     pub async fn expire_unapproved(&self, now: i64) -> Result<usize, StoreError> {
         let due = self.store.payouts_unapproved_expired(now, 200).await?;
         for r in &due {
-            self.store.close_unapproved(r, PayoutStatus::Expired, "not approved in time", None).await?;
+            self.store.close_unapproved(r, PayoutStatus::Expired, "not approved in time", None, None).await?;
         }
         Ok(due.len())
     }
@@ -502,7 +549,7 @@ impl Payouts {
                 status: p.status,
                 created_by: &p.created_by,
                 approved_by: &approvers,
-                needed: usize::try_from(p.approvals_needed).unwrap_or(1),
+                needed: crate::domain::approval::needed_from_stored(p.approvals_needed),
             };
             let Some(approved) = consent(&pending) else {
                 tracing::error!(reference = %p.reference, "a queued payout without the approvals the rule needs was not sent");
@@ -735,4 +782,24 @@ fn note(p: &PayoutRow, status: PayoutStatus, message: Option<&str>) -> Notificat
         payload: json!({"event": event, "reference": p.reference, "status": status, "amount": p.amount.to_string(),
                         "currency": p.currency, "fee": p.fee.to_string(), "message": message}),
     }
+}
+
+/// A refused or short approval changes nothing; it is recorded as denied, with why.
+pub(crate) async fn record_refusal<K>(
+    auditor: &Auditor,
+    actor: &Actor,
+    action: &str,
+    target: &str,
+    written: &crate::store::Written<K>,
+) -> Result<(), StoreError> {
+    use crate::store::Written;
+    let details = match written {
+        Written::Refused(why) => json!({"result": "refused", "reason": why}),
+        Written::Short { available, held, amount } => json!({
+            "result": "short", "available": available.to_string(), "held": held.to_string(), "amount": amount.to_string()
+        }),
+        Written::Queued(_) | Written::Recorded { .. } => return Ok(()),
+    };
+    auditor.record(actor, action, target, Outcome::Denied, details).await?;
+    Ok(())
 }

@@ -78,7 +78,7 @@ pub async fn serve_redirect(listener: TcpListener, public_url: url::Url, shutdow
             if let Ok(v) = http::HeaderValue::from_str(&format!("{origin}{path}")) {
                 res.headers_mut().insert(http::header::LOCATION, v);
             }
-            crate::http::edge::secure_headers(res.headers_mut());
+            secure_headers(res.headers_mut());
             res
         }
     });
@@ -252,4 +252,35 @@ where
             }
         }
     }
+}
+
+/// The hardening headers, set on every response (pages, JSON, errors, 404s).
+pub fn secure_headers(h: &mut http::HeaderMap) {
+    let set = |h: &mut http::HeaderMap, name: &'static str, value: &'static str| {
+        h.insert(http::HeaderName::from_static(name), http::HeaderValue::from_static(value));
+    };
+    set(h, "strict-transport-security", "max-age=63072000; includeSubDomains");
+    // The checklist: "no-cache and no-store instead of private".
+    set(h, "cache-control", "no-store, no-cache, must-revalidate, max-age=0");
+    set(h, "pragma", "no-cache");
+    set(h, "expires", "0");
+    set(
+        h,
+        "content-security-policy",
+        "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; \
+         base-uri 'none'; object-src 'none'",
+    );
+    set(h, "x-content-type-options", "nosniff");
+    set(h, "x-frame-options", "DENY");
+    set(h, "referrer-policy", "no-referrer");
+    set(
+        h,
+        "permissions-policy",
+        "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), microphone=(), \
+         payment=(), usb=(), browsing-topics=()",
+    );
+    set(h, "cross-origin-opener-policy", "same-origin");
+    set(h, "cross-origin-resource-policy", "same-origin");
+    h.remove(http::header::SERVER);
+    h.remove(http::HeaderName::from_static("x-powered-by"));
 }

@@ -31,7 +31,9 @@ fn row(r: &sqlx::any::AnyRow) -> Result<ApiKeyRow, sqlx::Error> {
 }
 
 impl Store {
-    pub async fn insert_api_key(&self, k: &ApiKeyRow) -> Result<(), StoreError> {
+    /// Inserts a key and writes `audit` in the same transaction.
+    pub async fn insert_api_key(&self, k: &ApiKeyRow, audit: super::AuditDraft) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO api_keys (id, key_hash, name, scopes, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
         )
@@ -41,8 +43,10 @@ impl Store {
         .bind(&k.scopes)
         .bind(&k.created_by)
         .bind(k.created_at)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
+        audit.append_in(&mut tx, self.backend()).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -84,13 +88,21 @@ impl Store {
         Ok((rows.iter().map(row).collect::<Result<_, _>>()?, total))
     }
 
-    pub async fn revoke_api_key(&self, id: &str) -> Result<bool, StoreError> {
+    /// Revokes a key and writes `audit` in the same transaction; `false` (and
+    /// no entry) when there was no such key or it was revoked already.
+    pub async fn revoke_api_key(&self, id: &str, audit: super::AuditDraft) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
         let r = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
             .bind(now_ms())
             .bind(id)
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await?;
-        Ok(r.rows_affected() == 1)
+        if r.rows_affected() != 1 {
+            return Ok(false);
+        }
+        audit.append_in(&mut tx, self.backend()).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     pub async fn touch_api_key(&self, id: &str) -> Result<(), StoreError> {

@@ -63,21 +63,60 @@ macro_rules! select_audit {
     };
 }
 
-impl Store {
-    /// Appends `entry` after the current last one. `seal(entry)` receives the
-    /// entry with `seq` and `prev_hash` filled in and returns its hash.
-    pub async fn append_audit(
-        &self,
-        mut entry: AuditEntry,
+/// An audit entry ready to be written in the transaction of the change it
+/// records: a crash or an error anywhere before the commit loses both, never
+/// one. Made by `audit::Auditor::draft` (which seals with the audit key).
+pub struct AuditDraft {
+    entry: AuditEntry,
+    genesis: (i64, String),
+    seal: Box<dyn FnOnce(&AuditEntry) -> String + Send + Sync>,
+}
+
+impl std::fmt::Debug for AuditDraft {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditDraft").field("action", &self.entry.action).field("target", &self.entry.target).finish()
+    }
+}
+
+impl AuditDraft {
+    pub fn new(
+        entry: AuditEntry,
         genesis: (i64, String),
-        seal: impl FnOnce(&AuditEntry) -> String,
+        seal: impl FnOnce(&AuditEntry) -> String + Send + Sync + 'static,
+    ) -> Self {
+        AuditDraft { entry, genesis, seal: Box::new(seal) }
+    }
+
+    pub fn action(&self) -> &str {
+        &self.entry.action
+    }
+
+    /// Adds what only the write itself knows (its result) to the details.
+    pub fn with_details(mut self, more: serde_json::Value) -> Self {
+        let mut details: serde_json::Value = serde_json::from_str(&self.entry.details).unwrap_or_default();
+        match (&mut details, more) {
+            (serde_json::Value::Object(d), serde_json::Value::Object(m)) => d.extend(m),
+            (d, m) => *d = m,
+        }
+        self.entry.details = details.to_string();
+        self
+    }
+
+    /// Appends the entry after the current last one, inside `tx`. The chain's
+    /// lock (SQLite's write lock, an advisory lock on PostgreSQL) is taken
+    /// here, after the change's own row locks: always in that order, so two
+    /// audited changes cannot deadlock.
+    pub async fn append_in(
+        self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        backend: Backend,
     ) -> Result<i64, StoreError> {
-        let mut tx = self.begin_write().await?;
-        if self.backend() == Backend::Postgres {
-            sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(PG_AUDIT_LOCK).execute(&mut *tx).await?;
+        let AuditDraft { mut entry, genesis, seal } = self;
+        if backend == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(PG_AUDIT_LOCK).execute(&mut **tx).await?;
         }
         let last: Option<(i64, String)> = sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut **tx)
             .await?;
         let (prev_seq, prev_hash) = last.unwrap_or(genesis);
         entry.seq = prev_seq + 1;
@@ -99,10 +138,47 @@ impl Store {
         .bind(&entry.details)
         .bind(&entry.prev_hash)
         .bind(&entry.hash)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
-        tx.commit().await?;
+        failpoint::after_append(&entry.action)?;
         Ok(entry.seq)
+    }
+}
+
+/// A fault a test can place right after an audit entry is written and before
+/// its transaction commits, to prove the change and its entry commit together
+/// (`tests/audit_atomic.rs`). Only Rust code can arm it; nothing armed, it is
+/// one uncontended lock per audited change.
+#[doc(hidden)]
+pub mod failpoint {
+    use std::sync::Mutex;
+
+    static ARMED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+    /// The next append of an entry with this action fails (once).
+    pub fn fail_after_append(action: &str) {
+        ARMED.lock().unwrap_or_else(|e| e.into_inner()).push(action.to_string());
+    }
+
+    pub(super) fn after_append(action: &str) -> Result<(), super::StoreError> {
+        let mut armed = ARMED.lock().unwrap_or_else(|e| e.into_inner());
+        match armed.iter().position(|a| a == action) {
+            Some(i) => {
+                armed.remove(i);
+                Err(super::StoreError::Db(sqlx::Error::Protocol(format!("injected failure after the {action} entry"))))
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+impl Store {
+    /// Appends an entry on its own (events with no other change: a sign-in, a read).
+    pub async fn append_audit(&self, draft: AuditDraft) -> Result<i64, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let seq = draft.append_in(&mut tx, self.backend()).await?;
+        tx.commit().await?;
+        Ok(seq)
     }
 
     /// Entries in chain order, `limit` at a time after `after_seq`.

@@ -67,7 +67,9 @@ pub enum BatchApproval {
 }
 
 impl Store {
-    pub async fn insert_batch(&self, b: &BatchRow) -> Result<(), StoreError> {
+    /// Inserts a batch with the uploader's audit entry, in one transaction.
+    pub async fn insert_batch(&self, b: &BatchRow, audit: super::AuditDraft) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO payout_batches (id, title, created_by, status, csv_enc, total_items, prepared, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $7)",
@@ -79,8 +81,10 @@ impl Store {
         .bind(&b.csv_enc)
         .bind(b.total_items)
         .bind(b.created_at)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
+        audit.append_in(&mut tx, self.backend()).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -117,6 +121,19 @@ impl Store {
         to: BatchStatus,
         errors: Option<&str>,
     ) -> Result<bool, StoreError> {
+        self.batch_moved_audited(id, from, to, errors, None).await
+    }
+
+    /// The same move, with the audit entry of whoever made it in its transaction.
+    pub async fn batch_moved_audited(
+        &self,
+        id: &str,
+        from: BatchStatus,
+        to: BatchStatus,
+        errors: Option<&str>,
+        audit: Option<super::AuditDraft>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
         let r = sqlx::query(
             "UPDATE payout_batches SET status = $1, errors = COALESCE($2, errors), updated_at = $3 WHERE id = $4 AND status = $5",
         )
@@ -125,9 +142,16 @@ impl Store {
         .bind(now_ms())
         .bind(id)
         .bind(from.as_str())
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
-        Ok(r.rows_affected() == 1)
+        if r.rows_affected() != 1 {
+            return Ok(false);
+        }
+        if let Some(a) = audit {
+            a.append_in(&mut tx, self.backend()).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
     }
 
     pub async fn payouts_of_batch(&self, id: &str) -> Result<Vec<PayoutRow>, StoreError> {
@@ -145,8 +169,9 @@ impl Store {
     pub async fn approve_batch(
         &self,
         id: &str,
-        approver: &Approver,
+        approver: &Approver<'_>,
         available: &std::collections::BTreeMap<Currency, Decimal>,
+        audit: super::AuditDraft,
     ) -> Result<BatchApproval, StoreError> {
         let mut tx = self.begin_write().await?;
         let lock = match self.backend() {
@@ -183,7 +208,7 @@ impl Store {
                 status: p.status,
                 created_by: &p.created_by,
                 approved_by: &approved_by,
-                needed: usize::try_from(p.approvals_needed).unwrap_or(1),
+                needed: crate::domain::approval::needed_from_stored(p.approvals_needed),
             };
             match approve(&pending, approver) {
                 Approval::Refused(why) => return Ok(BatchApproval::Refused(format!("{}: {why}", p.reference))),
@@ -208,7 +233,7 @@ impl Store {
         for (p, completes) in &decisions {
             sqlx::query("INSERT INTO payout_approvals (reference, user_id, at) VALUES ($1, $2, $3)")
                 .bind(&p.reference)
-                .bind(&approver.user_id)
+                .bind(approver.user_id())
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
@@ -223,7 +248,7 @@ impl Store {
                 .await?;
                 queued += 1;
             }
-            let detail = format!("by user:{} with the batch {id}", approver.user_id);
+            let detail = format!("by user:{} with the batch {id}", approver.user_id());
             event(&mut tx, &p.reference, "approved", &detail).await?;
         }
         let still_awaiting = decisions.len() - queued;
@@ -234,6 +259,8 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
+        let details = serde_json::json!({"result": "done", "queued": queued, "still_awaiting": still_awaiting});
+        audit.with_details(details).append_in(&mut tx, self.backend()).await?;
         tx.commit().await?;
         Ok(BatchApproval::Done { queued, still_awaiting })
     }

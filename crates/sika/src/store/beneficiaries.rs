@@ -50,7 +50,9 @@ macro_rules! select_beneficiaries {
 }
 
 impl Store {
-    pub async fn insert_beneficiary(&self, b: &BeneficiaryRow) -> Result<(), StoreError> {
+    /// Saves a beneficiary with its audit entry, in one transaction.
+    pub async fn insert_beneficiary(&self, b: &BeneficiaryRow, audit: super::AuditDraft) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO beneficiaries (id, country, bank_code, bank_name, kind, branch_code, account_enc, account_mask, \
              name_enc, resolved_name_enc, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
@@ -67,8 +69,10 @@ impl Store {
         .bind(&b.resolved_name_enc)
         .bind(&b.created_by)
         .bind(b.created_at)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
+        audit.append_in(&mut tx, self.backend()).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -90,12 +94,20 @@ impl Store {
     }
 
     /// Deletes a beneficiary (kept for the payouts that name it, no longer usable).
-    pub async fn delete_beneficiary(&self, id: &str) -> Result<bool, StoreError> {
+    /// Deletes a saved beneficiary with its audit entry, in one transaction
+    /// (`false`, and no entry, when there was none to delete).
+    pub async fn delete_beneficiary(&self, id: &str, audit: super::AuditDraft) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
         let r = sqlx::query("UPDATE beneficiaries SET deleted_at = $1 WHERE id = $2 AND deleted_at IS NULL")
             .bind(now_ms())
             .bind(id)
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await?;
-        Ok(r.rows_affected() == 1)
+        if r.rows_affected() != 1 {
+            return Ok(false);
+        }
+        audit.append_in(&mut tx, self.backend()).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 }

@@ -7,10 +7,10 @@
 use rust_decimal::Decimal;
 use sqlx::Row as _;
 
-use super::payouts::{held_in, lock_holds};
+use super::payouts::held_in;
 use super::timeline::Timeline;
 use super::{Backend, CardRow, Store, StoreError, decode, now_ms};
-use crate::domain::card::{FundingApproval, FundingApproved, PendingFunding, approve_funding};
+use crate::domain::card::{CardFundings, FundingApproved};
 use crate::domain::{Currency, FundingKind, FundingStatus, approval::Approver};
 
 #[derive(Debug, Clone)]
@@ -68,22 +68,71 @@ fn row(r: &sqlx::any::AnyRow) -> Result<FundingRow, sqlx::Error> {
     })
 }
 
-/// What recording an approval of a funding did.
-#[derive(Debug)]
-pub enum FundingWrite {
-    Recorded {
-        still_needed: usize,
-    },
-    /// Complete: queued to be sent (a load or funding with its hold).
-    Queued(FundingApproved),
-    Refused(String),
-    /// The wallet (load, fund) or the card (withdraw) does not have it:
-    /// available, already held, this amount.
-    Short {
-        available: Decimal,
-        held: Decimal,
-        amount: Decimal,
-    },
+/// What recording an approval of a funding did: `Short` when the wallet
+/// (load, fund) or the card (withdraw) does not have it.
+pub type FundingWrite = super::Written<CardFundings>;
+
+impl super::approvals::ApprovalTable for CardFundings {
+    type Row = FundingRow;
+    const APPROVALS: &'static str = "card_funding_approvals";
+    const MISSING: &'static str = "no such funding";
+
+    async fn lock(tx: &mut super::Tx, backend: Backend, reference: &str) -> Result<Option<FundingRow>, StoreError> {
+        let select = match backend {
+            Backend::Postgres => select_fundings!("WHERE reference = $1 FOR UPDATE"),
+            Backend::Sqlite => select_fundings!("WHERE reference = $1"),
+        };
+        Ok(sqlx::query(select).bind(reference).fetch_optional(&mut **tx).await?.as_ref().map(row).transpose()?)
+    }
+
+    fn facts(f: &FundingRow) -> (FundingStatus, super::approvals::Facts) {
+        let facts = super::approvals::Facts {
+            created_by: f.created_by.clone(),
+            approvals_needed: f.approvals_needed,
+            currency: f.currency,
+            amount: f.amount,
+        };
+        (f.status, facts)
+    }
+
+    /// A load or funding takes from the wallet (holds shared with payouts);
+    /// a withdrawal from the card (approved withdrawals not yet made).
+    async fn held(tx: &mut super::Tx, backend: Backend, f: &FundingRow) -> Result<Decimal, StoreError> {
+        if f.kind.debits_wallet() {
+            held_in(tx, f.currency).await
+        } else {
+            withdrawals_in_flight(tx, backend, &f.card_reference).await
+        }
+    }
+
+    fn hold(f: &FundingRow) -> Decimal {
+        if f.kind.debits_wallet() { f.amount } else { Decimal::ZERO }
+    }
+
+    async fn queue(tx: &mut super::Tx, f: &FundingRow, hold: Decimal) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE card_fundings SET status = 'queued', hold = $1, updated_at = $2 \
+             WHERE reference = $3 AND status = 'awaiting_approval'",
+        )
+        .bind(hold.to_string())
+        .bind(now_ms())
+        .bind(&f.reference)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn event(tx: &mut super::Tx, f: &FundingRow, approver: &str, queued: bool) -> Result<(), StoreError> {
+        let detail = match queued {
+            true if f.kind.debits_wallet() => format!(
+                "{} {} approved by user:{approver}; {} {} held on the wallet",
+                f.kind, f.reference, f.amount, f.currency
+            ),
+            true => format!("{} {} approved by user:{approver}", f.kind, f.reference),
+            false => format!("{} {} approved by user:{approver}; another approver is needed", f.kind, f.reference),
+        };
+        card_event(tx, &f.card_reference, "approved", &detail).await
+    }
 }
 
 async fn card_event(
@@ -136,13 +185,18 @@ async fn withdrawals_in_flight(
     .bind(card)
     .fetch_all(&mut **tx)
     .await?;
-    Ok(amounts.iter().filter_map(|a| a.parse::<Decimal>().ok()).sum())
+    super::sum_amounts("the card's withdrawals in flight", &amounts)
 }
 
 impl Store {
     /// A new card awaiting approval with its first load, in one transaction;
     /// `false` when the reference exists.
-    pub async fn insert_card_with_load(&self, card: &CardRow, load: &FundingRow) -> Result<bool, StoreError> {
+    pub async fn insert_card_with_load(
+        &self,
+        card: &CardRow,
+        load: &FundingRow,
+        audit: super::AuditDraft,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
         let r = sqlx::query(
             "INSERT INTO cards (reference, fingerprint, status, currency, amount, name_on_card, holder_enc, api_key_id, \
@@ -166,18 +220,20 @@ impl Store {
         }
         let detail = format!("asked for, with a first load of {} {} awaiting approval", load.amount, load.currency);
         card_event(&mut tx, &card.reference, "requested", &detail).await?;
+        audit.append_in(&mut tx, self.backend()).await?;
         tx.commit().await?;
         Ok(true)
     }
 
     /// A funding or withdrawal awaiting approval; `false` when the reference exists.
-    pub async fn insert_funding(&self, f: &FundingRow) -> Result<bool, StoreError> {
+    pub async fn insert_funding(&self, f: &FundingRow, audit: super::AuditDraft) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
         if !insert(&mut tx, f).await? {
             return Ok(false);
         }
         let detail = format!("{} of {} {} ({}) awaiting approval", f.kind, f.amount, f.currency, f.reference);
         card_event(&mut tx, &f.card_reference, "requested", &detail).await?;
+        audit.append_in(&mut tx, self.backend()).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -219,89 +275,29 @@ impl Store {
             .await?)
     }
 
-    /// Records an approval under the rule, inside one transaction that locks
-    /// the funding (and the currency's holds, shared with payouts). When it
-    /// completes, a load or funding must fit in `available` (the wallet's
-    /// available balance, read just before) less what is held already; a
-    /// withdrawal must fit in `available` (the card's balance, read just
-    /// before) less the approved withdrawals of that card not yet made.
+    /// Records an approval (`approve_outgoing`). A load or funding must fit
+    /// in `available` (the wallet's available balance, read just before) less
+    /// what is held already; a withdrawal in `available` (the card's balance,
+    /// read just before) less the approved withdrawals of that card not yet
+    /// made. `audit` commits with it.
     pub async fn approve_card_funding(
         &self,
         reference: &str,
-        approver: &Approver,
+        approver: &Approver<'_>,
         available: Decimal,
+        audit: super::AuditDraft,
     ) -> Result<FundingWrite, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let select = match self.backend() {
-            Backend::Postgres => select_fundings!("WHERE reference = $1 FOR UPDATE"),
-            Backend::Sqlite => select_fundings!("WHERE reference = $1"),
-        };
-        let Some(f) =
-            sqlx::query(select).bind(reference).fetch_optional(&mut *tx).await?.as_ref().map(row).transpose()?
-        else {
-            return Ok(FundingWrite::Refused("no such funding".into()));
-        };
-        lock_holds(&mut tx, self.backend(), f.currency).await?;
-        let approved_by: Vec<String> =
-            sqlx::query_scalar("SELECT user_id FROM card_funding_approvals WHERE reference = $1")
-                .bind(reference)
-                .fetch_all(&mut *tx)
-                .await?;
-        let pending = PendingFunding {
-            reference,
-            status: f.status,
-            created_by: &f.created_by,
-            approved_by: &approved_by,
-            needed: usize::try_from(f.approvals_needed).unwrap_or(1),
-        };
-        let write = match approve_funding(&pending, approver) {
-            FundingApproval::Refused(why) => return Ok(FundingWrite::Refused(why.into())),
-            FundingApproval::Recorded { still_needed } => FundingWrite::Recorded { still_needed },
-            FundingApproval::Complete(approved) => {
-                let held = if f.kind.debits_wallet() {
-                    held_in(&mut tx, f.currency).await?
-                } else {
-                    withdrawals_in_flight(&mut tx, self.backend(), &f.card_reference).await?
-                };
-                if held + f.amount > available {
-                    return Ok(FundingWrite::Short { available, held, amount: f.amount });
-                }
-                let hold = if f.kind.debits_wallet() { f.amount } else { Decimal::ZERO };
-                sqlx::query(
-                    "UPDATE card_fundings SET status = 'queued', hold = $1, updated_at = $2 \
-                     WHERE reference = $3 AND status = 'awaiting_approval'",
-                )
-                .bind(hold.to_string())
-                .bind(now_ms())
-                .bind(reference)
-                .execute(&mut *tx)
-                .await?;
-                FundingWrite::Queued(approved)
-            }
-        };
-        sqlx::query("INSERT INTO card_funding_approvals (reference, user_id, at) VALUES ($1, $2, $3)")
-            .bind(reference)
-            .bind(&approver.user_id)
-            .bind(now_ms())
-            .execute(&mut *tx)
-            .await?;
-        let detail = match &write {
-            FundingWrite::Queued(_) if f.kind.debits_wallet() => format!(
-                "{} {} approved by user:{}; {} {} held on the wallet",
-                f.kind, f.reference, approver.user_id, f.amount, f.currency
-            ),
-            FundingWrite::Queued(_) => format!("{} {} approved by user:{}", f.kind, f.reference, approver.user_id),
-            _ => {
-                format!("{} {} approved by user:{}; another approver is needed", f.kind, f.reference, approver.user_id)
-            }
-        };
-        card_event(&mut tx, &f.card_reference, "approved", &detail).await?;
-        tx.commit().await?;
-        Ok(write)
+        self.approve_outgoing::<CardFundings>(reference, approver, available, audit).await
     }
 
     /// awaiting_approval → rejected | expired; a refused first load fails its card.
-    pub async fn close_funding(&self, reference: &str, to: FundingStatus, reason: &str) -> Result<bool, StoreError> {
+    pub async fn close_funding(
+        &self,
+        reference: &str,
+        to: FundingStatus,
+        reason: &str,
+        audit: Option<super::AuditDraft>,
+    ) -> Result<bool, StoreError> {
         if !matches!(to, FundingStatus::Rejected | FundingStatus::Expired) {
             return Ok(false);
         }
@@ -341,6 +337,9 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             card_event(&mut tx, &f.card_reference, "failed", "nothing was created at Flutterwave").await?;
+        }
+        if let Some(a) = audit {
+            a.append_in(&mut tx, self.backend()).await?;
         }
         tx.commit().await?;
         Ok(true)

@@ -136,7 +136,11 @@ pub struct Notification {
 
 impl Store {
     /// Inserts a checkout unless its reference exists; `false` when it did.
-    pub async fn insert_checkout(&self, c: &CheckoutRow) -> Result<bool, StoreError> {
+    /// Inserts a checkout unless its reference exists (`false` then), with
+    /// its first timeline line and, for a payment link made in the console,
+    /// its maker's audit entry, in one transaction.
+    pub async fn insert_checkout(&self, c: &CheckoutRow, audit: Option<super::AuditDraft>) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
         let r = sqlx::query(
             "INSERT INTO checkouts (reference, fingerprint, amount, currency, email_enc, name_enc, phone_enc, redirect_url, \
              status, api_key_id, created_at, updated_at, next_check_at, email_index, description, link_expires_at) \
@@ -157,12 +161,17 @@ impl Store {
         .bind(&c.email_index)
         .bind(&c.description)
         .bind(c.link_expires_at)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
-        if r.rows_affected() == 1 {
-            self.checkout_event(&c.reference, "created", "").await?;
+        if r.rows_affected() != 1 {
+            return Ok(false);
         }
-        Ok(r.rows_affected() == 1)
+        insert_event(&mut tx, &c.reference, "created", "").await?;
+        if let Some(a) = audit {
+            a.append_in(&mut tx, self.backend()).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
     }
 
     pub async fn checkout(&self, reference: &str) -> Result<Option<CheckoutRow>, StoreError> {
@@ -709,6 +718,7 @@ impl Store {
         amount: Decimal,
         comment: &str,
         requested_by: &str,
+        audit: Option<super::AuditDraft>,
     ) -> Result<Result<RefundRow, RefundRefusal>, StoreError> {
         let mut tx = self.begin_write().await?;
         let lock = match self.backend() {
@@ -762,6 +772,9 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         insert_event(&mut tx, reference, "refund_requested", &amount.to_string()).await?;
+        if let Some(a) = audit {
+            a.append_in(&mut tx, self.backend()).await?;
+        }
         tx.commit().await?;
         Ok(Ok(r))
     }
@@ -881,7 +894,7 @@ async fn held_refunds(tx: &mut sqlx::Transaction<'static, sqlx::Any>, reference:
             .bind(reference)
             .fetch_all(&mut **tx)
             .await?;
-    Ok(amounts.iter().filter_map(|a| a.parse::<Decimal>().ok()).sum())
+    super::sum_amounts("the checkout's refunds", &amounts)
 }
 
 /// Which checkouts a list shows: every filter optional, newest first.

@@ -5,6 +5,7 @@
 //! need different DDL, the migrations come in one file per dialect.
 
 mod api_keys;
+mod approvals;
 mod audit;
 mod batches;
 mod beneficiaries;
@@ -19,19 +20,21 @@ mod migrations;
 mod overview;
 mod payouts;
 mod sessions;
-mod settings;
+pub mod settings;
 mod timeline;
 mod users;
 
 use std::time::Duration;
 
+use rust_decimal::Decimal;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor as _};
 
 use crate::secret::Secret;
 
 pub use api_keys::ApiKeyRow;
-pub use audit::{AuditEntry, AuditFilter};
+pub use approvals::Written;
+pub use audit::{AuditDraft, AuditEntry, AuditFilter, failpoint as audit_failpoint};
 pub use batches::{BatchApproval, BatchRow};
 pub use beneficiaries::BeneficiaryRow;
 pub use budget::{Ledger, cost as budget_cost};
@@ -222,6 +225,26 @@ pub(crate) fn decode<T>(
     use sqlx::Row as _;
     let text: String = r.try_get(column)?;
     parse(&text).ok_or_else(|| sqlx::Error::Decode(format!("{column}: unexpected value {text:?}").into()))
+}
+
+/// A write transaction (`Store::begin_write`), for changes made together.
+pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
+
+/// Adds stored amounts for a money decision (holds, refunds, balances). An
+/// amount that does not read is an error that stops the decision: counting it
+/// as zero would let a hold vanish and the wallet be overdrawn.
+pub(crate) fn sum_amounts<'a>(
+    what: &str,
+    amounts: impl IntoIterator<Item = &'a String>,
+) -> Result<Decimal, StoreError> {
+    let mut total = Decimal::ZERO;
+    for a in amounts {
+        let v = a
+            .parse::<Decimal>()
+            .map_err(|_| sqlx::Error::Decode(format!("{what}: an amount that does not read: {a:?}").into()))?;
+        total = total.checked_add(v).ok_or_else(|| sqlx::Error::Decode(format!("{what}: the sum overflows").into()))?;
+    }
+    Ok(total)
 }
 
 /// Milliseconds since the Unix epoch, the one time format stored.

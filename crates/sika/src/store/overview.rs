@@ -33,8 +33,21 @@ pub struct Health {
     pub attempts: (i64, i64),
 }
 
-fn decimal(s: &str) -> Option<Decimal> {
-    s.parse().ok()
+// The overview's sums fail loudly: a row skipped would show less money than there is.
+fn corrupt(what: String) -> StoreError {
+    StoreError::Db(sqlx::Error::Decode(what.into()))
+}
+
+fn decimal(s: &str) -> Result<Decimal, StoreError> {
+    s.parse().map_err(|_| corrupt(format!("an amount that does not read: {s:?}")))
+}
+
+fn currency(s: &str) -> Result<Currency, StoreError> {
+    Currency::parse(s).ok_or_else(|| corrupt(format!("a currency Sika does not know: {s:?}")))
+}
+
+fn status(s: &str) -> Result<CheckoutStatus, StoreError> {
+    CheckoutStatus::parse(s).ok_or_else(|| corrupt(format!("a checkout status Sika does not know: {s:?}")))
 }
 
 impl Store {
@@ -65,19 +78,23 @@ impl Store {
         )
         .fetch_all(self.pool())
         .await?;
-        let counted = |rows: Vec<(String, String, i64)>| {
-            rows.into_iter()
-                .filter_map(|(c, s, n)| Some((Currency::parse(&c)?, CheckoutStatus::parse(&s)?, n)))
-                .collect::<Vec<_>>()
+        let counted = |rows: Vec<(String, String, i64)>| -> Result<Vec<_>, StoreError> {
+            rows.into_iter().map(|(c, s, n)| Ok((currency(&c)?, status(&s)?, n))).collect()
         };
         Ok(Figures {
             paid: paid
                 .into_iter()
-                .filter_map(|(c, a, at)| Some((Currency::parse(&c)?, decimal(a.as_deref()?)?, at)))
-                .collect(),
-            created: counted(created),
-            refunded: refunded.into_iter().filter_map(|(c, a)| Some((Currency::parse(&c)?, decimal(&a)?))).collect(),
-            open: counted(open),
+                .map(|(c, a, at)| {
+                    let a = a.ok_or_else(|| corrupt(format!("a paid checkout without a paid amount ({c})")))?;
+                    Ok((currency(&c)?, decimal(&a)?, at))
+                })
+                .collect::<Result<_, StoreError>>()?,
+            created: counted(created)?,
+            refunded: refunded
+                .into_iter()
+                .map(|(c, a)| Ok((currency(&c)?, decimal(&a)?)))
+                .collect::<Result<_, StoreError>>()?,
+            open: counted(open)?,
         })
     }
 

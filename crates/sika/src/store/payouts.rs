@@ -11,7 +11,7 @@ use super::checkouts::{Notification, insert_outbox};
 use super::list_query::{Value, Where, contains_pattern};
 use super::timeline::Timeline;
 use super::{Backend, Store, StoreError, decode, now_ms};
-use crate::domain::payout::{AccountKind, Approval, Approved, Approver, PendingApproval, approve};
+use crate::domain::payout::{AccountKind, Approved, Approver, Payouts};
 use crate::domain::{Currency, PayoutStatus};
 
 #[derive(Debug, Clone)]
@@ -118,17 +118,60 @@ pub(super) fn row(r: &sqlx::any::AnyRow) -> Result<PayoutRow, sqlx::Error> {
     })
 }
 
-/// What recording an approval did.
-#[derive(Debug, Clone)]
-pub enum ApprovalWrite {
-    /// Recorded; this many more approvers are needed.
-    Recorded { still_needed: usize },
-    /// Complete: the payout is queued for dispatch with its hold.
-    Queued(Approved),
-    /// The rule refused it.
-    Refused(String),
-    /// The hold would overdraw the balance: available, already held, this payout's total.
-    Overdraw { available: Decimal, held: Decimal, total: Decimal },
+/// What recording an approval of a payout did.
+pub type ApprovalWrite = super::Written<Payouts>;
+
+impl super::approvals::ApprovalTable for Payouts {
+    type Row = PayoutRow;
+    const APPROVALS: &'static str = "payout_approvals";
+    const MISSING: &'static str = "no such payout";
+
+    async fn lock(tx: &mut super::Tx, backend: Backend, reference: &str) -> Result<Option<PayoutRow>, StoreError> {
+        let select = match backend {
+            Backend::Postgres => select_payouts!("WHERE reference = $1 FOR UPDATE"),
+            Backend::Sqlite => select_payouts!("WHERE reference = $1"),
+        };
+        Ok(sqlx::query(select).bind(reference).fetch_optional(&mut **tx).await?.as_ref().map(row).transpose()?)
+    }
+
+    fn facts(p: &PayoutRow) -> (PayoutStatus, super::approvals::Facts) {
+        let facts = super::approvals::Facts {
+            created_by: p.created_by.clone(),
+            approvals_needed: p.approvals_needed,
+            currency: p.currency,
+            amount: p.total(),
+        };
+        (p.status, facts)
+    }
+
+    async fn held(tx: &mut super::Tx, _: Backend, p: &PayoutRow) -> Result<Decimal, StoreError> {
+        held_in(tx, p.currency).await
+    }
+
+    fn hold(p: &PayoutRow) -> Decimal {
+        p.total()
+    }
+
+    async fn queue(tx: &mut super::Tx, p: &PayoutRow, hold: Decimal) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE payouts SET status = 'queued', hold = $1, updated_at = $2 WHERE reference = $3 AND status = 'awaiting_approval'",
+        )
+        .bind(hold.to_string())
+        .bind(now_ms())
+        .bind(&p.reference)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn event(tx: &mut super::Tx, p: &PayoutRow, approver: &str, queued: bool) -> Result<(), StoreError> {
+        let detail = if queued {
+            format!("by user:{approver}; queued with a hold of {} {}", p.total(), p.currency)
+        } else {
+            format!("by user:{approver}; another approver is needed")
+        };
+        event(tx, &p.reference, "approved", &detail).await
+    }
 }
 
 /// Takes the currency's hold lock for the rest of `tx`: whoever places a hold
@@ -175,7 +218,7 @@ pub(super) async fn held_in(
     .bind(currency.code())
     .fetch_all(&mut **tx)
     .await?;
-    Ok(holds.iter().chain(&cards).filter_map(|h| h.parse::<Decimal>().ok()).sum())
+    super::sum_amounts("the wallet's holds", holds.iter().chain(&cards))
 }
 
 /// A transition's end state and what goes with it.
@@ -192,8 +235,15 @@ pub struct Settle<'a> {
 }
 
 impl Store {
-    /// Inserts a payout unless its reference exists; `false` when it did.
-    pub async fn insert_payout(&self, p: &PayoutRow) -> Result<bool, StoreError> {
+    /// Inserts a payout unless its reference exists (`false` when it did), with
+    /// its first timeline lines (`events`) and the maker's audit entry in the
+    /// same transaction.
+    pub async fn insert_payout(
+        &self,
+        p: &PayoutRow,
+        events: &[(&str, String)],
+        audit: Option<super::AuditDraft>,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
         let r = sqlx::query(
             "INSERT INTO payouts (reference, fingerprint, amount, currency, fee, country, bank_code, bank_name, kind, \
@@ -229,12 +279,18 @@ impl Store {
         .bind(p.created_at)
         .execute(&mut *tx)
         .await?;
-        let fresh = r.rows_affected() == 1;
-        if fresh {
-            event(&mut tx, &p.reference, "created", &format!("by {}", p.created_by)).await?;
+        if r.rows_affected() != 1 {
+            return Ok(false);
+        }
+        event(&mut tx, &p.reference, "created", &format!("by {}", p.created_by)).await?;
+        for (kind, detail) in events {
+            event(&mut tx, &p.reference, kind, detail).await?;
+        }
+        if let Some(a) = audit {
+            a.append_in(&mut tx, self.backend()).await?;
         }
         tx.commit().await?;
-        Ok(fresh)
+        Ok(true)
     }
 
     pub async fn payout(&self, reference: &str) -> Result<Option<PayoutRow>, StoreError> {
@@ -317,74 +373,17 @@ impl Store {
         Ok(held)
     }
 
-    /// Records an approval under the approval rule, decided inside one
-    /// transaction that locks the payout (and the currency's holds): the rule
-    /// sees every approval already recorded, so concurrent approvers cannot
-    /// skip it, and the hold is checked against `available` (Flutterwave's
-    /// available balance, read just before) less what is already held.
+    /// Records an approval (`approve_outgoing`): the hold must fit in
+    /// `available`, Flutterwave's available balance read just before, less
+    /// what is already held; `audit` commits with it.
     pub async fn approve_payout(
         &self,
         reference: &str,
-        approver: &Approver,
+        approver: &Approver<'_>,
         available: Decimal,
+        audit: super::AuditDraft,
     ) -> Result<ApprovalWrite, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let select = match self.backend() {
-            Backend::Postgres => select_payouts!("WHERE reference = $1 FOR UPDATE"),
-            Backend::Sqlite => select_payouts!("WHERE reference = $1"),
-        };
-        let Some(p) =
-            sqlx::query(select).bind(reference).fetch_optional(&mut *tx).await?.as_ref().map(row).transpose()?
-        else {
-            return Ok(ApprovalWrite::Refused("no such payout".into()));
-        };
-        lock_holds(&mut tx, self.backend(), p.currency).await?;
-        let approved_by: Vec<String> = sqlx::query_scalar("SELECT user_id FROM payout_approvals WHERE reference = $1")
-            .bind(reference)
-            .fetch_all(&mut *tx)
-            .await?;
-        let pending = PendingApproval {
-            reference,
-            status: p.status,
-            created_by: &p.created_by,
-            approved_by: &approved_by,
-            needed: usize::try_from(p.approvals_needed).unwrap_or(1),
-        };
-        let decision = approve(&pending, approver);
-        let write = match decision {
-            Approval::Refused(why) => return Ok(ApprovalWrite::Refused(why.into())),
-            Approval::Recorded { still_needed } => ApprovalWrite::Recorded { still_needed },
-            Approval::Complete(approved) => {
-                let held = held_in(&mut tx, p.currency).await?;
-                if held + p.total() > available {
-                    return Ok(ApprovalWrite::Overdraw { available, held, total: p.total() });
-                }
-                sqlx::query(
-                    "UPDATE payouts SET status = 'queued', hold = $1, updated_at = $2 WHERE reference = $3 AND status = 'awaiting_approval'",
-                )
-                .bind(p.total().to_string())
-                .bind(now_ms())
-                .bind(reference)
-                .execute(&mut *tx)
-                .await?;
-                ApprovalWrite::Queued(approved)
-            }
-        };
-        sqlx::query("INSERT INTO payout_approvals (reference, user_id, at) VALUES ($1, $2, $3)")
-            .bind(reference)
-            .bind(&approver.user_id)
-            .bind(now_ms())
-            .execute(&mut *tx)
-            .await?;
-        let detail = match &write {
-            ApprovalWrite::Queued(_) => {
-                format!("by user:{}; queued with a hold of {} {}", approver.user_id, p.total(), p.currency)
-            }
-            _ => format!("by user:{}; another approver is needed", approver.user_id),
-        };
-        event(&mut tx, reference, "approved", &detail).await?;
-        tx.commit().await?;
-        Ok(write)
+        self.approve_outgoing::<Payouts>(reference, approver, available, audit).await
     }
 
     /// awaiting_approval → rejected | cancelled | expired.
@@ -394,6 +393,7 @@ impl Store {
         to: PayoutStatus,
         reason: &str,
         note: Option<Notification>,
+        audit: Option<super::AuditDraft>,
     ) -> Result<bool, StoreError> {
         if !matches!(to, PayoutStatus::Rejected | PayoutStatus::Cancelled | PayoutStatus::Expired) {
             return Ok(false);
@@ -413,6 +413,9 @@ impl Store {
             event(&mut tx, reference, to.as_str(), reason).await?;
             if let Some(n) = note {
                 insert_outbox(&mut tx, reference, &n).await?;
+            }
+            if let Some(a) = audit {
+                a.append_in(&mut tx, self.backend()).await?;
             }
         }
         tx.commit().await?;

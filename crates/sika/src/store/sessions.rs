@@ -102,19 +102,7 @@ impl Store {
     /// Ends every session of a user except `keep` (password change, role change, disabling).
     pub async fn end_user_sessions(&self, user_id: &str, keep: Option<&str>, reason: &str) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
-        let tokens: Vec<String> = sqlx::query_scalar("SELECT token_hash FROM sessions WHERE user_id = $1")
-            .bind(user_id)
-            .fetch_all(&mut *tx)
-            .await?;
-        for t in tokens.iter().filter(|t| Some(t.as_str()) != keep) {
-            sqlx::query("DELETE FROM sessions WHERE token_hash = $1").bind(t).execute(&mut *tx).await?;
-            sqlx::query("INSERT INTO ended_sessions (token_hash, reason, ended_at) VALUES ($1, $2, $3) ON CONFLICT (token_hash) DO NOTHING")
-                .bind(t)
-                .bind(reason)
-                .bind(now_ms())
-                .execute(&mut *tx)
-                .await?;
-        }
+        end_user_sessions_in(&mut tx, user_id, keep, reason).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -159,4 +147,29 @@ impl Store {
             .await?;
         Ok(r.rows_affected())
     }
+}
+
+/// Ends a user's sessions (but `keep`) inside `tx`, each recorded with `reason`.
+pub(super) async fn end_user_sessions_in(
+    tx: &mut super::Tx,
+    user_id: &str,
+    keep: Option<&str>,
+    reason: &str,
+) -> Result<(), StoreError> {
+    let tokens: Vec<String> = sqlx::query_scalar("SELECT token_hash FROM sessions WHERE user_id = $1")
+        .bind(user_id)
+        .fetch_all(&mut **tx)
+        .await?;
+    for t in tokens.iter().filter(|t| Some(t.as_str()) != keep) {
+        sqlx::query("DELETE FROM sessions WHERE token_hash = $1").bind(t).execute(&mut **tx).await?;
+        sqlx::query(
+            "INSERT INTO ended_sessions (token_hash, reason, ended_at) VALUES ($1, $2, $3) ON CONFLICT (token_hash) DO NOTHING",
+        )
+        .bind(t)
+        .bind(reason)
+        .bind(now_ms())
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
 }

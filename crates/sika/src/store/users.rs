@@ -63,22 +63,21 @@ pub enum Inserted {
 
 impl Store {
     pub async fn insert_user(&self, u: &UserRow) -> Result<Inserted, StoreError> {
-        let sql = "INSERT INTO users (id, email_index, email_enc, name_enc, role, password_hash, totp_secret_enc, \
-                   totp_enrolled, totp_last_step, disabled, created_at, updated_at) \
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, 0, $9, $9) ON CONFLICT (email_index) DO NOTHING";
-        let r = sqlx::query(sql)
-            .bind(&u.id)
-            .bind(&u.email_index)
-            .bind(&u.email_enc)
-            .bind(&u.name_enc)
-            .bind(&u.role)
-            .bind(&u.password_hash)
-            .bind(&u.totp_secret_enc)
-            .bind(i64::from(u.totp_enrolled))
-            .bind(u.created_at)
-            .execute(self.pool())
-            .await?;
-        Ok(if r.rows_affected() == 1 { Inserted::Yes } else { Inserted::EmailTaken })
+        let mut tx = self.begin_write().await?;
+        let inserted = insert_user_in(&mut tx, u).await?;
+        tx.commit().await?;
+        Ok(inserted)
+    }
+
+    /// Inserts a user and writes `audit` in the same transaction (neither when the e-mail is taken).
+    pub async fn insert_user_audited(&self, u: &UserRow, audit: super::AuditDraft) -> Result<Inserted, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let inserted = insert_user_in(&mut tx, u).await?;
+        if inserted == Inserted::Yes {
+            audit.append_in(&mut tx, self.backend()).await?;
+            tx.commit().await?;
+        }
+        Ok(inserted)
     }
 
     pub async fn user(&self, id: &str) -> Result<Option<UserRow>, StoreError> {
@@ -128,46 +127,87 @@ impl Store {
         Ok(r.rows_affected() == 1)
     }
 
-    /// Changes a role or the disabled flag, unless that would leave no active
-    /// admin. The active admins are locked for the check (`FOR UPDATE` on
-    /// PostgreSQL; SQLite's write transaction serializes), so two admins
-    /// demoting each other at once cannot both succeed.
-    pub async fn change_user_keeping_an_admin(&self, id: &str, change: UserChange<'_>) -> Result<Kept, StoreError> {
+    /// Changes an account and writes `audit` in the same transaction: a role
+    /// or the disabled flag (unless that would leave no active admin — the
+    /// active admins are locked for the check, `FOR UPDATE` on PostgreSQL and
+    /// SQLite's write transaction, so two admins demoting each other at once
+    /// cannot both succeed), a second factor reset, a lockout lifted. With
+    /// `end_sessions`, the user's sessions end in it too (a privilege change:
+    /// the next sign-in gets a new token). Nothing changed, nothing audited.
+    pub async fn change_account(
+        &self,
+        id: &str,
+        change: UserChange<'_>,
+        end_sessions: Option<&str>,
+        audit: super::AuditDraft,
+    ) -> Result<Kept, StoreError> {
         let mut tx = self.begin_write().await?;
-        let select = match self.backend() {
-            super::Backend::Postgres => "SELECT id FROM users WHERE role = 'admin' AND disabled = 0 FOR UPDATE",
-            super::Backend::Sqlite => "SELECT id FROM users WHERE role = 'admin' AND disabled = 0",
-        };
-        let admins: Vec<String> = sqlx::query_scalar(select).fetch_all(&mut *tx).await?;
-        let was_active_admin = admins.iter().any(|a| a == id);
-        let stays_active_admin = match change {
-            UserChange::Role(r) => r == "admin",
-            UserChange::Disabled(d) => !d,
-        };
-        if was_active_admin && !stays_active_admin && admins.len() <= 1 {
-            return Ok(Kept::LastAdmin);
-        }
         let now = now_ms();
         let r = match change {
-            UserChange::Role(role) => {
-                sqlx::query("UPDATE users SET role = $1, updated_at = $2 WHERE id = $3")
-                    .bind(role)
-                    .bind(now)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?
+            UserChange::Role(_) | UserChange::Disabled(_) => {
+                let select = match self.backend() {
+                    super::Backend::Postgres => "SELECT id FROM users WHERE role = 'admin' AND disabled = 0 FOR UPDATE",
+                    super::Backend::Sqlite => "SELECT id FROM users WHERE role = 'admin' AND disabled = 0",
+                };
+                let admins: Vec<String> = sqlx::query_scalar(select).fetch_all(&mut *tx).await?;
+                let was_active_admin = admins.iter().any(|a| a == id);
+                let stays_active_admin = match change {
+                    UserChange::Role(r) => r == "admin",
+                    UserChange::Disabled(d) => !d,
+                    _ => true,
+                };
+                if was_active_admin && !stays_active_admin && admins.len() <= 1 {
+                    return Ok(Kept::LastAdmin);
+                }
+                match change {
+                    UserChange::Role(role) => {
+                        sqlx::query("UPDATE users SET role = $1, updated_at = $2 WHERE id = $3")
+                            .bind(role)
+                            .bind(now)
+                            .bind(id)
+                            .execute(&mut *tx)
+                            .await?
+                    }
+                    _ => {
+                        let disabled = matches!(change, UserChange::Disabled(true));
+                        sqlx::query("UPDATE users SET disabled = $1, updated_at = $2 WHERE id = $3")
+                            .bind(i64::from(disabled))
+                            .bind(now)
+                            .bind(id)
+                            .execute(&mut *tx)
+                            .await?
+                    }
+                }
             }
-            UserChange::Disabled(d) => {
-                sqlx::query("UPDATE users SET disabled = $1, updated_at = $2 WHERE id = $3")
-                    .bind(i64::from(d))
-                    .bind(now)
+            UserChange::ResetTotp { sealed_secret } => {
+                let r = sqlx::query(
+                    "UPDATE users SET totp_secret_enc = $1, totp_enrolled = 0, totp_last_step = 0, updated_at = $2 \
+                     WHERE id = $3",
+                )
+                .bind(sealed_secret)
+                .bind(now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
+                r
+            }
+            UserChange::Unlock => {
+                sqlx::query("UPDATE users SET locked_until = 0, failed_logins = 0, lockouts = 0 WHERE id = $1")
                     .bind(id)
                     .execute(&mut *tx)
                     .await?
             }
         };
+        if r.rows_affected() != 1 {
+            return Ok(Kept::NotFound);
+        }
+        if let Some(reason) = end_sessions {
+            super::sessions::end_user_sessions_in(&mut tx, id, None, reason).await?;
+        }
+        audit.append_in(&mut tx, self.backend()).await?;
         tx.commit().await?;
-        Ok(if r.rows_affected() == 1 { Kept::Changed } else { Kept::NotFound })
+        Ok(Kept::Changed)
     }
 
     pub async fn set_user_disabled(&self, id: &str, disabled: bool) -> Result<bool, StoreError> {
@@ -180,6 +220,27 @@ impl Store {
         Ok(r.rows_affected() == 1)
     }
 
+    /// A new password hash, the user's other sessions ended, and `audit`, in one transaction.
+    pub async fn change_password(
+        &self,
+        id: &str,
+        hash: &str,
+        keep_session: &str,
+        audit: super::AuditDraft,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
+            .bind(hash)
+            .bind(now_ms())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        super::sessions::end_user_sessions_in(&mut tx, id, Some(keep_session), "password_changed").await?;
+        audit.append_in(&mut tx, self.backend()).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     pub async fn set_password_hash(&self, id: &str, hash: &str) -> Result<(), StoreError> {
         sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
             .bind(hash)
@@ -190,22 +251,14 @@ impl Store {
         Ok(())
     }
 
-    /// A new, not yet confirmed TOTP secret (first login or re-enrolment by an admin).
-    pub async fn reset_totp(&self, id: &str, secret_enc: &str) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await?;
-        sqlx::query("UPDATE users SET totp_secret_enc = $1, totp_enrolled = 0, totp_last_step = 0, updated_at = $2 WHERE id = $3")
-            .bind(secret_enc)
-            .bind(now_ms())
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
     /// Marks enrolment done and stores the hashed recovery codes, in one transaction.
-    pub async fn confirm_totp(&self, id: &str, step: i64, recovery_hashes: &[String]) -> Result<(), StoreError> {
+    pub async fn confirm_totp(
+        &self,
+        id: &str,
+        step: i64,
+        recovery_hashes: &[String],
+        audit: super::AuditDraft,
+    ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         sqlx::query("UPDATE users SET totp_enrolled = 1, totp_last_step = $1, updated_at = $2 WHERE id = $3")
             .bind(step)
@@ -221,6 +274,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
+        audit.append_in(&mut tx, self.backend()).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -411,20 +465,58 @@ impl Store {
         let r = sqlx::query("DELETE FROM login_throttle WHERE ip = $1").bind(ip).execute(self.pool()).await?;
         Ok(r.rows_affected() == 1)
     }
+
+    /// Lifts an address's throttle and writes `audit` in the same transaction
+    /// (`false`, and no entry, when it was not throttled).
+    pub async fn clear_ip_throttle_audited(&self, ip: &str, audit: super::AuditDraft) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let r = sqlx::query("DELETE FROM login_throttle WHERE ip = $1").bind(ip).execute(&mut *tx).await?;
+        if r.rows_affected() != 1 {
+            return Ok(false);
+        }
+        audit.append_in(&mut tx, self.backend()).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
 }
 
-/// A change to a user that could remove the last admin.
+/// What an admin changes on an account (`Store::change_account`).
 #[derive(Debug, Clone, Copy)]
 pub enum UserChange<'a> {
     Role(&'a str),
     Disabled(bool),
+    /// A new, not yet enrolled second factor; the recovery codes go.
+    ResetTotp {
+        sealed_secret: &'a str,
+    },
+    /// The lockout and failure counts lifted.
+    Unlock,
 }
 
-/// What [`Store::change_user_keeping_an_admin`] did.
+/// What [`Store::change_account`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kept {
     Changed,
     /// Refused: the user is the last active admin.
     LastAdmin,
     NotFound,
+}
+
+async fn insert_user_in(tx: &mut super::Tx, u: &UserRow) -> Result<Inserted, StoreError> {
+    let sql = "INSERT INTO users (id, email_index, email_enc, name_enc, role, password_hash, totp_secret_enc, \
+               totp_enrolled, totp_last_step, disabled, created_at, updated_at) \
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, 0, $9, $9) ON CONFLICT (email_index) DO NOTHING";
+    let r = sqlx::query(sql)
+        .bind(&u.id)
+        .bind(&u.email_index)
+        .bind(&u.email_enc)
+        .bind(&u.name_enc)
+        .bind(&u.role)
+        .bind(&u.password_hash)
+        .bind(&u.totp_secret_enc)
+        .bind(i64::from(u.totp_enrolled))
+        .bind(u.created_at)
+        .execute(&mut **tx)
+        .await?;
+    Ok(if r.rows_affected() == 1 { Inserted::Yes } else { Inserted::EmailTaken })
 }

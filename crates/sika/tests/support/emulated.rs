@@ -133,7 +133,7 @@ impl Env {
     }
 
     pub async fn process(&self) {
-        while self.app.payments.process_inbox(50).await.unwrap() > 0 {}
+        while self.app.inbox.process(50).await.unwrap() > 0 {}
     }
 }
 

@@ -82,6 +82,8 @@ pub struct TestApp {
     pub payments: sika::payments::Payments,
     pub payouts: sika::payouts::Payouts,
     pub cards: Option<sika::cards::Cards>,
+    /// The webhook inbox's worker (tests run its passes themselves).
+    pub inbox: sika::inbox::Inbox,
     stop: watch::Sender<bool>,
 }
 
@@ -214,17 +216,18 @@ pub async fn spawn_with(
         db.store.clone(),
         sika::crypto::field::FieldCipher::new(auth.cipher_keys()),
         payments.flutterwave().clone(),
+        auth.auditor.clone(),
     );
-    payments.payouts = Some(payouts.clone());
     let cards = options.cards.then(|| {
         sika::cards::Cards::new(
             db.store.clone(),
             sika::crypto::field::FieldCipher::new(auth.cipher_keys()),
             payments.flutterwave().clone(),
+            auth.auditor.clone(),
         )
     });
-    payments.cards = cards.clone();
     tune(&mut payments);
+    let inbox = sika::inbox::Inbox::new(payments.clone(), payouts.clone(), cards.clone());
     let state = AppState {
         cards: cards.clone(),
         store: db.store.clone(),
@@ -234,6 +237,7 @@ pub async fn spawn_with(
         payments: payments.clone(),
         payouts: payouts.clone(),
         workers: options.workers,
+        settings: sika::settings::Settings::new(db.store.clone(), auth.auditor.clone()),
     };
     let app = http::app_with(state, extra);
     let (stop, shutdown) = watch::channel(false);
@@ -250,6 +254,7 @@ pub async fn spawn_with(
         payments,
         payouts,
         cards,
+        inbox,
         stop,
     }
 }
@@ -259,6 +264,30 @@ pub fn tls_config(cert_pem: &str, key_pem: &str) -> std::sync::Arc<rustls::Serve
     let certs = vec![rustls_pki_types::CertificateDer::from_pem_slice(cert_pem.as_bytes()).expect("cert pem")];
     let key = rustls_pki_types::PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).expect("key pem");
     sika::server::tls::build(certs, key).expect("tls config")
+}
+
+/// A test's stand-in for the fresh step-up code only `auth` makes in Sika
+/// itself (`tests/architecture.rs` keeps every other implementation out of
+/// the shipped code): service-level tests approve as `id` without a browser.
+#[allow(dead_code)]
+pub struct TestCode(pub String);
+
+impl sika::domain::approval::SteppedUp for TestCode {
+    fn user_id(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An approver whose role may approve, as `id`.
+#[allow(dead_code)]
+pub fn checker(id: &str) -> sika::domain::approval::Approver<'static> {
+    sika::domain::approval::Approver { proof: Box::leak(Box::new(TestCode(id.to_string()))), may_approve: true }
+}
+
+/// The actor service-level tests act as.
+#[allow(dead_code)]
+pub fn cli() -> sika::audit::Actor {
+    sika::audit::Actor::cli()
 }
 
 /// A random name for temporary things.

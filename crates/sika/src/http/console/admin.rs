@@ -12,12 +12,12 @@ use super::forms::{Confirm, FieldErrors};
 use super::guard::{Ctx, Nav, internal, render, time};
 use super::paging::{PAGE, PageQuery, next_cursor};
 use crate::audit::Outcome;
+use crate::auth::AccountChange;
 use crate::auth::roles::may;
 use crate::auth::{AuthError, Role};
-use crate::crypto::totp;
 use crate::http::AppState;
 use crate::http::error::AppError;
-use crate::store::{Kept, UserChange, now_ms};
+use crate::store::{Kept, now_ms};
 use crate::timefmt::Stamp;
 
 struct UserView {
@@ -134,16 +134,8 @@ pub async fn clear_throttle(State(state): State<AppState>, ctx: Ctx, Form(f): Fo
     let Ok(ip) = f.ip.trim().parse::<std::net::IpAddr>() else {
         return AppError::bad_request("bad_ip", "Not an IP address.").into_response();
     };
-    match state.auth.store.clear_ip_throttle(&ip.to_string()).await {
-        Ok(done) => {
-            let outcome = if done { Outcome::Success } else { Outcome::Failure };
-            let actor = c.actor(&ctx.ip, &ctx.user_agent);
-            if let Err(r) = state.audited(&actor, "login_throttle.clear", &format!("ip:{ip}"), outcome, json!({})).await
-            {
-                return r;
-            }
-            flash::redirect("/admin/users", "throttle_cleared")
-        }
+    match state.auth.clear_ip_throttle(&c.actor(&ctx.ip, &ctx.user_agent), ip).await {
+        Ok(_) => flash::redirect("/admin/users", "throttle_cleared"),
         Err(e) => internal(e),
     }
 }
@@ -268,15 +260,8 @@ pub async fn user_action(
         return confirm.page(&c);
     }
     let actor = c.actor(&ctx.ip, &ctx.user_agent);
-    let store = &state.auth.store;
-    let auditor = state.auth.auditor.clone();
-    let audit = |action: &'static str, details: serde_json::Value| {
-        let (actor, auditor) = (actor.clone(), auditor.clone());
-        let target = format!("user:{}", target.id);
-        async move { auditor.record(&actor, action, &target, Outcome::Success, details).await }
-    };
     const LAST_ADMIN: &str = "Sika needs at least one active admin: make someone else an admin first.";
-    let (result, done) = match action.as_str() {
+    let (change, done) = match action.as_str() {
         "role" => {
             let Some(role) = Role::parse(&f.role) else { return refuse("Choose a role.").await };
             if role == target.role {
@@ -286,70 +271,23 @@ pub async fn user_action(
             if target.id == c.user.id && role != Role::Admin {
                 return refuse("You cannot remove your own admin role.").await;
             }
-            let r = async {
-                match store.change_user_keeping_an_admin(&target.id, UserChange::Role(role.as_str())).await? {
-                    Kept::Changed => {}
-                    Kept::LastAdmin => return Ok(Some(LAST_ADMIN)),
-                    Kept::NotFound => return Ok(Some("This user no longer exists.")),
-                }
-                // A privilege change ends the user's sessions: the next sign-in gets a new token.
-                store.end_user_sessions(&target.id, None, "privilege_changed").await?;
-                audit("user.role", json!({"before": target.role.as_str(), "after": role.as_str()})).await?;
-                Ok::<_, crate::store::StoreError>(None)
-            }
-            .await;
-            (r, "role_changed")
+            (AccountChange::Role(role), "role_changed")
         }
         "disable" | "enable" => {
             if target.id == c.user.id {
                 return refuse("You cannot disable yourself.").await;
             }
             let disable = action == "disable";
-            let r = async {
-                match store.change_user_keeping_an_admin(&target.id, UserChange::Disabled(disable)).await? {
-                    Kept::Changed => {}
-                    Kept::LastAdmin => return Ok(Some(LAST_ADMIN)),
-                    Kept::NotFound => return Ok(Some("This user no longer exists.")),
-                }
-                if disable {
-                    store.end_user_sessions(&target.id, None, "disabled").await?;
-                }
-                audit(
-                    if disable { "user.disable" } else { "user.enable" },
-                    json!({"before": {"disabled": target.disabled}, "after": {"disabled": disable}}),
-                )
-                .await?;
-                Ok(None)
-            }
-            .await;
-            (r, if disable { "user_disabled" } else { "user_enabled" })
+            (AccountChange::Disabled(disable), if disable { "user_disabled" } else { "user_enabled" })
         }
-        "reenrol" => {
-            let secret = totp::generate_secret();
-            let sealed = state.auth.cipher.seal_str("users", "totp_secret", &target.id, &secret);
-            let r = async {
-                store.reset_totp(&target.id, &sealed).await?;
-                store.end_user_sessions(&target.id, None, "privilege_changed").await?;
-                audit("user.totp_reset", json!({})).await?;
-                Ok(None)
-            }
-            .await;
-            (r, "totp_reset")
-        }
-        "unlock" => {
-            let r = async {
-                store.unlock_user(&target.id).await?;
-                audit("user.unlock", json!({"before": {"locked_until": target.locked_until}})).await?;
-                Ok(None)
-            }
-            .await;
-            (r, "user_unlocked")
-        }
+        "reenrol" => (AccountChange::ResetTotp, "totp_reset"),
+        "unlock" => (AccountChange::Unlock, "user_unlocked"),
         _ => return AppError::NotFound.into_response(),
     };
-    match result {
-        Ok(None) => flash::redirect("/admin/users", done),
-        Ok(Some(why)) => refuse(why).await,
+    match state.auth.change_account(&actor, &target, change).await {
+        Ok(Kept::Changed) => flash::redirect("/admin/users", done),
+        Ok(Kept::LastAdmin) => refuse(LAST_ADMIN).await,
+        Ok(Kept::NotFound) => refuse("This user no longer exists.").await,
         Err(e) => internal(e),
     }
 }

@@ -17,7 +17,7 @@ use super::forms::Confirm;
 use super::guard::{Ctx, Nav, internal, render, time};
 use super::payouts::who;
 use crate::audit::Outcome;
-use crate::auth::login::StepUp;
+use crate::auth::login::{FreshCode, StepUp};
 use crate::auth::roles::may;
 use crate::auth::session::Current;
 use crate::cards::{Action, ActionError, Cards, Revealed};
@@ -343,9 +343,15 @@ pub struct CodeForm {
 }
 
 /// A fresh authenticator code, or the page again saying why not.
-async fn fresh_code(state: &AppState, c: &Current, ctx: &Ctx, totp: &str, reference: &str) -> Result<(), Response> {
+async fn fresh_code(
+    state: &AppState,
+    c: &Current,
+    ctx: &Ctx,
+    totp: &str,
+    reference: &str,
+) -> Result<FreshCode, Response> {
     match state.auth.step_up(c, &ctx.ip, &ctx.user_agent, totp).await {
-        Ok(StepUp::Passed) => Ok(()),
+        Ok(StepUp::Passed(code)) => Ok(code),
         Ok(StepUp::Refused { left }) => {
             let why = format!("The authenticator code is not right, or was already used ({left} tries left).");
             Err(card_view(state, c, reference, Shown::error(why)).await)
@@ -484,13 +490,14 @@ pub async fn request_funding(
             return card_view(&state, &c, &reference, Shown::error(super::forms::sentence(&e.message))).await;
         }
     };
-    let result = cards.request_funding(&reference, &c.user.id, &new).await;
     let actor = c.actor(&ctx.ip, &ctx.user_agent);
-    let outcome = if result.is_ok() { Outcome::Success } else { Outcome::Failure };
-    let action = if kind == FundingKind::Fund { "card.fund.request" } else { "card.withdraw.request" };
-    let details = json!({"funding": new.reference, "amount": new.amount.to_string(), "currency": currency.code()});
-    if let Err(r) = state.audited(&actor, action, &format!("card:{reference}"), outcome, details).await {
-        return r;
+    let result = cards.request_funding(&actor, &reference, &c.user.id, &new).await;
+    if result.is_err() {
+        let action = if kind == FundingKind::Fund { "card.fund.request" } else { "card.withdraw.request" };
+        let details = json!({"funding": new.reference, "amount": new.amount.to_string(), "currency": currency.code()});
+        if let Err(r) = state.audited(&actor, action, &format!("card:{reference}"), Outcome::Failure, details).await {
+            return r;
+        }
     }
     match result {
         Ok(_) => {
@@ -516,37 +523,27 @@ pub async fn approve_funding(
     if !belongs(&cards, &funding, &reference).await {
         return AppError::NotFound.into_response();
     }
-    if let Err(r) = fresh_code(&state, &c, &ctx, &f.totp, &reference).await {
-        return r;
-    }
-    let approver = Approver {
-        user_id: c.user.id.clone(),
-        may_approve: may::APPROVE_CARD_FUNDING.contains(&c.role()),
-        stepped_up: true,
+    let code = match fresh_code(&state, &c, &ctx, &f.totp, &reference).await {
+        Ok(code) => code,
+        Err(r) => return r,
     };
-    let written = match cards.approve_funding(&funding, &approver).await {
+    let approver = Approver { proof: &code, may_approve: may::APPROVE_CARD_FUNDING.contains(&c.role()) };
+    let actor = c.actor(&ctx.ip, &ctx.user_agent);
+    let written = match cards.approve_funding(&actor, &funding, &approver).await {
         Ok(w) => w,
         Err(e) => return internal(e),
     };
-    let (outcome, shown) = match &written {
-        FundingWrite::Queued(_) => (Outcome::Success, Shown::notice("Approved: it is queued to be sent.")),
+    // Recorded by the service: with the approval when one is written, as a denial otherwise.
+    let shown = match &written {
+        FundingWrite::Queued(_) => Shown::notice("Approved: it is queued to be sent."),
         FundingWrite::Recorded { still_needed } => {
-            (Outcome::Success, Shown::notice(format!("Approval recorded; {still_needed} more approver(s) needed.")))
+            Shown::notice(format!("Approval recorded; {still_needed} more approver(s) needed."))
         }
-        FundingWrite::Refused(why) => (Outcome::Denied, Shown::error(format!("Not approved: {why}."))),
-        FundingWrite::Short { available, held, amount } => (
-            Outcome::Denied,
-            Shown::error(format!(
-                "Not approved: there is not enough money for it. Available {available}, already held {held}, this {amount}."
-            )),
-        ),
+        FundingWrite::Refused(why) => Shown::error(format!("Not approved: {why}.")),
+        FundingWrite::Short { available, held, amount } => Shown::error(format!(
+            "Not approved: there is not enough money for it. Available {available}, already held {held}, this {amount}."
+        )),
     };
-    let actor = c.actor(&ctx.ip, &ctx.user_agent);
-    let details = json!({"funding": funding, "result": format!("{written:?}")});
-    if let Err(r) = state.audited(&actor, "card.funding.approve", &format!("card:{reference}"), outcome, details).await
-    {
-        return r;
-    }
     card_view(&state, &c, &reference, shown).await
 }
 
@@ -577,13 +574,7 @@ pub async fn reject_funding(
         return card_view(&state, &c, &reference, Shown::error("Give a reason for rejecting.")).await;
     }
     let actor = c.actor(&ctx.ip, &ctx.user_agent);
-    let details = json!({"funding": funding, "reason": reason});
-    if let Err(r) =
-        state.audited(&actor, "card.funding.reject", &format!("card:{reference}"), Outcome::Success, details).await
-    {
-        return r;
-    }
-    match cards.reject_funding(&funding, reason.trim()).await {
+    match cards.reject_funding(&actor, &funding, reason.trim()).await {
         Ok(true) => card_view(&state, &c, &reference, Shown::notice("Rejected.")).await,
         Ok(false) => {
             card_view(&state, &c, &reference, Shown::error("Only a request awaiting approval can be rejected.")).await

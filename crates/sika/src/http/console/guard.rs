@@ -365,7 +365,7 @@ pub fn time(ms: i64) -> crate::timefmt::Stamp {
 }
 
 /// The setting that holds the console's time zone (an id from [`crate::timefmt::ZONES`]).
-pub const ZONE_SETTING: &str = "console.time_zone";
+pub use crate::store::settings::TIME_ZONE as ZONE_SETTING;
 
 /// A file the browser saves (`name` is ours, never typed by anyone): every export uses it.
 pub fn download(name: &'static str, content_type: &'static str, body: String) -> Response {

@@ -25,6 +25,7 @@ use crate::http::AppState;
 use crate::http::error::AppError;
 use crate::payments::list::{self, ListFilter};
 use crate::payments::{RefundOutcome, notify};
+use crate::settings::Change;
 use crate::store::{CheckoutRow, OutboxRow};
 use crate::timefmt::Stamp;
 
@@ -333,15 +334,15 @@ pub async fn create(State(state): State<AppState>, ctx: Ctx, Form(f): Form<NewLi
         }
     };
     let actor = c.actor(&ctx.ip, &ctx.user_agent);
-    match state.payments.create(&format!("console:{}", c.user.id), &new).await {
-        Ok(row) => {
-            let details = json!({"amount": row.amount.to_string(), "currency": row.currency});
-            let target = format!("checkout:{}", row.reference);
-            if let Err(r) = state.audited(&actor, "payment_link.create", &target, Outcome::Success, details).await {
-                return r;
-            }
-            flash::redirect(&format!("/payments/{}", row.reference), "link_created")
-        }
+    let details = json!({"amount": new.amount.to_string(), "currency": new.currency});
+    let target = format!("checkout:{}", new.reference);
+    let draft = match state.auth.auditor.draft(&actor, "payment_link.create", &target, Outcome::Success, details).await
+    {
+        Ok(d) => d,
+        Err(e) => return internal(e),
+    };
+    match state.payments.create(&format!("console:{}", c.user.id), &new, Some(draft)).await {
+        Ok(row) => flash::redirect(&format!("/payments/{}", row.reference), "link_created"),
         Err(crate::payments::CreateError::Conflict) => new_link_view(
             &c,
             f.clone(),
@@ -672,7 +673,7 @@ pub async fn refund(
     };
     let actor = c.actor(&ctx.ip, &ctx.user_agent);
     match state.auth.step_up(&c, &ctx.ip, &ctx.user_agent, &f.totp).await {
-        Ok(StepUp::Passed) => {}
+        Ok(StepUp::Passed(_)) => {}
         Ok(StepUp::Refused { left }) => {
             let why = format!("The authenticator code is not right, or was already used ({left} tries left).");
             return confirm_view(&c, &checked, &f.comment, Some(why));
@@ -683,12 +684,14 @@ pub async fn refund(
     let amount = checked.1;
     let comment = clean_comment(&f.comment);
     let target = format!("checkout:{reference}");
-    // The intent is recorded before Flutterwave is asked; no record, no refund.
+    // The request is recorded with the refund's reservation, before
+    // Flutterwave is asked: no record, no refund.
     let intent = json!({"amount": amount.to_string(), "reason": comment});
-    if let Err(r) = state.audited(&actor, "refund.request", &target, Outcome::Success, intent).await {
-        return r;
-    }
-    let outcome = match state.payments.refund(&reference, amount, &comment, &c.user.id).await {
+    let draft = match state.auth.auditor.draft(&actor, "refund.request", &target, Outcome::Success, intent).await {
+        Ok(d) => d,
+        Err(e) => return internal(e),
+    };
+    let outcome = match state.payments.refund(&reference, amount, &comment, &c.user.id, Some(draft)).await {
         Ok(o) => o,
         Err(e) => return internal(e),
     };
@@ -706,7 +709,7 @@ pub async fn refund(
             None,
         ),
     };
-    let details = json!({"amount": amount.to_string(), "outcome": format!("{outcome:?}")});
+    let details = json!({"amount": amount.to_string(), "outcome": outcome.word()});
     if let Err(r) = state.audited(&actor, "refund", &target, result, details).await {
         return r;
     }
@@ -756,20 +759,14 @@ async fn settings_view(
     new_secret: Option<String>,
     error: Option<String>,
 ) -> Response {
-    let store = &state.payments.store;
-    let (url, secret, dead) = match (
-        store.setting(notify::URL_SETTING).await,
-        store.setting(notify::SECRET_SETTING).await,
-        store.outbox_dead().await,
-    ) {
-        (Ok(u), Ok(s), Ok(d)) => (u, s, d),
-        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return internal(e),
+    let (view, dead) = match (state.settings.view().await, state.payments.outbox_dead().await) {
+        (Ok(v), Ok(d)) => (v, d),
+        (Err(e), _) | (_, Err(e)) => return internal(e),
     };
-    let (merchant, log) =
-        match (store.setting(crate::payments::MERCHANT_NAME_SETTING).await, state.payments.delivery_log(50).await) {
-            (Ok(m), Ok(l)) => (m.unwrap_or_default(), l),
-            (Err(e), _) | (_, Err(e)) => return internal(e),
-        };
+    let log = match state.payments.delivery_log(50).await {
+        Ok(l) => l,
+        Err(e) => return internal(e),
+    };
     let deliveries = log
         .into_iter()
         .map(|a| DeliveryLine {
@@ -784,24 +781,17 @@ async fn settings_view(
             outcome: a.outcome,
         })
         .collect();
-    let mut thresholds = Vec::new();
-    for cur in Currency::ALL {
-        match store.setting(&crate::payouts::threshold_setting(*cur)).await {
-            Ok(t) => thresholds.push((*cur, t.unwrap_or_default())),
-            Err(e) => return internal(e),
-        }
-    }
     render(&SettingsPage {
         nav: Nav::of(c),
         csrf: c.csrf_token.clone(),
-        url: typed_url.or(url).unwrap_or_default(),
-        has_secret: secret.is_some(),
+        url: typed_url.or(view.notify_url).unwrap_or_default(),
+        has_secret: view.has_notify_secret,
         new_secret,
         dead,
-        thresholds,
+        thresholds: view.two_approvers_above,
         zones: crate::timefmt::ZONES,
         zone: crate::timefmt::console_zone().id,
-        merchant,
+        merchant: view.merchant_name.unwrap_or_default(),
         deliveries,
         error,
     })
@@ -834,17 +824,8 @@ pub async fn save_settings(State(state): State<AppState>, ctx: Ctx, Form(f): For
             return settings_view(&state, &c, Some(typed), None, Some(e.into())).await;
         }
     };
-    let store = &state.payments.store;
-    let before = match store.setting(notify::URL_SETTING).await {
-        Ok(b) => b,
-        Err(e) => return internal(e),
-    };
     let actor = c.actor(&ctx.ip, &ctx.user_agent);
-    let details = json!({"before": before, "after": url});
-    if let Err(r) = state.audited(&actor, "settings.notify_url", "settings", Outcome::Success, details).await {
-        return r;
-    }
-    if let Err(e) = store.set_setting(notify::URL_SETTING, &url).await {
+    if let Err(e) = state.settings.save(&actor, Change::NotifyUrl(url)).await {
         return internal(e);
     }
     flash::redirect("/admin/settings", "settings_saved")
@@ -871,29 +852,19 @@ pub async fn save_threshold(State(state): State<AppState>, ctx: Ctx, Form(f): Fo
         return settings_view(&state, &c, None, None, Some("Choose a currency.".into())).await;
     };
     let typed = f.amount.trim().replace(',', "");
-    let value = if typed.is_empty() {
-        String::new()
+    let amount = if typed.is_empty() {
+        None
     } else {
         match typed.parse::<Decimal>().ok().and_then(|a| currency.check_amount(a, state.payouts.max_amount).ok()) {
-            Some(a) => a.to_string(),
+            Some(a) => Some(a),
             None => {
                 let why = format!("The {currency} threshold must be an amount such as 100000.");
                 return settings_view(&state, &c, None, None, Some(why)).await;
             }
         }
     };
-    let key = crate::payouts::threshold_setting(currency);
-    let store = &state.payments.store;
-    let before = match store.setting(&key).await {
-        Ok(b) => b,
-        Err(e) => return internal(e),
-    };
     let actor = c.actor(&ctx.ip, &ctx.user_agent);
-    let details = json!({"currency": currency, "before": before, "after": value});
-    if let Err(r) = state.audited(&actor, "settings.two_approvers_above", "settings", Outcome::Success, details).await {
-        return r;
-    }
-    if let Err(e) = store.set_setting(&key, &value).await {
+    if let Err(e) = state.settings.save(&actor, Change::TwoApproversAbove(currency, amount)).await {
         return internal(e);
     }
     flash::redirect("/admin/settings", "threshold_saved")
@@ -937,17 +908,8 @@ pub async fn save_merchant(State(state): State<AppState>, ctx: Ctx, Form(f): For
         let why = "The merchant's name must be 1 to 80 characters on one line.".to_string();
         return settings_view(&state, &c, None, None, Some(why)).await;
     }
-    let store = &state.payments.store;
-    let before = match store.setting(crate::payments::MERCHANT_NAME_SETTING).await {
-        Ok(b) => b,
-        Err(e) => return internal(e),
-    };
     let actor = c.actor(&ctx.ip, &ctx.user_agent);
-    let details = json!({"before": before, "after": name});
-    if let Err(r) = state.audited(&actor, "settings.merchant_name", "settings", Outcome::Success, details).await {
-        return r;
-    }
-    if let Err(e) = store.set_setting(crate::payments::MERCHANT_NAME_SETTING, name).await {
+    if let Err(e) = state.settings.save(&actor, Change::MerchantName(name.to_string())).await {
         return internal(e);
     }
     flash::redirect("/admin/settings", "settings_saved")
@@ -971,14 +933,9 @@ pub async fn save_zone(State(state): State<AppState>, ctx: Ctx, Form(f): Form<Zo
         return settings_view(&state, &c, None, None, Some("Choose one of the listed time zones.".into())).await;
     };
     let actor = c.actor(&ctx.ip, &ctx.user_agent);
-    let details = json!({"before": crate::timefmt::console_zone().id, "after": zone.id});
-    if let Err(r) = state.audited(&actor, "settings.time_zone", "settings", Outcome::Success, details).await {
-        return r;
-    }
-    if let Err(e) = state.payments.store.set_setting(super::guard::ZONE_SETTING, zone.id).await {
+    if let Err(e) = state.settings.save(&actor, Change::TimeZone(zone)).await {
         return internal(e);
     }
-    crate::timefmt::set_console_zone(zone);
     flash::redirect("/admin/settings", "settings_saved")
 }
 
@@ -1008,14 +965,9 @@ pub async fn new_secret(State(state): State<AppState>, ctx: Ctx, Form(f): Form<C
         .page(&c);
     }
     let actor = c.actor(&ctx.ip, &ctx.user_agent);
-    if let Err(r) =
-        state.audited(&actor, "settings.notify_secret", "settings", Outcome::Success, json!({"rotated": true})).await
-    {
-        return r;
-    }
     let secret = format!("whsec_{}", crate::crypto::random::token());
     let sealed = cipher(&state).seal_str("settings", "value", notify::SECRET_SETTING, &secret);
-    if let Err(e) = state.payments.store.set_setting(notify::SECRET_SETTING, &sealed).await {
+    if let Err(e) = state.settings.save(&actor, Change::NotifySecret { sealed }).await {
         return internal(e);
     }
     settings_view(&state, &c, None, Some(secret), None).await

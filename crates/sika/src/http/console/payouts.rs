@@ -317,16 +317,8 @@ pub async fn create(State(state): State<AppState>, ctx: Ctx, Form(f): Form<NewPa
         Ok(n) => n,
         Err(e) => return refuse(field_error(e.field, &e.message)),
     };
-    match state.payouts.create(&c.user.id, &new).await {
-        Ok(row) => {
-            let actor = c.actor(&ctx.ip, &ctx.user_agent);
-            let details = json!({"amount": row.amount.to_string(), "currency": row.currency});
-            let target = format!("payout:{}", row.reference);
-            if let Err(r) = state.audited(&actor, "payout.create", &target, Outcome::Success, details).await {
-                return r;
-            }
-            flash::redirect(&format!("/payouts/{}", row.reference), "payout_created")
-        }
+    match state.payouts.create(&c.actor(&ctx.ip, &ctx.user_agent), &c.user.id, &new).await {
+        Ok(row) => flash::redirect(&format!("/payouts/{}", row.reference), "payout_created"),
         Err(CreateError::Refused { field, message }) => refuse(field_error(field, &message)),
         Err(CreateError::Conflict) => refuse(FieldErrors::of(
             "reference",
@@ -469,8 +461,8 @@ pub async fn approve(
         Ok(c) => c,
         Err(r) => return r,
     };
-    let stepped_up = match state.auth.step_up(&c, &ctx.ip, &ctx.user_agent, &f.totp).await {
-        Ok(StepUp::Passed) => true,
+    let code = match state.auth.step_up(&c, &ctx.ip, &ctx.user_agent, &f.totp).await {
+        Ok(StepUp::Passed(code)) => code,
         Ok(StepUp::Refused { left }) => {
             let why = format!("The authenticator code is not right, or was already used ({left} tries left).");
             return detail_view(&state, &c, &reference, None, Some(why), None).await;
@@ -478,38 +470,26 @@ pub async fn approve(
         Ok(StepUp::SessionEnded) => return Redirect::to("/login").into_response(),
         Err(e) => return internal(e),
     };
-    let approver =
-        Approver { user_id: c.user.id.clone(), may_approve: may::APPROVE_PAYOUTS.contains(&c.role()), stepped_up };
+    let approver = Approver { proof: &code, may_approve: may::APPROVE_PAYOUTS.contains(&c.role()) };
     let actor = c.actor(&ctx.ip, &ctx.user_agent);
-    let target = format!("payout:{reference}");
-    if let Err(r) = state.audited(&actor, "payout.approve.request", &target, Outcome::Success, json!({})).await {
-        return r;
-    }
-    let written = match state.payouts.approve(&reference, &approver).await {
+    let written = match state.payouts.approve(&actor, &reference, &approver).await {
         Ok(w) => w,
         Err(e) => return internal(e),
     };
-    let (outcome, error, notice) = match &written {
-        ApprovalWrite::Queued(_) => {
-            (Outcome::Success, None, Some("Approved: the payout is queued for sending.".to_string()))
-        }
+    // Recorded by the service: with the approval when one is written, as a denial otherwise.
+    let (error, notice) = match &written {
+        ApprovalWrite::Queued(_) => (None, Some("Approved: the payout is queued for sending.".to_string())),
         ApprovalWrite::Recorded { still_needed } => {
-            (Outcome::Success, None, Some(format!("Approval recorded; {still_needed} more approver(s) needed.")))
+            (None, Some(format!("Approval recorded; {still_needed} more approver(s) needed.")))
         }
-        ApprovalWrite::Refused(why) => (Outcome::Denied, Some(format!("Not approved: {why}.")), None),
-        ApprovalWrite::Overdraw { available, held, total } => (
-            Outcome::Denied,
+        ApprovalWrite::Refused(why) => (Some(format!("Not approved: {why}.")), None),
+        ApprovalWrite::Short { available, held, amount } => (
             Some(format!(
-                "Not approved: it would overdraw the balance. Available {available}, already held {held}, this payout {total}."
+                "Not approved: it would overdraw the balance. Available {available}, already held {held}, this payout {amount}."
             )),
             None,
         ),
     };
-    if let Err(r) =
-        state.audited(&actor, "payout.approve", &target, outcome, json!({"result": format!("{written:?}")})).await
-    {
-        return r;
-    }
     detail_view(&state, &c, &reference, None, error, notice).await
 }
 
@@ -537,11 +517,7 @@ pub async fn reject(
         return detail_view(&state, &c, &reference, None, Some("Give a reason for rejecting.".into()), None).await;
     }
     let actor = c.actor(&ctx.ip, &ctx.user_agent);
-    let target = format!("payout:{reference}");
-    if let Err(r) = state.audited(&actor, "payout.reject", &target, Outcome::Success, json!({"reason": reason})).await {
-        return r;
-    }
-    match state.payouts.reject(&reference, reason.trim()).await {
+    match state.payouts.reject(&actor, &reference, reason.trim()).await {
         Ok(true) => detail_view(&state, &c, &reference, None, None, Some("Rejected.".into())).await,
         Ok(false) => {
             detail_view(
@@ -575,12 +551,7 @@ pub async fn cancel(
         Err(r) => return r,
     };
     let actor = c.actor(&ctx.ip, &ctx.user_agent);
-    if let Err(r) =
-        state.audited(&actor, "payout.cancel", &format!("payout:{reference}"), Outcome::Success, json!({})).await
-    {
-        return r;
-    }
-    match state.payouts.cancel(&reference).await {
+    match state.payouts.cancel(&actor, &reference).await {
         Ok(_) => Redirect::to(&format!("/payouts/{reference}")).into_response(),
         Err(e) => internal(e),
     }
@@ -614,13 +585,7 @@ pub async fn retry(
         }
     };
     let actor = c.actor(&ctx.ip, &ctx.user_agent);
-    let details = json!({"new_reference": new_reference});
-    if let Err(r) =
-        state.audited(&actor, "payout.retry", &format!("payout:{reference}"), Outcome::Success, details).await
-    {
-        return r;
-    }
-    match state.payouts.retry_as_new(&c.user.id, &reference, &new_reference).await {
+    match state.payouts.retry_as_new(&actor, &c.user.id, &reference, &new_reference).await {
         Ok(row) => flash::redirect(&format!("/payouts/{}", row.reference), "payout_created"),
         Err(CreateError::Store(e)) => internal(e),
         Err(e) => detail_view(&state, &c, &reference, None, Some(e.to_string()), None).await,
@@ -761,17 +726,8 @@ pub async fn upload_batch(State(state): State<AppState>, ctx: Ctx, mut form: axu
         .await;
     }
     let actor = c.actor(&ctx.ip, &ctx.user_agent);
-    match state.payouts.create_batch(&c.user.id, Some(&title), &bytes).await {
-        Ok(b) => {
-            let details = json!({"items": b.total_items, "bytes": bytes.len()});
-            if let Err(r) = state
-                .audited(&actor, "payout_batch.upload", &format!("batch:{}", b.id), Outcome::Success, details)
-                .await
-            {
-                return r;
-            }
-            Redirect::to(&format!("/payouts/batches/{}", b.id)).into_response()
-        }
+    match state.payouts.create_batch(&actor, &c.user.id, Some(&title), &bytes).await {
+        Ok(b) => Redirect::to(&format!("/payouts/batches/{}", b.id)).into_response(),
         Err(crate::payouts::batches::BatchError::Rows(errors)) => {
             let n = errors.len();
             let shown = errors.into_iter().take(200).collect();
@@ -860,8 +816,8 @@ pub async fn approve_batch(
     if !batch_id_ok(&id) {
         return AppError::NotFound.into_response();
     }
-    let stepped_up = match state.auth.step_up(&c, &ctx.ip, &ctx.user_agent, &f.totp).await {
-        Ok(StepUp::Passed) => true,
+    let code = match state.auth.step_up(&c, &ctx.ip, &ctx.user_agent, &f.totp).await {
+        Ok(StepUp::Passed(code)) => code,
         Ok(StepUp::Refused { left }) => {
             let why = format!("The authenticator code is not right, or was already used ({left} tries left).");
             return batch_view(&state, &c, &id, Some(why), None).await;
@@ -869,39 +825,28 @@ pub async fn approve_batch(
         Ok(StepUp::SessionEnded) => return Redirect::to("/login").into_response(),
         Err(e) => return internal(e),
     };
-    let approver = Approver { user_id: c.user.id.clone(), may_approve: true, stepped_up };
+    let approver = Approver { proof: &code, may_approve: may::APPROVE_PAYOUTS.contains(&c.role()) };
     let actor = c.actor(&ctx.ip, &ctx.user_agent);
-    let target = format!("batch:{id}");
-    if let Err(r) = state.audited(&actor, "payout_batch.approve.request", &target, Outcome::Success, json!({})).await {
-        return r;
-    }
-    let result = match state.payouts.approve_batch(&id, &approver).await {
+    let result = match state.payouts.approve_batch(&actor, &id, &approver).await {
         Ok(r) => r,
         Err(e) => return internal(e),
     };
-    let (outcome, error, notice) = match &result {
+    // Recorded by the service: with the approval when one is written, as a denial otherwise.
+    let (error, notice) = match &result {
         crate::store::BatchApproval::Done { queued, still_awaiting: 0 } => {
-            (Outcome::Success, None, Some(format!("Approved: {queued} payouts are queued for sending.")))
+            (None, Some(format!("Approved: {queued} payouts are queued for sending.")))
         }
-        crate::store::BatchApproval::Done { queued, still_awaiting } => (
-            Outcome::Success,
-            None,
-            Some(format!("Approval recorded: {queued} queued, {still_awaiting} need another approver.")),
-        ),
-        crate::store::BatchApproval::Refused(why) => (Outcome::Denied, Some(format!("Not approved: {why}.")), None),
+        crate::store::BatchApproval::Done { queued, still_awaiting } => {
+            (None, Some(format!("Approval recorded: {queued} queued, {still_awaiting} need another approver.")))
+        }
+        crate::store::BatchApproval::Refused(why) => (Some(format!("Not approved: {why}.")), None),
         crate::store::BatchApproval::Overdraw { currency, available, held, total } => (
-            Outcome::Denied,
             Some(format!(
                 "Not approved: it would overdraw the {currency} balance. Available {available}, already held {held}, this batch {total}."
             )),
             None,
         ),
     };
-    if let Err(r) =
-        state.audited(&actor, "payout_batch.approve", &target, outcome, json!({"result": format!("{result:?}")})).await
-    {
-        return r;
-    }
     batch_view(&state, &c, &id, error, notice).await
 }
 
@@ -923,13 +868,7 @@ pub async fn reject_batch(
         return batch_view(&state, &c, &id, Some("Give a reason for rejecting.".into()), None).await;
     }
     let actor = c.actor(&ctx.ip, &ctx.user_agent);
-    if let Err(r) = state
-        .audited(&actor, "payout_batch.reject", &format!("batch:{id}"), Outcome::Success, json!({"reason": reason}))
-        .await
-    {
-        return r;
-    }
-    match state.payouts.reject_batch(&id, reason.trim()).await {
+    match state.payouts.reject_batch(&actor, &id, reason.trim()).await {
         Ok(true) => batch_view(&state, &c, &id, None, Some("Rejected, with every payout in it.".into())).await,
         Ok(false) => {
             batch_view(&state, &c, &id, Some("Only a batch awaiting approval can be rejected.".into()), None).await
@@ -1056,13 +995,7 @@ pub async fn delete_beneficiary(
     if !batch_id_ok(&id) {
         return AppError::NotFound.into_response();
     }
-    let actor = c.actor(&ctx.ip, &ctx.user_agent);
-    if let Err(r) =
-        state.audited(&actor, "beneficiary.delete", &format!("beneficiary:{id}"), Outcome::Success, json!({})).await
-    {
-        return r;
-    }
-    match state.payouts.store.delete_beneficiary(&id).await {
+    match state.payouts.delete_beneficiary(&c.actor(&ctx.ip, &ctx.user_agent), &id).await {
         Ok(_) => Redirect::to("/payouts/beneficiaries").into_response(),
         Err(e) => internal(e),
     }
