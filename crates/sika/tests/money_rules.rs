@@ -454,3 +454,45 @@ async fn forged_return_visits_cannot_spend_the_settlement_budget() {
     // Timing on a shared 2-core machine is noisy: the bound allows a second of slack (bench/return_flood.sh measures it).
     assert!(loaded <= unloaded * 2 + Duration::from_secs(1), "unloaded {unloaded:?}, loaded {loaded:?}");
 }
+
+/// A hold Sika cannot read stops the next approval in its currency with an
+/// error (it used to count as zero, so the wallet could be overdrawn); a
+/// two-approver threshold that does not read means two approvers.
+async fn unreadable_money_stops_the_decision(e: Env) {
+    let (_, key) = e.app.auth.create_api_key(&sika::audit::Actor::cli(), "po", "payouts").await.unwrap();
+    let payout = |reference: &str| {
+        json!({"reference": reference, "amount": "5000", "currency": "NGN", "bank_code": "044",
+               "account_number": "0690000032", "beneficiary_name": "Pastor Bright"})
+    };
+    for r in ["hold-1", "hold-2"] {
+        let res = e.app.client.post(e.app.url("/api/v1/payouts")).bearer_auth(&key).json(&payout(r)).send().await;
+        assert_eq!(res.unwrap().status(), 202);
+    }
+    e.app.payouts.approve(&support::cli(), "hold-1", &support::checker("c1")).await.unwrap();
+    let pool = e.app.db.store.pool_for_tests();
+    sqlx::query("UPDATE payouts SET hold = 'five thousand' WHERE reference = 'hold-1'").execute(pool).await.unwrap();
+    let second = e.app.payouts.approve(&support::cli(), "hold-2", &support::checker("c1")).await;
+    let why = second.expect_err("an unreadable hold is an error, not zero").to_string();
+    assert!(why.contains("does not read"), "{why}");
+    let p = e.app.payouts.payout("hold-2").await.unwrap().unwrap();
+    assert_eq!(p.status, sika::domain::PayoutStatus::AwaitingApproval, "nothing was queued");
+
+    sqlx::query("INSERT INTO settings (key, value, updated_at) VALUES ('payouts.two_approvers_above.NGN', 'lots', 0)")
+        .execute(pool)
+        .await
+        .unwrap();
+    let res = e.app.client.post(e.app.url("/api/v1/payouts")).bearer_auth(&key).json(&payout("hold-3")).send().await;
+    assert_eq!(res.unwrap().status(), 202);
+    assert_eq!(e.app.payouts.payout("hold-3").await.unwrap().unwrap().approvals_needed, 2);
+}
+
+#[tokio::test]
+async fn unreadable_money_stops_the_decision_on_sqlite() {
+    unreadable_money_stops_the_decision(env().await).await;
+}
+
+#[tokio::test]
+async fn unreadable_money_stops_the_decision_on_postgres() {
+    let Some(db) = support::postgres().await else { return };
+    unreadable_money_stops_the_decision(env_on(db).await).await;
+}
