@@ -12,6 +12,7 @@ pub mod backup;
 pub mod cards;
 pub mod check;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod datadir;

@@ -414,6 +414,7 @@ async fn an_indefinite_creation_is_looked_up_and_never_makes_two_cards() {
 /// failed while a card that may hold its load exists — even past the hour.
 #[tokio::test]
 async fn lost_creations_that_cannot_be_told_apart_are_never_called_failed() {
+    let clock = sika::clock::install_manual();
     let (e, key) = env_cards(true).await;
     let cards = service(&e);
     for r in ["twin-1", "twin-2"] {
@@ -428,12 +429,7 @@ async fn lost_creations_that_cannot_be_told_apart_are_never_called_failed() {
     cards.dispatch_fundings(10).await.unwrap();
     e.faults(json!({"error_after_commit_rate": 0.0})).await;
     assert_eq!(flutterwave_cards(&e).await.len(), 2);
-    sqlx::query(
-        "UPDATE cards SET next_check_at = 0, updated_at = updated_at - 7200000, created_at = created_at - 7200000",
-    )
-    .execute(e.app.db.store.pool_for_tests())
-    .await
-    .unwrap();
+    clock.advance(std::time::Duration::from_secs(2 * 3600));
     cards.follow(sika::store::now_ms()).await.unwrap();
     for r in ["twin-1", "twin-2"] {
         let (_, v) = call(&e, &key, "GET", &format!("/api/v1/cards/{r}"), None).await;

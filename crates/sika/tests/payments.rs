@@ -497,13 +497,19 @@ async fn a_paid_checkout_costs_two_calls_to_flutterwave() {
 
 #[tokio::test]
 async fn unpaid_checkouts_expire_as_cancelled_or_failed_and_the_shop_hears_it() {
+    let clock = sika::clock::install_manual();
     let e = env().await;
     e.checkout("quiet-1", "100", "NGN").await;
     e.checkout("tried-1", "100", "NGN").await;
     let failed = e.pay("tried-1", "failed", json!({})).await;
     e.app.payments.verify_and_apply(failed).await.unwrap();
-    let in_two_days = sika::store::now_ms() + 2 * 86_400_000;
-    sika::payments::reconcile_at(&e.app.payments, in_two_days).await.unwrap();
+    // The reconciler as it runs, on Sika's clock: nothing closes before the
+    // day is out, both close once it is.
+    clock.advance(std::time::Duration::from_secs(23 * 3600));
+    sika::payments::reconcile(&e.app.payments).await.unwrap();
+    assert_eq!(e.status("quiet-1").await, "pending", "not before its time");
+    clock.advance(std::time::Duration::from_secs(25 * 3600));
+    sika::payments::reconcile(&e.app.payments).await.unwrap();
     assert_eq!(e.status("quiet-1").await, "cancelled");
     assert_eq!(e.status("tried-1").await, "failed");
     let notes = e.app.payments.store.outbox_for("tried-1").await.unwrap();
@@ -512,7 +518,8 @@ async fn unpaid_checkouts_expire_as_cancelled_or_failed_and_the_shop_hears_it() 
     // A payment that lands before expiry is found by the last look instead.
     e.checkout("late-1", "100", "NGN").await;
     e.pay("late-1", "successful", json!({})).await;
-    sika::payments::reconcile_at(&e.app.payments, in_two_days).await.unwrap();
+    clock.advance(std::time::Duration::from_secs(48 * 3600));
+    sika::payments::reconcile(&e.app.payments).await.unwrap();
     assert_eq!(e.status("late-1").await, "paid");
 }
 

@@ -431,6 +431,7 @@ async fn concurrent_approvals_and_dispatchers_send_once_on_postgres() {
 /// Unapproved payouts expire; rejecting needs nothing but a reason and tells the shop.
 #[tokio::test]
 async fn unapproved_payouts_expire_and_rejections_are_final() {
+    let clock = sika::clock::install_manual();
     let e = env().await;
     let key = payouts_key(&e, "payouts").await;
     post(&e, &key, "/api/v1/payouts", ngn("old-1", "100")).await;
@@ -441,7 +442,11 @@ async fn unapproved_payouts_expire_and_rejections_are_final() {
         e.app.payouts.approve(&support::cli(), "no-1", &checker("c1")).await.unwrap(),
         ApprovalWrite::Refused(_)
     ));
-    assert_eq!(e.app.payouts.expire_unapproved(sika::store::now_ms() + 73 * 3_600_000).await.unwrap(), 1);
+    // Sika's clock moves on: not yet at 71 hours, expired past 72.
+    clock.advance(std::time::Duration::from_secs(71 * 3600));
+    assert_eq!(e.app.payouts.expire_unapproved(sika::store::now_ms()).await.unwrap(), 0);
+    clock.advance(std::time::Duration::from_secs(2 * 3600));
+    assert_eq!(e.app.payouts.expire_unapproved(sika::store::now_ms()).await.unwrap(), 1);
     assert_eq!(status(&e, "old-1").await, PayoutStatus::Expired);
     let p = e.app.payouts.payout("no-1").await.unwrap().unwrap();
     assert_eq!((p.status, p.reason.as_deref()), (PayoutStatus::Rejected, Some("wrong supplier")));

@@ -391,8 +391,19 @@ async fn stored(c: &Config, report: &mut Report) {
         );
     }
 
+    let last = store.setting(LAST_BACKUP_SETTING).await;
+    backup_recent(report, last, store.backend());
+    store.close().await;
+}
+
+/// Whether the last `sika backup` is at most 7 days old, on Sika's clock.
+fn backup_recent(
+    report: &mut Report,
+    last: Result<Option<String>, crate::store::StoreError>,
+    backend: crate::store::Backend,
+) {
     let item = "Sika: a recent backup exists";
-    match store.setting(LAST_BACKUP_SETTING).await {
+    match last {
         Ok(Some(at)) => match at.parse::<i64>() {
             Ok(ms) if crate::store::now_ms() - ms <= BACKUP_MAX_AGE_MS => {
                 report.pass("backup.recent", item, format!("last `sika backup` at {}", crate::timefmt::iso(ms)))
@@ -404,7 +415,7 @@ async fn stored(c: &Config, report: &mut Report) {
             ),
             Err(_) => report.fail("backup.recent", item, "the last backup's time is unreadable"),
         },
-        Ok(None) if store.backend() == crate::store::Backend::Postgres => report.warn(
+        Ok(None) if backend == crate::store::Backend::Postgres => report.warn(
             "backup.recent",
             item,
             "PostgreSQL: Sika cannot see pg_dump backups; take them as the README says and test a restore",
@@ -412,7 +423,6 @@ async fn stored(c: &Config, report: &mut Report) {
         Ok(None) => report.fail("backup.recent", item, "no `sika backup` has been taken"),
         Err(e) => report.fail("backup.recent", item, e.to_string()),
     }
-    store.close().await;
 }
 
 fn sqlite_path(url: &str) -> Option<String> {
@@ -427,6 +437,22 @@ fn without_query(u: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_backup_is_recent_for_seven_days_on_sikas_clock() {
+        let clock = crate::clock::install_manual();
+        let taken = crate::store::now_ms();
+        let status = |clock: &crate::clock::ManualClock, by: u64| {
+            clock.advance(std::time::Duration::from_secs(by * 86_400));
+            let mut r = Report::default();
+            backup_recent(&mut r, Ok(Some(taken.to_string())), crate::store::Backend::Sqlite);
+            r.get("backup.recent").map(|f| f.status)
+        };
+        assert_eq!(status(&clock, 0), Some(super::super::Status::Pass));
+        assert_eq!(status(&clock, 6), Some(super::super::Status::Pass), "six days on");
+        assert_eq!(status(&clock, 2), Some(super::super::Status::Warn), "eight days on");
+    }
+
     use super::*;
     use std::collections::HashMap;
 

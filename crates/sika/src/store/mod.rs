@@ -247,11 +247,9 @@ pub(crate) fn sum_amounts<'a>(
     Ok(total)
 }
 
-/// Milliseconds since the Unix epoch, the one time format stored.
-pub fn now_ms() -> i64 {
-    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
+/// Milliseconds since the Unix epoch, the one time format stored, from the
+/// one clock (`crate::clock`).
+pub use crate::clock::now_ms;
 
 impl Store {
     /// The pool, for tests that reach under the repository API (tampering drills).

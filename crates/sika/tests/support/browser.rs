@@ -88,9 +88,9 @@ impl Browser {
     }
 }
 
-/// The TOTP code for `secret` at `offset` steps from now.
+/// The TOTP code for `secret` at `offset` steps from now (Sika's clock, which a test may have moved).
 pub fn code(secret: &str, offset: i64) -> String {
     let raw = sika::crypto::totp::decode_secret(secret).unwrap();
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let now = sika::clock::now_ms() / 1000;
     sika::crypto::totp::code(&raw, sika::crypto::totp::step_at(now) + offset)
 }
