@@ -25,6 +25,7 @@ pub mod jobs;
 pub mod logging;
 pub mod metrics;
 pub mod ops;
+pub mod outgoing;
 pub mod payments;
 pub mod payouts;
 pub mod secret;

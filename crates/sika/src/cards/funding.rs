@@ -14,7 +14,7 @@ use serde_json::json;
 
 use super::{Cards, backoff_ms};
 use crate::audit::{Actor, Outcome};
-use crate::domain::card::{NewFunding, PendingFunding, consent_funding};
+use crate::domain::card::{NewFunding, PendingFunding};
 use crate::domain::{CardStatus, Currency, FundingKind, FundingStatus, approval::Approver};
 use crate::store::{CardRow, FundingRow, FundingWrite, StoreError, now_ms};
 
@@ -190,45 +190,15 @@ impl Cards {
         self.store.close_funding(reference, FundingStatus::Rejected, reason, Some(audit)).await
     }
 
-    /// Fundings not approved in time expire.
+    /// Fundings not approved in time expire (`crate::outgoing::expire`).
     pub async fn expire_fundings(&self, now: i64) -> Result<usize, StoreError> {
-        let due = self.store.fundings_unapproved_expired(now, 200).await?;
-        for r in &due {
-            self.store.close_funding(r, FundingStatus::Expired, "not approved in time", None).await?;
-        }
-        Ok(due.len())
+        crate::outgoing::expire(self, now).await
     }
 
     /// Sends what the rule consents to, one claim per funding across
-    /// instances; returns how many were sent.
+    /// instances (`crate::outgoing::dispatch`); returns how many were sent.
     pub async fn dispatch_fundings(&self, limit: i64) -> Result<usize, StoreError> {
-        let mut sent = 0;
-        for (f, approvers) in self.store.fundings_queued(limit).await? {
-            let pending = PendingFunding {
-                reference: &f.reference,
-                status: f.status,
-                created_by: &f.created_by,
-                approved_by: &approvers,
-                needed: crate::domain::approval::needed_from_stored(f.approvals_needed),
-            };
-            let Some(approved) = consent_funding(&pending) else {
-                tracing::error!(reference = %f.reference, "a queued card funding without the approvals the rule needs was not sent");
-                self.store
-                    .requeue_funding(&f.reference, "its recorded approvals do not meet the approval rule")
-                    .await?;
-                continue;
-            };
-            if !self.store.claim_funding(&approved, now_ms() + backoff_ms(0)).await? {
-                continue;
-            }
-            sent += 1;
-            let Some(card) = self.store.card(&f.card_reference).await? else { continue };
-            match f.kind {
-                FundingKind::Load => self.create_at_flutterwave(&card, &f).await?,
-                FundingKind::Fund | FundingKind::Withdraw => self.move_money(&card, &f).await?,
-            }
-        }
-        Ok(sent)
+        crate::outgoing::dispatch(self, limit).await
     }
 
     async fn move_money(&self, card: &CardRow, f: &FundingRow) -> Result<(), StoreError> {
@@ -314,4 +284,45 @@ impl Cards {
 
 fn unreadable(what: &str) -> FundingWrite {
     FundingWrite::Refused(format!("{what} could not be read from Flutterwave, so nothing can be held; try again"))
+}
+
+impl crate::outgoing::Lifecycle for Cards {
+    type Kind = crate::domain::card::CardFundings;
+    type Row = FundingRow;
+    const NAME: &'static str = "card funding";
+
+    async fn unapproved_expired(&self, now: i64) -> Result<Vec<String>, StoreError> {
+        self.store.fundings_unapproved_expired(now, 200).await
+    }
+
+    async fn expire(&self, reference: &str) -> Result<(), StoreError> {
+        self.store.close_funding(reference, FundingStatus::Expired, "not approved in time", None).await?;
+        Ok(())
+    }
+
+    async fn queued(&self, limit: i64) -> Result<Vec<(FundingRow, Vec<String>)>, StoreError> {
+        self.store.fundings_queued(limit).await
+    }
+
+    fn pending<'a>(f: &'a FundingRow, approved_by: &'a [String]) -> PendingFunding<'a> {
+        crate::outgoing::pending(&f.reference, f.status, &f.created_by, approved_by, f.approvals_needed)
+    }
+
+    async fn requeue(&self, reference: &str, why: &str) -> Result<(), StoreError> {
+        self.store.requeue_funding(reference, why).await?;
+        Ok(())
+    }
+
+    async fn claim(&self, approved: &crate::domain::card::FundingApproved) -> Result<bool, StoreError> {
+        self.store.claim_funding(approved, now_ms() + backoff_ms(0)).await
+    }
+
+    /// A load creates the card; a funding or withdrawal moves money on it.
+    async fn send(&self, f: FundingRow) -> Result<(), StoreError> {
+        let Some(card) = self.store.card(&f.card_reference).await? else { return Ok(()) };
+        match f.kind {
+            FundingKind::Load => self.create_at_flutterwave(&card, &f).await,
+            FundingKind::Fund | FundingKind::Withdraw => self.move_money(&card, &f).await,
+        }
+    }
 }

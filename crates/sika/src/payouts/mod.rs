@@ -22,9 +22,7 @@ use serde_json::json;
 
 use crate::audit::{Actor, Auditor, Outcome};
 use crate::crypto::field::FieldCipher;
-use crate::domain::payout::{
-    AccountKind, Approver, Destination, NewPayout, PendingApproval, consent, mask, names_differ,
-};
+use crate::domain::payout::{AccountKind, Approver, Destination, NewPayout, PendingApproval, mask, names_differ};
 use crate::domain::{Currency, PayoutStatus};
 use crate::store::{ApprovalWrite, Notification, PayoutRow, PayoutsWaiting, Settle, Store, StoreError, now_ms};
 
@@ -530,42 +528,15 @@ impl Payouts {
             .await
     }
 
-    /// Payouts not approved in time expire.
+    /// Payouts not approved in time expire (`crate::outgoing::expire`).
     pub async fn expire_unapproved(&self, now: i64) -> Result<usize, StoreError> {
-        let due = self.store.payouts_unapproved_expired(now, 200).await?;
-        for r in &due {
-            self.store.close_unapproved(r, PayoutStatus::Expired, "not approved in time", None, None).await?;
-        }
-        Ok(due.len())
+        crate::outgoing::expire(self, now).await
     }
 
     /// Sends queued payouts the approval rule consents to, one claim per
-    /// reference; returns how many were sent.
+    /// reference (`crate::outgoing::dispatch`); returns how many were sent.
     pub async fn dispatch(&self, limit: i64) -> Result<usize, StoreError> {
-        let mut sent = 0;
-        for (p, approvers) in self.store.payouts_queued(limit).await? {
-            let pending = PendingApproval {
-                reference: &p.reference,
-                status: p.status,
-                created_by: &p.created_by,
-                approved_by: &approvers,
-                needed: crate::domain::approval::needed_from_stored(p.approvals_needed),
-            };
-            let Some(approved) = consent(&pending) else {
-                tracing::error!(reference = %p.reference, "a queued payout without the approvals the rule needs was not sent");
-                self.store
-                    .requeue_for_approval(&p.reference, "its recorded approvals do not meet the approval rule")
-                    .await?;
-                continue;
-            };
-            if !self.store.claim_for_dispatch(&approved, now_ms() + follow_backoff_ms(0)).await? {
-                continue;
-            }
-            // Claimed: it is `unknown` until Flutterwave answers.
-            self.send(&PayoutRow { status: PayoutStatus::Unknown, ..p }).await?;
-            sent += 1;
-        }
-        Ok(sent)
+        crate::outgoing::dispatch(self, limit).await
     }
 
     async fn send(&self, p: &PayoutRow) -> Result<(), StoreError> {
@@ -802,4 +773,41 @@ pub(crate) async fn record_refusal<K>(
     };
     auditor.record(actor, action, target, Outcome::Denied, details).await?;
     Ok(())
+}
+
+impl crate::outgoing::Lifecycle for Payouts {
+    type Kind = crate::domain::payout::Payouts;
+    type Row = PayoutRow;
+    const NAME: &'static str = "payout";
+
+    async fn unapproved_expired(&self, now: i64) -> Result<Vec<String>, StoreError> {
+        self.store.payouts_unapproved_expired(now, 200).await
+    }
+
+    async fn expire(&self, reference: &str) -> Result<(), StoreError> {
+        self.store.close_unapproved(reference, PayoutStatus::Expired, "not approved in time", None, None).await?;
+        Ok(())
+    }
+
+    async fn queued(&self, limit: i64) -> Result<Vec<(PayoutRow, Vec<String>)>, StoreError> {
+        self.store.payouts_queued(limit).await
+    }
+
+    fn pending<'a>(p: &'a PayoutRow, approved_by: &'a [String]) -> PendingApproval<'a> {
+        crate::outgoing::pending(&p.reference, p.status, &p.created_by, approved_by, p.approvals_needed)
+    }
+
+    async fn requeue(&self, reference: &str, why: &str) -> Result<(), StoreError> {
+        self.store.requeue_for_approval(reference, why).await?;
+        Ok(())
+    }
+
+    async fn claim(&self, approved: &crate::domain::payout::Approved) -> Result<bool, StoreError> {
+        self.store.claim_for_dispatch(approved, now_ms() + follow_backoff_ms(0)).await
+    }
+
+    /// Claimed: it is `unknown` until Flutterwave answers.
+    async fn send(&self, p: PayoutRow) -> Result<(), StoreError> {
+        Payouts::send(self, &PayoutRow { status: PayoutStatus::Unknown, ..p }).await
+    }
 }
