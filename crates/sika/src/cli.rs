@@ -323,10 +323,10 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
 /// `DIR/admin-credentials.txt` (0600) the first time only.
 async fn first_admin(dir: &DataDir) -> Result<(), String> {
     let path = dir.root().join("admin-credentials.txt");
-    let auth = crate::ops::auth(dir).await?;
-    let existing = auth.store.users().await.map_err(|e| format!("{e}."))?;
+    let (auth, store) = crate::ops::auth(dir).await?;
+    let existing = store.users().await.map_err(|e| format!("{e}."))?;
     if path.exists() || !existing.is_empty() {
-        auth.store.close().await;
+        store.close().await;
         return Ok(());
     }
     let email = "admin@sika-demo.test";
@@ -339,7 +339,7 @@ async fn first_admin(dir: &DataDir) -> Result<(), String> {
     let text = format!("email={email}\npassword={password}\ntotp_secret={}\n", created.totp_secret);
     crate::fsutil::write_private(&path, text.as_bytes())
         .map_err(|e| format!("cannot write {}: {e}.", path.display()))?;
-    auth.store.close().await;
+    store.close().await;
     Ok(())
 }
 

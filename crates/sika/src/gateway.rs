@@ -78,7 +78,8 @@ pub async fn run(config: Config, on_ready: impl FnOnce(SocketAddr)) -> Result<()
     let checkpoints = crate::audit::checkpoint::Checkpoints::new(&config.audit_key, &config.audit_checkpoint_file);
     let mut workers = Supervisor::new(shutdown.clone());
     crate::payments::workers::spawn(&mut workers, &payments, notifier);
-    crate::inbox::spawn(&mut workers, &crate::inbox::Inbox::new(payments.clone(), payouts.clone(), cards.clone()));
+    let inbox = crate::inbox::Inbox::new(payments.clone(), payouts.clone(), cards.clone(), auth.auditor.clone());
+    crate::inbox::spawn(&mut workers, &inbox);
     crate::payouts::workers::spawn(&mut workers, &payouts);
     spawn_housekeeping(&mut workers, &auth, &checkpoints);
     if let Some(c) = &cards {
@@ -94,6 +95,7 @@ pub async fn run(config: Config, on_ready: impl FnOnce(SocketAddr)) -> Result<()
         workers: workers.health(),
         cards,
         settings: crate::settings::Settings::new(store.clone(), auth.auditor.clone()),
+        inbox,
     };
     let metrics = match config.metrics_listen {
         Some(at) => {
@@ -149,7 +151,6 @@ fn spawn_housekeeping(
     auth: &crate::auth::Auth,
     checkpoints: &crate::audit::checkpoint::Checkpoints,
 ) {
-    let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
     let a = auth.clone();
     workers.spawn(
         "sessions",
@@ -162,7 +163,7 @@ fn spawn_housekeeping(
             let a = a.clone();
             Box::pin(async move {
                 // Expired sessions are refused on use anyway; this keeps the table small.
-                a.store.purge_sessions(ms(a.idle_timeout), ms(a.absolute_timeout)).await.map_err(|e| e.to_string())?;
+                a.purge_sessions().await.map_err(|e| e.to_string())?;
                 Ok(false)
             })
         },

@@ -9,12 +9,13 @@ use std::time::Duration;
 
 use flutterwave::webhook::{self, WebhookEvent};
 
+use crate::audit::{Actor, Auditor, Outcome};
 use crate::cards::Cards;
 use crate::domain::InboxState;
 use crate::jobs::{Schedule, Supervisor};
 use crate::payments::{Applied, Payments};
 use crate::payouts::Payouts;
-use crate::store::{InboxRow, StoreError, now_ms};
+use crate::store::{InboxRow, Store, StoreError, now_ms};
 
 /// A claimed inbox row is its worker's for this long, renewed every third of
 /// it while the worker is on it (up to [`ROW_TIMEOUT`]); a row whose instance
@@ -25,6 +26,8 @@ pub const ROW_TIMEOUT: Duration = Duration::from_secs(120);
 
 #[derive(Debug, Clone)]
 pub struct Inbox {
+    store: Store,
+    auditor: Auditor,
     payments: Payments,
     payouts: Payouts,
     /// Card events go here when cards are on.
@@ -34,8 +37,32 @@ pub struct Inbox {
 }
 
 impl Inbox {
-    pub fn new(payments: Payments, payouts: Payouts, cards: Option<Cards>) -> Self {
-        Inbox { payments, payouts, cards, worker_id: crate::crypto::random::hex_id() }
+    pub fn new(payments: Payments, payouts: Payouts, cards: Option<Cards>, auditor: Auditor) -> Self {
+        let store = payments.store().clone();
+        Inbox { store, auditor, payments, payouts, cards, worker_id: crate::crypto::random::hex_id() }
+    }
+
+    /// Deliveries a person should look at (dead, unmatched, unrecognised, …),
+    /// and how many wait to be processed and since when.
+    pub async fn attention(&self) -> Result<(Vec<InboxRow>, (i64, Option<i64>)), StoreError> {
+        let mut rows = Vec::new();
+        for s in InboxState::ATTENTION {
+            rows.extend(self.store.inbox_by_state(s).await?);
+        }
+        Ok((rows, self.store.inbox_backlog().await?))
+    }
+
+    /// A person sends a stored delivery through again, audited with it
+    /// (`false`, recorded as a failure, when it is not one that can be replayed).
+    pub async fn replay(&self, actor: &Actor, id: &str) -> Result<bool, StoreError> {
+        let target = format!("inbox:{id}");
+        let audit =
+            self.auditor.draft(actor, "webhook.replay", &target, Outcome::Success, serde_json::json!({})).await?;
+        let done = self.store.inbox_replay(id, audit).await?;
+        if !done {
+            self.auditor.record(actor, "webhook.replay", &target, Outcome::Failure, serde_json::json!({})).await?;
+        }
+        Ok(done)
     }
 
     /// How many inbox rows one pass claims: about a second of the whole
@@ -51,14 +78,14 @@ impl Inbox {
     /// `max_inbox_attempts`). The lease is renewed while a row is worked on.
     /// Returns how many rows were claimed.
     pub async fn process(&self, batch: i64) -> Result<usize, StoreError> {
-        let buried = self.payments.store.inbox_bury_exhausted(self.payments.max_inbox_attempts, now_ms()).await?;
+        let buried = self.store.inbox_bury_exhausted(self.payments.max_inbox_attempts, now_ms()).await?;
         if buried > 0 {
             tracing::warn!(
                 rows = buried,
                 "webhooks dead-lettered after repeated failures; replay them from the console"
             );
         }
-        let rows = self.payments.store.inbox_claim(batch, INBOX_LEASE_MS, &self.worker_id).await?;
+        let rows = self.store.inbox_claim(batch, INBOX_LEASE_MS, &self.worker_id).await?;
         let n = rows.len();
         let mut working: std::collections::HashSet<String> = rows.iter().map(|r| r.id.clone()).collect();
         let mut tasks = tokio::task::JoinSet::new();
@@ -98,7 +125,7 @@ impl Inbox {
                 },
                 _ = renew.tick() => {
                     let ids: Vec<String> = working.iter().cloned().collect();
-                    if let Err(e) = self.payments.store.inbox_renew(&ids, INBOX_LEASE_MS, &self.worker_id).await {
+                    if let Err(e) = self.store.inbox_renew(&ids, INBOX_LEASE_MS, &self.worker_id).await {
                         tracing::warn!(error = %e, "inbox leases could not be renewed; the rows may be taken over");
                     }
                 }
@@ -115,7 +142,7 @@ impl Inbox {
             Ok(b) => b,
             Err(e) => {
                 let note = format!("cannot open: {e}");
-                return self.payments.store.inbox_finish(&row.id, InboxState::Unprocessable, 0, &note).await;
+                return self.store.inbox_finish(&row.id, InboxState::Unprocessable, 0, &note).await;
             }
         };
         let (state, note) = match webhook::parse(&body) {
@@ -157,17 +184,17 @@ impl Inbox {
                 (InboxState::Unrecognised, what)
             }
         };
-        self.payments.store.inbox_finish(&row.id, state, 0, &note).await
+        self.store.inbox_finish(&row.id, state, 0, &note).await
     }
 
     async fn retry_later(&self, row: &InboxRow, why: &str) -> Result<(), StoreError> {
         if row.attempts >= self.payments.max_inbox_attempts {
             let note = format!("{why}; gave up after {} attempts", row.attempts);
             tracing::warn!(inbox_id = %row.id, "a webhook was dead-lettered: {note}");
-            return self.payments.store.inbox_finish(&row.id, InboxState::Dead, 0, &note).await;
+            return self.store.inbox_finish(&row.id, InboxState::Dead, 0, &note).await;
         }
         let next = now_ms() + retry_delay(row.attempts);
-        self.payments.store.inbox_finish(&row.id, InboxState::Retry, next, why).await
+        self.store.inbox_finish(&row.id, InboxState::Retry, next, why).await
     }
 }
 

@@ -9,20 +9,23 @@ use crate::auth::{Auth, AuthError, Role};
 use crate::config::{OpsConfig, Source};
 use crate::crypto::field::FieldCipher;
 use crate::gateway;
+use crate::store::Store;
 
-pub async fn auth(src: &dyn Source) -> Result<Auth, String> {
+/// The store and the accounts service over it, as an operator command needs them.
+pub async fn auth(src: &dyn Source) -> Result<(Auth, Store), String> {
     let c = OpsConfig::load(src).map_err(|e| e.0)?;
     let store = gateway::open_store_at(&c.database_url).await?;
-    Ok(Auth::new(store, c.data_keys, c.audit_key, c.session_idle_timeout, c.session_absolute_timeout))
+    let auth = Auth::new(store.clone(), c.data_keys, c.audit_key, c.session_idle_timeout, c.session_absolute_timeout);
+    Ok((auth, store))
 }
 
 /// `sika user unlock --email E`: lifts a lockout, for when no admin can sign in to do it.
 pub async fn user_unlock(src: &dyn Source, email: &str) -> Result<(), String> {
     let email = crate::domain::validate::email(email).map_err(|e| format!("--email: {e}"))?;
-    let auth = auth(src).await?;
-    let row = auth.store.user_by_email_index(&auth.email_indexes(&email)).await.map_err(|e| format!("{e}."))?;
+    let (auth, store) = auth(src).await?;
+    let row = store.user_by_email_index(&auth.email_indexes(&email)).await.map_err(|e| format!("{e}."))?;
     let Some(row) = row else {
-        auth.store.close().await;
+        store.close().await;
         return Err("no user has this e-mail address.".into());
     };
     let user = auth.user(&row.id).await.map_err(sentence)?.ok_or("no user has this e-mail address.")?;
@@ -30,7 +33,7 @@ pub async fn user_unlock(src: &dyn Source, email: &str) -> Result<(), String> {
         .await
         .map_err(|e| format!("nothing was changed: {}", sentence(e)))?;
     println!("unlocked user {}", row.id);
-    auth.store.close().await;
+    store.close().await;
     Ok(())
 }
 
@@ -49,20 +52,20 @@ pub async fn user_add(src: &dyn Source, email: &str, role: &str, name: Option<&s
         .read_to_string(&mut password)
         .map_err(|e| format!("cannot read the password from stdin: {e}."))?;
     let password = password.trim_end_matches(['\n', '\r']);
-    let auth = auth(src).await?;
+    let (auth, store) = auth(src).await?;
     let created = auth.create_user(&Actor::cli(), email, name, role, password, true).await.map_err(sentence)?;
     println!("user_id={}", created.id);
     println!("totp_secret={}", created.totp_secret);
-    auth.store.close().await;
+    store.close().await;
     Ok(())
 }
 
 pub async fn apikey_create(src: &dyn Source, name: &str, scopes: &str) -> Result<(), String> {
-    let auth = auth(src).await?;
+    let (auth, store) = auth(src).await?;
     let (id, key) = auth.create_api_key(&Actor::cli(), name, scopes).await.map_err(sentence)?;
     println!("api_key_id={id}");
     println!("api_key={key}");
-    auth.store.close().await;
+    store.close().await;
     Ok(())
 }
 
@@ -72,12 +75,12 @@ fn auditor(auth: &Auth) -> &Auditor {
 
 pub async fn audit_verify(src: &dyn Source, checkpoints: Option<&std::path::Path>) -> Result<(), String> {
     let c = OpsConfig::load(src).map_err(|e| e.0)?;
-    let auth = auth(src).await?;
+    let (auth, store) = auth(src).await?;
     let result = auditor(&auth).verify().await.map_err(|e| format!("{e}."))?;
     let n = match result {
         Ok(n) => n,
         Err(b) => {
-            auth.store.close().await;
+            store.close().await;
             return Err(format!("audit chain broken at entry {}: {}.", b.seq, b.reason));
         }
     };
@@ -85,7 +88,7 @@ pub async fn audit_verify(src: &dyn Source, checkpoints: Option<&std::path::Path
     let signer = crate::audit::checkpoint::Checkpoints::new(&c.audit_key, &file);
     let checked =
         if checkpoints.is_some() || file.exists() { Some(signer.verify(auditor(&auth), &file).await) } else { None };
-    auth.store.close().await;
+    store.close().await;
     match checked {
         Some(Err(why)) => Err(format!("audit checkpoints: {why}.")),
         Some(Ok(k)) => {
@@ -102,7 +105,7 @@ pub async fn audit_verify(src: &dyn Source, checkpoints: Option<&std::path::Path
 }
 
 pub async fn audit_export(src: &dyn Source, output: Option<&std::path::Path>) -> Result<(), String> {
-    let auth = auth(src).await?;
+    let (auth, store) = auth(src).await?;
     let mut out: Box<dyn std::io::Write> = match output {
         Some(p) => Box::new(std::fs::File::create(p).map_err(|e| format!("cannot create {}: {e}.", p.display()))?),
         None => Box::new(std::io::stdout().lock()),
@@ -110,12 +113,12 @@ pub async fn audit_export(src: &dyn Source, output: Option<&std::path::Path>) ->
     let (n, _) = auditor(&auth).export(&mut out, None).await?;
     out.flush().map_err(|e| e.to_string())?;
     eprintln!("exported {n} audit entries");
-    auth.store.close().await;
+    store.close().await;
     Ok(())
 }
 
 pub async fn audit_purge(src: &dyn Source, days: i64, export: &std::path::Path) -> Result<(), String> {
-    let auth = auth(src).await?;
+    let (auth, store) = auth(src).await?;
     let file = std::fs::OpenOptions::new()
         .append(true)
         .create(true)
@@ -124,7 +127,7 @@ pub async fn audit_purge(src: &dyn Source, days: i64, export: &std::path::Path) 
     let mut out = std::io::BufWriter::new(file);
     let n = auditor(&auth).purge(days, &mut out).await?;
     println!("exported to {} and purged {n} audit entries older than {days} days", export.display());
-    auth.store.close().await;
+    store.close().await;
     Ok(())
 }
 
@@ -132,11 +135,11 @@ pub async fn audit_purge(src: &dyn Source, days: i64, export: &std::path::Path) 
 /// batches. Interrupted, it resumes where it stopped: rows already on the new
 /// key are not selected again.
 pub async fn keys_rotate(src: &dyn Source, batch: i64) -> Result<(), String> {
-    let auth = auth(src).await?;
+    let (auth, store) = auth(src).await?;
     let primary = auth.cipher.primary_key_id().to_string();
     let mut done = 0u64;
     loop {
-        let rows = auth.store.users_not_on_key(&primary, batch.max(1)).await.map_err(|e| format!("{e}."))?;
+        let rows = store.users_not_on_key(&primary, batch.max(1)).await.map_err(|e| format!("{e}."))?;
         if rows.is_empty() {
             break;
         }
@@ -148,7 +151,7 @@ pub async fn keys_rotate(src: &dyn Source, batch: i64) -> Result<(), String> {
             row.name_enc = user.name.as_deref().map(|n| auth.cipher.seal_str("users", "name", &row.id, n));
             row.totp_secret_enc = auth.cipher.seal_str("users", "totp_secret", &row.id, &secret);
             debug_assert_eq!(FieldCipher::key_id(&row.email_enc), Some(primary.as_str()));
-            auth.store.reseal_user(&row).await.map_err(|e| format!("{e}."))?;
+            store.reseal_user(&row).await.map_err(|e| format!("{e}."))?;
             done += 1;
         }
         println!("re-encrypted {done} users so far");
@@ -164,7 +167,7 @@ pub async fn keys_rotate(src: &dyn Source, batch: i64) -> Result<(), String> {
         .await
         .map_err(|e| format!("{e}."))?;
     println!("key rotation complete: {done} users now under key {primary}");
-    auth.store.close().await;
+    store.close().await;
     Ok(())
 }
 
@@ -179,8 +182,8 @@ fn backup_key(src: &dyn Source) -> Result<crate::secret::Secret, String> {
 /// `sika backup --output FILE`: a sealed copy, its time recorded for `sika check`, audited.
 pub async fn backup(src: &dyn Source, output: &std::path::Path) -> Result<(), String> {
     let key = backup_key(src)?;
-    let auth = auth(src).await?;
-    let result = crate::backup::create(&auth.store, &key, output).await;
+    let (auth, store) = auth(src).await?;
+    let result = crate::backup::create(&store, &key, output).await;
     let outcome = if result.is_ok() { crate::audit::Outcome::Success } else { crate::audit::Outcome::Failure };
     let details = serde_json::json!({"file": output.display().to_string()});
     auditor(&auth)
@@ -190,13 +193,13 @@ pub async fn backup(src: &dyn Source, output: &std::path::Path) -> Result<(), St
     let bytes = match result {
         Ok(n) => n,
         Err(e) => {
-            auth.store.close().await;
+            store.close().await;
             return Err(e.to_string());
         }
     };
     let now = crate::store::now_ms().to_string();
-    auth.store.set_setting(crate::check::settings::LAST_BACKUP_SETTING, &now).await.map_err(|e| format!("{e}."))?;
-    auth.store.close().await;
+    store.set_setting(crate::check::settings::LAST_BACKUP_SETTING, &now).await.map_err(|e| format!("{e}."))?;
+    store.close().await;
     println!("backup written: {} ({bytes} bytes of database, encrypted)", output.display());
     Ok(())
 }
@@ -210,13 +213,13 @@ pub async fn restore(src: &dyn Source, input: &std::path::Path, to: &std::path::
     let url = crate::secret::Secret::new(format!("sqlite://{}", to.display()));
     let store =
         crate::store::Store::connect(&url).await.map_err(|e| format!("cannot open the restored database: {e}."))?;
-    let auth = Auth::new(store, c.data_keys, c.audit_key, c.session_idle_timeout, c.session_absolute_timeout);
+    let auth = Auth::new(store.clone(), c.data_keys, c.audit_key, c.session_idle_timeout, c.session_absolute_timeout);
     let chain = auditor(&auth).verify().await.map_err(|e| format!("{e}."))?;
     let checkouts: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM checkouts")
-        .fetch_one(auth.store.pool())
+        .fetch_one(store.pool())
         .await
         .map_err(|e| format!("{e}."))?;
-    auth.store.close().await;
+    store.close().await;
     match chain {
         Ok(n) => {
             println!("restored {bytes} bytes to {}", to.display());

@@ -106,7 +106,7 @@ async fn every_page_passes_axe_and_stored_markup_stays_inert() {
     // Data with the payload in every free-text field.
     let options = support::Options { cards: true, ..Default::default() };
     let e = support::emulated::env_with(support::sqlite().await, options, |_| {}).await;
-    let store = &e.app.payments.store;
+    let store = &e.app.db.store;
     store.set_setting("merchant.name", PAYLOAD).await.unwrap();
     let (_, all) = e.app.auth.create_api_key(&Actor::cli(), "shop", "checkouts,payouts").await.unwrap();
     api(

@@ -92,3 +92,19 @@ fn money_sums_do_not_skip_unreadable_rows() {
         );
     }
 }
+
+#[test]
+fn handlers_call_services_not_the_store() {
+    // The application's own handle serves only the readiness probe and the metrics scrape.
+    let allowed = ["http/pages.rs", "http/metrics.rs", "http/mod.rs"];
+    for (path, text) in src().into_iter().filter(|(p, _)| p.starts_with("http/") && !allowed.contains(&p.as_str())) {
+        let shipped = shipped(&text);
+        for reach in ["state.store", ".store."] {
+            assert!(!shipped.contains(reach), "{path} reaches into the store ({reach})");
+        }
+        let names_the_store = shipped
+            .match_indices("store::Store")
+            .any(|(i, m)| !shipped[i + m.len()..].starts_with(|c: char| c.is_alphanumeric()));
+        assert!(!names_the_store, "{path} takes the store itself");
+    }
+}

@@ -113,7 +113,7 @@ async fn key_rotation_reencrypts_in_batches_and_old_keys_keep_working_until_then
     let ring = format!("{},{old}", sika::crypto::keyring::KeyRing::generate_text("k2"));
     let after = auth_with(&ring);
     // Before rotation, lookups still find users sealed under the old key.
-    assert!(after.store.user_by_email_index(&after.email_indexes("rot3@example.com")).await.unwrap().is_some());
+    assert!(db.store.user_by_email_index(&after.email_indexes("rot3@example.com")).await.unwrap().is_some());
 
     let env: HashMap<&str, String> = HashMap::from([
         ("SIKA_DATABASE_URL", db.url.clone()),
@@ -122,7 +122,7 @@ async fn key_rotation_reencrypts_in_batches_and_old_keys_keep_working_until_then
     ]);
     let src = move |k: &str| env.get(k).cloned();
     sika::ops::keys_rotate(&src, 2).await.unwrap();
-    for row in after.store.users().await.unwrap() {
+    for row in db.store.users().await.unwrap() {
         for sealed in [&row.email_enc, &row.totp_secret_enc, row.name_enc.as_ref().unwrap()] {
             assert!(sealed.starts_with("v1.k2."), "{sealed}");
         }
@@ -132,7 +132,7 @@ async fn key_rotation_reencrypts_in_batches_and_old_keys_keep_working_until_then
     sika::ops::keys_rotate(&src, 2).await.unwrap();
     // The old key can now leave the ring.
     let only_new = auth_with(ring.split(',').next().unwrap());
-    let u = only_new.store.user_by_email_index(&only_new.email_indexes("rot3@example.com")).await.unwrap().unwrap();
+    let u = db.store.user_by_email_index(&only_new.email_indexes("rot3@example.com")).await.unwrap().unwrap();
     assert_eq!(only_new.open_user(&u).unwrap().email, "rot3@example.com");
 }
 
@@ -149,13 +149,13 @@ async fn api_keys_are_stored_as_hashes_scoped_and_revocable() {
     assert!(app.auth.authenticate_key(&forged).await.unwrap().is_none());
     assert!(app.auth.authenticate_key("garbage").await.unwrap().is_none());
     assert!(app.auth.create_api_key(&Actor::cli(), "x", "everything").await.is_err(), "unknown scopes are refused");
-    assert!(app.auth.store.api_key(&id).await.unwrap().unwrap().last_used_at.is_some(), "last use is recorded");
+    assert!(app.db.store.api_key(&id).await.unwrap().unwrap().last_used_at.is_some(), "last use is recorded");
     let raw = std::fs::read(app.db.url.trim_start_matches("sqlite://")).unwrap();
     let wal = std::fs::read(format!("{}-wal", app.db.url.trim_start_matches("sqlite://"))).unwrap_or_default();
     let secret_part = key.split('.').nth(1).unwrap();
     assert!(!contains(&raw, secret_part) && !contains(&wal, secret_part));
     assert!(app.auth.revoke_api_key(&Actor::cli(), &id).await.unwrap());
     assert!(app.auth.authenticate_key(&key).await.unwrap().is_none(), "revoked");
-    let audit = app.auth.store.audit_search(&Default::default(), 100).await.unwrap();
+    let audit = app.db.store.audit_search(&Default::default(), 100).await.unwrap();
     assert!(audit.iter().any(|e| e.action == "apikey.create") && audit.iter().any(|e| e.action == "apikey.revoke"));
 }

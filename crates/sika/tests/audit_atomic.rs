@@ -78,7 +78,7 @@ async fn both_or_neither(db: support::TestDb) {
     assert!(e.app.payouts.approve(&actor, "atomic-1", &support::checker("c1")).await.is_err());
     let p = e.app.payouts.payout("atomic-1").await.unwrap().unwrap();
     assert_eq!(p.status, PayoutStatus::AwaitingApproval);
-    assert!(e.app.payouts.store.payout_approvals("atomic-1").await.unwrap().is_empty(), "no approval recorded");
+    assert!(e.app.db.store.payout_approvals("atomic-1").await.unwrap().is_empty(), "no approval recorded");
     assert_eq!(entries(&e, "payout.approve").await, 0);
     assert!(e.app.payouts.approve(&actor, "atomic-1", &support::checker("c1")).await.is_ok());
     assert_eq!(e.app.payouts.payout("atomic-1").await.unwrap().unwrap().status, PayoutStatus::Queued);

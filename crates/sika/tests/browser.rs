@@ -163,7 +163,7 @@ async fn a_customer_pays_a_link_on_the_emulators_hosted_page() {
     assert!(b.url().await.contains("/checkout/return"), "Flutterwave sends the customer back to Sika");
     assert!(b.source().await.contains("data-status=\"paid\""), "verified, then shown as paid");
     assert!(b.has("#back-to-shop").await);
-    assert_eq!(app.payments.store.checkout("browser-pay-1").await.unwrap().unwrap().status.as_str(), "paid");
+    assert_eq!(app.db.store.checkout("browser-pay-1").await.unwrap().unwrap().status.as_str(), "paid");
     b.quit().await;
 }
 

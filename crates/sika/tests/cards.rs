@@ -222,7 +222,7 @@ async fn a_cards_life(db: support::TestDb, postgres: bool) {
         sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(e.app.db.store.pool_for_tests()).await.unwrap();
         kept.push(("sika.db".into(), std::fs::read(&file).expect("the database file")));
     }
-    let audit = e.app.auth.store.audit_search(&sika::store::AuditFilter::default(), 1000).await.unwrap();
+    let audit = e.app.db.store.audit_search(&sika::store::AuditFilter::default(), 1000).await.unwrap();
     kept.push(("the audit log".into(), format!("{audit:?}").into_bytes()));
     kept.push(("the answers".into(), format!("{v}{got}{list}{txns}{same}{fundings}").into_bytes()));
     kept.push(("the logs".into(), logs.lock().unwrap().clone()));
@@ -658,7 +658,7 @@ async fn the_console_reveals_only_after_a_fresh_code_and_approves_fundings() {
     assert!(shown.headers["cache-control"].to_str().unwrap().contains("no-store"), "never cached");
     let reveals = e
         .app
-        .auth
+        .db
         .store
         .audit_search(&sika::store::AuditFilter { action: Some("card.reveal".into()), ..Default::default() }, 10)
         .await
@@ -803,7 +803,7 @@ async fn the_card_list_filters_searches_counts_pages_and_exports() {
     assert!(lines[1].contains("*******"), "masked numbers only");
     let audited = e
         .app
-        .auth
+        .db
         .store
         .audit_search(&sika::store::AuditFilter { action: Some("cards.export".into()), ..Default::default() }, 5)
         .await

@@ -29,7 +29,7 @@ fn browser(app: &support::TestApp) -> Browser {
 
 async fn actions(app: &support::TestApp, action: &str) -> Vec<sika::store::AuditEntry> {
     let f = AuditFilter { action: Some(action.into()), ..Default::default() };
-    app.auth.store.audit_search(&f, 1000).await.unwrap()
+    app.db.store.audit_search(&f, 1000).await.unwrap()
 }
 
 #[tokio::test]
@@ -75,7 +75,7 @@ async fn session_cookie_attributes_fixation_and_logout() {
 async fn a_thousand_sessions_have_distinct_256_bit_tokens_stored_only_as_hashes() {
     let app = support::spawn_app().await;
     let u = user(&app, Role::Viewer, "many").await;
-    let row = app.auth.store.user_by_email_index(&app.auth.email_indexes(&u.email)).await.unwrap().unwrap();
+    let row = app.db.store.user_by_email_index(&app.auth.email_indexes(&u.email)).await.unwrap().unwrap();
     let mut seen = std::collections::HashSet::new();
     for _ in 0..1000 {
         let t = app.auth.start_session(&row.id, "full", "127.0.0.1", "test").await.unwrap();
@@ -185,7 +185,7 @@ async fn five_failures_lock_the_account_until_an_admin_unlocks_it() {
     assert_eq!(a.login(&admin.email, PASSWORD, &code(&admin.secret, 0)).await.status, 303);
     let page = a.get("/admin/users").await;
     assert!(page.body.contains("locked"), "admins see the lockout");
-    let row = app.auth.store.user_by_email_index(&app.auth.email_indexes(&u.email)).await.unwrap().unwrap();
+    let row = app.db.store.user_by_email_index(&app.auth.email_indexes(&u.email)).await.unwrap().unwrap();
     let csrf = page.csrf();
     assert_eq!(a.post(&format!("/admin/users/{}/unlock", row.id), &[("csrf_token", &csrf)]).await.status, 303);
     assert_eq!(b.login(&u.email, PASSWORD, &code(&u.secret, 1)).await.status, 303, "unlocked");
@@ -223,7 +223,7 @@ async fn csrf_missing_wrong_cross_session_and_foreign_origin_are_refused() {
         let res = b.post_with_origin("/admin/api-keys", &pairs, origin).await;
         assert_eq!(res.status, 403, "{what}");
     }
-    assert!(app.auth.store.api_keys().await.unwrap().is_empty(), "nothing was created");
+    assert!(app.db.store.api_keys().await.unwrap().is_empty(), "nothing was created");
     let f = form(&mine);
     let pairs: Vec<(&str, &str)> = f.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let ok = b.post("/admin/api-keys", &pairs).await;
@@ -398,7 +398,7 @@ async fn role_change_ends_the_users_sessions_and_is_audited_with_before_and_afte
     let mut o = browser(&app);
     assert_eq!(a.login(&admin.email, PASSWORD, &code(&admin.secret, 0)).await.status, 303);
     assert_eq!(o.login(&op.email, PASSWORD, &code(&op.secret, 0)).await.status, 303);
-    let row = app.auth.store.user_by_email_index(&app.auth.email_indexes(&op.email)).await.unwrap().unwrap();
+    let row = app.db.store.user_by_email_index(&app.auth.email_indexes(&op.email)).await.unwrap().unwrap();
     let csrf = a.get("/admin/users").await.csrf();
     assert_eq!(
         a.post(&format!("/admin/users/{}/role", row.id), &[("role", "approver"), ("csrf_token", &csrf)]).await.status,
@@ -414,7 +414,7 @@ async fn role_change_ends_the_users_sessions_and_is_audited_with_before_and_afte
     );
     assert_eq!(
         e[0].actor,
-        app.auth.store.user_by_email_index(&app.auth.email_indexes(&admin.email)).await.unwrap().unwrap().id
+        app.db.store.user_by_email_index(&app.auth.email_indexes(&admin.email)).await.unwrap().unwrap().id
     );
 }
 
@@ -461,7 +461,7 @@ async fn changing_the_password_needs_the_current_one_and_ends_other_sessions() {
         .await;
     assert!(weak.body.contains("at least 12"));
     // One session per user means a second one exists only in a race; plant one to see it end.
-    let row = app.auth.store.user_by_email_index(&app.auth.email_indexes(&u.email)).await.unwrap().unwrap();
+    let row = app.db.store.user_by_email_index(&app.auth.email_indexes(&u.email)).await.unwrap().unwrap();
     let (other, other_hash) = sika::auth::session::new_token();
     {
         use sqlx::Connection as _;

@@ -34,7 +34,7 @@ async fn the_overview_adds_up_per_currency_and_draws_its_charts() {
     e.app.payments.verify_and_apply(id).await.unwrap();
     e.checkout("ov-5", "5", "KES").await;
     // A closed unpaid KES payment lowers KES's success rate: 1 paid of 2 closed.
-    let store = &e.app.payments.store;
+    let store = &e.app.db.store;
     let note = sika::store::Notification { event: "checkout.failed", payload: json!({}) };
     assert!(store.mark_unpaid("ov-5", sika::domain::CheckoutStatus::Failed, None, "test", note).await.unwrap());
 
@@ -91,9 +91,9 @@ async fn each_delivery_is_logged_a_test_event_can_be_sent_and_any_delivery_repla
     let url = format!("http://{}/hook?token=not-for-the-log", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, shop).await.unwrap() });
     let cipher = sika::crypto::field::FieldCipher::new(e.app.auth.cipher_keys());
-    sika::payments::notify::set_endpoint(&e.app.payments.store, &cipher, &url, "whsec_test").await.unwrap();
+    sika::payments::notify::set_endpoint(&e.app.db.store, &cipher, &url, "whsec_test").await.unwrap();
     let notifier = sika::payments::notify::Notifier::new(cipher.clone(), true).unwrap();
-    let store = &e.app.payments.store;
+    let store = &e.app.db.store;
 
     let mut admin = operator(&e, Role::Admin, "admin").await;
     let csrf = admin.get("/").await.csrf();
@@ -122,7 +122,7 @@ async fn each_delivery_is_logged_a_test_event_can_be_sent_and_any_delivery_repla
     assert_eq!(seen.len(), 3);
     assert_eq!(seen[2].0, seen[1].0, "the same event id: the shop de-duplicates");
     let f = sika::store::AuditFilter { action: Some("notification.test".into()), ..Default::default() };
-    assert_eq!(e.app.auth.store.audit_search(&f, 10).await.unwrap().len(), 1, "audited");
+    assert_eq!(e.app.db.store.audit_search(&f, 10).await.unwrap().len(), 1, "audited");
     // Not an admin: refused.
     let mut viewer = operator(&e, Role::Viewer, "viewer").await;
     let vcsrf = viewer.get("/").await.csrf();

@@ -158,7 +158,7 @@ async fn times_show_in_the_zone_set_in_settings_with_utc_on_hover() {
 
 async fn actions_named(app: &support::TestApp, action: &str) -> Vec<sika::store::AuditEntry> {
     let f = sika::store::AuditFilter { action: Some(action.into()), ..Default::default() };
-    app.auth.store.audit_search(&f, 1000).await.unwrap()
+    app.db.store.audit_search(&f, 1000).await.unwrap()
 }
 
 #[tokio::test]
@@ -221,8 +221,8 @@ async fn destructive_actions_ask_first() {
     }
     let row = app.auth.user(&victim.id).await.unwrap().unwrap();
     assert!(!row.disabled && row.totp_enrolled, "nothing changed before confirming");
-    assert!(app.auth.store.api_keys().await.unwrap()[0].revoked_at.is_none());
-    assert!(app.auth.store.setting("notify.secret").await.unwrap().is_none());
+    assert!(app.db.store.api_keys().await.unwrap()[0].revoked_at.is_none());
+    assert!(app.db.store.setting("notify.secret").await.unwrap().is_none());
 
     let done =
         b.post(&format!("/admin/users/{}/disable", victim.id), &[("csrf_token", &csrf), ("confirmed", "yes")]).await;
@@ -232,7 +232,7 @@ async fn destructive_actions_ask_first() {
     let revoked =
         b.post(&format!("/admin/api-keys/{key_id}/revoke"), &[("csrf_token", &csrf), ("confirmed", "yes")]).await;
     assert_eq!(revoked.location.as_deref(), Some("/admin/api-keys"));
-    assert!(app.auth.store.api_keys().await.unwrap()[0].revoked_at.is_some());
+    assert!(app.db.store.api_keys().await.unwrap()[0].revoked_at.is_some());
     // A forged confirmation without the CSRF token is still refused.
     let forged = b.post(&format!("/admin/users/{}/reenrol", victim.id), &[("confirmed", "yes")]).await;
     assert_eq!(forged.status, 403);
@@ -258,7 +258,7 @@ async fn api_key_scopes_are_checkboxes() {
         )
         .await;
     assert_eq!(made.status, 200);
-    let keys = app.auth.store.api_keys().await.unwrap();
+    let keys = app.db.store.api_keys().await.unwrap();
     assert_eq!(keys.len(), 1);
     assert_eq!(keys[0].scopes, "payouts,read");
 }
@@ -279,7 +279,7 @@ async fn last_admin_holds(db: support::TestDb) {
         // Everyone else loses admin first, so a and b are the only admins.
         for u in app.auth.users().await.unwrap() {
             if u.role == Role::Admin && u.email != a.email && u.email != bb.email {
-                app.auth.store.set_user_role(&u.id, "viewer").await.unwrap();
+                app.db.store.set_user_role(&u.id, "viewer").await.unwrap();
             }
         }
         let id_of = |email: String| {

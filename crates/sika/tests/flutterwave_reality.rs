@@ -155,7 +155,7 @@ async fn a_lookup_that_cannot_finish_is_shown_to_a_person_and_never_resent() {
     assert_eq!(p.status, PayoutStatus::Unknown);
     assert!(p.attention.as_deref().unwrap_or("").contains("not sent again"), "{p:?}");
     assert_eq!(transfers_created(&e).await, 28);
-    let waiting = e.app.payouts.store.payouts_waiting("NEW").await.unwrap();
+    let waiting = e.app.db.store.payouts_waiting("NEW").await.unwrap();
     assert_eq!(waiting.attention, 3, "all three are counted for the metric");
     // Once the list reads to the end, they are found and the flag goes.
     e.faults(json!({"transfer_list_fail_from_page": null})).await;
@@ -219,7 +219,7 @@ async fn failures_that_arrive_later_fail_the_payout_in_flutterwaves_words() {
         assert_eq!(p.status, PayoutStatus::Failed, "{p:?}");
         assert_eq!(p.complete_message.as_deref(), Some(words));
         assert!(p.hold.is_zero(), "the hold is released");
-        let told = e.app.payments.store.outbox_for(&r).await.unwrap();
+        let told = e.app.db.store.outbox_for(&r).await.unwrap();
         assert_eq!(told.len(), 1);
         assert_eq!(told[0].event, "payout.failed");
         assert!(told[0].payload.contains(words), "{}", told[0].payload);
@@ -236,7 +236,7 @@ async fn what_the_customer_was_charged_never_pays_for_what_the_merchant_did_not_
     e.checkout("bore-fee", "1000", "NGN").await;
     let id = e.pay("bore-fee", "successful", json!({"customer_bears_fee": true})).await;
     e.app.payments.verify_and_apply(id).await.unwrap();
-    let c = e.app.payments.store.checkout("bore-fee").await.unwrap().unwrap();
+    let c = e.app.db.store.checkout("bore-fee").await.unwrap().unwrap();
     assert_eq!(c.status.as_str(), "paid");
     assert_eq!(c.paid_amount.map(|a| a.to_string()).as_deref(), Some("1000"));
     assert_eq!(c.payment.charged_amount.map(|a| a.to_string()).as_deref(), Some("1014"), "recorded as said");
@@ -255,11 +255,11 @@ async fn settled_amounts_are_flutterwaves_never_computed() {
     e.checkout("settle-card", "2500", "NGN").await;
     let pending = e.pay("settle-card", "pending", json!({})).await;
     e.app.payments.verify_and_apply(pending).await.unwrap();
-    let c = e.app.payments.store.checkout("settle-card").await.unwrap().unwrap();
+    let c = e.app.db.store.checkout("settle-card").await.unwrap().unwrap();
     assert_eq!((c.payment.fee, c.payment.settled_amount), (None, None), "nothing settled while pending");
     let id = e.pay("settle-card", "successful", json!({})).await;
     e.app.payments.verify_and_apply(id).await.unwrap();
-    let c = e.app.payments.store.checkout("settle-card").await.unwrap().unwrap();
+    let c = e.app.db.store.checkout("settle-card").await.unwrap().unwrap();
     assert_eq!(c.payment.fee.map(|f| f.to_string()).as_deref(), Some("35"));
     assert_eq!(c.payment.settled_amount.map(|f| f.to_string()).as_deref(), Some("2462.37"), "Flutterwave's figure");
     let r = e.app.client.get(e.app.url("/api/v1/checkouts/settle-card")).bearer_auth(&e.key).send().await.unwrap();
@@ -314,7 +314,7 @@ async fn a_transfer_waiting_at_new_is_never_resent_and_is_shown() {
     assert_eq!((p.status, p.flw_status.as_deref()), (PayoutStatus::Submitted, Some("NEW")));
     assert!(p.flw_status_at.is_some());
     assert_eq!(transfers_created(&e).await, 1, "never sent again");
-    let waiting = e.app.payouts.store.payouts_waiting("NEW").await.unwrap();
+    let waiting = e.app.db.store.payouts_waiting("NEW").await.unwrap();
     assert_eq!((waiting.waiting, waiting.oldest_since.is_some()), (1, true));
     // The console: the list's "Needing a look" and the payout's page.
     let email = "viewer@example.com";

@@ -17,11 +17,11 @@ use support::emulated::{Env, env, env_on, env_tuned, env_with};
 const DAY: i64 = 86_400_000;
 
 async fn events(e: &Env, reference: &str) -> Vec<(String, String)> {
-    e.app.payments.store.checkout_events(reference).await.unwrap().into_iter().map(|(_, k, d)| (k, d)).collect()
+    e.app.db.store.checkout_events(reference).await.unwrap().into_iter().map(|(_, k, d)| (k, d)).collect()
 }
 
 async fn outbox_events(e: &Env, reference: &str) -> Vec<String> {
-    e.app.payments.store.outbox_for(reference).await.unwrap().into_iter().map(|o| o.event).collect()
+    e.app.db.store.outbox_for(reference).await.unwrap().into_iter().map(|o| o.event).collect()
 }
 
 /// (a) Paid on Flutterwave, but its last verification before expiry gets a
@@ -35,7 +35,7 @@ async fn an_indefinite_answer_at_expiry_defers_it_and_the_payment_is_found_later
     let later = now_ms() + 2 * DAY;
     for fault in [json!({"error_rate": 1.0}), json!({"error_rate": 0.0, "latency_ms": 2500})] {
         e.faults(fault).await;
-        let c = e.app.payments.store.checkouts_expired(later, later + DAY, 10).await.unwrap().remove(0);
+        let c = e.app.db.store.checkouts_expired(later, later + DAY, 10).await.unwrap().remove(0);
         let outcome = sika::payments::expiry::expire(&e.app.payments, &c, later).await.unwrap();
         assert!(matches!(outcome, sika::payments::expiry::Expiry::Deferred(_)), "{outcome:?}");
         assert_eq!(e.status("exp-1").await, "pending", "no definite answer, no closing");
@@ -44,7 +44,7 @@ async fn an_indefinite_answer_at_expiry_defers_it_and_the_payment_is_found_later
     assert!(events(&e, "exp-1").await.iter().any(|(k, _)| k == "expiry_deferred"), "the timeline says why");
     // A deferred expiry waits for its next try…
     e.faults(json!({"latency_ms": 0})).await;
-    assert!(e.app.payments.store.checkouts_expired(later, later, 10).await.unwrap().is_empty(), "not before its time");
+    assert!(e.app.db.store.checkouts_expired(later, later, 10).await.unwrap().is_empty(), "not before its time");
     // …and then the payment is found.
     reconcile_at(&e.app.payments, later + 3_600_000).await.unwrap();
     assert_eq!(e.status("exp-1").await, "paid");
@@ -79,7 +79,7 @@ async fn a_late_payment_for_a_cancelled_checkout_needs_review() {
     let id = e.pay("late-1", "successful", json!({})).await;
     assert_eq!(e.webhook(id, "late-1", e.signed()).await, 200);
     e.process().await;
-    let c = e.app.payments.store.checkout("late-1").await.unwrap().unwrap();
+    let c = e.app.db.store.checkout("late-1").await.unwrap().unwrap();
     assert_eq!(c.status, CheckoutStatus::NeedsReview);
     assert_eq!(c.transaction_id, Some(id));
     assert!(c.review_reason.unwrap().contains("after the checkout was cancelled"));
@@ -120,10 +120,10 @@ async fn a_payment_pending_at_expiry_is_waited_for_then_kept_if_it_succeeds_late
 /// whoever asks (expiry racing a webhook, on either database).
 async fn the_unpaid_transition_never_moves_a_settled_checkout(e: Env) {
     e.paid("guard-1", "100").await;
-    let c = e.app.payments.store.checkout("guard-1").await.unwrap().unwrap();
+    let c = e.app.db.store.checkout("guard-1").await.unwrap().unwrap();
     for status in [CheckoutStatus::Cancelled, CheckoutStatus::Failed, CheckoutStatus::NeedsReview] {
         let note = sika::store::Notification { event: "checkout.cancelled", payload: json!({}) };
-        let moved = e.app.payments.store.mark_unpaid(&c.reference, status, None, "expired", note).await.unwrap();
+        let moved = e.app.db.store.mark_unpaid(&c.reference, status, None, "expired", note).await.unwrap();
         assert!(!moved, "{status} must not replace paid");
     }
     assert_eq!(e.status("guard-1").await, "paid");
@@ -168,7 +168,7 @@ async fn twenty_concurrent_refunds_never_exceed_what_was_paid(e: Env) {
     // At the store, with nothing in between the check and the insert.
     let mut tasks = Vec::new();
     for i in 0..20 {
-        let store = e.app.payments.store.clone();
+        let store = e.app.db.store.clone();
         tasks.push(tokio::spawn(async move {
             store
                 .insert_refund("many-1", rust_decimal::Decimal::from(300), "race", &format!("u{i}"), None)
@@ -197,7 +197,7 @@ async fn twenty_concurrent_refunds_never_exceed_what_was_paid(e: Env) {
     assert_eq!(completed, 3);
     let held: rust_decimal::Decimal = e
         .app
-        .payments
+        .db
         .store
         .refunds("many-2")
         .await
@@ -209,7 +209,7 @@ async fn twenty_concurrent_refunds_never_exceed_what_was_paid(e: Env) {
     assert!(held <= rust_decimal::Decimal::from(1000), "refunded {held} of 1000");
     let calls = e.stats().await["requests"]["POST /v3/transactions/{id}/refund"].as_u64().unwrap_or(0);
     assert_eq!(calls, 3, "only refunds that fit reached Flutterwave");
-    let c = e.app.payments.store.checkout("many-2").await.unwrap().unwrap();
+    let c = e.app.db.store.checkout("many-2").await.unwrap().unwrap();
     assert_eq!((c.refunded.to_string().as_str(), c.net().map(|n| n.to_string())), ("900", Some("100".to_string())));
 }
 
@@ -235,17 +235,17 @@ async fn a_non_final_refund_is_followed_until_flutterwave_calls_it_final() {
     else {
         panic!("a pending-momo refund is not completed")
     };
-    let row = e.app.payments.store.refund(&r.id).await.unwrap().unwrap();
+    let row = e.app.db.store.refund(&r.id).await.unwrap().unwrap();
     assert_eq!((row.status, row.flw_status.as_deref()), (RefundStatus::Processing, Some("pending-momo")));
-    let c = e.app.payments.store.checkout("rf-1").await.unwrap().unwrap();
+    let c = e.app.db.store.checkout("rf-1").await.unwrap().unwrap();
     assert!(c.refunded.is_zero(), "not refunded until it is");
     // Too early, and not final yet: still processing.
     assert_eq!(e.app.payments.follow_refunds(now_ms() + 120_000).await.unwrap(), 1);
     tokio::time::sleep(Duration::from_millis(400)).await;
     e.app.payments.follow_refunds(now_ms() + DAY).await.unwrap();
-    let row = e.app.payments.store.refund(&r.id).await.unwrap().unwrap();
+    let row = e.app.db.store.refund(&r.id).await.unwrap().unwrap();
     assert_eq!(row.status, RefundStatus::Completed);
-    let c = e.app.payments.store.checkout("rf-1").await.unwrap().unwrap();
+    let c = e.app.db.store.checkout("rf-1").await.unwrap().unwrap();
     assert_eq!(c.refunded.to_string(), "250");
     assert_eq!(e.app.payments.follow_refunds(now_ms() + 2 * DAY).await.unwrap(), 0, "final: no more lookups");
     // One that ends failed frees its amount again.
@@ -255,11 +255,11 @@ async fn a_non_final_refund_is_followed_until_flutterwave_calls_it_final() {
     else {
         panic!("processing")
     };
-    assert!(e.app.payments.store.refundable("rf-1").await.unwrap().unwrap().is_zero(), "held while processing");
+    assert!(e.app.db.store.refundable("rf-1").await.unwrap().unwrap().is_zero(), "held while processing");
     tokio::time::sleep(Duration::from_millis(200)).await;
     e.app.payments.follow_refunds(now_ms() + DAY).await.unwrap();
-    assert_eq!(e.app.payments.store.refund(&r2.id).await.unwrap().unwrap().status, RefundStatus::Failed);
-    assert_eq!(e.app.payments.store.refundable("rf-1").await.unwrap().unwrap().to_string(), "750");
+    assert_eq!(e.app.db.store.refund(&r2.id).await.unwrap().unwrap().status, RefundStatus::Failed);
+    assert_eq!(e.app.db.store.refundable("rf-1").await.unwrap().unwrap().to_string(), "750");
 }
 
 /// No definite answer to the refund request (the change happened, then a
@@ -276,21 +276,21 @@ async fn an_unknown_refund_is_looked_up_never_resent() {
     e.faults(json!({"error_after_commit_rate": 0.0})).await;
     e.reset_stats().await;
     e.app.payments.follow_refunds(now_ms() + 120_000).await.unwrap();
-    let row = e.app.payments.store.refund(&r.id).await.unwrap().unwrap();
+    let row = e.app.db.store.refund(&r.id).await.unwrap().unwrap();
     assert_eq!(row.status, RefundStatus::Completed, "{row:?}");
     assert!(row.flw_refund_id.is_some(), "adopted from the listing");
     let stats = e.stats().await;
     assert_eq!(stats["requests"]["POST /v3/transactions/{id}/refund"], Value::Null, "never sent again: {stats}");
     // Recorded, never sent.
-    let lost = e.app.payments.store.insert_refund("rf-2", 100.into(), "crash", "u1", None).await.unwrap().unwrap();
+    let lost = e.app.db.store.insert_refund("rf-2", 100.into(), "crash", "u1", None).await.unwrap().unwrap();
     e.app.payments.follow_refunds(now_ms() + 30 * 60_000).await.unwrap();
     assert_eq!(
-        e.app.payments.store.refund(&lost.id).await.unwrap().unwrap().status,
+        e.app.db.store.refund(&lost.id).await.unwrap().unwrap().status,
         RefundStatus::Requested,
         "too early to say"
     );
     e.app.payments.follow_refunds(now_ms() + 2 * 3_600_000).await.unwrap();
-    let lost = e.app.payments.store.refund(&lost.id).await.unwrap().unwrap();
+    let lost = e.app.db.store.refund(&lost.id).await.unwrap().unwrap();
     assert_eq!(lost.status, RefundStatus::Failed);
     assert!(lost.note.unwrap().contains("never made"));
 }
@@ -305,11 +305,11 @@ async fn refund_webhooks_are_confirmed_by_lookup() {
     let RefundOutcome::Processing(r) = e.app.payments.refund("rf-3", 100.into(), "x", "u1", None).await.unwrap() else {
         panic!("processing")
     };
-    let flw_id = e.app.payments.store.refund(&r.id).await.unwrap().unwrap().flw_refund_id.unwrap();
+    let flw_id = e.app.db.store.refund(&r.id).await.unwrap().unwrap().flw_refund_id.unwrap();
     let forged = json!({"id": flw_id, "AmountRefunded": 100, "status": "completed", "TransactionId": tx});
     assert_eq!(e.raw_webhook(forged.to_string(), e.signed()).await, 200);
     e.process().await;
-    assert_eq!(e.app.payments.store.refund(&r.id).await.unwrap().unwrap().status, RefundStatus::Processing);
+    assert_eq!(e.app.db.store.refund(&r.id).await.unwrap().unwrap().status, RefundStatus::Processing);
     // Flutterwave completes it (settled after a delay) and says so.
     e.faults(json!({"refund_status": "pending", "refund_settle_after_ms": 50})).await;
     let RefundOutcome::Processing(r2) = e.app.payments.refund("rf-3", 200.into(), "y", "u1", None).await.unwrap()
@@ -317,11 +317,11 @@ async fn refund_webhooks_are_confirmed_by_lookup() {
         panic!("processing")
     };
     tokio::time::sleep(Duration::from_millis(150)).await;
-    let id2 = e.app.payments.store.refund(&r2.id).await.unwrap().unwrap().flw_refund_id.unwrap();
+    let id2 = e.app.db.store.refund(&r2.id).await.unwrap().unwrap().flw_refund_id.unwrap();
     let real = json!({"id": id2, "AmountRefunded": 200, "status": "completed", "TransactionId": tx, "createdAt": "x"});
     e.raw_webhook(real.to_string(), e.signed()).await;
     e.process().await;
-    assert_eq!(e.app.payments.store.refund(&r2.id).await.unwrap().unwrap().status, RefundStatus::Completed);
+    assert_eq!(e.app.db.store.refund(&r2.id).await.unwrap().unwrap().status, RefundStatus::Completed);
 }
 
 /// Amounts follow the currency's minor unit everywhere money enters.
@@ -358,11 +358,11 @@ async fn a_webhook_without_a_definite_answer_is_dead_lettered_and_replayable() {
             .await
             .unwrap();
     }
-    let dead = e.app.payments.store.inbox_by_state(InboxState::Dead).await.unwrap();
+    let dead = e.app.db.store.inbox_by_state(InboxState::Dead).await.unwrap();
     assert_eq!(dead.len(), 1, "after 3 attempts");
     assert_eq!(e.app.inbox.process(10).await.unwrap(), 0, "a dead letter is not retried on its own");
     e.faults(json!({"error_rate": 0.0})).await;
-    assert!(e.app.payments.store.inbox_replay(&dead[0].id).await.unwrap());
+    assert!(e.app.inbox.replay(&support::cli(), &dead[0].id).await.unwrap());
     e.process().await;
     assert_eq!(e.status("dead-1").await, "paid");
 }

@@ -168,7 +168,7 @@ async fn the_console_list_pages_past_fifty_and_exports_safe_csv() {
     let all = b.get("/payments/export.csv").await;
     assert_eq!(all.body.lines().count(), 55, "every match, not a page");
     let f = sika::store::AuditFilter { action: Some("payments.export".into()), ..Default::default() };
-    let entries = e.app.auth.store.audit_search(&f, 10).await.unwrap();
+    let entries = e.app.db.store.audit_search(&f, 10).await.unwrap();
     assert_eq!(entries.len(), 2, "each export is audited");
 }
 
@@ -250,7 +250,7 @@ async fn a_payments_page_says_how_it_was_paid_who_made_it_and_what_happened() {
 #[tokio::test]
 async fn the_customers_return_page_names_the_merchant_and_the_amount_and_offers_a_way_on() {
     let e = env_on(support::sqlite().await).await;
-    e.app.payments.store.set_setting("merchant.name", "Ada's <Shop>").await.unwrap();
+    e.app.db.store.set_setting("merchant.name", "Ada's <Shop>").await.unwrap();
     e.create(
         json!({"reference": "back-1", "amount": "1234.5", "currency": "NGN", "customer": {"email": "c@example.com"},
                     "description": "Two books", "redirect_url": "https://shop.example/done"}),
@@ -283,7 +283,7 @@ async fn the_customers_return_page_names_the_merchant_and_the_amount_and_offers_
     assert_eq!(e.status("back-1").await, "pending");
     // Closed unpaid: said plainly, with the way back to the shop to try again.
     let note = sika::store::Notification { event: "checkout.cancelled", payload: json!({}) };
-    let store = &e.app.payments.store;
+    let store = &e.app.db.store;
     assert!(store.mark_unpaid("back-1", sika::domain::CheckoutStatus::Cancelled, None, "test", note).await.unwrap());
     let (_, closed) = get("tx_ref=back-1").await;
     assert!(closed.contains("Payment cancelled") && closed.contains("try again"), "{closed}");
@@ -333,7 +333,7 @@ async fn users_and_keys_page(db: support::TestDb) {
         e.app.auth.create_api_key(&Actor::cli(), &format!("key-{i:02}"), "read").await.unwrap();
     }
     let users = e.app.auth.users().await.unwrap().len();
-    let keys = e.app.auth.store.api_keys().await.unwrap().len();
+    let keys = e.app.db.store.api_keys().await.unwrap().len();
     for (path, total, row) in [
         ("/admin/users", format!("{users} users."), "Set role</button>"),
         ("/admin/api-keys", format!("{keys} keys, revoked ones included."), "<td><code>"),

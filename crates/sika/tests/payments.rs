@@ -94,7 +94,7 @@ async fn a_verified_full_payment_is_paid_once_with_one_notification() {
         e.app.payments.verify_and_apply(id).await.unwrap(),
         Applied::Settled { status: CheckoutStatus::Paid, moved: false }
     );
-    assert_eq!(e.app.payments.store.outbox_count("pay-1").await.unwrap(), 1);
+    assert_eq!(e.app.db.store.outbox_count("pay-1").await.unwrap(), 1);
     let v: Value = e
         .app
         .client
@@ -121,12 +121,12 @@ async fn underpaid_wrong_currency_and_unknown_references_are_never_paid() {
     let id3 = e.pay("nobody-knows", "successful", json!({"amount": "5", "currency": "NGN"})).await;
     e.webhook(id3, "nobody-knows", e.signed()).await;
     e.process().await;
-    let under = e.app.payments.store.checkout("under-1").await.unwrap().unwrap();
+    let under = e.app.db.store.checkout("under-1").await.unwrap().unwrap();
     assert_eq!(under.status, CheckoutStatus::NeedsReview);
     assert!(under.review_reason.unwrap().contains("underpaid"));
     assert_eq!(e.status("cur-1").await, "needs_review");
-    assert_eq!(e.app.payments.store.inbox_by_state(InboxState::Unmatched).await.unwrap().len(), 1);
-    assert_eq!(e.app.payments.store.outbox_count("under-1").await.unwrap(), 1, "the shop hears needs_review");
+    assert_eq!(e.app.db.store.inbox_by_state(InboxState::Unmatched).await.unwrap().len(), 1);
+    assert_eq!(e.app.db.store.outbox_count("under-1").await.unwrap(), 1, "the shop hears needs_review");
 }
 
 #[tokio::test]
@@ -203,7 +203,7 @@ async fn a_late_webhook_of_an_earlier_failed_attempt_changes_nothing() {
     assert_eq!(e.raw_webhook(body.to_string(), e.signed()).await, 200);
     e.process().await;
     assert_eq!(e.status("order-r").await, "paid");
-    assert_eq!(e.app.payments.store.outbox_count("order-r").await.unwrap(), 1);
+    assert_eq!(e.app.db.store.outbox_count("order-r").await.unwrap(), 1);
 }
 
 #[tokio::test]
@@ -247,7 +247,7 @@ async fn a_crash_after_the_200_is_recovered_by_the_next_process() {
         sika::secret::Secret::new(e.hash.clone()),
         &url::Url::parse(&e.app.base).unwrap(),
     );
-    let inbox = sika::inbox::Inbox::new(flw, e.app.payouts.clone(), None);
+    let inbox = sika::inbox::Inbox::new(flw, e.app.payouts.clone(), None, e.app.auth.auditor.clone());
     while inbox.process(10).await.unwrap() > 0 {}
     assert_eq!(e.status("crash-1").await, "paid");
 }
@@ -311,7 +311,7 @@ async fn fifty_concurrent_deliveries(e: Env) {
     }
     e.process().await;
     assert_eq!(moved, 1, "exactly one transition");
-    assert_eq!(e.app.payments.store.outbox_count("burst-1").await.unwrap(), 1, "exactly one notification");
+    assert_eq!(e.app.db.store.outbox_count("burst-1").await.unwrap(), 1, "exactly one notification");
     assert_eq!(e.status("burst-1").await, "paid");
 }
 
@@ -374,13 +374,13 @@ async fn the_shop_is_notified_once_with_a_verifiable_signature() {
     tokio::spawn(async move { axum::serve(listener, shop).await.unwrap() });
     let cipher = sika::crypto::field::FieldCipher::new(e.app.auth.cipher_keys());
     let secret = sika::crypto::random::token();
-    sika::payments::notify::set_endpoint(&e.app.payments.store, &cipher, &url, &secret).await.unwrap();
+    sika::payments::notify::set_endpoint(&e.app.db.store, &cipher, &url, &secret).await.unwrap();
 
     e.checkout("note-1", "100", "NGN").await;
     let id = e.pay("note-1", "successful", json!({})).await;
     e.app.payments.verify_and_apply(id).await.unwrap();
     let notifier = sika::payments::notify::Notifier::new(cipher.clone(), true).unwrap();
-    let store = &e.app.payments.store;
+    let store = &e.app.db.store;
     assert_eq!(notifier.deliver_due(store).await.unwrap(), 0, "the shop answered 500");
     assert_eq!(notifier.deliver_due(store).await.unwrap(), 0, "not due again before the backoff");
     let row = store.outbox_for("note-1").await.unwrap().remove(0);
@@ -467,7 +467,7 @@ async fn operators_create_payment_links_in_the_console_and_watch_them_get_paid()
     assert!(b.get("/payments/console-1").await.body.contains("id=\"payment-status\" data-status=\"paid\""));
     assert!(b.get("/payments?status=paid").await.body.contains("console-1"));
     assert!(!b.get("/payments?status=pending").await.body.contains(">console-1<"));
-    let audit = e.app.auth.store.audit_search(&Default::default(), 100).await.unwrap();
+    let audit = e.app.db.store.audit_search(&Default::default(), 100).await.unwrap();
     assert!(
         audit.iter().any(|a| a.action == "payment_link.create") && audit.iter().any(|a| a.action == "payment.view")
     );
@@ -512,7 +512,7 @@ async fn unpaid_checkouts_expire_as_cancelled_or_failed_and_the_shop_hears_it() 
     sika::payments::reconcile(&e.app.payments).await.unwrap();
     assert_eq!(e.status("quiet-1").await, "cancelled");
     assert_eq!(e.status("tried-1").await, "failed");
-    let notes = e.app.payments.store.outbox_for("tried-1").await.unwrap();
+    let notes = e.app.db.store.outbox_for("tried-1").await.unwrap();
     assert_eq!(notes.len(), 1);
     assert_eq!(notes[0].event, "checkout.failed");
     // A payment that lands before expiry is found by the last look instead.
@@ -601,7 +601,7 @@ async fn an_approver_refunds_with_a_fresh_code_and_never_more_than_was_paid() {
     for shown in ["NGN 400.00", "NGN 1,000.00", "NGN 600.00", "damaged box", "id=\"refund-totp\""] {
         assert!(confirm.body.contains(shown), "the confirmation shows {shown}");
     }
-    assert!(e.app.payments.store.refunds("refund-1").await.unwrap().is_empty(), "nothing happens at the confirmation");
+    assert!(e.app.db.store.refunds("refund-1").await.unwrap().is_empty(), "nothing happens at the confirmation");
     // The code used to sign in is spent: a refund needs a fresh one; the form keeps its fields.
     let reused = a
         .post(
@@ -639,13 +639,13 @@ async fn an_approver_refunds_with_a_fresh_code_and_never_more_than_was_paid() {
         .post("/payments/refund-1/refund/confirm", &[("amount", "700"), ("comment", "again"), ("csrf_token", &csrf)])
         .await;
     assert!(too_much.body.contains("At most NGN 600.00 remains refundable."), "{}", too_much.body);
-    let refunds = e.app.payments.store.refunds("refund-1").await.unwrap();
+    let refunds = e.app.db.store.refunds("refund-1").await.unwrap();
     assert_eq!(refunds.len(), 1);
     assert_eq!((refunds[0].amount.to_string().as_str(), refunds[0].status.as_str()), ("400", "completed"));
     assert_eq!(refunds[0].comment.as_deref(), Some("damaged box"), "the reason is kept with the refund");
     let audit = e
         .app
-        .auth
+        .db
         .store
         .audit_search(&sika::store::AuditFilter { action: Some("refund".into()), ..Default::default() }, 10)
         .await
@@ -723,9 +723,9 @@ async fn an_overpayment_is_paid_and_recorded_for_refund() {
         e.app.payments.verify_and_apply(id).await.unwrap(),
         Applied::Settled { status: CheckoutStatus::Paid, moved: true }
     );
-    let c = e.app.payments.store.checkout("over-1").await.unwrap().unwrap();
+    let c = e.app.db.store.checkout("over-1").await.unwrap().unwrap();
     assert_eq!(c.paid_amount.map(|p| p.to_string()).as_deref(), Some("150"));
-    let events = e.app.payments.store.checkout_events("over-1").await.unwrap();
+    let events = e.app.db.store.checkout_events("over-1").await.unwrap();
     assert!(events.iter().any(|(_, kind, detail)| kind == "overpaid" && detail.starts_with("50 NGN")), "{events:?}");
 }
 
@@ -751,7 +751,7 @@ async fn notifications_are_never_sent_inside_the_network() {
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move { axum::serve(listener, receiver).await.unwrap() });
     e.paid("inside-1", "100").await;
-    let store = &e.app.payments.store;
+    let store = &e.app.db.store;
     let cipher = e.app.payments.cipher().clone();
     let production = sika::payments::notify::Notifier::new(cipher.clone(), false).unwrap();
     for url in [format!("http://127.0.0.1:{port}/hook"), format!("http://localhost:{port}/hook")] {

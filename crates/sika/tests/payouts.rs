@@ -160,7 +160,7 @@ async fn a_payout_is_checked_resolved_and_quoted_before_it_is_accepted() {
 async fn maker_checker_and_the_threshold_for_two_approvers() {
     let e = env().await;
     let key = payouts_key(&e, "payouts").await;
-    e.app.payouts.store.set_setting("payouts.two_approvers_above.NGN", "100000").await.unwrap();
+    e.app.db.store.set_setting("payouts.two_approvers_above.NGN", "100000").await.unwrap();
     post(&e, &key, "/api/v1/payouts", ngn("small-1", "5000")).await;
     post(&e, &key, "/api/v1/payouts", ngn("big-1", "200000")).await;
     // Created from the console by user "maker".
@@ -205,7 +205,7 @@ async fn maker_checker_and_the_threshold_for_two_approvers() {
     by_user.created_by = "maker".into();
     by_user.status = PayoutStatus::AwaitingApproval;
     by_user.transfer_id = None;
-    assert!(e.app.payouts.store.insert_payout(&by_user, &[], None).await.unwrap());
+    assert!(e.app.db.store.insert_payout(&by_user, &[], None).await.unwrap());
     assert!(
         matches!(e.app.payouts.approve(&support::cli(), "mine-1", &checker("maker")).await.unwrap(), ApprovalWrite::Refused(why) if why.contains("created"))
     );
@@ -250,9 +250,7 @@ async fn a_transfer_is_final_only_on_flutterwaves_own_record() {
     let e = env().await;
     let key = payouts_key(&e, "payouts").await;
     let cipher = e.app.payments.cipher().clone();
-    sika::payments::notify::set_endpoint(&e.app.payments.store, &cipher, "https://shop.example/hook", "whsec")
-        .await
-        .unwrap();
+    sika::payments::notify::set_endpoint(&e.app.db.store, &cipher, "https://shop.example/hook", "whsec").await.unwrap();
     for r in ["final-1", "final-2"] {
         post(&e, &key, "/api/v1/payouts", ngn(r, "5000")).await;
         e.app.payouts.approve(&support::cli(), r, &checker("c1")).await.unwrap();
@@ -280,9 +278,9 @@ async fn a_transfer_is_final_only_on_flutterwaves_own_record() {
     e.process().await;
     assert_eq!(status(&e, "final-1").await, PayoutStatus::Successful);
     let events: Vec<String> =
-        e.app.payments.store.outbox_for("final-1").await.unwrap().into_iter().map(|o| o.event).collect();
+        e.app.db.store.outbox_for("final-1").await.unwrap().into_iter().map(|o| o.event).collect();
     assert_eq!(events, ["payout.successful"]);
-    assert_eq!(e.app.payments.store.outbox_for("final-2").await.unwrap()[0].event, "payout.failed");
+    assert_eq!(e.app.db.store.outbox_for("final-2").await.unwrap()[0].event, "payout.failed");
     // Later reversed by the bank: flagged, the shop told.
     let r = e.http.post(format!("{}/_emulator/transfers/{id1}/reverse", e.emu.url())).send().await.unwrap();
     assert!(r.status().is_success());
@@ -294,7 +292,7 @@ async fn a_transfer_is_final_only_on_flutterwaves_own_record() {
     assert_eq!(p1.status, PayoutStatus::Reversed);
     assert!(p1.reason.unwrap().contains("review"));
     let events: Vec<String> =
-        e.app.payments.store.outbox_for("final-1").await.unwrap().into_iter().map(|o| o.event).collect();
+        e.app.db.store.outbox_for("final-1").await.unwrap().into_iter().map(|o| o.event).collect();
     assert_eq!(events, ["payout.successful", "payout.reversed"]);
 }
 
@@ -370,7 +368,7 @@ async fn holds_and_a_short_or_restricted_wallet() {
 /// transition, one transfer per reference (SQLite and PostgreSQL).
 async fn concurrent_approvals_and_dispatchers_send_once(e: Env) {
     let key = payouts_key(&e, "payouts").await;
-    e.app.payouts.store.set_setting("payouts.two_approvers_above.NGN", "100000").await.unwrap();
+    e.app.db.store.set_setting("payouts.two_approvers_above.NGN", "100000").await.unwrap();
     for i in 0..5 {
         post(&e, &key, "/api/v1/payouts", ngn(&format!("race-{i}"), "150000")).await;
     }
@@ -390,7 +388,7 @@ async fn concurrent_approvals_and_dispatchers_send_once(e: Env) {
     assert_eq!(queued, 5, "each payout completed exactly once");
     for i in 0..5 {
         assert_eq!(
-            e.app.payouts.store.payout_approvals(&format!("race-{i}")).await.unwrap().len(),
+            e.app.db.store.payout_approvals(&format!("race-{i}")).await.unwrap().len(),
             2,
             "two approvers, no more"
         );
@@ -588,7 +586,7 @@ async fn a_batch_is_checked_whole_prepared_approved_as_one_and_dispatched() {
         sika::store::BatchApproval::Done { queued: 3, still_awaiting: 0 } => {}
         other => panic!("{other:?}"),
     }
-    assert_eq!(e.app.payouts.store.batch(&id).await.unwrap().unwrap().status.as_str(), "approved");
+    assert_eq!(e.app.db.store.batch(&id).await.unwrap().unwrap().status.as_str(), "approved");
     assert_eq!(e.app.payouts.dispatch(10).await.unwrap(), 3);
     assert_eq!(transfers_created(&e).await, 3);
 }
@@ -612,7 +610,7 @@ async fn a_batch_is_approved_whole_or_not_at_all() {
         other => panic!("{other:?}"),
     }
     for i in 0..3 {
-        assert!(e.app.payouts.store.payout_approvals(&format!("gh-{i}")).await.unwrap().is_empty(), "nothing recorded");
+        assert!(e.app.db.store.payout_approvals(&format!("gh-{i}")).await.unwrap().is_empty(), "nothing recorded");
     }
     let (_, v) = post(
         &e,
@@ -719,7 +717,7 @@ async fn the_console_upload_refuses_what_it_should() {
     assert!(!export.body.contains("0690000032"), "accounts masked in the export");
     let audited = e
         .app
-        .auth
+        .db
         .store
         .audit_search(&sika::store::AuditFilter { action: Some("payouts.export".into()), ..Default::default() }, 5)
         .await
@@ -765,7 +763,7 @@ async fn console_approval_needs_a_fresh_code() {
     assert!(revealed.body.contains("<span id=\"account\">0690000032</span>"));
     let audit = e
         .app
-        .auth
+        .db
         .store
         .audit_search(
             &sika::store::AuditFilter { action: Some("payout.reveal_account".into()), ..Default::default() },
@@ -804,7 +802,7 @@ async fn the_two_approver_threshold_is_a_setting() {
     assert_eq!((small["approvals_needed"].as_i64(), big["approvals_needed"].as_i64()), (Some(1), Some(2)));
     let audit = e
         .app
-        .auth
+        .db
         .store
         .audit_search(
             &sika::store::AuditFilter { action: Some("settings.two_approvers_above".into()), ..Default::default() },

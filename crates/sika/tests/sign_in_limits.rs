@@ -25,7 +25,7 @@ async fn user(app: &support::TestApp, role: Role, email: &str) -> String {
 
 async fn actions(app: &support::TestApp, action: &str) -> Vec<sika::store::AuditEntry> {
     let f = AuditFilter { action: Some(action.into()), ..Default::default() };
-    app.auth.store.audit_search(&f, 1000).await.unwrap()
+    app.db.store.audit_search(&f, 1000).await.unwrap()
 }
 
 /// `n` browsers, each with its login form loaded, post at the same moment.
@@ -61,7 +61,7 @@ async fn thirty_wrong_passwords_reach_argon2_at_most_five_times(app: support::Te
     let hashed = app.auth.passwords.verifications() - before;
     assert!(hashed <= 5, "{hashed} attempts reached argon2");
     assert_eq!(actions(&app, "account.lockout").await.len(), 1, "locked once");
-    let row = app.auth.store.user_by_email_index(&app.auth.email_indexes("victim@example.com")).await.unwrap().unwrap();
+    let row = app.db.store.user_by_email_index(&app.auth.email_indexes("victim@example.com")).await.unwrap().unwrap();
     let locked_for = row.locked_until - sika::store::now_ms();
     assert!((29 * 60_000..=30 * 60_000).contains(&locked_for), "30 minutes: {locked_for}");
 }
@@ -128,15 +128,14 @@ async fn lockouts_are_capped_and_start_over_after_a_sign_in() {
     let clock = sika::clock::install_manual();
     let app = support::spawn_app().await;
     let secret = user(&app, Role::Viewer, "capped@example.com").await;
-    let id =
-        app.auth.store.user_by_email_index(&app.auth.email_indexes("capped@example.com")).await.unwrap().unwrap().id;
+    let id = app.db.store.user_by_email_index(&app.auth.email_indexes("capped@example.com")).await.unwrap().unwrap().id;
     let mut b = Browser::new(&app.base, app.client.clone());
     let mut lengths = Vec::new();
     for _ in 0..4 {
         for _ in 0..5 {
             b.login("capped@example.com", "Wrong-Passw0rd!x", "").await;
         }
-        let row = app.auth.store.user(&id).await.unwrap().unwrap();
+        let row = app.db.store.user(&id).await.unwrap().unwrap();
         let locked_for = row.locked_until - sika::store::now_ms();
         lengths.push((locked_for + 30_000) / 60_000);
         // One second before its end the lock still holds; then its time passes
@@ -150,7 +149,7 @@ async fn lockouts_are_capped_and_start_over_after_a_sign_in() {
     for _ in 0..5 {
         Browser::new(&app.base, app.client.clone()).login("capped@example.com", "Wrong-Passw0rd!x", "").await;
     }
-    let row = app.auth.store.user(&id).await.unwrap().unwrap();
+    let row = app.db.store.user(&id).await.unwrap().unwrap();
     assert_eq!((row.locked_until - sika::store::now_ms() + 30_000) / 60_000, 30, "back to 30 minutes");
 }
 
@@ -178,7 +177,7 @@ async fn five_wrong_step_up_codes_end_the_session() {
     assert_eq!(b.get("/").await.location.as_deref(), Some("/login"), "the session is gone");
     assert!(b.get("/login").await.body.contains("too many wrong authenticator codes"));
     assert!(actions(&e.app, "session.end").await.iter().any(|a| a.details.contains("step_up_failures")));
-    assert!(e.app.payments.store.refunds("step-1").await.unwrap().is_empty());
+    assert!(e.app.db.store.refunds("step-1").await.unwrap().is_empty());
 }
 
 /// Setting a user's role to the one they have changes nothing: their
@@ -192,16 +191,10 @@ async fn a_no_op_role_change_keeps_sessions() {
     let mut o = Browser::new(&app.base, app.client.clone());
     assert_eq!(a.login("noop-admin@example.com", PASSWORD, &code(&admin, 0)).await.status, 303);
     assert_eq!(o.login("noop-op@example.com", PASSWORD, &code(&op, 0)).await.status, 303);
-    let admin_id = app
-        .auth
-        .store
-        .user_by_email_index(&app.auth.email_indexes("noop-admin@example.com"))
-        .await
-        .unwrap()
-        .unwrap()
-        .id;
+    let admin_id =
+        app.db.store.user_by_email_index(&app.auth.email_indexes("noop-admin@example.com")).await.unwrap().unwrap().id;
     let op_id =
-        app.auth.store.user_by_email_index(&app.auth.email_indexes("noop-op@example.com")).await.unwrap().unwrap().id;
+        app.db.store.user_by_email_index(&app.auth.email_indexes("noop-op@example.com")).await.unwrap().unwrap().id;
     let csrf = a.get("/admin/users").await.csrf();
     for (id, role) in [(&admin_id, "admin"), (&op_id, "operator")] {
         let r = a.post(&format!("/admin/users/{id}/role"), &[("role", role), ("csrf_token", &csrf)]).await;
@@ -219,14 +212,13 @@ async fn a_no_op_role_change_keeps_sessions() {
 async fn a_disabled_account_enabled_again_can_sign_in() {
     let app = support::spawn_app().await;
     let secret = user(&app, Role::Viewer, "paused@example.com").await;
-    let id =
-        app.auth.store.user_by_email_index(&app.auth.email_indexes("paused@example.com")).await.unwrap().unwrap().id;
-    app.auth.store.set_user_disabled(&id, true).await.unwrap();
+    let id = app.db.store.user_by_email_index(&app.auth.email_indexes("paused@example.com")).await.unwrap().unwrap().id;
+    app.db.store.set_user_disabled(&id, true).await.unwrap();
     let mut b = Browser::new(&app.base, app.client.clone());
     for _ in 0..6 {
         assert_eq!(b.login("paused@example.com", PASSWORD, &code(&secret, 0)).await.status, 200, "disabled");
     }
-    app.auth.store.set_user_disabled(&id, false).await.unwrap();
+    app.db.store.set_user_disabled(&id, false).await.unwrap();
     // The lock's time passes (nothing else is touched).
     sqlx::query("UPDATE users SET locked_until = 0 WHERE id = $1")
         .bind(&id)

@@ -147,7 +147,9 @@ impl Sim {
         self.payouts =
             sika::payouts::Payouts::new(app.db.store.clone(), cipher(), flw.clone(), app.auth.auditor.clone());
         self.cards = sika::cards::Cards::new(app.db.store.clone(), cipher(), flw, app.auth.auditor.clone());
-        self.inbox = sika::inbox::Inbox::new(self.payments.clone(), self.payouts.clone(), Some(self.cards.clone()));
+        let auditor = app.auth.auditor.clone();
+        self.inbox =
+            sika::inbox::Inbox::new(self.payments.clone(), self.payouts.clone(), Some(self.cards.clone()), auditor);
     }
 
     async fn step(&mut self) {
@@ -167,7 +169,7 @@ impl Sim {
             }
             2 | 3 => {
                 let Some(reference) = self.rng.pick(&self.checkouts).cloned() else { return };
-                let c = self.payments.store.checkout(&reference).await.unwrap().unwrap();
+                let c = self.e.app.db.store.checkout(&reference).await.unwrap().unwrap();
                 // The customer pays: in full, short (charged more, received less), or fails.
                 let (status, overrides) = match self.rng.below(4) {
                     0 => ("failed", json!({})),
@@ -275,7 +277,7 @@ impl Sim {
             13 => {
                 let paid: Vec<String> = self.paid_checkouts().await;
                 let Some(reference) = self.rng.pick(&paid).cloned() else { return };
-                let c = self.payments.store.checkout(&reference).await.unwrap().unwrap();
+                let c = self.e.app.db.store.checkout(&reference).await.unwrap().unwrap();
                 let paid_amount = c.paid_amount.unwrap_or_default();
                 // Sometimes more than is left, which must be refused.
                 let amount = (paid_amount * Decimal::from(1 + self.rng.below(7)) / Decimal::from(5)).round_dp(0);
@@ -356,7 +358,7 @@ impl Sim {
     async fn paid_checkouts(&self) -> Vec<String> {
         let mut out = Vec::new();
         for r in &self.checkouts {
-            if self.payments.store.checkout(r).await.unwrap().unwrap().status == CheckoutStatus::Paid {
+            if self.e.app.db.store.checkout(r).await.unwrap().unwrap().status == CheckoutStatus::Paid {
                 out.push(r.clone());
             }
         }

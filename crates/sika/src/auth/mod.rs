@@ -37,7 +37,7 @@ pub const RECOVERY_CODES: usize = 10;
 /// Everything authentication needs, shared by the web layer and the CLI.
 #[derive(Debug, Clone)]
 pub struct Auth {
-    pub store: Store,
+    store: Store,
     pub cipher: FieldCipher,
     pub passwords: PasswordPool,
     pub auditor: Auditor,
@@ -301,6 +301,35 @@ impl Auth {
 }
 
 impl Auth {
+    /// Forgets sessions past their idle or absolute limit (they are refused on use anyway).
+    pub async fn purge_sessions(&self) -> Result<u64, AuthError> {
+        let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        Ok(self.store.purge_sessions(ms(self.idle_timeout), ms(self.absolute_timeout)).await?)
+    }
+
+    /// Addresses throttled now (at the limit within the window).
+    pub async fn throttled_ips(&self) -> Result<Vec<(String, i64)>, AuthError> {
+        let window = i64::try_from(IP_THROTTLE_WINDOW.as_millis()).unwrap_or(i64::MAX);
+        Ok(self.store.throttled_ips(self.ip_throttle_limit, window).await?)
+    }
+
+    pub async fn api_keys(&self) -> Result<Vec<crate::store::ApiKeyRow>, AuthError> {
+        Ok(self.store.api_keys().await?)
+    }
+
+    pub async fn api_keys_page(
+        &self,
+        after: Option<(i64, String)>,
+        limit: i64,
+    ) -> Result<(Vec<crate::store::ApiKeyRow>, i64), AuthError> {
+        Ok(self.store.api_keys_page(after, limit).await?)
+    }
+
+    /// The stored row of a user (sealed fields closed), for enrolment.
+    pub async fn user_row(&self, id: &str) -> Result<Option<UserRow>, AuthError> {
+        Ok(self.store.user(id).await?)
+    }
+
     /// An admin lifts the sign-in throttle of one address, audited with it.
     pub async fn clear_ip_throttle(&self, actor: &Actor, ip: std::net::IpAddr) -> Result<bool, AuthError> {
         let target = format!("ip:{ip}");

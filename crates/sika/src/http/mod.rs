@@ -40,6 +40,8 @@ pub struct AppState {
     /// Virtual cards, when `SIKA_CARDS_ENABLED`; every card route refuses otherwise.
     pub cards: Option<crate::cards::Cards>,
     pub settings: crate::settings::Settings,
+    /// The webhook inbox, for the console's view and replays.
+    pub inbox: crate::inbox::Inbox,
 }
 
 /// The full application.

@@ -128,7 +128,7 @@ pub async fn list(State(state): State<AppState>, headers: HeaderMap, Query(q): Q
     if !(1..=200).contains(&limit) {
         return AppError::bad_request("invalid_field", "limit: must be between 1 and 200").into_response();
     }
-    match state.payouts.store.payouts_page(status, None, cursor, limit).await {
+    match state.payouts.page(status, None, cursor, limit).await {
         Ok(rows) => {
             let next = (rows.len() as i64 == limit)
                 .then(|| rows.last().map(|r| encode_cursor(r.created_at, &r.reference)))
@@ -238,7 +238,7 @@ pub async fn list_beneficiaries(State(state): State<AppState>, headers: HeaderMa
     if let Err(r) = caller(&state, &headers, "payouts", true).await {
         return r;
     }
-    match state.payouts.store.beneficiaries(500).await {
+    match state.payouts.beneficiaries(500).await {
         Ok(rows) => {
             let items: Vec<_> =
                 rows.into_iter().map(|b| beneficiary_json(&state.payouts.beneficiary_view(b))).collect();
@@ -259,7 +259,7 @@ pub async fn get_beneficiary(State(state): State<AppState>, headers: HeaderMap, 
     if !beneficiary_id(&id) {
         return AppError::NotFound.into_response();
     }
-    match state.payouts.store.beneficiary(&id).await {
+    match state.payouts.beneficiary(&id).await {
         Ok(Some(b)) => Json(beneficiary_json(&state.payouts.beneficiary_view(b))).into_response(),
         Ok(None) => AppError::NotFound.into_response(),
         Err(e) => AppError::from(e).into_response(),

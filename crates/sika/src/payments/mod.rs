@@ -65,7 +65,7 @@ fn payment_details(tx: &flutterwave::transactions::Transaction) -> crate::store:
 
 #[derive(Debug, Clone)]
 pub struct Payments {
-    pub store: Store,
+    store: Store,
     cipher: FieldCipher,
     flw: Client,
     secret_hash: Secret,
@@ -161,6 +161,24 @@ impl Payments {
 
     pub fn flutterwave(&self) -> &Client {
         &self.flw
+    }
+
+    /// The database, for the capabilities beside this one (the inbox).
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// A checkout's timeline and the notifications the shop was sent for it.
+    pub async fn history(
+        &self,
+        reference: &str,
+    ) -> Result<(Vec<(i64, String, String)>, Vec<crate::store::OutboxRow>), StoreError> {
+        Ok((self.store.checkout_events(reference).await?, self.store.outbox_for(reference).await?))
+    }
+
+    /// What may still be refunded: paid less every refund not definitely failed.
+    pub async fn refundable(&self, reference: &str) -> Result<Option<Decimal>, StoreError> {
+        self.store.refundable(reference).await
     }
 
     pub fn cipher(&self) -> &FieldCipher {

@@ -46,7 +46,7 @@ pub use crate::store::settings::two_approvers_above as threshold_setting;
 
 #[derive(Debug, Clone)]
 pub struct Payouts {
-    pub store: Store,
+    store: Store,
     cipher: FieldCipher,
     flw: Client,
     pub max_amount: Decimal,
@@ -123,6 +123,41 @@ impl Payouts {
 
     pub fn flutterwave(&self) -> &Client {
         &self.flw
+    }
+
+    /// Newest first, after `cursor`, optionally one status or part of a reference.
+    pub async fn page(
+        &self,
+        status: Option<PayoutStatus>,
+        search: Option<&str>,
+        cursor: Option<(i64, String)>,
+        limit: i64,
+    ) -> Result<Vec<PayoutRow>, StoreError> {
+        self.store.payouts_page(status, search, cursor, limit).await
+    }
+
+    /// Who approved a payout and when, and its timeline.
+    pub async fn history(
+        &self,
+        reference: &str,
+    ) -> Result<(Vec<(String, i64)>, Vec<(i64, String, String)>), StoreError> {
+        Ok((self.store.payout_approvals(reference).await?, self.store.payout_events(reference).await?))
+    }
+
+    pub async fn awaiting_count(&self) -> Result<i64, StoreError> {
+        self.store.payouts_awaiting_count().await
+    }
+
+    pub async fn batches(&self, limit: i64) -> Result<Vec<crate::store::BatchRow>, StoreError> {
+        self.store.batches(None, limit).await
+    }
+
+    pub async fn beneficiaries(&self, limit: i64) -> Result<Vec<crate::store::BeneficiaryRow>, StoreError> {
+        self.store.beneficiaries(limit).await
+    }
+
+    pub async fn beneficiary(&self, id: &str) -> Result<Option<crate::store::BeneficiaryRow>, StoreError> {
+        self.store.beneficiary(id).await
     }
 
     /// The codes of a country's banks: cached, refreshed daily, served stale

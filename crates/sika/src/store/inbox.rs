@@ -132,16 +132,23 @@ impl Store {
     }
 
     /// A person replays a dead letter (or another row needing attention): processed again from scratch.
-    pub async fn inbox_replay(&self, id: &str) -> Result<bool, StoreError> {
+    /// A stored delivery goes through again, with the audit entry of whoever asked.
+    pub async fn inbox_replay(&self, id: &str, audit: super::AuditDraft) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
         let r = sqlx::query(
             "UPDATE webhook_inbox SET state = 'new', attempts = 0, next_attempt_at = $1, note = 'replayed' \
              WHERE id = $2 AND state IN ('dead', 'unprocessable', 'unrecognised', 'unmatched', 'rejected')",
         )
         .bind(now_ms())
         .bind(id)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
-        Ok(r.rows_affected() == 1)
+        if r.rows_affected() != 1 {
+            return Ok(false);
+        }
+        audit.append_in(&mut tx, self.backend()).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     pub async fn inbox_by_state(&self, state: InboxState) -> Result<Vec<InboxRow>, StoreError> {

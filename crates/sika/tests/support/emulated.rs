@@ -128,7 +128,7 @@ impl Env {
     }
 
     pub async fn status(&self, reference: &str) -> &'static str {
-        let c = self.app.payments.store.checkout(reference).await.unwrap().unwrap();
+        let c = self.app.db.store.checkout(reference).await.unwrap().unwrap();
         c.status.as_str()
     }
 

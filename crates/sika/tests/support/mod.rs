@@ -227,7 +227,7 @@ pub async fn spawn_with(
         )
     });
     tune(&mut payments);
-    let inbox = sika::inbox::Inbox::new(payments.clone(), payouts.clone(), cards.clone());
+    let inbox = sika::inbox::Inbox::new(payments.clone(), payouts.clone(), cards.clone(), auth.auditor.clone());
     let state = AppState {
         cards: cards.clone(),
         store: db.store.clone(),
@@ -238,6 +238,7 @@ pub async fn spawn_with(
         payouts: payouts.clone(),
         workers: options.workers,
         settings: sika::settings::Settings::new(db.store.clone(), auth.auditor.clone()),
+        inbox: inbox.clone(),
     };
     let app = http::app_with(state, extra);
     let (stop, shutdown) = watch::channel(false);

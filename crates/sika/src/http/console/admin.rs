@@ -72,8 +72,7 @@ async fn users_view(
     if let Err(r) = state.audited(&actor, "users.view", "users", Outcome::Success, details).await {
         return r;
     }
-    let window = i64::try_from(crate::auth::IP_THROTTLE_WINDOW.as_millis()).unwrap_or(i64::MAX);
-    let throttled = match state.auth.store.throttled_ips(state.auth.ip_throttle_limit, window).await {
+    let throttled = match state.auth.throttled_ips().await {
         Ok(t) => t,
         Err(e) => return internal(e),
     };
@@ -322,7 +321,7 @@ async fn keys_view(
     errors: FieldErrors,
     page: &PageQuery,
 ) -> Response {
-    let (mut keys, total) = match state.auth.store.api_keys_page(page.after(), PAGE + 1).await {
+    let (mut keys, total) = match state.auth.api_keys_page(page.after(), PAGE + 1).await {
         Ok(k) => k,
         Err(e) => return internal(e),
     };
@@ -434,7 +433,7 @@ pub async fn revoke_key(
         Err(r) => return r,
     };
     if f.confirmed != "yes" {
-        let Some(key) = state.auth.store.api_keys().await.ok().and_then(|k| k.into_iter().find(|k| k.id == id)) else {
+        let Some(key) = state.auth.api_keys().await.ok().and_then(|k| k.into_iter().find(|k| k.id == id)) else {
             return AppError::NotFound.into_response();
         };
         let heading = format!("Revoke the API key {} ({})?", key.name, key.id);

@@ -104,7 +104,7 @@ impl AppState {
         match self.auth.current(token, &ctx.ip, &ctx.user_agent).await {
             Ok(Ok(mut c)) if c.is_full() => {
                 if crate::auth::roles::may::APPROVE_PAYOUTS.contains(&c.role()) {
-                    c.approvals_waiting = self.payouts.store.payouts_awaiting_count().await.ok();
+                    c.approvals_waiting = self.payouts.awaiting_count().await.ok();
                 }
                 c.cards_enabled = self.cards.is_some();
                 if let Some(cards) = &self.cards
@@ -114,10 +114,8 @@ impl AppState {
                 }
                 c.here = ctx.path.split('?').next().unwrap_or("/").to_string();
                 // Display only: every record stays UTC; another instance's change shows on the next page.
-                if let Ok(zone) = self.store.setting(ZONE_SETTING).await {
-                    crate::timefmt::set_console_zone(
-                        zone.as_deref().and_then(crate::timefmt::Zone::parse).unwrap_or(crate::timefmt::ZONES[0]),
-                    );
+                if let Ok(zone) = self.settings.time_zone().await {
+                    crate::timefmt::set_console_zone(zone.unwrap_or(crate::timefmt::ZONES[0]));
                 }
                 c.flash = ctx.cookie(super::flash::COOKIE).and_then(super::flash::message);
                 Ok(c)
@@ -363,9 +361,6 @@ pub fn internal(e: impl std::error::Error + Send + Sync + 'static) -> Response {
 pub fn time(ms: i64) -> crate::timefmt::Stamp {
     crate::timefmt::Stamp::new(ms)
 }
-
-/// The setting that holds the console's time zone (an id from [`crate::timefmt::ZONES`]).
-pub use crate::store::settings::TIME_ZONE as ZONE_SETTING;
 
 /// A file the browser saves (`name` is ours, never typed by anyone): every export uses it.
 pub fn download(name: &'static str, content_type: &'static str, body: String) -> Response {

@@ -431,7 +431,7 @@ async fn creator(state: &AppState, api_key_id: &str) -> String {
             _ => "an operator no longer on record (console)".into(),
         };
     }
-    match state.auth.store.api_keys().await {
+    match state.auth.api_keys().await {
         Ok(keys) => match keys.into_iter().find(|k| k.id == api_key_id) {
             Some(k) => format!("API key {} ({})", k.name, k.id),
             None => format!("API key {api_key_id}"),
@@ -452,20 +452,16 @@ async fn detail_view(
     if crate::domain::checkout::reference(&reference).is_err() {
         return AppError::NotFound.into_response();
     }
-    let store = &state.payments.store;
     let (row, refunds) = match state.payments.checkout_with_refunds(&reference).await {
         Ok(Some(r)) => r,
         Ok(None) => return AppError::NotFound.into_response(),
         Err(e) => return internal(e),
     };
-    let (events, notes, refundable) = match (
-        store.checkout_events(&reference).await,
-        store.outbox_for(&reference).await,
-        store.refundable(&reference).await,
-    ) {
-        (Ok(e), Ok(n), Ok(r)) => (e, n, r),
-        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return internal(e),
-    };
+    let ((events, notes), refundable) =
+        match (state.payments.history(&reference).await, state.payments.refundable(&reference).await) {
+            (Ok(h), Ok(r)) => (h, r),
+            (Err(e), _) | (_, Err(e)) => return internal(e),
+        };
     // The customer's e-mail and name are sensitive: reading them is audited, or not shown.
     let actor = c.actor(&ctx.ip, &ctx.user_agent);
     if let Err(r) =
@@ -572,7 +568,7 @@ async fn checked_amount(
         Ok(None) => return Err(AppError::NotFound.into_response()),
         Err(e) => return Err(internal(e)),
     };
-    let refundable = match state.payments.store.refundable(reference).await {
+    let refundable = match state.payments.refundable(reference).await {
         Ok(r) => r.unwrap_or_default(),
         Err(e) => return Err(internal(e)),
     };
@@ -1026,16 +1022,8 @@ pub async fn webhooks(State(state): State<AppState>, ctx: Ctx) -> Response {
         Ok(c) => c,
         Err(r) => return r,
     };
-    let store = &state.payments.store;
-    let mut rows = Vec::new();
-    for s in InboxState::ATTENTION {
-        match store.inbox_by_state(s).await {
-            Ok(r) => rows.extend(r),
-            Err(e) => return internal(e),
-        }
-    }
-    let (backlog, oldest) = match store.inbox_backlog().await {
-        Ok(b) => b,
+    let (rows, (backlog, oldest)) = match state.inbox.attention().await {
+        Ok(a) => a,
         Err(e) => return internal(e),
     };
     let actor = c.actor(&ctx.ip, &ctx.user_agent);
@@ -1086,13 +1074,8 @@ pub async fn replay_webhook(
         return AppError::NotFound.into_response();
     }
     let actor = c.actor(&ctx.ip, &ctx.user_agent);
-    let done = match state.payments.store.inbox_replay(&id).await {
-        Ok(d) => d,
-        Err(e) => return internal(e),
-    };
-    let outcome = if done { Outcome::Success } else { Outcome::Failure };
-    if let Err(r) = state.audited(&actor, "webhook.replay", &format!("inbox:{id}"), outcome, json!({})).await {
-        return r;
+    if let Err(e) = state.inbox.replay(&actor, &id).await {
+        return internal(e);
     }
     flash::redirect("/admin/webhooks", "webhook_replayed")
 }

@@ -383,12 +383,9 @@ async fn detail_view(
         Ok(None) => return AppError::NotFound.into_response(),
         Err(e) => return internal(e),
     };
-    let (approvals, events) = match (
-        state.payouts.store.payout_approvals(reference).await,
-        state.payouts.store.payout_events(reference).await,
-    ) {
-        (Ok(a), Ok(e)) => (a, e),
-        (Err(e), _) | (_, Err(e)) => return internal(e),
+    let (approvals, events) = match state.payouts.history(reference).await {
+        Ok(h) => h,
+        Err(e) => return internal(e),
     };
     let mut approvers = Vec::new();
     for (id, at) in approvals {
@@ -647,7 +644,7 @@ async fn batches_view(
     errors: Vec<crate::domain::payout_csv::RowError>,
     error: Option<String>,
 ) -> Response {
-    let rows = match state.payouts.store.batches(None, 100).await {
+    let rows = match state.payouts.batches(100).await {
         Ok(r) => r,
         Err(e) => return internal(e),
     };
@@ -955,7 +952,7 @@ pub async fn beneficiaries(State(state): State<AppState>, ctx: Ctx) -> Response 
         Ok(c) => c,
         Err(r) => return r,
     };
-    let rows = match state.payouts.store.beneficiaries(500).await {
+    let rows = match state.payouts.beneficiaries(500).await {
         Ok(r) => r,
         Err(e) => return internal(e),
     };

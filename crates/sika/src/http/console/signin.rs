@@ -136,7 +136,7 @@ async fn enrolling(state: &AppState, ctx: &Ctx) -> Result<crate::auth::session::
 }
 
 async fn enrol_form(state: &AppState, c: &crate::auth::session::Current, error: Option<&'static str>) -> Response {
-    let row = match state.auth.store.user(&c.user.id).await {
+    let row = match state.auth.user_row(&c.user.id).await {
         Ok(Some(r)) => r,
         Ok(None) => return Redirect::to("/login").into_response(),
         Err(e) => return internal(e),
