@@ -172,6 +172,25 @@ pub enum Indefinite {
     Busy,
 }
 
+/// In words, for timelines and notes: what is stored is read by people.
+impl std::fmt::Display for Indefinite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Indefinite::Timeout => write!(f, "timed out"),
+            Indefinite::Connection(why) => write!(f, "the connection failed: {why}"),
+            Indefinite::Server { http_status } => write!(f, "Flutterwave answered HTTP {http_status}"),
+            Indefinite::RateLimited { retry_after: Some(d) } => {
+                write!(f, "rate limited (retry after {} s)", d.as_secs())
+            }
+            Indefinite::RateLimited { retry_after: None } => write!(f, "rate limited"),
+            Indefinite::Unparsable { http_status, reason } => {
+                write!(f, "an answer that does not read (HTTP {http_status}: {reason})")
+            }
+            Indefinite::Busy => write!(f, "not sent: the visitors' share of the budget is spent for now"),
+        }
+    }
+}
+
 #[derive(Debug, serde::Deserialize)]
 struct Envelope {
     status: String,

@@ -79,7 +79,7 @@ impl Cards {
         if !matches!(card.status, CardStatus::Active) {
             return Err(FundingError::NotNow(card.status));
         }
-        let currency: Currency = card.currency.parse().map_err(|_| FundingError::NotNow(card.status))?;
+        let currency = card.currency;
         let now = now_ms();
         let row = FundingRow {
             reference: f.reference.clone(),

@@ -15,7 +15,7 @@ use rust_decimal::Decimal;
 
 use crate::crypto::field::FieldCipher;
 use crate::domain::card::{Billing, Cardholder, NewCard};
-use crate::domain::{CardStatus, Currency, FundingKind, FundingStatus};
+use crate::domain::{CardStatus, FundingKind, FundingStatus};
 use crate::store::{CardFacts, CardRow, FundingRow, Store, StoreError, now_ms};
 
 /// An `unknown` card Flutterwave still does not list after this long was never created.
@@ -170,7 +170,7 @@ impl Cards {
         if let Some(existing) = self.store.card(&c.reference).await? {
             return if existing.fingerprint == fp { Ok(existing) } else { Err(CreateError::Conflict) };
         }
-        let currency: Currency = c.currency.parse().map_err(|_| CreateError::Conflict)?;
+        let currency = c.currency;
         let holder = serde_json::json!({"cardholder": c.cardholder, "billing": c.billing}).to_string();
         let now = now_ms();
         let row = CardRow {
@@ -178,7 +178,7 @@ impl Cards {
             fingerprint: fp.clone(),
             flw_id: None,
             status: CardStatus::AwaitingApproval,
-            currency: c.currency.clone(),
+            currency: c.currency,
             amount: c.amount,
             name_on_card: c.name_on_card(),
             masked_pan: None,
@@ -241,7 +241,7 @@ impl Cards {
             return Ok(());
         };
         let req = flutterwave::cards::CardRequest {
-            currency: card.currency.clone(),
+            currency: card.currency.code().to_string(),
             amount: flutterwave::Amount::from(card.amount),
             debit_currency: Some(load.currency.code().to_string()),
             billing_name: Some(card.name_on_card.clone()),
@@ -374,7 +374,7 @@ impl Cards {
         let mut candidates = Vec::new();
         for card in cards {
             let same = card.name_on_card.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(&c.name_on_card))
-                && card.currency.eq_ignore_ascii_case(&c.currency)
+                && card.currency.eq_ignore_ascii_case(c.currency.code())
                 && card.amount.decimal() == c.amount;
             if same && self.store.card_by_flw_id(&card.id).await?.is_none() {
                 candidates.push(card);

@@ -8,9 +8,29 @@ use std::fmt;
 
 use base64::Engine as _;
 
+/// The data keys, shared by every clone of the ring (one copy in memory) and
+/// wiped when the last clone is dropped.
 #[derive(Clone)]
 pub struct KeyRing {
-    keys: Vec<(String, [u8; 32])>,
+    keys: std::sync::Arc<Keys>,
+}
+
+struct Keys(Vec<(String, [u8; 32])>);
+
+impl std::ops::Deref for Keys {
+    type Target = Vec<(String, [u8; 32])>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl Drop for Keys {
+    fn drop(&mut self) {
+        use zeroize::Zeroize as _;
+        for (_, key) in &mut self.0 {
+            key.zeroize();
+        }
+    }
 }
 
 impl fmt::Debug for KeyRing {
@@ -40,16 +60,18 @@ impl KeyRing {
             if keys.iter().any(|(k, _)| k == id) {
                 return Err(format!("key id {id} appears twice"));
             }
-            let raw = base64::engine::general_purpose::STANDARD
-                .decode(b64)
-                .map_err(|_| format!("key {id} is not valid base64"))?;
-            let key: [u8; 32] = raw.try_into().map_err(|_| format!("key {id} must be exactly 32 bytes"))?;
+            let raw = zeroize::Zeroizing::new(
+                base64::engine::general_purpose::STANDARD
+                    .decode(b64)
+                    .map_err(|_| format!("key {id} is not valid base64"))?,
+            );
+            let key: [u8; 32] = raw.as_slice().try_into().map_err(|_| format!("key {id} must be exactly 32 bytes"))?;
             keys.push((id.to_string(), key));
         }
         if keys.is_empty() {
             return Err("it holds no key".into());
         }
-        Ok(Self { keys })
+        Ok(Self { keys: std::sync::Arc::new(Keys(keys)) })
     }
 
     /// A fresh one-key ring, as `sika demo` writes it.

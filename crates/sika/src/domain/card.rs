@@ -59,9 +59,10 @@ pub struct CardRequest {
 pub struct NewCard {
     pub reference: String,
     /// `USD` or `NGN`: the currencies Flutterwave issues cards in.
-    pub currency: String,
+    pub currency: super::Currency,
     pub amount: Decimal,
-    pub debit_currency: String,
+    /// The wallet the load comes from: the card's currency.
+    pub debit_currency: super::Currency,
     pub cardholder: Cardholder,
     pub billing: Billing,
 }
@@ -130,7 +131,7 @@ impl CardRequest {
         let amount =
             parsed.check_amount(self.amount.decimal(), max_amount).map_err(|e| invalid("amount", e.to_string()))?;
         let debit_currency = match self.debit_currency.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
-            None => currency.clone(),
+            None => parsed,
             Some(c) => {
                 let c: super::Currency = c.parse().map_err(|m| invalid("debit_currency", m))?;
                 if c.code() != currency {
@@ -138,7 +139,7 @@ impl CardRequest {
                     // Flutterwave's rate Sika cannot know how much to hold.
                     return Err(invalid("debit_currency", "must be the card's currency"));
                 }
-                c.code().to_string()
+                c
             }
         };
         let h = self.cardholder;
@@ -181,7 +182,7 @@ impl CardRequest {
             postal_code: opt("billing.postal_code", &b.postal_code, 12)?,
             country: b.country.as_deref().map(|s| two_letters("billing.country", s)).transpose()?,
         };
-        Ok(NewCard { reference, currency, amount, debit_currency, cardholder, billing })
+        Ok(NewCard { reference, currency: parsed, amount, debit_currency, cardholder, billing })
     }
 }
 
@@ -259,7 +260,7 @@ mod tests {
     #[test]
     fn a_good_request_is_normalised() {
         let c = request(good()).unwrap();
-        assert_eq!((c.currency.as_str(), c.debit_currency.as_str()), ("USD", "USD"));
+        assert_eq!((c.currency.code(), c.debit_currency.code()), ("USD", "USD"));
         assert_eq!(c.cardholder.date_of_birth, "1990/04/21");
         assert_eq!((c.cardholder.title.as_str(), c.cardholder.gender.as_str()), ("MRS", "F"));
         assert_eq!(c.cardholder.email, "ada@example.com");

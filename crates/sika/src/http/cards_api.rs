@@ -190,9 +190,7 @@ async fn request_funding(
         Ok(None) => return AppError::NotFound.into_response(),
         Err(e) => return AppError::from(e).into_response(),
     };
-    let Ok(currency) = card.currency.parse::<crate::domain::Currency>() else {
-        return AppError::NotFound.into_response();
-    };
+    let currency = card.currency;
     let new = match req.validate(kind, currency, cards.max_amount) {
         Ok(n) => n,
         Err(e) => return AppError::bad_request("invalid_field", format!("{}: {}", e.field, e.message)).into_response(),

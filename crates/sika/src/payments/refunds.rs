@@ -105,7 +105,7 @@ impl Payments {
                 RefundOutcome::Refused(e.message)
             }
             Reply::Indefinite(why) => {
-                let note = format!("no definite answer ({why:?}); looked up, never sent again");
+                let note = format!("no definite answer ({why}); looked up, never sent again");
                 let u = update(RefundStatus::Unknown, None, None, Some(&note), Some(now + follow_backoff_ms(0)), false);
                 self.store.update_refund(&row.id, &u).await?;
                 RefundOutcome::Unknown(RefundRow { status: RefundStatus::Unknown, ..row })

@@ -615,7 +615,7 @@ impl Payouts {
                 Ok(())
             }
             Reply::Indefinite(why) => {
-                let detail = format!("no definite answer ({why:?}): looked up, never sent again");
+                let detail = format!("no definite answer ({why}): looked up, never sent again");
                 self.store.payout_event(&p.reference, "unknown", &detail).await
             }
         }

@@ -206,7 +206,7 @@ impl Store {
         .bind(&card.reference)
         .bind(&card.fingerprint)
         .bind(card.status.as_str())
-        .bind(&card.currency)
+        .bind(card.currency.code())
         .bind(card.amount.to_string())
         .bind(&card.name_on_card)
         .bind(&card.holder_enc)

@@ -33,7 +33,7 @@ struct CardLine {
     reference: String,
     name: String,
     masked: String,
-    currency: String,
+    currency: Currency,
     amount: String,
     status: CardStatus,
     created: Stamp,
@@ -100,8 +100,8 @@ fn off() -> Response {
     AppError::NotFound.into_response()
 }
 
-fn money(currency: &str, amount: rust_decimal::Decimal) -> String {
-    currency.parse::<Currency>().map(|c| c.format(amount)).unwrap_or_else(|_| amount.to_string())
+fn money(currency: &Currency, amount: rust_decimal::Decimal) -> String {
+    currency.format(amount)
 }
 
 #[derive(Deserialize, Default, Clone)]
@@ -236,7 +236,7 @@ pub async fn export(State(state): State<AppState>, ctx: Ctx, Query(f): Query<Lis
             r.status.to_string(),
             r.name_on_card,
             r.masked_pan.unwrap_or_default(),
-            r.currency,
+            r.currency.code().to_string(),
             r.amount.to_string(),
             crate::timefmt::iso(r.created_at),
         ]));
@@ -482,7 +482,7 @@ pub async fn request_funding(
     let Some(amount) = flutterwave::Amount::parse(&f.amount.trim().replace(',', "")) else {
         return card_view(&state, &c, &reference, Shown::error("Enter the amount as a number such as 25.50.")).await;
     };
-    let Ok(currency) = card.currency.parse::<Currency>() else { return AppError::NotFound.into_response() };
+    let currency = card.currency;
     let req = FundingRequest { reference: format!("cf-{}", crate::crypto::random::hex_id()), amount };
     let new = match req.validate(kind, currency, cards.max_amount) {
         Ok(n) => n,
