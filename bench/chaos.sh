@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The chaos drill of crates/sika/tests/chaos.rs with bigger numbers: the real
+# The chaos drill of crates/sika/tests/suite/chaos.rs with bigger numbers: the real
 # emulator and serve binaries, two instances on PostgreSQL behind a TCP
 # balancer and one on SQLite, every Flutterwave fault at once, SIGKILLs and
 # restarts; prints the figures and fails if a money rule broke.
@@ -11,5 +11,5 @@ if [ -z "${SIKA_TEST_POSTGRES_URL:-}" ] && [ "$(id -u)" = 0 ]; then
   source scripts/postgres-for-tests
 fi
 export SIKA_CHAOS_CHECKOUTS="${1:-1000}" SIKA_CHAOS_KILLS="${2:-8}"
-cargo test --release --locked -p sika --test chaos -- --nocapture --test-threads 1 2>&1 \
+cargo test --release --locked -p sika --test suite chaos:: -- --nocapture --test-threads 1 2>&1 \
   | grep -E "chaos drill|^  |test result|panicked" || true

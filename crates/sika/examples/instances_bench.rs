@@ -8,7 +8,7 @@
 //!
 //!   bench/instances.sh [KS] [N] [R]     (e.g. "1 2 3 4" 400 20; needs SIKA_TEST_POSTGRES_URL)
 
-#[path = "../tests/support/cluster.rs"]
+#[path = "../tests/suite/support/cluster.rs"]
 mod cluster;
 
 use std::sync::Arc;

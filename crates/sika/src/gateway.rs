@@ -15,7 +15,7 @@ use crate::store::Store;
 
 /// Runs until a shutdown signal. `on_ready` receives the HTTPS address that is listening.
 pub async fn run(config: Config, on_ready: impl FnOnce(SocketAddr)) -> Result<(), String> {
-    // Every secret in `config` is masked in this rendering (tests/cli.rs checks the log).
+    // Every secret in `config` is masked in this rendering (tests/suite/cli.rs checks the log).
     tracing::info!(?config, "configuration loaded");
     let tls = server::tls::server_config(&config.tls_cert_file, &config.tls_key_file).map_err(|e| format!("{e}."))?;
     let store = open_store(&config).await?;

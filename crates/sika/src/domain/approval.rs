@@ -21,7 +21,7 @@ pub trait Outgoing {
 
 /// Proof that a person has just typed a fresh step-up code. Only
 /// `auth::FreshCode` is one: its fields are private to `auth`, and
-/// `tests/architecture.rs` keeps every other implementation out.
+/// `tests/suite/architecture.rs` keeps every other implementation out.
 pub trait SteppedUp: Send + Sync {
     /// Who typed it.
     fn user_id(&self) -> &str;

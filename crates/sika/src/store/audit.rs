@@ -147,7 +147,7 @@ impl AuditDraft {
 
 /// A fault a test can place right after an audit entry is written and before
 /// its transaction commits, to prove the change and its entry commit together
-/// (`tests/audit_atomic.rs`). Only Rust code can arm it; nothing armed, it is
+/// (`tests/suite/audit_atomic.rs`). Only Rust code can arm it; nothing armed, it is
 /// one uncontended lock per audited change.
 #[doc(hidden)]
 pub mod failpoint {

@@ -1,7 +1,7 @@
 //! The audit chain detects an edited, deleted, inserted or reordered entry, on
 //! SQLite and PostgreSQL; the table refuses updates outright.
 
-mod support;
+use crate::support;
 
 use sika::audit::checkpoint::Checkpoints;
 use sika::audit::{Actor, Auditor, ChainBreak, Outcome};

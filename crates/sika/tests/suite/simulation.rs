@@ -18,17 +18,17 @@
 //! CI runs `SIKA_SIM_SEEDS` seeds (12 by default, about 9 s each on 2 cores) of `SIKA_SIM_STEPS` steps.
 //! A failure prints its seed and its steps; `SIKA_SIM_SEED=N` runs that one
 //! seed again, which replays the same steps. Thousands locally:
-//! `SIKA_SIM_SEEDS=2000 cargo nextest run -p sika --test simulation`.
+//! `SIKA_SIM_SEEDS=2000 cargo nextest run -p sika --test suite simulation::`.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use crate::support::emulated::{Env, env_with};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use sika::domain::{CheckoutStatus, PayoutStatus, RefundStatus};
-use support::emulated::{Env, env_with};
 
 /// SplitMix64: small, seedable, the same everywhere.
 struct Rng(u64);

@@ -1,7 +1,7 @@
 //! The store conformance suite: every test runs against SQLite and against
 //! PostgreSQL (`SIKA_TEST_POSTGRES_URL`), each on a fresh database.
 
-mod support;
+use crate::support;
 
 use sika::store::{Backend, MIGRATIONS, Store, applied_versions};
 

@@ -1,14 +1,14 @@
 //! The console's security controls, end to end over HTTPS: cookies, fixation,
 //! timeouts, logout, one session per user, lockout, TOTP replay, CSRF, roles.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 
+use crate::support::browser::{Browser, code};
 use sika::audit::Actor;
 use sika::auth::Role;
 use sika::store::AuditFilter;
-use support::browser::{Browser, code};
 
 const PASSWORD: &str = "Corr3ct-Horse!Battery";
 

@@ -5,16 +5,16 @@
 //! fill stays text; and each page is saved as a screenshot under
 //! `target/tmp/screenshots/` for people to look at.
 
-mod support;
+use crate::support;
 
 use std::path::PathBuf;
 
+use crate::support::browser::code;
+use crate::support::emulated::Env;
+use crate::support::webdriver::{Browser, Driver};
 use serde_json::{Value, json};
 use sika::audit::Actor;
 use sika::auth::Role;
-use support::browser::code;
-use support::emulated::Env;
-use support::webdriver::{Browser, Driver};
 
 const PASSWORD: &str = "Corr3ct-Horse!Battery";
 /// Stored as text in every field that takes free text. If any of it ran,

@@ -6,14 +6,14 @@
 //! Flutterwave's transactions show them; the card number and CVV are never
 //! stored, logged or audited (SQLite file and WAL, `pg_dump`, logs searched).
 
-mod support;
+use crate::support;
 
+use crate::support::emulated::{Env, env_with};
 use serde_json::{Value, json};
 use sika::audit::Actor;
 use sika::domain::FundingStatus;
 use sika::domain::approval::Approver;
 use sika::store::FundingWrite;
-use support::emulated::{Env, env_with};
 
 async fn env_cards(on: bool) -> (Env, String) {
     let options = support::Options { cards: on, ..Default::default() };

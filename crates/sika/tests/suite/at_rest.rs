@@ -2,13 +2,13 @@
 //! secret is in the SQLite file, its WAL, or a PostgreSQL dump; key rotation
 //! re-encrypts and old rows keep working; API keys are stored only as hashes.
 
-mod support;
+use crate::support;
 
 use std::collections::HashMap;
 
+use crate::support::browser::{Browser, code};
 use sika::audit::Actor;
 use sika::auth::Role;
-use support::browser::{Browser, code};
 
 const PASSWORD: &str = "Corr3ct-Horse!Battery";
 

@@ -4,15 +4,15 @@
 //! databases) and followed until final, dead-lettered webhooks, and the
 //! transitions' own guards.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 
+use crate::support::emulated::{Env, env, env_on, env_tuned, env_with};
 use serde_json::{Value, json};
 use sika::domain::{CheckoutStatus, InboxState, RefundStatus};
 use sika::payments::{Applied, RefundOutcome, reconcile_at};
 use sika::store::now_ms;
-use support::emulated::{Env, env, env_on, env_tuned, env_with};
 
 const DAY: i64 = 86_400_000;
 

@@ -2,15 +2,15 @@
 //! attempts are reserved before any argon2 work, one TOTP code signs in once,
 //! lockouts are capped and start over, step-up codes have a cap too.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::browser::{Browser, code};
 use sika::audit::Actor;
 use sika::auth::Role;
 use sika::store::AuditFilter;
-use support::browser::{Browser, code};
 use tokio::sync::Barrier;
 
 const PASSWORD: &str = "Corr3ct-Horse!Battery";

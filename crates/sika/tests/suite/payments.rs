@@ -1,7 +1,7 @@
 //! Collecting payments against the emulator over real HTTP: value only on a
 //! definite, matching verify answer, exactly once.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 
@@ -10,7 +10,7 @@ use sika::audit::Actor;
 use sika::domain::{CheckoutStatus, InboxState};
 use sika::payments::Applied;
 
-use support::emulated::{Env, env, env_on, env_tuned};
+use crate::support::emulated::{Env, env, env_on, env_tuned};
 
 #[tokio::test]
 async fn the_api_needs_a_valid_key_with_the_right_scope() {

@@ -268,7 +268,7 @@ pub fn tls_config(cert_pem: &str, key_pem: &str) -> std::sync::Arc<rustls::Serve
 }
 
 /// A test's stand-in for the fresh step-up code only `auth` makes in Sika
-/// itself (`tests/architecture.rs` keeps every other implementation out of
+/// itself (`tests/suite/architecture.rs` keeps every other implementation out of
 /// the shipped code): service-level tests approve as `id` without a browser.
 #[allow(dead_code)]
 pub struct TestCode(pub String);

@@ -1,7 +1,7 @@
 //! Every response is hardened, unused methods and foreign bodies are refused,
 //! and a failing handler reveals nothing. Runs the real TLS server on port 0.
 
-mod support;
+use crate::support;
 
 use axum::Router;
 use axum::extract::State;

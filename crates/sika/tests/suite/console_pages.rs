@@ -3,11 +3,11 @@
 //! message, error pages that keep the navigation, the current page marked,
 //! and a confirmation after each change, shown once.
 
-mod support;
+use crate::support;
 
+use crate::support::browser::{Browser, code};
 use sika::audit::Actor;
 use sika::auth::Role;
-use support::browser::{Browser, code};
 
 const PASSWORD: &str = "Corr3ct-Horse!Battery";
 

@@ -4,15 +4,15 @@
 //! export (formula-safe, audited), and payment links with a description,
 //! their own expiry and a way back to the shop. On SQLite and PostgreSQL.
 
-mod support;
+use crate::support;
 
 use std::collections::HashSet;
 
+use crate::support::browser::{Browser, code};
+use crate::support::emulated::{Env, env_on};
 use serde_json::{Value, json};
 use sika::audit::Actor;
 use sika::auth::Role;
-use support::browser::{Browser, code};
-use support::emulated::{Env, env_on};
 
 const PASSWORD: &str = "Corr3ct-Horse!Battery";
 

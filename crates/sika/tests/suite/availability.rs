@@ -2,7 +2,7 @@
 //! idle connections are shed under pressure, and `/readyz` tells a dead or
 //! stalled background worker from a healthy one.
 
-mod support;
+use crate::support;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;

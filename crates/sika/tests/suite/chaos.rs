@@ -9,7 +9,7 @@
 //! Bounded by count (`SIKA_CHAOS_CHECKOUTS`, default 200; `SIKA_CHAOS_KILLS`,
 //! default 3); `bench/chaos.sh` runs it with bigger numbers and prints the figures.
 
-mod support;
+use crate::support;
 
 use std::collections::{HashMap, HashSet};
 use std::process::Command;
@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use sika::audit::Actor;
 use sika::secret::Secret;
 
-use support::cluster::{BIN, Cluster};
+use crate::support::cluster::{BIN, Cluster};
 
 fn env_number(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)

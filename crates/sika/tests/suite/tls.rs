@@ -1,6 +1,6 @@
 //! TLS 1.2 and 1.3 are served; TLS 1.0, 1.1 and non-AEAD suites are refused.
 
-mod support;
+use crate::support;
 
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 

@@ -2,7 +2,7 @@
 //! audit chain verifies and whose every checkout is the one that was
 //! written; a wrong key, a cut or altered file, an existing target refuse.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

@@ -2,14 +2,14 @@
 //! they are accepted, sent only with the approval rule's consent, never sent
 //! twice, final only on Flutterwave's own record.
 
-mod support;
+use crate::support;
 
+use crate::support::emulated::{Env, env, env_on};
 use serde_json::{Value, json};
 use sika::audit::Actor;
 use sika::domain::PayoutStatus;
 use sika::domain::payout::Approver;
 use sika::store::ApprovalWrite;
-use support::emulated::{Env, env, env_on};
 
 fn checker(id: &str) -> Approver<'static> {
     support::checker(id)

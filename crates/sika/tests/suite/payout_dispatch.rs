@@ -7,7 +7,7 @@
 //! `SIKA_PAYOUT_BENCH_N` (default 60) payouts at `SIKA_PAYOUT_BENCH_RATE`
 //! (default 30) requests/s; `bench/payouts.sh` runs 1,000 and prints the figures.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

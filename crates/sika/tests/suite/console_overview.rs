@@ -3,15 +3,13 @@
 //! success rate, what waits, webhook and notification health, charts drawn
 //! as SVG by Sika; the delivery log, a test event, and replaying any delivery.
 
-mod support;
-
 use std::sync::{Arc, Mutex};
 
+use crate::support::browser::{Browser, code};
+use crate::support::emulated::{Env, env};
 use serde_json::json;
 use sika::audit::Actor;
 use sika::auth::Role;
-use support::browser::{Browser, code};
-use support::emulated::{Env, env};
 
 const PASSWORD: &str = "Corr3ct-Horse!Battery";
 

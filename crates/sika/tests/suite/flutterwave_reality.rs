@@ -6,14 +6,14 @@
 //! transfers that wait at `NEW`, cards created active, real webhook bodies,
 //! and the documented test accounts' names.
 
-mod support;
+use crate::support;
 
+use crate::support::emulated::{Env, env, env_on};
 use serde_json::{Value, json};
 use sika::audit::Actor;
 use sika::domain::PayoutStatus;
 use sika::domain::payout::Approver;
 use sika::store::{ApprovalWrite, now_ms};
-use support::emulated::{Env, env, env_on};
 
 fn checker(id: &str) -> Approver<'static> {
     support::checker(id)

@@ -4,7 +4,7 @@
 //! cross-site forms accepted, markup reflected, internals shown; TLS 1.0
 //! and CBC accepted; an expired, soon-expiring or misnamed certificate.
 
-mod support;
+use crate::support;
 
 use std::collections::HashMap;
 

@@ -7,7 +7,7 @@
 //! failing input is kept by proptest under `proptest-regressions/` and, once
 //! fixed, belongs in a named regression test.
 
-mod support;
+use crate::support;
 
 use proptest::prelude::*;
 use rust_decimal::Decimal;

@@ -4,14 +4,14 @@
 //! neither the change nor the entry is there. Done again without the fault,
 //! both are. On SQLite and on PostgreSQL, and the chain still verifies.
 
-mod support;
+use crate::support;
 
+use crate::support::emulated::{Env, env_on};
 use serde_json::{Value, json};
 use sika::auth::{AccountChange, Role};
 use sika::domain::PayoutStatus;
 use sika::settings::{Change, Settings};
 use sika::store::{Kept, audit_failpoint};
-use support::emulated::{Env, env_on};
 
 async fn entries(e: &Env, action: &str) -> i64 {
     sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action = $1")

@@ -5,14 +5,14 @@
 //! finish as soon as one instance would; a 429 seen by one instance pauses
 //! the others; an instance SIGKILLed mid-lease stops nobody.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 
+use crate::support::cluster::Cluster;
 use serde_json::{Value, json};
 use sika::audit::Actor;
 use sika::secret::Secret;
-use support::cluster::Cluster;
 
 const R: u32 = 20;
 

@@ -1,7 +1,5 @@
 //! The plain-HTTP listener only redirects, permanently, to the HTTPS URL.
 
-mod support;
-
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 #[tokio::test]
