@@ -1,19 +1,18 @@
 //! Administration: users (create, role, disable, re-enrol 2FA, unlock) and API keys.
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::authorized::{Authorized, AuthorizedForm, ConsoleError, CsrfForm, ManageApiKeys, ManageUsers};
 use super::flash;
 use super::forms::{Confirm, FieldErrors};
 use super::guard::{Ctx, Nav, internal, render, time};
 use super::paging::{PAGE, PageQuery, next_cursor};
 use crate::audit::Outcome;
 use crate::auth::AccountChange;
-use crate::auth::roles::may;
 use crate::auth::{AuthError, Role};
 use crate::http::AppState;
 use crate::http::error::AppError;
@@ -125,26 +124,23 @@ pub struct ClearThrottle {
 }
 
 /// Lifts the sign-in throttle of one IP address.
-pub async fn clear_throttle(State(state): State<AppState>, ctx: Ctx, Form(f): Form<ClearThrottle>) -> Response {
-    let c = match state.authorize(&ctx, may::MANAGE_USERS, "login_throttle", Some(&f.csrf_token)).await {
-        Ok(c) => c,
-        Err(r) => return r,
+pub async fn clear_throttle(
+    State(state): State<AppState>,
+    a: AuthorizedForm<ManageUsers, ClearThrottle>,
+) -> Result<Response, ConsoleError> {
+    let Ok(ip) = a.form.ip.trim().parse::<std::net::IpAddr>() else {
+        return Err(AppError::bad_request("bad_ip", "Not an IP address.").into());
     };
-    let Ok(ip) = f.ip.trim().parse::<std::net::IpAddr>() else {
-        return AppError::bad_request("bad_ip", "Not an IP address.").into_response();
-    };
-    match state.auth.clear_ip_throttle(&c.actor(&ctx.ip, &ctx.user_agent), ip).await {
-        Ok(_) => flash::redirect("/admin/users", "throttle_cleared"),
-        Err(e) => internal(e),
-    }
+    state.auth.clear_ip_throttle(&a.current.actor(&a.ctx.ip, &a.ctx.user_agent), ip).await?;
+    Ok(flash::redirect("/admin/users", "throttle_cleared"))
 }
 
-pub async fn users_page(State(state): State<AppState>, ctx: Ctx, Query(page): Query<PageQuery>) -> Response {
-    let c = match state.authorize(&ctx, may::MANAGE_USERS, "users", None).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    users_view(&state, &c, &ctx, NewUser::default(), None, FieldErrors::default(), &page).await
+pub async fn users_page(
+    State(state): State<AppState>,
+    a: Authorized<ManageUsers>,
+    Query(page): Query<PageQuery>,
+) -> Response {
+    users_view(&state, &a.current, &a.ctx, NewUser::default(), None, FieldErrors::default(), &page).await
 }
 
 /// What was typed into the new-user form (the role starts at the least privilege).
@@ -174,30 +170,23 @@ impl Default for NewUser {
     }
 }
 
-pub async fn create_user(State(state): State<AppState>, ctx: Ctx, Form(f): Form<NewUser>) -> Response {
-    let c = match state.authorize(&ctx, may::MANAGE_USERS, "users", Some(&f.csrf_token)).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+pub async fn create_user(
+    State(state): State<AppState>,
+    a: AuthorizedForm<ManageUsers, NewUser>,
+) -> Result<Response, ConsoleError> {
+    let AuthorizedForm { current: c, ctx, form: f, .. } = a;
     let Some(role) = Role::parse(&f.role) else {
-        return users_view(
-            &state,
-            &c,
-            &ctx,
-            f.clone(),
-            None,
-            FieldErrors::of("role", "Choose a role."),
-            &PageQuery::default(),
-        )
-        .await;
+        let errors = FieldErrors::of("role", "Choose a role.");
+        return Ok(users_view(&state, &c, &ctx, f.clone(), None, errors, &PageQuery::default()).await);
     };
     let name = Some(f.name.as_str()).filter(|n| !n.trim().is_empty());
     match state.auth.create_user(&c.actor(&ctx.ip, &ctx.user_agent), &f.email, name, role, &f.password, false).await {
-        Ok(_) => flash::redirect("/admin/users", "user_added"),
+        Ok(_) => Ok(flash::redirect("/admin/users", "user_added")),
         Err(AuthError::Invalid(field, msg)) => {
-            users_view(&state, &c, &ctx, f.clone(), None, FieldErrors::of(field, msg), &PageQuery::default()).await
+            let errors = FieldErrors::of(field, msg);
+            Ok(users_view(&state, &c, &ctx, f.clone(), None, errors, &PageQuery::default()).await)
         }
-        Err(e) => internal(e),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -228,19 +217,11 @@ fn consequences(action: &str) -> Option<(&'static str, &'static str)> {
 
 pub async fn user_action(
     State(state): State<AppState>,
-    ctx: Ctx,
     Path((id, action)): Path<(String, String)>,
-    Form(f): Form<ActionForm>,
-) -> Response {
-    let c = match state.authorize(&ctx, may::MANAGE_USERS, "users", Some(&f.csrf_token)).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let target = match state.auth.user(&id).await {
-        Ok(Some(u)) => u,
-        Ok(None) => return AppError::NotFound.into_response(),
-        Err(e) => return internal(e),
-    };
+    a: AuthorizedForm<ManageUsers, ActionForm>,
+) -> Result<Response, ConsoleError> {
+    let AuthorizedForm { current: c, ctx, form: f, .. } = a;
+    let Some(target) = state.auth.user(&id).await? else { return Err(AppError::NotFound.into()) };
     let refuse = |why: &str| {
         let why = why.to_string();
         let (state, c, ctx) = (&state, &c, &ctx);
@@ -256,39 +237,38 @@ pub async fn user_action(
         let path = format!("/admin/users/{}/{action}", target.id);
         let confirm =
             Confirm { heading: &heading, consequences: what, action: &path, button: verb, back: "/admin/users" };
-        return confirm.page(&c);
+        return Ok(confirm.page(&c));
     }
     let actor = c.actor(&ctx.ip, &ctx.user_agent);
     const LAST_ADMIN: &str = "Sika needs at least one active admin: make someone else an admin first.";
     let (change, done) = match action.as_str() {
         "role" => {
-            let Some(role) = Role::parse(&f.role) else { return refuse("Choose a role.").await };
+            let Some(role) = Role::parse(&f.role) else { return Ok(refuse("Choose a role.").await) };
             if role == target.role {
                 // Nothing changes: no sessions end, no entry claims a change.
-                return Redirect::to("/admin/users").into_response();
+                return Ok(Redirect::to("/admin/users").into_response());
             }
             if target.id == c.user.id && role != Role::Admin {
-                return refuse("You cannot remove your own admin role.").await;
+                return Ok(refuse("You cannot remove your own admin role.").await);
             }
             (AccountChange::Role(role), "role_changed")
         }
         "disable" | "enable" => {
             if target.id == c.user.id {
-                return refuse("You cannot disable yourself.").await;
+                return Ok(refuse("You cannot disable yourself.").await);
             }
             let disable = action == "disable";
             (AccountChange::Disabled(disable), if disable { "user_disabled" } else { "user_enabled" })
         }
         "reenrol" => (AccountChange::ResetTotp, "totp_reset"),
         "unlock" => (AccountChange::Unlock, "user_unlocked"),
-        _ => return AppError::NotFound.into_response(),
+        _ => return Err(AppError::NotFound.into()),
     };
-    match state.auth.change_account(&actor, &target, change).await {
-        Ok(Kept::Changed) => flash::redirect("/admin/users", done),
-        Ok(Kept::LastAdmin) => refuse(LAST_ADMIN).await,
-        Ok(Kept::NotFound) => refuse("This user no longer exists.").await,
-        Err(e) => internal(e),
-    }
+    Ok(match state.auth.change_account(&actor, &target, change).await? {
+        Kept::Changed => flash::redirect("/admin/users", done),
+        Kept::LastAdmin => refuse(LAST_ADMIN).await,
+        Kept::NotFound => refuse("This user no longer exists.").await,
+    })
 }
 
 struct KeyView {
@@ -350,12 +330,12 @@ async fn keys_view(
     })
 }
 
-pub async fn keys_page(State(state): State<AppState>, ctx: Ctx, Query(page): Query<PageQuery>) -> Response {
-    let c = match state.authorize(&ctx, may::MANAGE_API_KEYS, "api_keys", None).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    keys_view(&state, &c, NewKey::default(), FieldErrors::default(), &page).await
+pub async fn keys_page(
+    State(state): State<AppState>,
+    a: Authorized<ManageApiKeys>,
+    Query(page): Query<PageQuery>,
+) -> Response {
+    keys_view(&state, &a.current, NewKey::default(), FieldErrors::default(), &page).await
 }
 
 /// The new-key form: one checkbox per scope.
@@ -402,55 +382,73 @@ struct Message {
     back: &'static str,
 }
 
-pub async fn create_key(State(state): State<AppState>, ctx: Ctx, Form(f): Form<NewKey>) -> Response {
-    let c = match state.authorize(&ctx, may::MANAGE_API_KEYS, "api_keys", Some(&f.csrf_token)).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+pub async fn create_key(
+    State(state): State<AppState>,
+    a: AuthorizedForm<ManageApiKeys, NewKey>,
+) -> Result<Response, ConsoleError> {
+    let AuthorizedForm { current: c, ctx, form: f, .. } = a;
     match state.auth.create_api_key(&c.actor(&ctx.ip, &ctx.user_agent), &f.name, &f.scopes()).await {
-        Ok((_, key)) => render(&Message {
+        Ok((_, key)) => Ok(render(&Message {
             nav: Nav::of(&c),
             heading: "API key created",
             message: "Copy this key now: it is shown only once, and only its hash is stored.",
             secret: Some(key),
             back: "/admin/api-keys",
-        }),
+        })),
         Err(AuthError::Invalid(field, msg)) => {
-            keys_view(&state, &c, f.clone(), FieldErrors::of(field, msg), &PageQuery::default()).await
+            Ok(keys_view(&state, &c, f.clone(), FieldErrors::of(field, msg), &PageQuery::default()).await)
         }
-        Err(e) => internal(e),
+        Err(e) => Err(e.into()),
     }
 }
 
 pub async fn revoke_key(
     State(state): State<AppState>,
-    ctx: Ctx,
     Path(id): Path<String>,
-    Form(f): Form<ActionForm>,
-) -> Response {
-    let c = match state.authorize(&ctx, may::MANAGE_API_KEYS, "api_keys", Some(&f.csrf_token)).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    a: AuthorizedForm<ManageApiKeys, ActionForm>,
+) -> Result<Response, ConsoleError> {
+    let AuthorizedForm { current: c, ctx, form: f, .. } = a;
     if f.confirmed != "yes" {
-        let Some(key) = state.auth.api_keys().await.ok().and_then(|k| k.into_iter().find(|k| k.id == id)) else {
-            return AppError::NotFound.into_response();
+        let Some(key) = state.auth.api_keys().await?.into_iter().find(|k| k.id == id) else {
+            return Err(AppError::NotFound.into());
         };
         let heading = format!("Revoke the API key {} ({})?", key.name, key.id);
         let path = format!("/admin/api-keys/{}/revoke", key.id);
         let what =
             "Every call made with this key is refused from now on. This cannot be undone: the shop needs a new key.";
-        return Confirm {
+        return Ok(Confirm {
             heading: &heading,
             consequences: what,
             action: &path,
             button: "Revoke",
             back: "/admin/api-keys",
         }
-        .page(&c);
+        .page(&c));
     }
-    match state.auth.revoke_api_key(&c.actor(&ctx.ip, &ctx.user_agent), &id).await {
-        Ok(_) => flash::redirect("/admin/api-keys", "key_revoked"),
-        Err(e) => internal(e),
+    state.auth.revoke_api_key(&c.actor(&ctx.ip, &ctx.user_agent), &id).await?;
+    Ok(flash::redirect("/admin/api-keys", "key_revoked"))
+}
+
+impl CsrfForm for ClearThrottle {
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
+}
+
+impl CsrfForm for NewUser {
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
+}
+
+impl CsrfForm for ActionForm {
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
+}
+
+impl CsrfForm for NewKey {
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
     }
 }

@@ -5,6 +5,7 @@
 mod account;
 mod admin;
 mod audit_log;
+mod authorized;
 mod cards;
 mod charts;
 pub mod flash;
@@ -13,6 +14,7 @@ mod guard;
 mod paging;
 mod payments;
 mod payouts;
+mod settings;
 mod signin;
 
 use axum::Router;
@@ -65,13 +67,13 @@ pub fn routes() -> Router<AppState> {
         .route("/cards/{reference}/fundings/{funding}/approve", post(cards::approve_funding))
         .route("/cards/{reference}/fundings/{funding}/reject", post(cards::reject_funding))
         .route("/cards/{reference}/{action}", post(cards::act))
-        .route("/admin/settings", get(payments::settings).post(payments::save_settings))
-        .route("/admin/settings/secret", post(payments::new_secret))
-        .route("/admin/settings/thresholds", post(payments::save_threshold))
-        .route("/admin/settings/time-zone", post(payments::save_zone))
-        .route("/admin/notifications/{id}/replay", post(payments::replay))
-        .route("/admin/notifications/test", post(payments::send_test))
-        .route("/admin/settings/merchant", post(payments::save_merchant))
-        .route("/admin/webhooks", get(payments::webhooks))
-        .route("/admin/webhooks/{id}/replay", post(payments::replay_webhook))
+        .route("/admin/settings", get(settings::settings).post(settings::save_settings))
+        .route("/admin/settings/secret", post(settings::new_secret))
+        .route("/admin/settings/thresholds", post(settings::save_threshold))
+        .route("/admin/settings/time-zone", post(settings::save_zone))
+        .route("/admin/notifications/{id}/replay", post(settings::replay))
+        .route("/admin/notifications/test", post(settings::send_test))
+        .route("/admin/settings/merchant", post(settings::save_merchant))
+        .route("/admin/webhooks", get(settings::webhooks))
+        .route("/admin/webhooks/{id}/replay", post(settings::replay_webhook))
 }

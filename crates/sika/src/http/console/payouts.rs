@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::authorized::{ApprovePayouts, AuthorizedForm, CreatePayouts, CsrfForm};
 use super::flash;
 use super::forms::{FieldErrors, sentence};
 use super::guard::{Ctx, Nav, internal, render, time};
@@ -450,14 +451,10 @@ pub struct ApproveForm {
 /// An approver approves with a fresh code; the approval rule decides.
 pub async fn approve(
     State(state): State<AppState>,
-    ctx: Ctx,
     Path(reference): Path<String>,
-    Form(f): Form<ApproveForm>,
+    a: AuthorizedForm<ApprovePayouts, ApproveForm>,
 ) -> Response {
-    let c = match state.authorize(&ctx, may::APPROVE_PAYOUTS, "payouts.approve", Some(&f.csrf_token)).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    let AuthorizedForm { current: c, ctx, form: f, .. } = a;
     let code = match state.auth.step_up(&c, &ctx.ip, &ctx.user_agent, &f.totp).await {
         Ok(StepUp::Passed(code)) => code,
         Ok(StepUp::Refused { left }) => {
@@ -501,14 +498,10 @@ pub struct ReasonForm {
 /// An approver rejects, with a reason.
 pub async fn reject(
     State(state): State<AppState>,
-    ctx: Ctx,
     Path(reference): Path<String>,
-    Form(f): Form<ReasonForm>,
+    a: AuthorizedForm<ApprovePayouts, ReasonForm>,
 ) -> Response {
-    let c = match state.authorize(&ctx, may::APPROVE_PAYOUTS, "payouts.reject", Some(&f.csrf_token)).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    let AuthorizedForm { current: c, ctx, form: f, .. } = a;
     let reason: String = f.reason.chars().filter(|ch| !ch.is_control()).take(200).collect();
     if reason.trim().is_empty() {
         return detail_view(&state, &c, &reference, None, Some("Give a reason for rejecting.".into()), None).await;
@@ -539,14 +532,10 @@ pub struct CsrfOnly {
 
 pub async fn cancel(
     State(state): State<AppState>,
-    ctx: Ctx,
     Path(reference): Path<String>,
-    Form(f): Form<CsrfOnly>,
+    a: AuthorizedForm<CreatePayouts, CsrfOnly>,
 ) -> Response {
-    let c = match state.authorize(&ctx, may::CREATE_PAYOUTS, "payouts.cancel", Some(&f.csrf_token)).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    let AuthorizedForm { current: c, ctx, form: _, .. } = a;
     let actor = c.actor(&ctx.ip, &ctx.user_agent);
     match state.payouts.cancel(&actor, &reference).await {
         Ok(_) => Redirect::to(&format!("/payouts/{reference}")).into_response(),
@@ -557,14 +546,10 @@ pub async fn cancel(
 /// An operator retries a failed payout as a new one (new reference, new approval).
 pub async fn retry(
     State(state): State<AppState>,
-    ctx: Ctx,
     Path(reference): Path<String>,
-    Form(f): Form<CsrfOnly>,
+    a: AuthorizedForm<CreatePayouts, CsrfOnly>,
 ) -> Response {
-    let c = match state.authorize(&ctx, may::CREATE_PAYOUTS, "payouts.retry", Some(&f.csrf_token)).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    let AuthorizedForm { current: c, ctx, form: _, .. } = a;
     if crate::domain::checkout::reference(&reference).is_err() {
         return AppError::NotFound.into_response();
     }
@@ -802,14 +787,10 @@ pub async fn batch(State(state): State<AppState>, ctx: Ctx, Path(id): Path<Strin
 /// A batch approved as one, with a fresh code, under the same rules as each payout.
 pub async fn approve_batch(
     State(state): State<AppState>,
-    ctx: Ctx,
     Path(id): Path<String>,
-    Form(f): Form<ApproveForm>,
+    a: AuthorizedForm<ApprovePayouts, ApproveForm>,
 ) -> Response {
-    let c = match state.authorize(&ctx, may::APPROVE_PAYOUTS, "payout_batches.approve", Some(&f.csrf_token)).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    let AuthorizedForm { current: c, ctx, form: f, .. } = a;
     if !batch_id_ok(&id) {
         return AppError::NotFound.into_response();
     }
@@ -849,14 +830,10 @@ pub async fn approve_batch(
 
 pub async fn reject_batch(
     State(state): State<AppState>,
-    ctx: Ctx,
     Path(id): Path<String>,
-    Form(f): Form<ReasonForm>,
+    a: AuthorizedForm<ApprovePayouts, ReasonForm>,
 ) -> Response {
-    let c = match state.authorize(&ctx, may::APPROVE_PAYOUTS, "payout_batches.reject", Some(&f.csrf_token)).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    let AuthorizedForm { current: c, ctx, form: f, .. } = a;
     if !batch_id_ok(&id) {
         return AppError::NotFound.into_response();
     }
@@ -981,19 +958,33 @@ pub async fn beneficiaries(State(state): State<AppState>, ctx: Ctx) -> Response 
 
 pub async fn delete_beneficiary(
     State(state): State<AppState>,
-    ctx: Ctx,
     Path(id): Path<String>,
-    Form(f): Form<CsrfOnly>,
+    a: AuthorizedForm<CreatePayouts, CsrfOnly>,
 ) -> Response {
-    let c = match state.authorize(&ctx, may::CREATE_PAYOUTS, "beneficiaries.delete", Some(&f.csrf_token)).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    let AuthorizedForm { current: c, ctx, form: _, .. } = a;
     if !batch_id_ok(&id) {
         return AppError::NotFound.into_response();
     }
     match state.payouts.delete_beneficiary(&c.actor(&ctx.ip, &ctx.user_agent), &id).await {
         Ok(_) => Redirect::to("/payouts/beneficiaries").into_response(),
         Err(e) => internal(e),
+    }
+}
+
+impl CsrfForm for ApproveForm {
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
+}
+
+impl CsrfForm for CsrfOnly {
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
+}
+
+impl CsrfForm for ReasonForm {
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
     }
 }
