@@ -11,9 +11,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::authorized::{Authorized, ReadAudit};
 use super::guard::{Ctx, Nav, internal, render, time};
 use crate::audit::Outcome;
-use crate::auth::roles::may;
 use crate::auth::session::Current;
 use crate::domain::csv;
 use crate::http::AppState;
@@ -156,11 +156,8 @@ async fn entries_for(
     Ok(Ok((filter, entries)))
 }
 
-pub async fn audit_page(State(state): State<AppState>, ctx: Ctx, Query(f): Query<Filter>) -> Response {
-    let c = match state.authorize(&ctx, may::READ_AUDIT, "audit_log", None).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+pub async fn audit_page(State(state): State<AppState>, a: Authorized<ReadAudit>, Query(f): Query<Filter>) -> Response {
+    let (c, ctx) = (a.current, a.ctx);
     let (entries, error) = match entries_for(&state, &c, &ctx, &f, PAGE, "audit.view").await {
         Ok(Ok((_, e))) => (e, None),
         Ok(Err(why)) => (Vec::new(), Some(why)),
@@ -212,14 +209,11 @@ pub async fn audit_page(State(state): State<AppState>, ctx: Ctx, Query(f): Query
 /// `/audit/export.jsonl` or `/audit/export.csv`: the filtered entries, newest first.
 pub async fn export(
     State(state): State<AppState>,
-    ctx: Ctx,
+    a: Authorized<ReadAudit>,
     Path(format): Path<String>,
     Query(f): Query<Filter>,
 ) -> Response {
-    let c = match state.authorize(&ctx, may::READ_AUDIT, "audit_log", None).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    let (c, ctx) = (a.current, a.ctx);
     if format != "export.jsonl" && format != "export.csv" {
         return AppError::NotFound.into_response();
     }

@@ -42,6 +42,9 @@ capabilities! {
     ManageSettings = may::MANAGE_SETTINGS;
     ApprovePayouts = may::APPROVE_PAYOUTS;
     CreatePayouts = may::CREATE_PAYOUTS;
+    ReadPayouts = may::READ_PAYOUTS;
+    ReadPayments = may::READ_PAYMENTS;
+    ReadAudit = may::READ_AUDIT;
 }
 
 /// A console handler's failure: a response already decided (sign in again,

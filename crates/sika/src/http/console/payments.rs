@@ -11,6 +11,7 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::authorized::{Authorized, ReadPayments};
 use super::flash;
 use super::forms::{FieldErrors, sentence};
 use super::guard::{Ctx, Nav, internal, render, time};
@@ -198,11 +199,8 @@ pub async fn list(State(state): State<AppState>, ctx: Ctx, Query(f): Query<Filte
 
 /// The filtered payments as CSV: every cell safe to open in a spreadsheet,
 /// the customer's e-mail included, so the export is audited.
-pub async fn export(State(state): State<AppState>, ctx: Ctx, Query(f): Query<Filter>) -> Response {
-    let c = match state.authorize(&ctx, may::READ_PAYMENTS, "payments.export", None).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+pub async fn export(State(state): State<AppState>, a: Authorized<ReadPayments>, Query(f): Query<Filter>) -> Response {
+    let (c, ctx) = (a.current, a.ctx);
     let filter = match f.checked() {
         Ok(filter) => filter,
         Err(why) => return AppError::bad_request("bad_filter", why).into_response(),
@@ -389,11 +387,12 @@ struct DetailPage {
     notice: Option<String>,
 }
 
-pub async fn detail(State(state): State<AppState>, ctx: Ctx, Path(reference): Path<String>) -> Response {
-    let c = match state.authorize(&ctx, may::READ_PAYMENTS, "payments", None).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+pub async fn detail(
+    State(state): State<AppState>,
+    a: Authorized<ReadPayments>,
+    Path(reference): Path<String>,
+) -> Response {
+    let (c, ctx) = (a.current, a.ctx);
     detail_view(&state, &ctx, &c, reference, RefundForm::default(), None, None).await
 }
 

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::authorized::{ApprovePayouts, AuthorizedForm, CreatePayouts, CsrfForm};
+use super::authorized::{ApprovePayouts, Authorized, AuthorizedForm, CreatePayouts, CsrfForm, ReadPayouts};
 use super::flash;
 use super::forms::{FieldErrors, sentence};
 use super::guard::{Ctx, Nav, internal, render, time};
@@ -773,11 +773,8 @@ fn batch_id_ok(id: &str) -> bool {
     id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
-pub async fn batch(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> Response {
-    let c = match state.authorize(&ctx, may::READ_PAYOUTS, "payout_batches", None).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+pub async fn batch(State(state): State<AppState>, a: Authorized<ReadPayouts>, Path(id): Path<String>) -> Response {
+    let c = a.current;
     if !batch_id_ok(&id) {
         return AppError::NotFound.into_response();
     }
@@ -852,11 +849,8 @@ pub async fn reject_batch(
 }
 
 /// Payouts as CSV (formula-safe cells, the account masked), audited.
-pub async fn export(State(state): State<AppState>, ctx: Ctx, Query(f): Query<Filter>) -> Response {
-    let c = match state.authorize(&ctx, may::READ_PAYOUTS, "payouts.export", None).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+pub async fn export(State(state): State<AppState>, a: Authorized<ReadPayouts>, Query(f): Query<Filter>) -> Response {
+    let (c, ctx) = (a.current, a.ctx);
     let q = match f.query(10_000) {
         Ok(q) => crate::store::PayoutQuery { after: None, ..q },
         Err(why) => return AppError::bad_request("bad_filter", why).into_response(),
