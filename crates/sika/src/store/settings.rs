@@ -13,9 +13,11 @@ pub fn two_approvers_above(c: crate::domain::Currency) -> String {
     format!("payouts.two_approvers_above.{}", c.code())
 }
 
+const GET: &str = "SELECT value FROM settings WHERE key = $1";
+
 /// A setting, read inside `tx`.
 pub async fn get_in(tx: &mut Tx, key: &str) -> Result<Option<String>, StoreError> {
-    Ok(sqlx::query_scalar("SELECT value FROM settings WHERE key = $1").bind(key).fetch_optional(&mut **tx).await?)
+    Ok(sqlx::query_scalar(GET).bind(key).fetch_optional(&mut **tx).await?)
 }
 
 /// Inserts or replaces a setting inside `tx`.
@@ -34,23 +36,15 @@ pub async fn set_in(tx: &mut Tx, key: &str, value: &str) -> Result<(), StoreErro
 
 impl Store {
     pub async fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
-        Ok(sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
-            .bind(key)
-            .fetch_optional(self.pool())
-            .await?)
+        Ok(sqlx::query_scalar(GET).bind(key).fetch_optional(self.pool()).await?)
     }
 
-    /// Inserts or replaces a setting.
+    /// Inserts or replaces a setting (system values; an operator's change goes
+    /// through `crate::settings`, audited with it).
     pub async fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO settings (key, value, updated_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-        )
-        .bind(key)
-        .bind(value)
-        .bind(now_ms())
-        .execute(self.pool())
-        .await?;
+        let mut tx = self.begin_write().await?;
+        set_in(&mut tx, key, value).await?;
+        tx.commit().await?;
         Ok(())
     }
 

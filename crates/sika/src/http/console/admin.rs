@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::authorized::{Authorized, AuthorizedForm, ConsoleError, CsrfForm, ManageApiKeys, ManageUsers};
+use super::authorized::{Authorized, AuthorizedForm, ConsoleError, ManageApiKeys, ManageUsers, csrf_forms};
 use super::flash;
 use super::forms::{Confirm, FieldErrors};
 use super::guard::{Ctx, Nav, internal, render, time};
@@ -429,26 +429,4 @@ pub async fn revoke_key(
     Ok(flash::redirect("/admin/api-keys", "key_revoked"))
 }
 
-impl CsrfForm for ClearThrottle {
-    fn csrf_token(&self) -> &str {
-        &self.csrf_token
-    }
-}
-
-impl CsrfForm for NewUser {
-    fn csrf_token(&self) -> &str {
-        &self.csrf_token
-    }
-}
-
-impl CsrfForm for ActionForm {
-    fn csrf_token(&self) -> &str {
-        &self.csrf_token
-    }
-}
-
-impl CsrfForm for NewKey {
-    fn csrf_token(&self) -> &str {
-        &self.csrf_token
-    }
-}
+csrf_forms!(ClearThrottle, NewUser, ActionForm, NewKey);

@@ -113,6 +113,20 @@ pub trait CsrfForm {
     fn csrf_token(&self) -> &str;
 }
 
+/// `CsrfForm` for forms whose token is their `csrf_token` field.
+macro_rules! csrf_forms {
+    ($($form:ty),* $(,)?) => {
+        $(
+            impl $crate::http::console::authorized::CsrfForm for $form {
+                fn csrf_token(&self) -> &str {
+                    &self.csrf_token
+                }
+            }
+        )*
+    };
+}
+pub(super) use csrf_forms;
+
 /// An [`Authorized<C>`] whose form `F` also carried the session's CSRF token
 /// (and came from our own origin).
 pub struct AuthorizedForm<C, F> {

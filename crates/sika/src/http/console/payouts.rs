@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::authorized::{ApprovePayouts, Authorized, AuthorizedForm, CreatePayouts, CsrfForm, ReadPayouts};
+use super::authorized::{ApprovePayouts, Authorized, AuthorizedForm, CreatePayouts, ReadPayouts, csrf_forms};
 use super::flash;
 use super::forms::{FieldErrors, sentence};
 use super::guard::{Ctx, Nav, internal, render, time};
@@ -965,20 +965,4 @@ pub async fn delete_beneficiary(
     }
 }
 
-impl CsrfForm for ApproveForm {
-    fn csrf_token(&self) -> &str {
-        &self.csrf_token
-    }
-}
-
-impl CsrfForm for CsrfOnly {
-    fn csrf_token(&self) -> &str {
-        &self.csrf_token
-    }
-}
-
-impl CsrfForm for ReasonForm {
-    fn csrf_token(&self) -> &str {
-        &self.csrf_token
-    }
-}
+csrf_forms!(ApproveForm, CsrfOnly, ReasonForm);

@@ -10,7 +10,7 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::authorized::{Authorized, AuthorizedForm, CsrfForm, ManageSettings};
+use super::authorized::{Authorized, AuthorizedForm, ManageSettings, csrf_forms};
 use super::flash;
 use super::guard::{Nav, internal, render, time};
 use crate::audit::Outcome;
@@ -104,6 +104,20 @@ async fn settings_view(
     })
 }
 
+/// Saves one change (audited with it) and goes back to the settings with `flash`.
+async fn saved(
+    state: &AppState,
+    c: &Current,
+    ctx: &super::guard::Ctx,
+    change: Change,
+    flash: &'static str,
+) -> Response {
+    match state.settings.save(&c.actor(&ctx.ip, &ctx.user_agent), change).await {
+        Ok(()) => flash::redirect("/admin/settings", flash),
+        Err(e) => internal(e),
+    }
+}
+
 pub async fn settings(State(state): State<AppState>, a: Authorized<ManageSettings>) -> Response {
     settings_view(&state, &a.current, None, None, None).await
 }
@@ -125,11 +139,7 @@ pub async fn save_settings(State(state): State<AppState>, a: AuthorizedForm<Mana
             return settings_view(&state, &c, Some(typed), None, Some(e.into())).await;
         }
     };
-    let actor = c.actor(&ctx.ip, &ctx.user_agent);
-    if let Err(e) = state.settings.save(&actor, Change::NotifyUrl(url)).await {
-        return internal(e);
-    }
-    flash::redirect("/admin/settings", "settings_saved")
+    saved(&state, &c, &ctx, Change::NotifyUrl(url), "settings_saved").await
 }
 
 #[derive(Deserialize)]
@@ -164,11 +174,7 @@ pub async fn save_threshold(
             }
         }
     };
-    let actor = c.actor(&ctx.ip, &ctx.user_agent);
-    if let Err(e) = state.settings.save(&actor, Change::TwoApproversAbove(currency, amount)).await {
-        return internal(e);
-    }
-    flash::redirect("/admin/settings", "threshold_saved")
+    saved(&state, &c, &ctx, Change::TwoApproversAbove(currency, amount), "threshold_saved").await
 }
 
 /// An admin queues a `test.ping` to the shop's endpoint; the log shows how it went.
@@ -203,11 +209,7 @@ pub async fn save_merchant(State(state): State<AppState>, a: AuthorizedForm<Mana
         let why = "The merchant's name must be 1 to 80 characters on one line.".to_string();
         return settings_view(&state, &c, None, None, Some(why)).await;
     }
-    let actor = c.actor(&ctx.ip, &ctx.user_agent);
-    if let Err(e) = state.settings.save(&actor, Change::MerchantName(name.to_string())).await {
-        return internal(e);
-    }
-    flash::redirect("/admin/settings", "settings_saved")
+    saved(&state, &c, &ctx, Change::MerchantName(name.to_string()), "settings_saved").await
 }
 
 #[derive(Deserialize)]
@@ -224,11 +226,7 @@ pub async fn save_zone(State(state): State<AppState>, a: AuthorizedForm<ManageSe
     let Some(zone) = crate::timefmt::Zone::parse(&f.zone) else {
         return settings_view(&state, &c, None, None, Some("Choose one of the listed time zones.".into())).await;
     };
-    let actor = c.actor(&ctx.ip, &ctx.user_agent);
-    if let Err(e) = state.settings.save(&actor, Change::TimeZone(zone)).await {
-        return internal(e);
-    }
-    flash::redirect("/admin/settings", "settings_saved")
+    saved(&state, &c, &ctx, Change::TimeZone(zone), "settings_saved").await
 }
 
 #[derive(Deserialize)]
@@ -362,32 +360,4 @@ pub async fn replay_webhook(
     flash::redirect("/admin/webhooks", "webhook_replayed")
 }
 
-impl CsrfForm for CsrfOnly {
-    fn csrf_token(&self) -> &str {
-        &self.csrf_token
-    }
-}
-
-impl CsrfForm for MerchantForm {
-    fn csrf_token(&self) -> &str {
-        &self.csrf_token
-    }
-}
-
-impl CsrfForm for ThresholdForm {
-    fn csrf_token(&self) -> &str {
-        &self.csrf_token
-    }
-}
-
-impl CsrfForm for UrlForm {
-    fn csrf_token(&self) -> &str {
-        &self.csrf_token
-    }
-}
-
-impl CsrfForm for ZoneForm {
-    fn csrf_token(&self) -> &str {
-        &self.csrf_token
-    }
-}
+csrf_forms!(CsrfOnly, MerchantForm, ThresholdForm, UrlForm, ZoneForm);
