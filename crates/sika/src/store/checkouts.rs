@@ -636,15 +636,25 @@ impl Store {
     /// An admin replays a notification, delivered or not: it is sent again
     /// now, with the same event id (the shop de-duplicates on it), and retried
     /// for three days from now.
-    pub async fn outbox_replay(&self, id: &str) -> Result<bool, StoreError> {
+    /// Sends a notification again (same event id), with the audit entry of
+    /// whoever asked in the same transaction (none when there is no such one).
+    pub async fn outbox_replay(&self, id: &str, audit: Option<super::AuditDraft>) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
         let r = sqlx::query(
             "UPDATE outbox SET dead = 0, delivered_at = NULL, attempts = 0, created_at = $1, next_attempt_at = $1 WHERE id = $2",
         )
-            .bind(now_ms())
-            .bind(id)
-            .execute(self.pool())
-            .await?;
-        Ok(r.rows_affected() == 1)
+        .bind(now_ms())
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        if r.rows_affected() != 1 {
+            return Ok(false);
+        }
+        if let Some(a) = audit {
+            a.append_in(&mut tx, self.backend()).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
     }
 }
 

@@ -64,20 +64,23 @@ impl Store {
     }
 
     /// Queues a `test.ping` for the shop's endpoint; its id.
-    pub async fn queue_test_event(&self) -> Result<String, StoreError> {
-        let id = crate::crypto::random::hex_id();
+    /// Queues a `test.ping` as `id`, with the audit entry of whoever asked.
+    pub async fn queue_test_event(&self, id: &str, audit: super::AuditDraft) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
         let now = now_ms();
         let payload = serde_json::json!({"event": "test.ping", "id": id, "created_at": now,
             "note": "A test from Sika's console: nothing was paid."});
         sqlx::query(
             "INSERT INTO outbox (id, event, reference, payload, created_at, next_attempt_at) VALUES ($1, 'test.ping', $2, $3, $4, $4)",
         )
-        .bind(&id)
+        .bind(id)
         .bind(format!("test-{id}"))
         .bind(payload.to_string())
         .bind(now)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
-        Ok(id)
+        audit.append_in(&mut tx, self.backend()).await?;
+        tx.commit().await?;
+        Ok(())
     }
 }

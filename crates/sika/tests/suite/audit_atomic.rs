@@ -94,6 +94,19 @@ async fn both_or_neither(db: support::TestDb) {
     assert!(e.app.payouts.reject(&actor, "atomic-2", "not ours").await.unwrap());
     assert_eq!(entries(&e, "payout.reject").await, 1);
 
+    // A test notification for the shop: the queued ping and its entry, or neither.
+    let pings = || async {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM outbox WHERE event = 'test.ping'")
+            .fetch_one(store.pool_for_tests())
+            .await
+            .unwrap()
+    };
+    audit_failpoint::fail_after_append("notification.test");
+    assert!(e.app.payments.send_test_event(&e.app.auth.auditor, &actor).await.is_err());
+    assert_eq!((pings().await, entries(&e, "notification.test").await), (0, 0));
+    e.app.payments.send_test_event(&e.app.auth.auditor, &actor).await.unwrap();
+    assert_eq!((pings().await, entries(&e, "notification.test").await), (1, 1));
+
     // Every entry that was kept chains: the rolled-back ones left no gap.
     let verified = e.app.auth.auditor.verify().await.unwrap();
     assert!(verified.is_ok(), "{verified:?}");

@@ -408,7 +408,7 @@ async fn the_shop_is_notified_once_with_a_verifiable_signature() {
     // A dead letter can be replayed.
     store.outbox_failed(&row.id, 0, true).await.unwrap();
     assert_eq!(store.outbox_dead().await.unwrap().len(), 1);
-    assert!(store.outbox_replay(&row.id).await.unwrap());
+    assert!(store.outbox_replay(&row.id, None).await.unwrap());
     assert!(store.outbox_dead().await.unwrap().is_empty());
 }
 

@@ -43,7 +43,9 @@ capabilities! {
     ApprovePayouts = may::APPROVE_PAYOUTS;
     CreatePayouts = may::CREATE_PAYOUTS;
     ReadPayouts = may::READ_PAYOUTS;
+    RevealAccounts = may::REVEAL_ACCOUNTS;
     ReadPayments = may::READ_PAYMENTS;
+    CreatePayments = may::CREATE_PAYMENTS;
     ReadAudit = may::READ_AUDIT;
 }
 

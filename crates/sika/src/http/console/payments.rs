@@ -11,7 +11,7 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::authorized::{Authorized, ReadPayments};
+use super::authorized::{Authorized, AuthorizedForm, CreatePayments, ReadPayments, csrf_forms};
 use super::flash;
 use super::forms::{FieldErrors, sentence};
 use super::guard::{Ctx, Nav, internal, render, time};
@@ -190,11 +190,8 @@ async fn list_view(state: &AppState, c: &Current, f: Filter) -> Response {
     })
 }
 
-pub async fn list(State(state): State<AppState>, ctx: Ctx, Query(f): Query<Filter>) -> Response {
-    match state.authorize(&ctx, may::READ_PAYMENTS, "payments", None).await {
-        Ok(c) => list_view(&state, &c, f).await,
-        Err(r) => r,
-    }
+pub async fn list(State(state): State<AppState>, a: Authorized<ReadPayments>, Query(f): Query<Filter>) -> Response {
+    list_view(&state, &a.current, f).await
 }
 
 /// The filtered payments as CSV: every cell safe to open in a spreadsheet,
@@ -263,18 +260,13 @@ fn new_link_view(c: &Current, form: NewLink, errors: FieldErrors) -> Response {
 }
 
 /// The payment-link form, on its own page, with a fresh reference suggested.
-pub async fn new_link(State(state): State<AppState>, ctx: Ctx) -> Response {
-    match state.authorize(&ctx, may::CREATE_PAYMENTS, "payments.create", None).await {
-        Ok(c) => {
-            let reference = format!("link-{}", &crate::crypto::random::hex_id()[..10]);
-            new_link_view(
-                &c,
-                NewLink { reference, currency: "NGN".into(), ..NewLink::default() },
-                FieldErrors::default(),
-            )
-        }
-        Err(r) => r,
-    }
+pub async fn new_link(a: Authorized<CreatePayments>) -> Response {
+    let reference = format!("link-{}", &crate::crypto::random::hex_id()[..10]);
+    new_link_view(
+        &a.current,
+        NewLink { reference, currency: "NGN".into(), ..NewLink::default() },
+        FieldErrors::default(),
+    )
 }
 
 /// The API's field names, as the form calls them.
@@ -287,11 +279,8 @@ fn form_field(api_field: &'static str) -> &'static str {
 }
 
 /// An operator creates a payment link, through the same rules as the API.
-pub async fn create(State(state): State<AppState>, ctx: Ctx, Form(f): Form<NewLink>) -> Response {
-    let c = match state.authorize(&ctx, may::CREATE_PAYMENTS, "payments.create", Some(&f.csrf_token)).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+pub async fn create(State(state): State<AppState>, a: AuthorizedForm<CreatePayments, NewLink>) -> Response {
+    let AuthorizedForm { current: c, ctx, form: f, .. } = a;
     let mut errors = FieldErrors::default();
     let amount = flutterwave::Amount::parse(&f.amount.trim().replace(',', ""));
     if amount.is_none() {
@@ -709,3 +698,5 @@ pub async fn refund(
     let kept = if error.is_some() { RefundForm { totp: String::new(), ..f } } else { RefundForm::default() };
     detail_view(&state, &ctx, &c, reference, kept, error, notice).await
 }
+
+csrf_forms!(NewLink);

@@ -4,13 +4,14 @@
 //! and the audited reveal of a full account number.
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::authorized::{ApprovePayouts, Authorized, AuthorizedForm, CreatePayouts, ReadPayouts, csrf_forms};
+use super::authorized::{
+    ApprovePayouts, Authorized, AuthorizedForm, CreatePayouts, ReadPayouts, RevealAccounts, csrf_forms,
+};
 use super::flash;
 use super::forms::{FieldErrors, sentence};
 use super::guard::{Ctx, Nav, internal, render, time};
@@ -143,14 +144,9 @@ fn new_payout_view(c: &Current, form: NewPayoutForm, errors: FieldErrors) -> Res
 }
 
 /// The payout form, on its own page.
-pub async fn new_payout(State(state): State<AppState>, ctx: Ctx) -> Response {
-    match state.authorize(&ctx, may::CREATE_PAYOUTS, "payouts.create", None).await {
-        Ok(c) => {
-            let form = NewPayoutForm { currency: "NGN".into(), country: "NG".into(), ..NewPayoutForm::default() };
-            new_payout_view(&c, form, FieldErrors::default())
-        }
-        Err(r) => r,
-    }
+pub async fn new_payout(a: Authorized<CreatePayouts>) -> Response {
+    let form = NewPayoutForm { currency: "NGN".into(), country: "NG".into(), ..NewPayoutForm::default() };
+    new_payout_view(&a.current, form, FieldErrors::default())
 }
 
 /// The API's field names (`beneficiary.name`…), as the form calls them;
@@ -277,19 +273,13 @@ async fn list_view(state: &AppState, c: &Current, f: Filter, error: Option<Strin
     })
 }
 
-pub async fn list(State(state): State<AppState>, ctx: Ctx, Query(f): Query<Filter>) -> Response {
-    match state.authorize(&ctx, may::READ_PAYOUTS, "payouts", None).await {
-        Ok(c) => list_view(&state, &c, f, None).await,
-        Err(r) => r,
-    }
+pub async fn list(State(state): State<AppState>, a: Authorized<ReadPayouts>, Query(f): Query<Filter>) -> Response {
+    list_view(&state, &a.current, f, None).await
 }
 
 /// An operator creates a payout through the same checks as the API; it waits for an approver.
-pub async fn create(State(state): State<AppState>, ctx: Ctx, Form(f): Form<NewPayoutForm>) -> Response {
-    let c = match state.authorize(&ctx, may::CREATE_PAYOUTS, "payouts.create", Some(&f.csrf_token)).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+pub async fn create(State(state): State<AppState>, a: AuthorizedForm<CreatePayouts, NewPayoutForm>) -> Response {
+    let AuthorizedForm { current: c, ctx, form: f, .. } = a;
     let refuse = |errors: FieldErrors| new_payout_view(&c, f.clone(), errors);
     let Some(amount) = flutterwave::Amount::parse(&f.amount.trim().replace(',', "")) else {
         return refuse(FieldErrors::of("amount", "Enter the amount as a number such as 1500.50."));
@@ -433,11 +423,12 @@ async fn detail_view(
     })
 }
 
-pub async fn detail(State(state): State<AppState>, ctx: Ctx, Path(reference): Path<String>) -> Response {
-    match state.authorize(&ctx, may::READ_PAYOUTS, "payouts", None).await {
-        Ok(c) => detail_view(&state, &c, &reference, None, None, None).await,
-        Err(r) => r,
-    }
+pub async fn detail(
+    State(state): State<AppState>,
+    a: Authorized<ReadPayouts>,
+    Path(reference): Path<String>,
+) -> Response {
+    detail_view(&state, &a.current, &reference, None, None, None).await
 }
 
 #[derive(Deserialize)]
@@ -577,14 +568,10 @@ pub async fn retry(
 /// Shows the full account number once, on this page; the reveal is audited first.
 pub async fn reveal(
     State(state): State<AppState>,
-    ctx: Ctx,
     Path(reference): Path<String>,
-    Form(f): Form<CsrfOnly>,
+    a: AuthorizedForm<RevealAccounts, CsrfOnly>,
 ) -> Response {
-    let c = match state.authorize(&ctx, may::REVEAL_ACCOUNTS, "payouts.reveal", Some(&f.csrf_token)).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    let AuthorizedForm { current: c, ctx, .. } = a;
     let p = match state.payouts.payout(&reference).await {
         Ok(Some(p)) => p,
         Ok(None) => return AppError::NotFound.into_response(),
@@ -655,11 +642,8 @@ async fn batches_view(
     })
 }
 
-pub async fn batches(State(state): State<AppState>, ctx: Ctx) -> Response {
-    match state.authorize(&ctx, may::READ_PAYOUTS, "payout_batches", None).await {
-        Ok(c) => batches_view(&state, &c, String::new(), Vec::new(), None).await,
-        Err(r) => r,
-    }
+pub async fn batches(State(state): State<AppState>, a: Authorized<ReadPayouts>) -> Response {
+    batches_view(&state, &a.current, String::new(), Vec::new(), None).await
 }
 
 /// The CSV upload: `multipart/form-data` on this route only, at most 1 MiB,
@@ -918,11 +902,8 @@ struct BeneficiariesPage {
 }
 
 /// Saved beneficiaries, masked.
-pub async fn beneficiaries(State(state): State<AppState>, ctx: Ctx) -> Response {
-    let c = match state.authorize(&ctx, may::READ_PAYOUTS, "beneficiaries", None).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+pub async fn beneficiaries(State(state): State<AppState>, a: Authorized<ReadPayouts>) -> Response {
+    let c = a.current;
     let rows = match state.payouts.beneficiaries(500).await {
         Ok(r) => r,
         Err(e) => return internal(e),
@@ -965,4 +946,4 @@ pub async fn delete_beneficiary(
     }
 }
 
-csrf_forms!(ApproveForm, CsrfOnly, ReasonForm);
+csrf_forms!(ApproveForm, CsrfOnly, ReasonForm, NewPayoutForm);

@@ -180,15 +180,9 @@ pub async fn save_threshold(
 /// An admin queues a `test.ping` to the shop's endpoint; the log shows how it went.
 pub async fn send_test(State(state): State<AppState>, a: AuthorizedForm<ManageSettings, CsrfOnly>) -> Response {
     let AuthorizedForm { current: c, ctx, form: _, .. } = a;
-    let id = match state.payments.send_test_event().await {
-        Ok(id) => id,
-        Err(e) => return internal(e),
-    };
     let actor = c.actor(&ctx.ip, &ctx.user_agent);
-    if let Err(r) =
-        state.audited(&actor, "notification.test", &format!("outbox:{id}"), Outcome::Success, json!({})).await
-    {
-        return r;
+    if let Err(e) = state.payments.send_test_event(&state.auth.auditor, &actor).await {
+        return internal(e);
     }
     flash::redirect("/admin/settings#deliveries", "test_event_sent")
 }
@@ -269,17 +263,9 @@ pub async fn replay(
     if id.len() > 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
         return AppError::NotFound.into_response();
     }
-    match state.payments.replay_notification(&id).await {
-        Ok(done) => {
-            let outcome = if done { Outcome::Success } else { Outcome::Failure };
-            let actor = c.actor(&ctx.ip, &ctx.user_agent);
-            if let Err(r) =
-                state.audited(&actor, "notification.replay", &format!("outbox:{id}"), outcome, json!({})).await
-            {
-                return r;
-            }
-            flash::redirect("/admin/settings", "notification_replayed")
-        }
+    let actor = c.actor(&ctx.ip, &ctx.user_agent);
+    match state.payments.replay_notification(&state.auth.auditor, &actor, &id).await {
+        Ok(_) => flash::redirect("/admin/settings", "notification_replayed"),
         Err(e) => internal(e),
     }
 }
