@@ -281,6 +281,33 @@ async fn faults_are_validated_and_deterministic_under_a_seed() {
     assert!(a.contains(&500) && a.contains(&200));
 }
 
+/// A test looking at the emulator's state (the observer header) is never
+/// faulted and draws nothing from the seeded faults: the pattern Sika meets
+/// is the same however often a test looks in between.
+#[tokio::test]
+async fn an_observer_is_never_faulted_and_changes_no_seeded_pattern() {
+    let quiet = start(None, 7).await;
+    let watched = start(None, 7).await;
+    let a = fault_pattern(&quiet).await;
+    watched.control("/_emulator/faults", json!({"seed": 99, "error_rate": 0.5})).await;
+    let mut b = Vec::new();
+    for _ in 0..20 {
+        b.push(watched.api(reqwest::Method::GET, "/balances", None).await.0);
+        let looked = watched
+            .http
+            .get(format!("{}/balances", watched.emu.base_url()))
+            .bearer_auth(&watched.key)
+            .header("x-emulator-observer", "1")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(looked.status().as_u16(), 200, "an observer is never faulted");
+    }
+    assert_eq!(a, b, "looking in between changes none of the seeded faults");
+    let stats = watched.stats().await;
+    assert_eq!(stats["requests_total"], 20, "observers are not counted: {stats}");
+}
+
 async fn fault_pattern(env: &Env) -> Vec<u16> {
     env.control("/_emulator/faults", json!({"seed": 99, "error_rate": 0.5})).await;
     let mut p = Vec::new();

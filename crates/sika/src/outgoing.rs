@@ -6,6 +6,9 @@
 //! its rows are read, claimed and sent ([`Lifecycle`]); the order of those
 //! steps, and what happens to a row the rule no longer consents to, is here.
 
+use serde_json::json;
+
+use crate::audit::{Actor, Auditor, Outcome};
 use crate::domain::approval::{Approved, Outgoing, Pending, consent, needed_from_stored};
 use crate::store::StoreError;
 
@@ -73,4 +76,24 @@ pub fn pending<'a, K: Outgoing>(
     approvals_needed: i64,
 ) -> Pending<'a, K> {
     Pending { reference, status, created_by, approved_by, needed: needed_from_stored(approvals_needed) }
+}
+
+/// A refused or short approval changes nothing; it is recorded as denied, with why.
+pub async fn record_refusal<K>(
+    auditor: &Auditor,
+    actor: &Actor,
+    action: &str,
+    target: &str,
+    written: &crate::store::Written<K>,
+) -> Result<(), StoreError> {
+    use crate::store::Written;
+    let details = match written {
+        Written::Refused(why) => json!({"result": "refused", "reason": why}),
+        Written::Short { available, held, amount } => json!({
+            "result": "short", "available": available.to_string(), "held": held.to_string(), "amount": amount.to_string()
+        }),
+        Written::Queued(_) | Written::Recorded { .. } => return Ok(()),
+    };
+    auditor.record(actor, action, target, Outcome::Denied, details).await?;
+    Ok(())
 }

@@ -334,7 +334,7 @@ impl Auth {
     pub async fn clear_ip_throttle(&self, actor: &Actor, ip: std::net::IpAddr) -> Result<bool, AuthError> {
         let target = format!("ip:{ip}");
         let audit = self.auditor.draft(actor, "login_throttle.clear", &target, Outcome::Success, json!({})).await?;
-        let done = self.store.clear_ip_throttle_audited(&ip.to_string(), audit).await?;
+        let done = self.store.clear_ip_throttle(&ip.to_string(), audit).await?;
         if !done {
             self.auditor.record(actor, "login_throttle.clear", &target, Outcome::Failure, json!({})).await?;
         }

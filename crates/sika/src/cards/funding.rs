@@ -155,7 +155,7 @@ impl Cards {
             }
             Err(refused) => refused,
         };
-        crate::payouts::record_refusal(&self.auditor, actor, "card.funding.approve", &target, &written).await?;
+        crate::outgoing::record_refusal(&self.auditor, actor, "card.funding.approve", &target, &written).await?;
         Ok(written)
     }
 

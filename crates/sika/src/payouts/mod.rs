@@ -540,7 +540,7 @@ impl Payouts {
                 ),
             },
         };
-        record_refusal(&self.auditor, actor, "payout.approve", &target, &written).await?;
+        crate::outgoing::record_refusal(&self.auditor, actor, "payout.approve", &target, &written).await?;
         Ok(written)
     }
 
@@ -788,26 +788,6 @@ fn note(p: &PayoutRow, status: PayoutStatus, message: Option<&str>) -> Notificat
         payload: json!({"event": event, "reference": p.reference, "status": status, "amount": p.amount.to_string(),
                         "currency": p.currency, "fee": p.fee.to_string(), "message": message}),
     }
-}
-
-/// A refused or short approval changes nothing; it is recorded as denied, with why.
-pub(crate) async fn record_refusal<K>(
-    auditor: &Auditor,
-    actor: &Actor,
-    action: &str,
-    target: &str,
-    written: &crate::store::Written<K>,
-) -> Result<(), StoreError> {
-    use crate::store::Written;
-    let details = match written {
-        Written::Refused(why) => json!({"result": "refused", "reason": why}),
-        Written::Short { available, held, amount } => json!({
-            "result": "short", "available": available.to_string(), "held": held.to_string(), "amount": amount.to_string()
-        }),
-        Written::Queued(_) | Written::Recorded { .. } => return Ok(()),
-    };
-    auditor.record(actor, action, target, Outcome::Denied, details).await?;
-    Ok(())
 }
 
 impl crate::outgoing::Lifecycle for Payouts {

@@ -87,10 +87,6 @@ impl AuditDraft {
         AuditDraft { entry, genesis, seal: Box::new(seal) }
     }
 
-    pub fn action(&self) -> &str {
-        &self.entry.action
-    }
-
     /// Adds what only the write itself knows (its result) to the details.
     pub fn with_details(mut self, more: serde_json::Value) -> Self {
         let mut details: serde_json::Value = serde_json::from_str(&self.entry.details).unwrap_or_default();

@@ -241,16 +241,6 @@ impl Store {
         Ok(())
     }
 
-    pub async fn set_password_hash(&self, id: &str, hash: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
-            .bind(hash)
-            .bind(now_ms())
-            .bind(id)
-            .execute(self.pool())
-            .await?;
-        Ok(())
-    }
-
     /// Marks enrolment done and stores the hashed recovery codes, in one transaction.
     pub async fn confirm_totp(
         &self,
@@ -460,15 +450,9 @@ impl Store {
         .await?)
     }
 
-    /// An admin lifts an address's throttle.
-    pub async fn clear_ip_throttle(&self, ip: &str) -> Result<bool, StoreError> {
-        let r = sqlx::query("DELETE FROM login_throttle WHERE ip = $1").bind(ip).execute(self.pool()).await?;
-        Ok(r.rows_affected() == 1)
-    }
-
     /// Lifts an address's throttle and writes `audit` in the same transaction
     /// (`false`, and no entry, when it was not throttled).
-    pub async fn clear_ip_throttle_audited(&self, ip: &str, audit: super::AuditDraft) -> Result<bool, StoreError> {
+    pub async fn clear_ip_throttle(&self, ip: &str, audit: super::AuditDraft) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
         let r = sqlx::query("DELETE FROM login_throttle WHERE ip = $1").bind(ip).execute(&mut *tx).await?;
         if r.rows_affected() != 1 {
