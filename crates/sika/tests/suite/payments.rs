@@ -542,6 +542,9 @@ async fn only_one_reconciler_runs_across_instances() {
 #[tokio::test]
 async fn an_approver_refunds_with_a_fresh_code_and_never_more_than_was_paid() {
     use support::browser::{Browser, code};
+    // Sika's clock stands still here: the codes below cannot cross a 30-second step
+    // between the sign-in and the refund (on the wall clock they sometimes did).
+    let _clock = sika::clock::install_manual();
     let e = env().await;
     let pw = "Corr3ct-Horse!Battery";
     e.checkout("refund-1", "1000", "NGN").await;
