@@ -37,36 +37,12 @@ pub async fn run(config: Config, on_ready: impl FnOnce(SocketAddr)) -> Result<()
         }
         None => None,
     };
-    let mut auth = crate::auth::Auth::new(
-        store.clone(),
-        config.data_keys.clone(),
-        config.audit_key.clone(),
-        config.session_idle_timeout,
-        config.session_absolute_timeout,
-    );
-    auth.ip_throttle_limit = config.login_ip_limit;
     let public = public_url(&config, addr);
-    let public_origin = public.origin().ascii_serialization();
-    let payments = payments(&config, &store, &public)?;
-    let mut payouts = crate::payouts::Payouts::new(
-        store.clone(),
-        crate::crypto::field::FieldCipher::new(config.data_keys.clone()),
-        payments.flutterwave().clone(),
-        auth.auditor.clone(),
-    );
-    payouts.approval_ttl_ms = i64::try_from(config.payout_approval_ttl.as_millis()).unwrap_or(i64::MAX);
-    payouts.resend_unsent_after_ms = i64::try_from(config.payout_resend_after.as_millis()).unwrap_or(i64::MAX);
-    payouts.lookup_max_pages = config.transfer_lookup_max_pages;
-    let cards = config.cards_enabled.then(|| {
-        crate::cards::Cards::new(
-            store.clone(),
-            crate::crypto::field::FieldCipher::new(config.data_keys.clone()),
-            payouts.flutterwave().clone(),
-            auth.auditor.clone(),
-        )
-    });
+    let flw = flutterwave_client(&config, &store)?;
+    let mut workers = Supervisor::new(shutdown.clone());
+    let state = assemble(&config, &store, &public, flw, workers.health(), |_| {});
     // Checkouts from before the e-mail search existed get their blind index.
-    match payments.backfill_email_index().await {
+    match state.payments.backfill_email_index().await {
         Ok(0) => {}
         Ok(n) => tracing::info!(checkouts = n, "indexed customer e-mails for search"),
         Err(e) => return Err(format!("cannot index customer e-mails: {e}.")),
@@ -76,27 +52,14 @@ pub async fn run(config: Config, on_ready: impl FnOnce(SocketAddr)) -> Result<()
         config.notify_allow_loopback,
     )?;
     let checkpoints = crate::audit::checkpoint::Checkpoints::new(&config.audit_key, &config.audit_checkpoint_file);
-    let mut workers = Supervisor::new(shutdown.clone());
-    crate::payments::workers::spawn(&mut workers, &payments, notifier);
-    let inbox = crate::inbox::Inbox::new(payments.clone(), payouts.clone(), cards.clone(), auth.auditor.clone());
-    crate::inbox::spawn(&mut workers, &inbox);
-    crate::payouts::workers::spawn(&mut workers, &payouts);
-    spawn_housekeeping(&mut workers, &auth, &checkpoints);
-    if let Some(c) = &cards {
+    crate::payments::workers::spawn(&mut workers, &state.payments, notifier);
+    crate::inbox::spawn(&mut workers, &state.inbox);
+    crate::payouts::workers::spawn(&mut workers, &state.payouts);
+    spawn_housekeeping(&mut workers, &state.auth, &checkpoints);
+    if let Some(c) = &state.cards {
         crate::cards::workers::spawn(&mut workers, c);
     }
-    let state = AppState {
-        store: store.clone(),
-        auth: auth.clone(),
-        max_body_bytes: config.max_body_bytes,
-        public_origin,
-        payments,
-        payouts,
-        workers: workers.health(),
-        cards,
-        settings: crate::settings::Settings::new(store.clone(), auth.auditor.clone()),
-        inbox,
-    };
+    let auth = state.auth.clone();
     let metrics = match config.metrics_listen {
         Some(at) => {
             let l = TcpListener::bind(at).await.map_err(|e| {
@@ -183,8 +146,8 @@ fn spawn_housekeeping(
     );
 }
 
-/// The Flutterwave client (one outbound budget for the whole process) and the payments service.
-pub fn payments(config: &Config, store: &Store, public: &url::Url) -> Result<crate::payments::Payments, String> {
+/// The Flutterwave client: one outbound budget for the whole process, or on PostgreSQL for every instance.
+pub fn flutterwave_client(config: &Config, store: &Store) -> Result<flutterwave::Client, String> {
     let mut flw_config = flutterwave::Config::new(
         config.flw_base_url.clone(),
         flutterwave::SecretKey::new(config.flw_secret_key.expose()),
@@ -193,16 +156,68 @@ pub fn payments(config: &Config, store: &Store, public: &url::Url) -> Result<cra
     flw_config.burst = config.flw_rate_per_second.saturating_mul(2);
     // Several instances on one PostgreSQL share one budget; SQLite's one instance keeps it in memory.
     flw_config.ledger = crate::store::Ledger::of(store).map(|l| std::sync::Arc::new(l) as _);
-    let flw = flutterwave::Client::new(flw_config).map_err(|e| format!("cannot build the Flutterwave client: {e}."))?;
-    let mut p = crate::payments::Payments::new(
+    flutterwave::Client::new(flw_config).map_err(|e| format!("cannot build the Flutterwave client: {e}."))
+}
+
+/// The services and the state `run` serves, wired from `config` over an open store. The test
+/// harness builds through this too, so the tests run what production wires; `tune` lets a test
+/// shorten the payments service's timings before anything holds a copy of it.
+pub fn assemble(
+    config: &Config,
+    store: &Store,
+    public: &url::Url,
+    flw: flutterwave::Client,
+    workers: std::sync::Arc<crate::jobs::Health>,
+    tune: impl FnOnce(&mut crate::payments::Payments),
+) -> AppState {
+    use crate::crypto::field::FieldCipher;
+    let mut auth = crate::auth::Auth::new(
         store.clone(),
-        crate::crypto::field::FieldCipher::new(config.data_keys.clone()),
+        config.data_keys.clone(),
+        config.audit_key.clone(),
+        config.session_idle_timeout,
+        config.session_absolute_timeout,
+    );
+    auth.ip_throttle_limit = config.login_ip_limit;
+    let mut payments = crate::payments::Payments::new(
+        store.clone(),
+        FieldCipher::new(config.data_keys.clone()),
         flw,
         config.flw_secret_hash.clone(),
         public,
     );
-    p.notify_allow_loopback = config.notify_allow_loopback;
-    Ok(p)
+    payments.notify_allow_loopback = config.notify_allow_loopback;
+    tune(&mut payments);
+    let mut payouts = crate::payouts::Payouts::new(
+        store.clone(),
+        FieldCipher::new(config.data_keys.clone()),
+        payments.flutterwave().clone(),
+        auth.auditor.clone(),
+    );
+    payouts.approval_ttl_ms = i64::try_from(config.payout_approval_ttl.as_millis()).unwrap_or(i64::MAX);
+    payouts.resend_unsent_after_ms = i64::try_from(config.payout_resend_after.as_millis()).unwrap_or(i64::MAX);
+    payouts.lookup_max_pages = config.transfer_lookup_max_pages;
+    let cards = config.cards_enabled.then(|| {
+        crate::cards::Cards::new(
+            store.clone(),
+            FieldCipher::new(config.data_keys.clone()),
+            payments.flutterwave().clone(),
+            auth.auditor.clone(),
+        )
+    });
+    let inbox = crate::inbox::Inbox::new(payments.clone(), payouts.clone(), cards.clone(), auth.auditor.clone());
+    AppState {
+        store: store.clone(),
+        settings: crate::settings::Settings::new(store.clone(), auth.auditor.clone()),
+        auth,
+        max_body_bytes: config.max_body_bytes,
+        public_origin: public.origin().ascii_serialization(),
+        payments,
+        payouts,
+        workers,
+        cards,
+        inbox,
+    }
 }
 
 /// Opens the database and brings its schema up to date.

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use sika::audit::Actor;
 use sika::auth::Role;
 
-const PASSWORD: &str = "Corr3ct-Horse!Battery";
+use crate::support::people::PASSWORD;
 /// Stored as text in every field that takes free text. If any of it ran,
 /// `window.pwned` would be set.
 const PAYLOAD: &str = "<script>window.pwned=1</script><img src=x onerror=\"window.pwned=1\">";

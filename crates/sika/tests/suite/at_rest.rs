@@ -10,7 +10,7 @@ use crate::support::browser::{Browser, code};
 use sika::audit::Actor;
 use sika::auth::Role;
 
-const PASSWORD: &str = "Corr3ct-Horse!Battery";
+use crate::support::people::PASSWORD;
 
 /// Creates users, signs in, enrols one through the console; returns the plaintexts that must never be stored.
 async fn full_flow(app: &support::TestApp) -> Vec<String> {

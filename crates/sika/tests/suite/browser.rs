@@ -11,7 +11,7 @@ use crate::support::webdriver::Driver;
 use sika::audit::Actor;
 use sika::auth::Role;
 
-const PASSWORD: &str = "Corr3ct-Horse!Battery";
+use crate::support::people::PASSWORD;
 
 #[tokio::test]
 async fn enrol_sign_in_log_out_and_the_back_button_shows_nothing() {

@@ -574,11 +574,11 @@ async fn card_events_count_only_once_flutterwave_shows_the_transaction() {
     assert_eq!(pending, 2, "the forged and inflated events wait, changing nothing, until dead-lettered");
 }
 
-const PASSWORD: &str = "Corr3ct-Horse!Battery";
+use crate::support::people::PASSWORD;
 
 async fn person(e: &Env, role: sika::auth::Role, email: &str) -> (String, String) {
-    let u = e.app.auth.create_user(&Actor::cli(), email, None, role, PASSWORD, true).await.unwrap();
-    (u.id, u.totp_secret)
+    let u = e.app.person(role, email).await;
+    (u.id, u.secret)
 }
 
 /// Who may see and do what on the card pages, checked for every role

@@ -10,21 +10,14 @@ use sika::audit::Actor;
 use sika::auth::Role;
 use sika::store::AuditFilter;
 
-const PASSWORD: &str = "Corr3ct-Horse!Battery";
-
-struct User {
-    email: String,
-    secret: String,
-}
+use crate::support::people::{PASSWORD, Person as User};
 
 async fn user(app: &support::TestApp, role: Role, tag: &str) -> User {
-    let email = format!("{tag}@example.com");
-    let created = app.auth.create_user(&Actor::cli(), &email, Some("Test Person"), role, PASSWORD, true).await.unwrap();
-    User { email, secret: created.totp_secret }
+    app.person(role, &format!("{tag}@example.com")).await
 }
 
 fn browser(app: &support::TestApp) -> Browser {
-    Browser::new(&app.base, app.client.clone())
+    app.browser()
 }
 
 async fn actions(app: &support::TestApp, action: &str) -> Vec<sika::store::AuditEntry> {

@@ -5,20 +5,13 @@
 
 use std::sync::{Arc, Mutex};
 
-use crate::support::browser::{Browser, code};
+use crate::support::browser::Browser;
 use crate::support::emulated::{Env, env};
 use serde_json::json;
-use sika::audit::Actor;
 use sika::auth::Role;
 
-const PASSWORD: &str = "Corr3ct-Horse!Battery";
-
 async fn operator(e: &Env, role: Role, tag: &str) -> Browser {
-    let email = format!("{tag}@example.com");
-    let u = e.app.auth.create_user(&Actor::cli(), &email, None, role, PASSWORD, true).await.unwrap();
-    let mut b = Browser::new(&e.app.base, e.app.client.clone());
-    assert_eq!(b.login(&email, PASSWORD, &code(&u.totp_secret, 0)).await.status, 303);
-    b
+    e.app.signed_in(role, &format!("{tag}@example.com")).await.1
 }
 
 #[tokio::test]

@@ -9,21 +9,14 @@ use crate::support::browser::{Browser, code};
 use sika::audit::Actor;
 use sika::auth::Role;
 
-const PASSWORD: &str = "Corr3ct-Horse!Battery";
-
-struct User {
-    email: String,
-    secret: String,
-}
+use crate::support::people::{PASSWORD, Person as User};
 
 async fn user(app: &support::TestApp, role: Role, tag: &str) -> User {
-    let email = format!("{tag}@example.com");
-    let created = app.auth.create_user(&Actor::cli(), &email, Some("Test Person"), role, PASSWORD, true).await.unwrap();
-    User { email, secret: created.totp_secret }
+    app.person_named(role, &format!("{tag}@example.com"), Some("Test Person")).await
 }
 
 fn browser(app: &support::TestApp) -> Browser {
-    Browser::new(&app.base, app.client.clone())
+    app.browser()
 }
 
 /// Signs in through the form with a `next` field, as the login page sends it.

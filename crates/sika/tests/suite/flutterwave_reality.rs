@@ -317,10 +317,7 @@ async fn a_transfer_waiting_at_new_is_never_resent_and_is_shown() {
     let waiting = e.app.db.store.payouts_waiting("NEW").await.unwrap();
     assert_eq!((waiting.waiting, waiting.oldest_since.is_some()), (1, true));
     // The console: the list's "Needing a look" and the payout's page.
-    let email = "viewer@example.com";
-    let u = e.app.auth.create_user(&Actor::cli(), email, None, sika::auth::Role::Viewer, PASSWORD, true).await.unwrap();
-    let mut b = support::browser::Browser::new(&e.app.base, e.app.client.clone());
-    assert_eq!(b.login(email, PASSWORD, &support::browser::code(&u.totp_secret, 0)).await.status, 303);
+    let (_, mut b) = e.app.signed_in(sika::auth::Role::Viewer, "viewer@example.com").await;
     let list = b.get("/payouts").await;
     assert!(
         list.body.contains(r#"id="stuck""#) && list.body.contains("Waiting at Flutterwave (NEW) for"),
@@ -334,8 +331,6 @@ async fn a_transfer_waiting_at_new_is_never_resent_and_is_shown() {
         page.body
     );
 }
-
-const PASSWORD: &str = "Corr3ct-Horse!Battery";
 
 /// Difference 8: Flutterwave creates virtual cards active: Sika's card is active as
 /// soon as the creation answers, without waiting for a later look.
@@ -412,10 +407,7 @@ async fn real_webhook_bodies_are_taken_and_unclassifiable_ones_kept_for_a_person
             .await
             .unwrap();
     assert_eq!(rows.len(), 3, "kept, all three: {rows:?}");
-    let email = "admin@example.com";
-    let u = e.app.auth.create_user(&Actor::cli(), email, None, sika::auth::Role::Admin, PASSWORD, true).await.unwrap();
-    let mut b = support::browser::Browser::new(&e.app.base, e.app.client.clone());
-    assert_eq!(b.login(email, PASSWORD, &support::browser::code(&u.totp_secret, 0)).await.status, 303);
+    let (_, mut b) = e.app.signed_in(sika::auth::Role::Admin, "admin@example.com").await;
     let page = b.get("/admin/webhooks").await;
     assert_eq!(page.body.matches(">unrecognised<").count(), 3, "{}", page.body);
     assert!(page.body.contains("subscription.cancelled"));

@@ -8,13 +8,13 @@ use crate::support;
 
 use std::collections::HashSet;
 
-use crate::support::browser::{Browser, code};
+use crate::support::browser::Browser;
 use crate::support::emulated::{Env, env_on};
 use serde_json::{Value, json};
 use sika::audit::Actor;
 use sika::auth::Role;
 
-const PASSWORD: &str = "Corr3ct-Horse!Battery";
+use crate::support::people::PASSWORD;
 
 async fn create(e: &Env, reference: &str, currency: &str, email: &str, description: Option<&str>) {
     let mut body = json!({"reference": reference, "amount": "1000", "currency": currency,
@@ -112,11 +112,7 @@ async fn the_api_lists_pages_filters_and_searches_postgres() {
 }
 
 async fn operator(e: &Env, role: Role, tag: &str, offset: i64) -> Browser {
-    let email = format!("{tag}@example.com");
-    let u = e.app.auth.create_user(&Actor::cli(), &email, None, role, PASSWORD, true).await.unwrap();
-    let mut b = Browser::new(&e.app.base, e.app.client.clone());
-    assert_eq!(b.login(&email, PASSWORD, &code(&u.totp_secret, offset)).await.status, 303);
-    b
+    e.app.signed_in_at(role, &format!("{tag}@example.com"), offset).await.1
 }
 
 #[tokio::test]

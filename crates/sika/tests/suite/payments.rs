@@ -416,15 +416,10 @@ async fn the_shop_is_notified_once_with_a_verifiable_signature() {
 async fn operators_create_payment_links_in_the_console_and_watch_them_get_paid() {
     use support::browser::{Browser, code};
     let e = env().await;
-    let pw = "Corr3ct-Horse!Battery";
-    let op = e
-        .app
-        .auth
-        .create_user(&Actor::cli(), "op@example.com", None, sika::auth::Role::Operator, pw, true)
-        .await
-        .unwrap();
+    let pw = crate::support::people::PASSWORD;
+    let op = e.app.person(sika::auth::Role::Operator, "op@example.com").await;
     let mut b = Browser::new(&e.app.base, e.app.client.clone());
-    assert_eq!(b.login("op@example.com", pw, &code(&op.totp_secret, 0)).await.status, 303);
+    assert_eq!(b.login("op@example.com", pw, &code(&op.secret, 0)).await.status, 303);
     let list = b.get("/payments").await;
     assert!(list.body.contains(r#"<a class="button" id="new-link" href="/payments/new">"#));
     let form = b.get("/payments/new").await;
@@ -546,25 +541,15 @@ async fn an_approver_refunds_with_a_fresh_code_and_never_more_than_was_paid() {
     // between the sign-in and the refund (on the wall clock they sometimes did).
     let _clock = sika::clock::install_manual();
     let e = env().await;
-    let pw = "Corr3ct-Horse!Battery";
+    let pw = crate::support::people::PASSWORD;
     e.checkout("refund-1", "1000", "NGN").await;
     let id = e.pay("refund-1", "successful", json!({})).await;
     e.app.payments.verify_and_apply(id).await.unwrap();
-    let ap = e
-        .app
-        .auth
-        .create_user(&Actor::cli(), "approver@example.com", None, sika::auth::Role::Approver, pw, true)
-        .await
-        .unwrap();
-    let op = e
-        .app
-        .auth
-        .create_user(&Actor::cli(), "operator@example.com", None, sika::auth::Role::Operator, pw, true)
-        .await
-        .unwrap();
+    let ap = e.app.person(sika::auth::Role::Approver, "approver@example.com").await;
+    let op = e.app.person(sika::auth::Role::Operator, "operator@example.com").await;
 
     let mut o = Browser::new(&e.app.base, e.app.client.clone());
-    assert_eq!(o.login("operator@example.com", pw, &code(&op.totp_secret, 0)).await.status, 303);
+    assert_eq!(o.login("operator@example.com", pw, &code(&op.secret, 0)).await.status, 303);
     let page = o.get("/payments/refund-1").await;
     assert!(!page.body.contains("id=\"refund-next\""), "operators see no refund form");
     let csrf = page.csrf();
@@ -574,7 +559,7 @@ async fn an_approver_refunds_with_a_fresh_code_and_never_more_than_was_paid() {
     }
 
     let mut a = Browser::new(&e.app.base, e.app.client.clone());
-    assert_eq!(a.login("approver@example.com", pw, &code(&ap.totp_secret, -1)).await.status, 303);
+    assert_eq!(a.login("approver@example.com", pw, &code(&ap.secret, -1)).await.status, 303);
     let page = a.get("/payments/refund-1").await;
     assert!(page.body.contains("id=\"refund-next\""));
     assert!(page.body.contains("NGN 1,000.00 remains refundable"), "what remains is shown");
@@ -589,7 +574,7 @@ async fn an_approver_refunds_with_a_fresh_code_and_never_more_than_was_paid() {
     let direct = a
         .post(
             "/payments/refund-1/refund",
-            &[("amount", ""), ("comment", "x"), ("totp", &code(&ap.totp_secret, 0)), ("csrf_token", &csrf)],
+            &[("amount", ""), ("comment", "x"), ("totp", &code(&ap.secret, 0)), ("csrf_token", &csrf)],
         )
         .await;
     assert!(direct.body.contains("Enter the amount to refund."));
@@ -609,12 +594,7 @@ async fn an_approver_refunds_with_a_fresh_code_and_never_more_than_was_paid() {
     let reused = a
         .post(
             "/payments/refund-1/refund",
-            &[
-                ("amount", "400"),
-                ("comment", "damaged box"),
-                ("totp", &code(&ap.totp_secret, -1)),
-                ("csrf_token", &csrf),
-            ],
+            &[("amount", "400"), ("comment", "damaged box"), ("totp", &code(&ap.secret, -1)), ("csrf_token", &csrf)],
         )
         .await;
     assert!(reused.body.contains("already used"));
@@ -625,12 +605,7 @@ async fn an_approver_refunds_with_a_fresh_code_and_never_more_than_was_paid() {
     let ok = a
         .post(
             "/payments/refund-1/refund",
-            &[
-                ("amount", "400"),
-                ("comment", "damaged box"),
-                ("totp", &code(&ap.totp_secret, 0)),
-                ("csrf_token", &csrf),
-            ],
+            &[("amount", "400"), ("comment", "damaged box"), ("totp", &code(&ap.secret, 0)), ("csrf_token", &csrf)],
         )
         .await;
     assert!(ok.body.contains("Refund completed."), "{}", &ok.body[..ok.body.len().min(2000)]);
@@ -773,15 +748,10 @@ async fn notifications_are_never_sent_inside_the_network() {
     assert_eq!(*hits.lock().unwrap(), 1);
     // The console refuses such a URL when it is saved, and keeps what was typed.
     use support::browser::{Browser, code};
-    let pw = "Corr3ct-Horse!Battery";
-    let admin = e
-        .app
-        .auth
-        .create_user(&Actor::cli(), "settings@example.com", None, sika::auth::Role::Admin, pw, true)
-        .await
-        .unwrap();
+    let pw = crate::support::people::PASSWORD;
+    let admin = e.app.person(sika::auth::Role::Admin, "settings@example.com").await;
     let mut b = Browser::new(&e.app.base, e.app.client.clone());
-    assert_eq!(b.login("settings@example.com", pw, &code(&admin.totp_secret, 0)).await.status, 303);
+    assert_eq!(b.login("settings@example.com", pw, &code(&admin.secret, 0)).await.status, 303);
     let csrf = b.get("/admin/settings").await.csrf();
     let page = b.post("/admin/settings", &[("url", "https://169.254.169.254/latest"), ("csrf_token", &csrf)]).await;
     assert!(page.body.contains("must not point to a private"), "{}", page.body);

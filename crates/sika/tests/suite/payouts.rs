@@ -633,15 +633,10 @@ async fn a_batch_is_approved_whole_or_not_at_all() {
 async fn the_console_upload_refuses_what_it_should() {
     use support::browser::{Browser, code};
     let e = env().await;
-    let pw = "Corr3ct-Horse!Battery";
-    let op = e
-        .app
-        .auth
-        .create_user(&Actor::cli(), "uploader@example.com", None, sika::auth::Role::Operator, pw, true)
-        .await
-        .unwrap();
+    let pw = crate::support::people::PASSWORD;
+    let op = e.app.person(sika::auth::Role::Operator, "uploader@example.com").await;
     let mut b = Browser::new(&e.app.base, e.app.client.clone());
-    assert_eq!(b.login("uploader@example.com", pw, &code(&op.totp_secret, 0)).await.status, 303);
+    assert_eq!(b.login("uploader@example.com", pw, &code(&op.secret, 0)).await.status, 303);
     let csrf = b.get("/payouts/batches").await.csrf();
     let cookie = format!("__Host-sika={}", b.session().unwrap());
     let upload = |csrf: String, file: Vec<u8>, file_type: &'static str| {
@@ -733,25 +728,19 @@ async fn console_approval_needs_a_fresh_code() {
     let e = env().await;
     let key = payouts_key(&e, "payouts").await;
     post(&e, &key, "/api/v1/payouts", ngn("console-1", "5000")).await;
-    let pw = "Corr3ct-Horse!Battery";
-    let ap = e
-        .app
-        .auth
-        .create_user(&Actor::cli(), "ap@example.com", None, sika::auth::Role::Approver, pw, true)
-        .await
-        .unwrap();
+    let pw = crate::support::people::PASSWORD;
+    let ap = e.app.person(sika::auth::Role::Approver, "ap@example.com").await;
     let mut b = Browser::new(&e.app.base, e.app.client.clone());
-    assert_eq!(b.login("ap@example.com", pw, &code(&ap.totp_secret, -1)).await.status, 303);
+    assert_eq!(b.login("ap@example.com", pw, &code(&ap.secret, -1)).await.status, 303);
     let page = b.get("/payouts/console-1").await;
     for shown in ["Pastor Bright", "NGN 10.75", "NGN 5,010.75", "API key", "******0032", "id=\"balance-after\""] {
         assert!(page.body.contains(shown), "the approver sees {shown}");
     }
     let csrf = page.csrf();
-    let replay =
-        b.post("/payouts/console-1/approve", &[("totp", &code(&ap.totp_secret, -1)), ("csrf_token", &csrf)]).await;
+    let replay = b.post("/payouts/console-1/approve", &[("totp", &code(&ap.secret, -1)), ("csrf_token", &csrf)]).await;
     assert!(replay.body.contains("already used"));
     assert_eq!(status(&e, "console-1").await, PayoutStatus::AwaitingApproval);
-    let ok = b.post("/payouts/console-1/approve", &[("totp", &code(&ap.totp_secret, 0)), ("csrf_token", &csrf)]).await;
+    let ok = b.post("/payouts/console-1/approve", &[("totp", &code(&ap.secret, 0)), ("csrf_token", &csrf)]).await;
     assert!(ok.body.contains("queued for sending"), "{}", ok.body);
     assert_eq!(status(&e, "console-1").await, PayoutStatus::Queued);
     post(&e, &key, "/api/v1/payouts", ngn("other-2", "10")).await;
@@ -781,15 +770,10 @@ async fn the_two_approver_threshold_is_a_setting() {
     use support::browser::{Browser, code};
     let e = env().await;
     let key = payouts_key(&e, "payouts").await;
-    let pw = "Corr3ct-Horse!Battery";
-    let admin = e
-        .app
-        .auth
-        .create_user(&Actor::cli(), "admin@example.com", None, sika::auth::Role::Admin, pw, true)
-        .await
-        .unwrap();
+    let pw = crate::support::people::PASSWORD;
+    let admin = e.app.person(sika::auth::Role::Admin, "admin@example.com").await;
     let mut b = Browser::new(&e.app.base, e.app.client.clone());
-    assert_eq!(b.login("admin@example.com", pw, &code(&admin.totp_secret, 0)).await.status, 303);
+    assert_eq!(b.login("admin@example.com", pw, &code(&admin.secret, 0)).await.status, 303);
     let csrf = b.get("/admin/settings").await.csrf();
     let bad =
         b.post("/admin/settings/thresholds", &[("currency", "UGX"), ("amount", "10.5"), ("csrf_token", &csrf)]).await;
@@ -883,15 +867,10 @@ async fn wrong_approval_codes_end_the_session() {
     let e = env().await;
     let key = payouts_key(&e, "payouts").await;
     post(&e, &key, "/api/v1/payouts", ngn("cap-1", "100")).await;
-    let pw = "Corr3ct-Horse!Battery";
-    let ap = e
-        .app
-        .auth
-        .create_user(&Actor::cli(), "cap@example.com", None, sika::auth::Role::Approver, pw, true)
-        .await
-        .unwrap();
+    let pw = crate::support::people::PASSWORD;
+    let ap = e.app.person(sika::auth::Role::Approver, "cap@example.com").await;
     let mut b = Browser::new(&e.app.base, e.app.client.clone());
-    assert_eq!(b.login("cap@example.com", pw, &code(&ap.totp_secret, 0)).await.status, 303);
+    assert_eq!(b.login("cap@example.com", pw, &code(&ap.secret, 0)).await.status, 303);
     let csrf = b.get("/payouts/cap-1").await.csrf();
     for _ in 0..4 {
         let page = b.post("/payouts/cap-1/approve", &[("totp", "000000"), ("csrf_token", &csrf)]).await;
@@ -922,15 +901,10 @@ fn payout_form<'a>(amount: &'a str, narration: &'a str, csrf: &'a str) -> [(&'st
 async fn the_payout_form_keeps_its_input_and_explains_beside_the_field() {
     use support::browser::{Browser, code};
     let e = env().await;
-    let pw = "Corr3ct-Horse!Battery";
-    let op = e
-        .app
-        .auth
-        .create_user(&Actor::cli(), "maker@example.com", None, sika::auth::Role::Operator, pw, true)
-        .await
-        .unwrap();
+    let pw = crate::support::people::PASSWORD;
+    let op = e.app.person(sika::auth::Role::Operator, "maker@example.com").await;
     let mut b = Browser::new(&e.app.base, e.app.client.clone());
-    assert_eq!(b.login("maker@example.com", pw, &code(&op.totp_secret, 0)).await.status, 303);
+    assert_eq!(b.login("maker@example.com", pw, &code(&op.secret, 0)).await.status, 303);
     let list = b.get("/payouts").await;
     assert!(list.body.contains(r#"id="new-payout" href="/payouts/new""#));
     assert!(!list.body.contains(r#"id="payout-amount""#), "the form is not under the list");

@@ -8,19 +8,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::support::browser::{Browser, code};
-use sika::audit::Actor;
 use sika::auth::Role;
 use sika::store::AuditFilter;
 use tokio::sync::Barrier;
 
-const PASSWORD: &str = "Corr3ct-Horse!Battery";
+use crate::support::people::PASSWORD;
 
 async fn app_on(db: support::TestDb) -> support::TestApp {
     support::spawn_on(db, axum::Router::new(), Duration::from_secs(900), Duration::from_secs(3600)).await
 }
 
 async fn user(app: &support::TestApp, role: Role, email: &str) -> String {
-    app.auth.create_user(&Actor::cli(), email, None, role, PASSWORD, true).await.unwrap().totp_secret
+    app.person(role, email).await.secret
 }
 
 async fn actions(app: &support::TestApp, action: &str) -> Vec<sika::store::AuditEntry> {

@@ -4,6 +4,7 @@
 pub mod browser;
 pub mod cluster;
 pub mod emulated;
+pub mod people;
 pub mod webdriver;
 
 use std::net::SocketAddr;
@@ -190,56 +191,52 @@ pub async fn spawn_with(
     let addr = listener.local_addr().expect("addr");
     let keys = sika::crypto::keyring::KeyRing::parse(&sika::crypto::keyring::KeyRing::generate_text("k1")).unwrap();
     let audit_key = sika::crypto::random::token();
-    let auth = sika::auth::Auth::new(db.store.clone(), keys, Secret::new(audit_key.clone()), idle, absolute);
     let public = url::Url::parse(&format!("https://127.0.0.1:{}/", addr.port())).unwrap();
     let flw = flw.unwrap_or(Flw {
         base_url: "http://127.0.0.1:9/v3".into(),
         secret_key: format!("FLWSECK_TEST-{}-X", sika::crypto::random::hex_id()),
         secret_hash: sika::crypto::random::token(),
     });
-    let mut flw_config =
-        flutterwave::Config::new(url::Url::parse(&flw.base_url).unwrap(), flutterwave::SecretKey::new(flw.secret_key));
+    let config = sika::config::Config {
+        database_url: Secret::new(db.url.clone()),
+        listen: addr,
+        http_redirect_listen: None,
+        public_url: public.clone(),
+        // The harness serves its own certificate below; these files are never read.
+        tls_cert_file: "unused-cert.pem".into(),
+        tls_key_file: "unused-key.pem".into(),
+        data_keys: keys,
+        audit_key: Secret::new(audit_key.clone()),
+        session_idle_timeout: idle,
+        session_absolute_timeout: absolute,
+        flw_base_url: url::Url::parse(&flw.base_url).unwrap(),
+        flw_secret_key: Secret::new(flw.secret_key.clone()),
+        flw_secret_hash: Secret::new(flw.secret_hash.clone()),
+        max_body_bytes: sika::config::DEFAULT_MAX_BODY_BYTES,
+        login_ip_limit: sika::auth::IP_THROTTLE_LIMIT,
+        flw_rate_per_second: options.rate_per_second,
+        notify_allow_loopback: false,
+        max_connections_per_ip: 0,
+        audit_checkpoint_file: "unused-checkpoints".into(),
+        cards_enabled: options.cards,
+        metrics_listen: None,
+        payout_approval_ttl: Duration::from_secs(72 * 3600),
+        payout_resend_after: Duration::from_secs(300),
+        transfer_lookup_max_pages: sika::payouts::DEFAULT_LOOKUP_MAX_PAGES,
+    };
+    // The production client, with a timeout short enough that a timeout drill takes seconds, not 30 s.
+    let mut flw_config = flutterwave::Config::new(
+        config.flw_base_url.clone(),
+        flutterwave::SecretKey::new(config.flw_secret_key.expose()),
+    );
     flw_config.rate_per_second = options.rate_per_second;
     flw_config.burst = options.rate_per_second.saturating_mul(2);
-    // Short enough that a timeout drill takes seconds, not the production 30 s.
     flw_config.request_timeout = Duration::from_secs(2);
     flw_config.max_retries = 1;
     let client = flutterwave::Client::new(flw_config).unwrap();
-    let mut payments = sika::payments::Payments::new(
-        db.store.clone(),
-        sika::crypto::field::FieldCipher::new(auth.cipher_keys()),
-        client,
-        Secret::new(flw.secret_hash),
-        &public,
-    );
-    let payouts = sika::payouts::Payouts::new(
-        db.store.clone(),
-        sika::crypto::field::FieldCipher::new(auth.cipher_keys()),
-        payments.flutterwave().clone(),
-        auth.auditor.clone(),
-    );
-    let cards = options.cards.then(|| {
-        sika::cards::Cards::new(
-            db.store.clone(),
-            sika::crypto::field::FieldCipher::new(auth.cipher_keys()),
-            payments.flutterwave().clone(),
-            auth.auditor.clone(),
-        )
-    });
-    tune(&mut payments);
-    let inbox = sika::inbox::Inbox::new(payments.clone(), payouts.clone(), cards.clone(), auth.auditor.clone());
-    let state = AppState {
-        cards: cards.clone(),
-        store: db.store.clone(),
-        auth: auth.clone(),
-        max_body_bytes: sika::config::DEFAULT_MAX_BODY_BYTES,
-        public_origin: format!("https://127.0.0.1:{}", addr.port()),
-        payments: payments.clone(),
-        payouts: payouts.clone(),
-        workers: options.workers,
-        settings: sika::settings::Settings::new(db.store.clone(), auth.auditor.clone()),
-        inbox: inbox.clone(),
-    };
+    let state = sika::gateway::assemble(&config, &db.store, &public, client, options.workers, tune);
+    let (auth, payments, payouts, cards, inbox) =
+        (state.auth.clone(), state.payments.clone(), state.payouts.clone(), state.cards.clone(), state.inbox.clone());
     let app = http::app_with(state, extra);
     let (stop, shutdown) = watch::channel(false);
     tokio::spawn(sika::server::serve_https(listener, tls, app, shutdown, options.limits));
