@@ -43,7 +43,7 @@ pub fn load_reference(card_reference: &str) -> String {
 }
 
 pub(super) fn fingerprint(card: &str, f: &NewFunding) -> String {
-    crate::crypto::sha256_hex(format!("{card}|{}|{}", f.kind, f.amount.normalize()).as_bytes())
+    crate::crypto::sha256_hex(format!("{card}|{}|{}", f.kind, f.money.amount().normalize()).as_bytes())
 }
 
 /// How many approvers a movement of `amount` needs (the payouts' threshold setting).
@@ -82,15 +82,15 @@ impl Cards {
         let currency = card.currency;
         let now = now_ms();
         let row = FundingRow {
-            reference: f.reference.clone(),
+            reference: f.reference.to_string(),
             card_reference: card_reference.to_string(),
             kind: f.kind,
-            amount: f.amount,
+            amount: f.money.amount(),
             currency,
             fingerprint: fp.clone(),
             status: FundingStatus::AwaitingApproval,
             created_by: created_by.to_string(),
-            approvals_needed: approvals_needed(&self.store, currency, f.amount).await?,
+            approvals_needed: approvals_needed(&self.store, currency, f.money.amount()).await?,
             hold: Decimal::ZERO,
             reason: None,
             flw_txn_id: None,

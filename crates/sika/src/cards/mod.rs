@@ -140,7 +140,7 @@ impl std::fmt::Debug for Cards {
 
 fn fingerprint(c: &NewCard) -> String {
     let canonical = serde_json::json!({
-        "currency": c.currency, "amount": c.amount.normalize().to_string(), "debit_currency": c.debit_currency,
+        "currency": c.load.currency(), "amount": c.load.amount().normalize().to_string(), "debit_currency": c.debit_currency,
         "cardholder": c.cardholder, "billing": c.billing,
     });
     crate::crypto::sha256_hex(canonical.to_string().as_bytes())
@@ -170,16 +170,16 @@ impl Cards {
         if let Some(existing) = self.store.card(&c.reference).await? {
             return if existing.fingerprint == fp { Ok(existing) } else { Err(CreateError::Conflict) };
         }
-        let currency = c.currency;
+        let currency = c.load.currency();
         let holder = serde_json::json!({"cardholder": c.cardholder, "billing": c.billing}).to_string();
         let now = now_ms();
         let row = CardRow {
-            reference: c.reference.clone(),
+            reference: c.reference.to_string(),
             fingerprint: fp.clone(),
             flw_id: None,
             status: CardStatus::AwaitingApproval,
-            currency: c.currency,
-            amount: c.amount,
+            currency,
+            amount: c.load.amount(),
             name_on_card: c.name_on_card(),
             masked_pan: None,
             card_type: None,
@@ -192,14 +192,14 @@ impl Cards {
         };
         let load = FundingRow {
             reference: funding::load_reference(&c.reference),
-            card_reference: c.reference.clone(),
+            card_reference: c.reference.to_string(),
             kind: FundingKind::Load,
-            amount: c.amount,
+            amount: c.load.amount(),
             currency,
             fingerprint: fp.clone(),
             status: FundingStatus::AwaitingApproval,
             created_by: created_by.to_string(),
-            approvals_needed: funding::approvals_needed(&self.store, currency, c.amount).await?,
+            approvals_needed: funding::approvals_needed(&self.store, currency, c.load.amount()).await?,
             hold: Decimal::ZERO,
             reason: None,
             flw_txn_id: None,

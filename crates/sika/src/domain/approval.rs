@@ -62,7 +62,7 @@ impl<K: Outgoing> Copy for Pending<'_, K> {}
 /// Proof that a request of kind `K` has all the consent it needs. Fields are
 /// private: [`approve`] and [`consent`] are the only makers.
 pub struct Approved<K> {
-    reference: String,
+    reference: super::Reference,
     approvers: Vec<String>,
     kind: PhantomData<fn() -> K>,
 }
@@ -80,7 +80,7 @@ impl<K> Clone for Approved<K> {
 }
 
 impl<K> Approved<K> {
-    pub fn reference(&self) -> &str {
+    pub fn reference(&self) -> &super::Reference {
         &self.reference
     }
     pub fn approvers(&self) -> &[String] {
@@ -129,7 +129,11 @@ pub fn approve<K: Outgoing>(p: &Pending<'_, K>, who: &Approver<'_>) -> Approval<
     let mut approvers = p.approved_by.to_vec();
     approvers.push(id.to_string());
     if approvers.len() >= p.needed.max(1) {
-        Approval::Complete(Approved { reference: p.reference.to_string(), approvers, kind: PhantomData })
+        Approval::Complete(Approved {
+            reference: super::Reference::from_stored(p.reference.to_string()),
+            approvers,
+            kind: PhantomData,
+        })
     } else {
         Approval::Recorded { still_needed: p.needed - approvers.len() }
     }
@@ -150,7 +154,7 @@ pub fn consent<K: Outgoing>(p: &Pending<'_, K>) -> Option<Approved<K>> {
         approvers.push(a.clone());
     }
     (approvers.len() >= p.needed.max(1)).then(|| Approved {
-        reference: p.reference.to_string(),
+        reference: super::Reference::from_stored(p.reference.to_string()),
         approvers,
         kind: PhantomData,
     })
@@ -215,7 +219,7 @@ mod tests {
         let Approval::Complete(a) = approve(&p, &Approver { proof: &checker, may_approve: true }) else {
             panic!("one approver suffices")
         };
-        assert_eq!((a.reference(), a.approvers()), ("r-1", &["checker".to_string()][..]));
+        assert_eq!((a.reference().as_str(), a.approvers()), ("r-1", &["checker".to_string()][..]));
         let two = pending(S::Waiting, &[], 2);
         assert!(matches!(
             approve(&two, &Approver { proof: &checker, may_approve: true }),

@@ -57,10 +57,9 @@ pub struct CardRequest {
 /// A checked request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewCard {
-    pub reference: String,
-    /// `USD` or `NGN`: the currencies Flutterwave issues cards in.
-    pub currency: super::Currency,
-    pub amount: Decimal,
+    pub reference: super::Reference,
+    /// The first load, in the card's currency: `USD` or `NGN`, the currencies Flutterwave issues cards in.
+    pub load: super::Money,
     /// The wallet the load comes from: the card's currency.
     pub debit_currency: super::Currency,
     pub cardholder: Cardholder,
@@ -128,8 +127,8 @@ impl CardRequest {
             return Err(invalid("currency", "must be USD or NGN (the currencies Flutterwave issues cards in)"));
         }
         let parsed: super::Currency = currency.parse().map_err(|m| invalid("currency", m))?;
-        let amount =
-            parsed.check_amount(self.amount.decimal(), max_amount).map_err(|e| invalid("amount", e.to_string()))?;
+        let load = super::Money::checked(self.amount.decimal(), parsed, max_amount)
+            .map_err(|e| invalid("amount", e.to_string()))?;
         let debit_currency = match self.debit_currency.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
             None => parsed,
             Some(c) => {
@@ -182,7 +181,7 @@ impl CardRequest {
             postal_code: opt("billing.postal_code", &b.postal_code, 12)?,
             country: b.country.as_deref().map(|s| two_letters("billing.country", s)).transpose()?,
         };
-        Ok(NewCard { reference, currency: parsed, amount, debit_currency, cardholder, billing })
+        Ok(NewCard { reference, load, debit_currency, cardholder, billing })
     }
 }
 
@@ -198,9 +197,10 @@ pub struct FundingRequest {
 /// A checked funding or withdrawal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewFunding {
-    pub reference: String,
+    pub reference: super::Reference,
     pub kind: super::FundingKind,
-    pub amount: Decimal,
+    /// In the card's currency.
+    pub money: super::Money,
 }
 
 impl FundingRequest {
@@ -212,9 +212,9 @@ impl FundingRequest {
         max_amount: Decimal,
     ) -> Result<NewFunding, Invalid> {
         let reference = reference(&self.reference)?;
-        let amount =
-            currency.check_amount(self.amount.decimal(), max_amount).map_err(|e| invalid("amount", e.to_string()))?;
-        Ok(NewFunding { reference, kind, amount })
+        let money = super::Money::checked(self.amount.decimal(), currency, max_amount)
+            .map_err(|e| invalid("amount", e.to_string()))?;
+        Ok(NewFunding { reference, kind, money })
     }
 }
 
@@ -260,7 +260,7 @@ mod tests {
     #[test]
     fn a_good_request_is_normalised() {
         let c = request(good()).unwrap();
-        assert_eq!((c.currency.code(), c.debit_currency.code()), ("USD", "USD"));
+        assert_eq!((c.load.currency().code(), c.debit_currency.code()), ("USD", "USD"));
         assert_eq!(c.cardholder.date_of_birth, "1990/04/21");
         assert_eq!((c.cardholder.title.as_str(), c.cardholder.gender.as_str()), ("MRS", "F"));
         assert_eq!(c.cardholder.email, "ada@example.com");
@@ -333,7 +333,7 @@ mod tests {
         let ok = f(serde_json::json!({"reference": "f-1", "amount": "12.50"}))
             .validate(super::super::FundingKind::Fund, super::super::Currency::USD, Decimal::from(100))
             .unwrap();
-        assert_eq!(ok.amount, Decimal::new(1250, 2));
+        assert_eq!(ok.money.amount(), Decimal::new(1250, 2));
         for v in [
             serde_json::json!({"reference": "f-1", "amount": "0"}),
             serde_json::json!({"reference": "f-1", "amount": "1.001"}),

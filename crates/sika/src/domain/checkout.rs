@@ -10,8 +10,8 @@ use flutterwave::transactions::{Transaction, TxStatus};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
-use super::Currency;
 use super::validate;
+use super::{Currency, Money, Reference};
 /// The largest single checkout, in major units (configurable later; a guard against typos).
 pub const DEFAULT_MAX_AMOUNT: i64 = 100_000_000;
 
@@ -49,9 +49,9 @@ pub struct CustomerRequest {
 /// A checkout request that passed every rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewCheckout {
-    pub reference: String,
-    pub amount: Decimal,
-    pub currency: Currency,
+    pub reference: Reference,
+    /// The price: what the customer must pay, in what.
+    pub price: Money,
     pub email: String,
     pub name: Option<String>,
     pub phone: Option<String>,
@@ -71,21 +71,17 @@ fn invalid(field: &'static str, message: impl Into<String>) -> Invalid {
     Invalid { field, message: message.into() }
 }
 
-pub fn reference(r: &str) -> Result<String, Invalid> {
-    let ok = !r.is_empty() && r.len() <= 64 && r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if ok {
-        Ok(r.to_string())
-    } else {
-        Err(invalid("reference", "must be 1 to 64 characters: letters, digits, _ and -"))
-    }
+/// The `reference` field of a request, checked.
+pub fn reference(r: &str) -> Result<Reference, Invalid> {
+    Reference::parse(r).map_err(|rule| invalid("reference", rule))
 }
 
 impl CheckoutRequest {
     pub fn validate(self, max_amount: Decimal) -> Result<NewCheckout, Invalid> {
         let reference = reference(&self.reference)?;
         let currency: Currency = self.currency.parse().map_err(|m| invalid("currency", m))?;
-        let amount =
-            currency.check_amount(self.amount.decimal(), max_amount).map_err(|e| invalid("amount", e.to_string()))?;
+        let price = Money::checked(self.amount.decimal(), currency, max_amount)
+            .map_err(|e| invalid("amount", e.to_string()))?;
         let email = validate::email(&self.customer.email).map_err(|m| invalid("customer.email", m))?;
         let name = match self.customer.name.as_deref().map(validate::name).transpose() {
             Ok(n) => n.filter(|n| !n.is_empty()),
@@ -129,17 +125,7 @@ impl CheckoutRequest {
             }
             m => m,
         };
-        Ok(NewCheckout {
-            reference,
-            amount,
-            currency,
-            email,
-            name,
-            phone,
-            redirect_url,
-            description,
-            expires_in_minutes,
-        })
+        Ok(NewCheckout { reference, price, email, name, phone, redirect_url, description, expires_in_minutes })
     }
 }
 
@@ -148,8 +134,8 @@ impl NewCheckout {
     pub fn fingerprint(&self) -> String {
         let canonical = serde_json::json!([
             self.reference,
-            self.amount.to_string(),
-            self.currency.code(),
+            self.price.amount().to_string(),
+            self.price.currency().code(),
             self.email,
             self.name,
             self.phone,
@@ -167,33 +153,35 @@ impl NewCheckout {
 /// What Sika expects of a checkout, from its own records.
 #[derive(Debug, Clone)]
 pub struct Expected {
-    pub reference: String,
-    pub amount: Decimal,
-    pub currency: Currency,
+    pub reference: Reference,
+    pub price: Money,
 }
 
 /// Proof that Flutterwave's verify endpoint answered, definitely, that this
 /// checkout was paid in full. Fields are private; [`judge`] is the only maker.
 #[derive(Debug, Clone)]
 pub struct Verified {
-    reference: String,
+    reference: Reference,
     transaction_id: i64,
-    amount: Decimal,
-    currency: Currency,
+    paid: Money,
 }
 
 impl Verified {
-    pub fn reference(&self) -> &str {
+    pub fn reference(&self) -> &Reference {
         &self.reference
     }
     pub fn transaction_id(&self) -> i64 {
         self.transaction_id
     }
+    /// What Flutterwave says was paid, in the checkout's currency.
+    pub fn paid(&self) -> Money {
+        self.paid
+    }
     pub fn amount(&self) -> Decimal {
-        self.amount
+        self.paid.amount()
     }
     pub fn currency(&self) -> Currency {
-        self.currency
+        self.paid.currency()
     }
 }
 
@@ -212,7 +200,7 @@ pub enum Verdict {
 
 /// The money rule. `tx` must come from Sika's own call to verify.
 pub fn judge(expected: &Expected, tx: &Transaction) -> Verdict {
-    if tx.tx_ref != expected.reference {
+    if expected.reference != tx.tx_ref {
         return Verdict::NeedsReview {
             transaction_id: tx.id,
             reason: "the transaction belongs to another reference".into(),
@@ -223,27 +211,27 @@ pub fn judge(expected: &Expected, tx: &Transaction) -> Verdict {
         TxStatus::Failed => return Verdict::AttemptFailed,
         TxStatus::Pending | TxStatus::Other(_) => return Verdict::NotYet,
     }
-    if !tx.currency.trim().eq_ignore_ascii_case(expected.currency.code()) {
+    let currency = expected.price.currency();
+    if !tx.currency.trim().eq_ignore_ascii_case(currency.code()) {
         return Verdict::NeedsReview {
             transaction_id: tx.id,
-            reason: format!("paid in {} instead of {}", tx.currency, expected.currency),
+            reason: format!("paid in {} instead of {currency}", tx.currency),
         };
     }
     let paid = tx.amount.decimal();
-    if paid < expected.amount {
+    if paid < expected.price.amount() {
         return Verdict::NeedsReview {
             transaction_id: tx.id,
-            reason: format!("underpaid: {paid} of {}", expected.amount),
+            reason: format!("underpaid: {paid} of {}", expected.price.amount()),
         };
     }
     Verdict::Paid {
         proof: Verified {
             reference: expected.reference.clone(),
             transaction_id: tx.id,
-            amount: paid,
-            currency: expected.currency,
+            paid: Money::new(paid, currency),
         },
-        overpaid: paid - expected.amount,
+        overpaid: paid - expected.price.amount(),
     }
 }
 
@@ -256,7 +244,10 @@ mod tests {
     }
 
     fn expected() -> Expected {
-        Expected { reference: "order-1".into(), amount: Decimal::new(10050, 2), currency: Currency::NGN }
+        Expected {
+            reference: Reference::parse("order-1").unwrap(),
+            price: Money::new(Decimal::new(10050, 2), Currency::NGN),
+        }
     }
 
     #[test]
@@ -291,7 +282,10 @@ mod tests {
         let req = |v: serde_json::Value| serde_json::from_str::<CheckoutRequest>(&v.to_string());
         let ok = req(serde_json::json!({"reference": "o-1", "amount": "100.5", "currency": "ngn", "customer": {"email": "A@B.co"}})).unwrap();
         let c = ok.validate(Decimal::from(DEFAULT_MAX_AMOUNT)).unwrap();
-        assert_eq!((c.currency.code(), c.email.as_str(), c.amount.to_string().as_str()), ("NGN", "a@b.co", "100.5"));
+        assert_eq!(
+            (c.price.currency().code(), c.email.as_str(), c.price.amount().to_string().as_str()),
+            ("NGN", "a@b.co", "100.5")
+        );
         assert!(req(serde_json::json!({"reference": "o", "amount": 1, "currency": "NGN", "customer": {"email": "a@b.co"}, "extra": 1})).is_err(), "unknown fields");
         for (bad, field) in [
             (

@@ -6,12 +6,14 @@ pub mod card;
 pub mod checkout;
 pub mod csv;
 pub mod currency;
+pub mod money;
 pub mod payout;
 pub mod payout_csv;
 pub mod status;
 pub mod validate;
 
 pub use currency::Currency;
+pub use money::{Money, Reference};
 pub use status::{
     BatchStatus, CardStatus, CheckoutStatus, FundingKind, FundingStatus, InboxState, PayoutStatus, RefundStatus,
 };

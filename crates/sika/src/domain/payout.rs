@@ -95,9 +95,9 @@ pub struct Destination {
 /// A payout request that passed every rule Sika can check without Flutterwave.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewPayout {
-    pub reference: String,
-    pub amount: Decimal,
-    pub currency: Currency,
+    pub reference: super::Reference,
+    /// What the beneficiary receives (Flutterwave's fee comes on top).
+    pub money: super::Money,
     pub narration: Option<String>,
     pub destination: Option<Destination>,
     pub beneficiary_id: Option<String>,
@@ -160,8 +160,8 @@ impl PayoutRequest {
     pub fn validate(self, max_amount: Decimal) -> Result<NewPayout, Invalid> {
         let reference = super::checkout::reference(&self.reference)?;
         let currency: Currency = self.currency.parse().map_err(|m| invalid("currency", m))?;
-        let amount =
-            currency.check_amount(self.amount.decimal(), max_amount).map_err(|e| invalid("amount", e.to_string()))?;
+        let money = super::Money::checked(self.amount.decimal(), currency, max_amount)
+            .map_err(|e| invalid("amount", e.to_string()))?;
         let narration = match self.narration.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
             None => None,
             Some(n) if n.chars().count() > 100 => return Err(invalid("narration", "must be at most 100 characters")),
@@ -208,7 +208,7 @@ impl PayoutRequest {
             Some(m @ serde_json::Value::Object(_)) if m.to_string().len() <= 2048 => Some(m),
             Some(_) => return Err(invalid("meta", "must be a JSON object of at most 2048 bytes")),
         };
-        Ok(NewPayout { reference, amount, currency, narration, destination, beneficiary_id, meta })
+        Ok(NewPayout { reference, money, narration, destination, beneficiary_id, meta })
     }
 }
 

@@ -94,7 +94,7 @@ pub async fn list(State(state): State<AppState>, headers: HeaderMap, Query(q): Q
     let after = q
         .cursor
         .split_once('.')
-        .and_then(|(at, r)| Some((at.parse::<i64>().ok()?, crate::domain::checkout::reference(r).ok()?)));
+        .and_then(|(at, r)| Some((at.parse::<i64>().ok()?, crate::domain::checkout::reference(r).ok()?.into_string())));
     if !q.cursor.is_empty() && after.is_none() {
         return AppError::bad_request("invalid_query", "cursor is not one this API gave").into_response();
     }

@@ -104,7 +104,7 @@ fn decode_cursor(c: &str) -> Option<(i64, String)> {
     let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(c.as_bytes()).ok()?;
     let text = String::from_utf8(raw).ok()?;
     let (at, reference) = text.split_once(':')?;
-    Some((at.parse().ok()?, crate::domain::checkout::reference(reference).ok()?))
+    Some((at.parse().ok()?, crate::domain::checkout::reference(reference).ok()?.into_string()))
 }
 
 /// `GET /api/v1/payouts?status=&cursor=&limit=`: newest first, cursor pagination.

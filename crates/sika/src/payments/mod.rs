@@ -195,10 +195,10 @@ impl Payments {
         let r = &c.reference;
         let now = now_ms();
         let row = CheckoutRow {
-            reference: r.clone(),
+            reference: r.to_string(),
             fingerprint: c.fingerprint(),
-            amount: c.amount,
-            currency: c.currency,
+            amount: c.price.amount(),
+            currency: c.price.currency(),
             email_enc: self.cipher.seal_str("checkouts", "email", r, &c.email),
             name_enc: c.name.as_deref().map(|n| self.cipher.seal_str("checkouts", "name", r, n)),
             phone_enc: c.phone.as_deref().map(|p| self.cipher.seal_str("checkouts", "phone", r, p)),
@@ -226,9 +226,9 @@ impl Payments {
             return Ok(existing);
         }
         let req = flutterwave::payments::PaymentRequest {
-            tx_ref: r.clone(),
-            amount: c.amount.into(),
-            currency: c.currency.code().to_string(),
+            tx_ref: r.to_string(),
+            amount: c.price.amount().into(),
+            currency: c.price.currency().code().to_string(),
             redirect_url: self.return_url.clone(),
             customer: flutterwave::payments::PaymentCustomer {
                 email: c.email.clone(),
@@ -340,7 +340,7 @@ impl Payments {
         // The verified transaction's own reference decides which checkout it is about,
         // whatever the webhook claimed.
         let Some(c) = self.store.checkout(&tx.tx_ref).await? else { return Ok(Applied::Unmatched) };
-        let expected = Expected { reference: c.reference.clone(), amount: c.amount, currency: c.currency };
+        let expected = Expected { reference: c.reference(), price: c.price() };
         let verdict = judge(&expected, tx);
         if c.status == CheckoutStatus::Pending && !matches!(verdict, Verdict::NotYet) {
             self.store.set_payment_details(&c.reference, &payment_details(tx)).await?;

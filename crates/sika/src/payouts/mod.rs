@@ -227,8 +227,7 @@ impl Payouts {
         };
         let p = NewPayout {
             reference: new_reference,
-            amount: old.amount,
-            currency: old.currency,
+            money: old.money(),
             narration: old.narration.clone(),
             destination: Some(destination),
             beneficiary_id: None,
@@ -260,23 +259,24 @@ impl Payouts {
                 let (bank_name, resolved) = self.check_destination(d).await?;
                 (d.clone(), bank_name, resolved)
             }
-            (None, Some(id)) => self.saved_destination(id, p.currency).await?,
+            (None, Some(id)) => self.saved_destination(id, p.money.currency()).await?,
             (None, None) => return Err(refused("beneficiary", "is required")),
         };
         let mismatch = match (&d.name, &resolved) {
             (Some(given), Some(found)) => names_differ(given, found),
             _ => false,
         };
-        let fee = self.fee(p.amount, p.currency, d.kind).await?;
-        let two_above = self.store.setting(&threshold_setting(p.currency)).await?;
-        let needed = crate::domain::approval::approvers_needed(p.amount, two_above.as_deref()) as i64;
+        let (amount, currency) = (p.money.amount(), p.money.currency());
+        let fee = self.fee(amount, currency, d.kind).await?;
+        let two_above = self.store.setting(&threshold_setting(currency)).await?;
+        let needed = crate::domain::approval::approvers_needed(amount, two_above.as_deref()) as i64;
         let r = &p.reference;
         let now = now_ms();
         let row = PayoutRow {
-            reference: r.clone(),
+            reference: r.to_string(),
             fingerprint,
-            amount: p.amount,
-            currency: p.currency,
+            amount,
+            currency,
             fee,
             country: d.country.clone(),
             bank_code: d.bank_code.clone(),
@@ -318,11 +318,10 @@ impl Payouts {
         let audit = match by {
             Some(actor) => {
                 let (action, details) = match retry_of {
-                    Some(old) => (
-                        "payout.retry",
-                        json!({"retry_of": old, "amount": p.amount.to_string(), "currency": p.currency}),
-                    ),
-                    None => ("payout.create", json!({"amount": p.amount.to_string(), "currency": p.currency})),
+                    Some(old) => {
+                        ("payout.retry", json!({"retry_of": old, "amount": amount.to_string(), "currency": currency}))
+                    }
+                    None => ("payout.create", json!({"amount": amount.to_string(), "currency": currency})),
                 };
                 Some(self.auditor.draft(actor, action, &format!("payout:{r}"), Outcome::Success, details).await?)
             }
@@ -765,8 +764,8 @@ fn fingerprint(p: &NewPayout) -> String {
     let d = p.destination.as_ref();
     let canonical = json!([
         p.reference,
-        p.amount.to_string(),
-        p.currency.code(),
+        p.money.amount().to_string(),
+        p.money.currency().code(),
         p.narration,
         d.map(|d| (&d.country, &d.bank_code, &d.account_number, &d.name, d.kind.as_str(), &d.branch_code)),
         p.beneficiary_id,

@@ -384,7 +384,7 @@ impl Store {
         )
         .bind(now)
         .bind(look_again_at)
-        .bind(approved.reference())
+        .bind(approved.reference().as_str())
         .execute(&mut *tx)
         .await?;
         if r.rows_affected() != 1 {
@@ -392,7 +392,7 @@ impl Store {
         }
         let (card, kind): (String, String) =
             sqlx::query_as("SELECT card_reference, kind FROM card_fundings WHERE reference = $1")
-                .bind(approved.reference())
+                .bind(approved.reference().as_str())
                 .fetch_one(&mut *tx)
                 .await?;
         let who = approved.approvers().iter().map(|a| format!("user:{a}")).collect::<Vec<_>>().join(", ");

@@ -58,6 +58,15 @@ pub struct PaymentDetails {
 }
 
 impl CheckoutRow {
+    /// The price the checkout asks.
+    pub fn price(&self) -> crate::domain::Money {
+        crate::domain::Money::new(self.amount, self.currency)
+    }
+
+    pub fn reference(&self) -> crate::domain::Reference {
+        crate::domain::Reference::from_stored(self.reference.clone())
+    }
+
     /// What the merchant keeps: paid less completed refunds.
     pub fn net(&self) -> Option<Decimal> {
         self.paid_amount.map(|p| p - self.refunded)
@@ -379,7 +388,7 @@ impl Store {
         .bind(proof.transaction_id())
         .bind(proof.amount().to_string())
         .bind(now_ms())
-        .bind(proof.reference())
+        .bind(proof.reference().as_str())
         .execute(&mut *tx)
         .await?;
         let moved = r.rows_affected() == 1;

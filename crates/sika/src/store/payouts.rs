@@ -55,6 +55,11 @@ pub struct PayoutRow {
 }
 
 impl PayoutRow {
+    /// What the beneficiary receives.
+    pub fn money(&self) -> crate::domain::Money {
+        crate::domain::Money::new(self.amount, self.currency)
+    }
+
     /// What leaves the balance: the amount and Flutterwave's fee.
     pub fn total(&self) -> Decimal {
         self.amount + self.fee
@@ -462,7 +467,7 @@ impl Store {
         )
         .bind(look_again_at)
         .bind(now_ms())
-        .bind(approved.reference())
+        .bind(approved.reference().as_str())
         .execute(&mut *tx)
         .await?;
         let moved = r.rows_affected() == 1;

@@ -51,8 +51,9 @@ proptest! {
         if let Ok(req) = serde_json::from_value::<sika::domain::checkout::CheckoutRequest>(body) {
             match req.validate(max()) {
                 Ok(c) => {
-                    prop_assert!(c.amount > Decimal::ZERO && c.amount <= max());
-                    prop_assert!(c.amount.scale() <= c.currency.minor_units());
+                    let (amount, currency) = (c.price.amount(), c.price.currency());
+                    prop_assert!(amount > Decimal::ZERO && amount <= max());
+                    prop_assert!(amount.scale() <= currency.minor_units());
                 }
                 Err(e) => prop_assert!(!e.field.is_empty() && !e.message.is_empty()),
             }
@@ -98,7 +99,7 @@ proptest! {
     #[test]
     fn payout_csv_is_rows_or_row_errors(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
         match sika::domain::payout_csv::parse(&bytes, max()) {
-            Ok(rows) => prop_assert!(rows.iter().all(|r| r.amount > Decimal::ZERO)),
+            Ok(rows) => prop_assert!(rows.iter().all(|r| r.money.amount() > Decimal::ZERO)),
             Err(errors) => prop_assert!(!errors.is_empty()),
         }
     }

@@ -130,7 +130,9 @@ impl ListQuery {
             None if self.cursor.is_empty() => None,
             Some((at, r)) => Some((
                 at.parse::<i64>().map_err(|_| "That page link is not one Sika gave.")?,
-                crate::domain::checkout::reference(r).map_err(|_| "That page link is not one Sika gave.")?,
+                crate::domain::checkout::reference(r)
+                    .map_err(|_| "That page link is not one Sika gave.")?
+                    .into_string(),
             )),
             None => return Err("That page link is not one Sika gave."),
         };
@@ -494,7 +496,8 @@ pub async fn request_funding(
     let result = cards.request_funding(&actor, &reference, &c.user.id, &new).await;
     if result.is_err() {
         let action = if kind == FundingKind::Fund { "card.fund.request" } else { "card.withdraw.request" };
-        let details = json!({"funding": new.reference, "amount": new.amount.to_string(), "currency": currency.code()});
+        let details =
+            json!({"funding": new.reference, "amount": new.money.amount().to_string(), "currency": currency.code()});
         if let Err(r) = state.audited(&actor, action, &format!("card:{reference}"), Outcome::Failure, details).await {
             return r;
         }

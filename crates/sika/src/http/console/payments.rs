@@ -319,7 +319,7 @@ pub async fn create(State(state): State<AppState>, a: AuthorizedForm<CreatePayme
         }
     };
     let actor = c.actor(&ctx.ip, &ctx.user_agent);
-    let details = json!({"amount": new.amount.to_string(), "currency": new.currency});
+    let details = json!({"amount": new.price.amount().to_string(), "currency": new.price.currency()});
     let target = format!("checkout:{}", new.reference);
     let draft = match state.auth.auditor.draft(&actor, "payment_link.create", &target, Outcome::Success, details).await
     {

@@ -204,7 +204,7 @@ impl Filter {
 
     fn cursor(&self) -> Option<(i64, String)> {
         let (at, r) = self.after.split_once(':')?;
-        Some((at.parse().ok()?, crate::domain::checkout::reference(r).ok()?))
+        Some((at.parse().ok()?, crate::domain::checkout::reference(r).ok()?.into_string()))
     }
 
     /// The store's query, or why a date is wrong.
