@@ -108,3 +108,17 @@ fn handlers_call_services_not_the_store() {
         assert!(!names_the_store, "{path} takes the store itself");
     }
 }
+
+#[test]
+fn console_handlers_prove_the_role_by_type_and_fail_with_question_marks() {
+    for (path, text) in src().into_iter().filter(|(p, _)| p.starts_with("http/console/")) {
+        let code: String =
+            shipped(&text).lines().filter(|l| !l.trim_start().starts_with("//")).collect::<Vec<_>>().join("\n");
+        let shipped = code.as_str();
+        // The role (and a form's CSRF token) is proven by `Authorized<C>` / `AuthorizedForm<C, F>`.
+        assert!(!shipped.contains("state.authorize("), "{path} checks the role by hand");
+        // A store or auth failure is `?` into `ConsoleError`, not a copied match arm.
+        assert!(!shipped.contains("return internal(e)"), "{path} repeats the internal-error arm");
+        assert!(!shipped.contains("return Ok(internal("), "{path} repeats the internal-error arm");
+    }
+}

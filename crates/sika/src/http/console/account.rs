@@ -6,6 +6,7 @@ use axum::extract::{Query, State};
 use axum::response::Response;
 use serde::Deserialize;
 
+use super::authorized::ConsoleError;
 use super::charts::{self, Svg};
 use super::flash;
 use super::forms::FieldErrors;
@@ -56,20 +57,21 @@ pub struct HomeQuery {
 }
 
 /// Home: the overview for the chosen period, per currency, with what waits for a person.
-pub async fn home(State(state): State<AppState>, ctx: Ctx, Query(q): Query<HomeQuery>) -> Response {
+pub async fn home(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Query(q): Query<HomeQuery>,
+) -> Result<Response, ConsoleError> {
     let c = match state.signed_in(&ctx).await {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return Ok(r),
     };
     let period = Period::parse(&q.period);
     let zone = crate::timefmt::console_zone();
     let offset = zone.offset_minutes * 60_000;
     let reads = may::READ_PAYMENTS.contains(&c.role());
     let (cards, health) = if reads {
-        let o = match state.payments.overview(period, offset).await {
-            Ok(o) => o,
-            Err(e) => return internal(e),
-        };
+        let o = state.payments.overview(period, offset).await?;
         let labels: Vec<String> = (0..o.currencies.first().map_or(0, |f| f.series.len()))
             .map(|i| {
                 let at = o.start + o.bucket_ms * i64::try_from(i).unwrap_or(0) + offset;
@@ -106,7 +108,7 @@ pub async fn home(State(state): State<AppState>, ctx: Ctx, Query(q): Query<HomeQ
     } else {
         (None, None)
     };
-    render(&Home {
+    Ok(render(&Home {
         nav: Nav::of(&c),
         email: c.user.email.clone(),
         role: c.role().as_str().into(),
@@ -119,7 +121,7 @@ pub async fn home(State(state): State<AppState>, ctx: Ctx, Query(q): Query<HomeQ
         health,
         approvals: c.approvals_waiting,
         can_audit: may::READ_AUDIT.contains(&c.role()),
-    })
+    }))
 }
 
 #[derive(Template)]
@@ -147,20 +149,24 @@ pub struct PasswordForm {
     csrf_token: String,
 }
 
-pub async fn change_password(State(state): State<AppState>, ctx: Ctx, Form(f): Form<PasswordForm>) -> Response {
+pub async fn change_password(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Form(f): Form<PasswordForm>,
+) -> Result<Response, ConsoleError> {
     let c = match state.signed_in(&ctx).await {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return Ok(r),
     };
     if let Err(r) = state.check_csrf(&c, &ctx, &f.csrf_token).await {
-        return r;
+        return Ok(r);
     }
     let actor = c.actor(&ctx.ip, &ctx.user_agent);
-    match state.auth.change_password(&actor, &c.user.id, &f.current, &f.new_password, &c.token_hash).await {
+    Ok(match state.auth.change_password(&actor, &c.user.id, &f.current, &f.new_password, &c.token_hash).await {
         Ok(()) => flash::redirect("/", "password_changed"),
         Err(AuthError::Invalid(field, msg)) => {
             render(&PasswordPage { nav: Nav::of(&c), csrf: c.csrf_token.clone(), errors: FieldErrors::of(field, msg) })
         }
         Err(e) => internal(e),
-    }
+    })
 }

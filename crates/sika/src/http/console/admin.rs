@@ -9,7 +9,7 @@ use serde_json::json;
 use super::authorized::{Authorized, AuthorizedForm, ConsoleError, ManageApiKeys, ManageUsers, csrf_forms};
 use super::flash;
 use super::forms::{Confirm, FieldErrors};
-use super::guard::{Ctx, Nav, internal, render, time};
+use super::guard::{Ctx, Nav, render, time};
 use super::paging::{PAGE, PageQuery, next_cursor};
 use crate::audit::Outcome;
 use crate::auth::AccountChange;
@@ -59,22 +59,16 @@ async fn users_view(
     error: Option<String>,
     errors: FieldErrors,
     page: &PageQuery,
-) -> Response {
-    let (mut users, total) = match state.auth.users_page(page.email(), page.after(), PAGE + 1).await {
-        Ok(u) => u,
-        Err(e) => return internal(e),
-    };
+) -> Result<Response, ConsoleError> {
+    let (mut users, total) = state.auth.users_page(page.email(), page.after(), PAGE + 1).await?;
     let next = next_cursor(&mut users, |u| (u.created_at, u.id.as_str()));
     // Reading e-mails is a read of sensitive data: audited, or not shown.
     let actor = c.actor(&ctx.ip, &ctx.user_agent);
     let details = json!({"count": users.len(), "searched": page.email().is_some()});
     if let Err(r) = state.audited(&actor, "users.view", "users", Outcome::Success, details).await {
-        return r;
+        return Ok(r);
     }
-    let throttled = match state.auth.throttled_ips().await {
-        Ok(t) => t,
-        Err(e) => return internal(e),
-    };
+    let throttled = state.auth.throttled_ips().await?;
     let now = now_ms();
     let users = users
         .into_iter()
@@ -98,7 +92,7 @@ async fn users_view(
             }
         })
         .collect();
-    render(&UsersPage {
+    Ok(render(&UsersPage {
         nav: Nav::of(c),
         csrf: c.csrf_token.clone(),
         users,
@@ -112,7 +106,7 @@ async fn users_view(
         email: page.email().unwrap_or_default().to_string(),
         later_page: page.after().is_some(),
         next,
-    })
+    }))
 }
 
 #[derive(Deserialize)]
@@ -139,7 +133,7 @@ pub async fn users_page(
     State(state): State<AppState>,
     a: Authorized<ManageUsers>,
     Query(page): Query<PageQuery>,
-) -> Response {
+) -> Result<Response, ConsoleError> {
     users_view(&state, &a.current, &a.ctx, NewUser::default(), None, FieldErrors::default(), &page).await
 }
 
@@ -177,14 +171,14 @@ pub async fn create_user(
     let AuthorizedForm { current: c, ctx, form: f, .. } = a;
     let Some(role) = Role::parse(&f.role) else {
         let errors = FieldErrors::of("role", "Choose a role.");
-        return Ok(users_view(&state, &c, &ctx, f.clone(), None, errors, &PageQuery::default()).await);
+        return users_view(&state, &c, &ctx, f.clone(), None, errors, &PageQuery::default()).await;
     };
     let name = Some(f.name.as_str()).filter(|n| !n.trim().is_empty());
     match state.auth.create_user(&c.actor(&ctx.ip, &ctx.user_agent), &f.email, name, role, &f.password, false).await {
         Ok(_) => Ok(flash::redirect("/admin/users", "user_added")),
         Err(AuthError::Invalid(field, msg)) => {
             let errors = FieldErrors::of(field, msg);
-            Ok(users_view(&state, &c, &ctx, f.clone(), None, errors, &PageQuery::default()).await)
+            users_view(&state, &c, &ctx, f.clone(), None, errors, &PageQuery::default()).await
         }
         Err(e) => Err(e.into()),
     }
@@ -243,19 +237,19 @@ pub async fn user_action(
     const LAST_ADMIN: &str = "Sika needs at least one active admin: make someone else an admin first.";
     let (change, done) = match action.as_str() {
         "role" => {
-            let Some(role) = Role::parse(&f.role) else { return Ok(refuse("Choose a role.").await) };
+            let Some(role) = Role::parse(&f.role) else { return refuse("Choose a role.").await };
             if role == target.role {
                 // Nothing changes: no sessions end, no entry claims a change.
                 return Ok(Redirect::to("/admin/users").into_response());
             }
             if target.id == c.user.id && role != Role::Admin {
-                return Ok(refuse("You cannot remove your own admin role.").await);
+                return refuse("You cannot remove your own admin role.").await;
             }
             (AccountChange::Role(role), "role_changed")
         }
         "disable" | "enable" => {
             if target.id == c.user.id {
-                return Ok(refuse("You cannot disable yourself.").await);
+                return refuse("You cannot disable yourself.").await;
             }
             let disable = action == "disable";
             (AccountChange::Disabled(disable), if disable { "user_disabled" } else { "user_enabled" })
@@ -264,11 +258,11 @@ pub async fn user_action(
         "unlock" => (AccountChange::Unlock, "user_unlocked"),
         _ => return Err(AppError::NotFound.into()),
     };
-    Ok(match state.auth.change_account(&actor, &target, change).await? {
-        Kept::Changed => flash::redirect("/admin/users", done),
+    match state.auth.change_account(&actor, &target, change).await? {
+        Kept::Changed => Ok(flash::redirect("/admin/users", done)),
         Kept::LastAdmin => refuse(LAST_ADMIN).await,
         Kept::NotFound => refuse("This user no longer exists.").await,
-    })
+    }
 }
 
 struct KeyView {
@@ -300,11 +294,8 @@ async fn keys_view(
     form: NewKey,
     errors: FieldErrors,
     page: &PageQuery,
-) -> Response {
-    let (mut keys, total) = match state.auth.api_keys_page(page.after(), PAGE + 1).await {
-        Ok(k) => k,
-        Err(e) => return internal(e),
-    };
+) -> Result<Response, ConsoleError> {
+    let (mut keys, total) = state.auth.api_keys_page(page.after(), PAGE + 1).await?;
     let next = next_cursor(&mut keys, |k| (k.created_at, k.id.as_str()));
     let keys = keys
         .into_iter()
@@ -317,7 +308,7 @@ async fn keys_view(
             revoked: k.revoked_at.is_some(),
         })
         .collect();
-    render(&KeysPage {
+    Ok(render(&KeysPage {
         nav: Nav::of(c),
         csrf: c.csrf_token.clone(),
         keys,
@@ -327,14 +318,14 @@ async fn keys_view(
         total,
         later_page: page.after().is_some(),
         next,
-    })
+    }))
 }
 
 pub async fn keys_page(
     State(state): State<AppState>,
     a: Authorized<ManageApiKeys>,
     Query(page): Query<PageQuery>,
-) -> Response {
+) -> Result<Response, ConsoleError> {
     keys_view(&state, &a.current, NewKey::default(), FieldErrors::default(), &page).await
 }
 
@@ -396,7 +387,7 @@ pub async fn create_key(
             back: "/admin/api-keys",
         })),
         Err(AuthError::Invalid(field, msg)) => {
-            Ok(keys_view(&state, &c, f.clone(), FieldErrors::of(field, msg), &PageQuery::default()).await)
+            keys_view(&state, &c, f.clone(), FieldErrors::of(field, msg), &PageQuery::default()).await
         }
         Err(e) => Err(e.into()),
     }

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::authorized::{Authorized, ReadAudit};
+use super::authorized::{Authorized, ConsoleError, ReadAudit};
 use super::guard::{Ctx, Nav, internal, render, time};
 use crate::audit::Outcome;
 use crate::auth::session::Current;
@@ -212,32 +212,27 @@ pub async fn export(
     a: Authorized<ReadAudit>,
     Path(format): Path<String>,
     Query(f): Query<Filter>,
-) -> Response {
+) -> Result<Response, ConsoleError> {
     let (c, ctx) = (a.current, a.ctx);
     if format != "export.jsonl" && format != "export.csv" {
-        return AppError::NotFound.into_response();
+        return Ok(AppError::NotFound.into_response());
     }
     let entries = match entries_for(&state, &c, &ctx, &f, MAX_EXPORT, "audit.export").await {
         Ok(Ok((_, e))) => e,
-        Ok(Err(why)) => return AppError::bad_request("bad_filter", why).into_response(),
-        Err(r) => return r,
+        Ok(Err(why)) => return Ok(AppError::bad_request("bad_filter", why).into_response()),
+        Err(r) => return Ok(r),
     };
     let (body, kind, name) = if format == "export.jsonl" {
         let mut out = String::new();
         for e in &entries {
-            match serde_json::to_string(e) {
-                Ok(line) => {
-                    out.push_str(&line);
-                    out.push('\n');
-                }
-                Err(e) => return internal(e),
-            }
+            out.push_str(&serde_json::to_string(e).map_err(ConsoleError::internal)?);
+            out.push('\n');
         }
         (out, "application/x-ndjson", "audit.jsonl")
     } else {
         let who = match people(&state).await {
             Ok(p) => p,
-            Err(r) => return r,
+            Err(r) => return Ok(r),
         };
         let mut out = csv::line(&[
             "seq",
@@ -270,5 +265,5 @@ pub async fn export(
         }
         (out, "text/csv; charset=utf-8", "audit.csv")
     };
-    super::guard::download(name, kind, body)
+    Ok(super::guard::download(name, kind, body))
 }

@@ -47,6 +47,11 @@ capabilities! {
     ReadPayments = may::READ_PAYMENTS;
     CreatePayments = may::CREATE_PAYMENTS;
     ReadAudit = may::READ_AUDIT;
+    Refund = may::REFUND;
+    ReadCards = may::READ_CARDS;
+    RevealCards = may::REVEAL_CARDS;
+    ManageCards = may::MANAGE_CARDS;
+    ApproveCardFunding = may::APPROVE_CARD_FUNDING;
 }
 
 /// A console handler's failure: a response already decided (sign in again,
@@ -56,6 +61,13 @@ capabilities! {
 pub enum ConsoleError {
     Respond(Response),
     App(AppError),
+}
+
+impl ConsoleError {
+    /// Any other failure: logged, answered with the generic 500.
+    pub fn internal(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        ConsoleError::App(AppError::Internal(Box::new(e)))
+    }
 }
 
 impl IntoResponse for ConsoleError {

@@ -7,12 +7,14 @@
 //! (operators, a fresh code; never stored, logged or cached).
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::authorized::{
+    ApproveCardFunding, Authorized, AuthorizedForm, ConsoleError, ManageCards, ReadCards, RevealCards, csrf_forms,
+};
 use super::forms::Confirm;
 use super::guard::{Ctx, Nav, internal, render, time};
 use super::payouts::who;
@@ -96,6 +98,18 @@ struct CardPage {
 }
 
 /// Cards off: the console has no card pages at all.
+/// The card service: a request for a card page with cards off is answered 404
+/// before anything else (sign-in included), as if the pages did not exist.
+pub struct CardsOn(Cards);
+
+impl axum::extract::FromRequestParts<AppState> for CardsOn {
+    type Rejection = Response;
+
+    async fn from_request_parts(_: &mut http::request::Parts, state: &AppState) -> Result<Self, Response> {
+        state.cards.clone().map(CardsOn).ok_or_else(off)
+    }
+}
+
 fn off() -> Response {
     AppError::NotFound.into_response()
 }
@@ -152,19 +166,20 @@ impl ListQuery {
     }
 }
 
-pub async fn list(State(state): State<AppState>, ctx: Ctx, Query(f): Query<ListQuery>) -> Response {
-    let Some(cards) = state.cards.clone() else { return off() };
-    let c = match state.authorize(&ctx, may::READ_CARDS, "cards", None).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+pub async fn list(
+    State(state): State<AppState>,
+    CardsOn(cards): CardsOn,
+    a: Authorized<ReadCards>,
+    Query(f): Query<ListQuery>,
+) -> Result<Response, ConsoleError> {
+    let c = a.current;
     let (query, error) = match f.query(51) {
         Ok(q) => (q, None),
         Err(why) => (crate::store::CardQuery { limit: 51, ..Default::default() }, Some(why.to_string())),
     };
     let ((mut rows, total), waiting) = match (cards.list(&query).await, cards.fundings_awaiting().await) {
         (Ok(r), Ok(w)) => (r, w),
-        (Err(e), _) | (_, Err(e)) => return internal(e),
+        (Err(e), _) | (_, Err(e)) => return Err(ConsoleError::internal(e)),
     };
     let next = (rows.len() > 50).then(|| {
         rows.truncate(50);
@@ -182,7 +197,7 @@ pub async fn list(State(state): State<AppState>, ctx: Ctx, Query(f): Query<ListQ
         });
     }
     let filters = f.query_string();
-    render(&ListPage {
+    Ok(render(&ListPage {
         nav: Nav::of(&c),
         rows: rows
             .into_iter()
@@ -208,28 +223,26 @@ pub async fn list(State(state): State<AppState>, ctx: Ctx, Query(f): Query<ListQ
         filter_q: f.q.trim().to_string(),
         query: filters,
         error,
-    })
+    }))
 }
 
 /// The list as CSV (masked numbers only; formula-safe cells), audited.
-pub async fn export(State(state): State<AppState>, ctx: Ctx, Query(f): Query<ListQuery>) -> Response {
-    let Some(cards) = state.cards.clone() else { return off() };
-    let c = match state.authorize(&ctx, may::READ_CARDS, "cards.export", None).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+pub async fn export(
+    State(state): State<AppState>,
+    CardsOn(cards): CardsOn,
+    a: Authorized<ReadCards>,
+    Query(f): Query<ListQuery>,
+) -> Result<Response, ConsoleError> {
+    let (c, ctx) = (a.current, a.ctx);
     let q = match f.query(10_000) {
         Ok(q) => crate::store::CardQuery { after: None, ..q },
-        Err(why) => return AppError::bad_request("bad_filter", why).into_response(),
+        Err(why) => return Ok(AppError::bad_request("bad_filter", why).into_response()),
     };
-    let rows = match cards.list(&q).await {
-        Ok((r, _)) => r,
-        Err(e) => return internal(e),
-    };
+    let (rows, _) = cards.list(&q).await?;
     let actor = c.actor(&ctx.ip, &ctx.user_agent);
     let details = json!({"rows": rows.len(), "filter": f.query_string()});
     if let Err(r) = state.audited(&actor, "cards.export", "cards", Outcome::Success, details).await {
-        return r;
+        return Ok(r);
     }
     let mut out = String::from("reference,status,name_on_card,masked_number,currency,first_load,created_at\n");
     for r in rows {
@@ -243,7 +256,7 @@ pub async fn export(State(state): State<AppState>, ctx: Ctx, Query(f): Query<Lis
             crate::timefmt::iso(r.created_at),
         ]));
     }
-    super::guard::download("cards.csv", "text/csv; charset=utf-8", out)
+    Ok(super::guard::download("cards.csv", "text/csv; charset=utf-8", out))
 }
 
 struct Shown {
@@ -264,27 +277,23 @@ impl Shown {
     }
 }
 
-async fn card_view(state: &AppState, c: &Current, reference: &str, shown: Shown) -> Response {
-    let Some(cards) = state.cards.clone() else { return off() };
+async fn card_view(state: &AppState, c: &Current, reference: &str, shown: Shown) -> Result<Response, ConsoleError> {
+    let Some(cards) = state.cards.clone() else { return Ok(off()) };
     if crate::domain::checkout::reference(reference).is_err() {
-        return AppError::NotFound.into_response();
+        return Ok(AppError::NotFound.into_response());
     }
-    let card = match cards.card(reference).await {
-        Ok(Some(card)) => card,
-        Ok(None) => return AppError::NotFound.into_response(),
-        Err(e) => return internal(e),
+    let card = match cards.card(reference).await? {
+        Some(card) => card,
+        None => return Ok(AppError::NotFound.into_response()),
     };
     let (rows, events) = match (cards.fundings(reference).await, cards.events(reference).await) {
         (Ok(f), Ok(e)) => (f, e),
-        (Err(e), _) | (_, Err(e)) => return internal(e),
+        (Err(e), _) | (_, Err(e)) => return Err(ConsoleError::internal(e)),
     };
     let role = c.role();
     let mut fundings = Vec::new();
     for f in rows {
-        let approvals = match cards.funding_approvals(&f.reference).await {
-            Ok(a) => a,
-            Err(e) => return internal(e),
-        };
+        let approvals = cards.funding_approvals(&f.reference).await?;
         fundings.push(FundingLine {
             can_approve: may::APPROVE_CARD_FUNDING.contains(&role)
                 && f.status == FundingStatus::AwaitingApproval
@@ -326,14 +335,16 @@ async fn card_view(state: &AppState, c: &Current, reference: &str, shown: Shown)
     };
     // A revealed number must not outlive the page: every answer carries
     // `Cache-Control: no-store` (`http::edge`), this one included.
-    render(&page)
+    Ok(render(&page))
 }
 
-pub async fn detail(State(state): State<AppState>, ctx: Ctx, Path(reference): Path<String>) -> Response {
-    match state.authorize(&ctx, may::READ_CARDS, "cards", None).await {
-        Ok(c) => card_view(&state, &c, &reference, Shown::none()).await,
-        Err(r) => r,
-    }
+pub async fn detail(
+    State(state): State<AppState>,
+    _on: CardsOn,
+    a: Authorized<ReadCards>,
+    Path(reference): Path<String>,
+) -> Result<Response, ConsoleError> {
+    card_view(&state, &a.current, &reference, Shown::none()).await
 }
 
 #[derive(Deserialize)]
@@ -356,7 +367,7 @@ async fn fresh_code(
         Ok(StepUp::Passed(code)) => Ok(code),
         Ok(StepUp::Refused { left }) => {
             let why = format!("The authenticator code is not right, or was already used ({left} tries left).");
-            Err(card_view(state, c, reference, Shown::error(why)).await)
+            Err(card_view(state, c, reference, Shown::error(why)).await.into_response())
         }
         Ok(StepUp::SessionEnded) => Err(axum::response::Redirect::to("/login").into_response()),
         Err(e) => Err(internal(e)),
@@ -367,27 +378,23 @@ async fn fresh_code(
 /// audited (who, which card — never the number), shown once, kept nowhere.
 pub async fn reveal(
     State(state): State<AppState>,
-    ctx: Ctx,
+    CardsOn(cards): CardsOn,
     Path(reference): Path<String>,
-    Form(f): Form<CodeForm>,
-) -> Response {
-    let Some(cards) = state.cards.clone() else { return off() };
-    let c = match state.authorize(&ctx, may::REVEAL_CARDS, "cards.reveal", Some(&f.csrf_token)).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    a: AuthorizedForm<RevealCards, CodeForm>,
+) -> Result<Response, ConsoleError> {
+    let AuthorizedForm { current: c, ctx, form: f, .. } = a;
     if let Err(r) = fresh_code(&state, &c, &ctx, &f.totp, &reference).await {
-        return r;
+        return Ok(r);
     }
     let result = cards.reveal(&reference).await;
     let actor = c.actor(&ctx.ip, &ctx.user_agent);
     let outcome = if result.is_ok() { Outcome::Success } else { Outcome::Failure };
     if let Err(r) = state.audited(&actor, "card.reveal", &format!("card:{reference}"), outcome, json!({})).await {
-        return r;
+        return Ok(r);
     }
     match result {
         Ok(revealed) => card_view(&state, &c, &reference, Shown { revealed: Some(revealed), ..Shown::none() }).await,
-        Err(ActionError::NotFound) => AppError::NotFound.into_response(),
+        Err(ActionError::NotFound) => Err(AppError::NotFound.into()),
         Err(e) => card_view(&state, &c, &reference, Shown::error(format!("Not shown: {e}."))).await,
     }
 }
@@ -403,18 +410,14 @@ pub struct ActionForm {
 /// Block, unblock or terminate; blocking and terminating ask first.
 pub async fn act(
     State(state): State<AppState>,
-    ctx: Ctx,
+    CardsOn(cards): CardsOn,
     Path((reference, action)): Path<(String, String)>,
-    Form(f): Form<ActionForm>,
-) -> Response {
-    let Some(cards) = state.cards.clone() else { return off() };
-    let c = match state.authorize(&ctx, may::MANAGE_CARDS, "cards.manage", Some(&f.csrf_token)).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let Some(action) = Action::parse(&action) else { return AppError::NotFound.into_response() };
+    a: AuthorizedForm<ManageCards, ActionForm>,
+) -> Result<Response, ConsoleError> {
+    let AuthorizedForm { current: c, ctx, form: f, .. } = a;
+    let Some(action) = Action::parse(&action) else { return Ok(AppError::NotFound.into_response()) };
     if crate::domain::checkout::reference(&reference).is_err() {
-        return AppError::NotFound.into_response();
+        return Ok(AppError::NotFound.into_response());
     }
     let path = format!("/cards/{reference}/{}", action.as_str());
     let back = format!("/cards/{reference}");
@@ -429,14 +432,14 @@ pub async fn act(
                 ("Block this card?", "Every payment with the card is declined until it is unblocked.", "Block the card")
             }
         };
-        return Confirm { heading, consequences, action: &path, button, back: &back }.page(&c);
+        return Ok(Confirm { heading, consequences, action: &path, button, back: &back }.page(&c));
     }
     let result = cards.act(&reference, action).await;
     let actor = c.actor(&ctx.ip, &ctx.user_agent);
     let outcome = if result.is_ok() { Outcome::Success } else { Outcome::Failure };
     if let Err(r) = state.audited(&actor, action.audit_action(), &format!("card:{reference}"), outcome, json!({})).await
     {
-        return r;
+        return Ok(r);
     }
     match result {
         Ok(card) => {
@@ -448,7 +451,7 @@ pub async fn act(
             )
             .await
         }
-        Err(ActionError::NotFound) => AppError::NotFound.into_response(),
+        Err(ActionError::NotFound) => Err(AppError::NotFound.into()),
         Err(e) => card_view(&state, &c, &reference, Shown::error(format!("Not done: {e}."))).await,
     }
 }
@@ -466,19 +469,14 @@ pub struct FundingForm {
 /// An operator asks for a funding or withdrawal; an approver must consent.
 pub async fn request_funding(
     State(state): State<AppState>,
-    ctx: Ctx,
+    CardsOn(cards): CardsOn,
     Path(reference): Path<String>,
-    Form(f): Form<FundingForm>,
-) -> Response {
-    let Some(cards) = state.cards.clone() else { return off() };
-    let c = match state.authorize(&ctx, may::MANAGE_CARDS, "cards.fund", Some(&f.csrf_token)).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let card = match cards.card(&reference).await {
-        Ok(Some(card)) => card,
-        Ok(None) => return AppError::NotFound.into_response(),
-        Err(e) => return internal(e),
+    a: AuthorizedForm<ManageCards, FundingForm>,
+) -> Result<Response, ConsoleError> {
+    let AuthorizedForm { current: c, ctx, form: f, .. } = a;
+    let card = match cards.card(&reference).await? {
+        Some(card) => card,
+        None => return Ok(AppError::NotFound.into_response()),
     };
     let kind = if f.kind == "withdraw" { FundingKind::Withdraw } else { FundingKind::Fund };
     let Some(amount) = flutterwave::Amount::parse(&f.amount.trim().replace(',', "")) else {
@@ -499,7 +497,7 @@ pub async fn request_funding(
         let details =
             json!({"funding": new.reference, "amount": new.money.amount().to_string(), "currency": currency.code()});
         if let Err(r) = state.audited(&actor, action, &format!("card:{reference}"), Outcome::Failure, details).await {
-            return r;
+            return Ok(r);
         }
     }
     match result {
@@ -514,28 +512,21 @@ pub async fn request_funding(
 /// An approver consents to a funding with a fresh code; the rule decides.
 pub async fn approve_funding(
     State(state): State<AppState>,
-    ctx: Ctx,
+    CardsOn(cards): CardsOn,
     Path((reference, funding)): Path<(String, String)>,
-    Form(f): Form<CodeForm>,
-) -> Response {
-    let Some(cards) = state.cards.clone() else { return off() };
-    let c = match state.authorize(&ctx, may::APPROVE_CARD_FUNDING, "cards.approve", Some(&f.csrf_token)).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    a: AuthorizedForm<ApproveCardFunding, CodeForm>,
+) -> Result<Response, ConsoleError> {
+    let AuthorizedForm { current: c, ctx, form: f, .. } = a;
     if !belongs(&cards, &funding, &reference).await {
-        return AppError::NotFound.into_response();
+        return Ok(AppError::NotFound.into_response());
     }
     let code = match fresh_code(&state, &c, &ctx, &f.totp, &reference).await {
         Ok(code) => code,
-        Err(r) => return r,
+        Err(r) => return Ok(r),
     };
     let approver = Approver { proof: &code, may_approve: may::APPROVE_CARD_FUNDING.contains(&c.role()) };
     let actor = c.actor(&ctx.ip, &ctx.user_agent);
-    let written = match cards.approve_funding(&actor, &funding, &approver).await {
-        Ok(w) => w,
-        Err(e) => return internal(e),
-    };
+    let written = cards.approve_funding(&actor, &funding, &approver).await?;
     // Recorded by the service: with the approval when one is written, as a denial otherwise.
     let shown = match &written {
         FundingWrite::Queued(_) => Shown::notice("Approved: it is queued to be sent."),
@@ -560,29 +551,24 @@ pub struct ReasonForm {
 
 pub async fn reject_funding(
     State(state): State<AppState>,
-    ctx: Ctx,
+    CardsOn(cards): CardsOn,
     Path((reference, funding)): Path<(String, String)>,
-    Form(f): Form<ReasonForm>,
-) -> Response {
-    let Some(cards) = state.cards.clone() else { return off() };
-    let c = match state.authorize(&ctx, may::APPROVE_CARD_FUNDING, "cards.reject", Some(&f.csrf_token)).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    a: AuthorizedForm<ApproveCardFunding, ReasonForm>,
+) -> Result<Response, ConsoleError> {
+    let AuthorizedForm { current: c, ctx, form: f, .. } = a;
     if !belongs(&cards, &funding, &reference).await {
-        return AppError::NotFound.into_response();
+        return Ok(AppError::NotFound.into_response());
     }
     let reason: String = f.reason.chars().filter(|ch| !ch.is_control()).take(200).collect();
     if reason.trim().is_empty() {
         return card_view(&state, &c, &reference, Shown::error("Give a reason for rejecting.")).await;
     }
     let actor = c.actor(&ctx.ip, &ctx.user_agent);
-    match cards.reject_funding(&actor, &funding, reason.trim()).await {
-        Ok(true) => card_view(&state, &c, &reference, Shown::notice("Rejected.")).await,
-        Ok(false) => {
+    match cards.reject_funding(&actor, &funding, reason.trim()).await? {
+        true => card_view(&state, &c, &reference, Shown::notice("Rejected.")).await,
+        false => {
             card_view(&state, &c, &reference, Shown::error("Only a request awaiting approval can be rejected.")).await
         }
-        Err(e) => internal(e),
     }
 }
 
@@ -590,3 +576,4 @@ pub async fn reject_funding(
 async fn belongs(cards: &Cards, funding: &str, card: &str) -> bool {
     matches!(cards.funding(funding).await, Ok(Some(f)) if f.card_reference == card)
 }
+csrf_forms!(CodeForm, ActionForm, FundingForm, ReasonForm);

@@ -126,23 +126,6 @@ impl AppState {
         }
     }
 
-    /// The usual preamble of a console handler: a full session, a role in
-    /// `allowed`, and (for forms) a valid CSRF token. `Err` is the response to send.
-    pub async fn authorize(
-        &self,
-        ctx: &Ctx,
-        allowed: &[Role],
-        what: &str,
-        csrf: Option<&str>,
-    ) -> Result<Current, Response> {
-        let c = self.signed_in(ctx).await?;
-        self.require(&c, ctx, allowed, what).await?;
-        if let Some(token) = csrf {
-            self.check_csrf(&c, ctx, token).await?;
-        }
-        Ok(c)
-    }
-
     /// Refuses (403, audited) unless the operator's role is in `allowed`.
     pub async fn require(&self, c: &Current, ctx: &Ctx, allowed: &[Role], what: &str) -> Result<(), Response> {
         if allowed.contains(&c.role()) {

@@ -4,14 +4,13 @@
 //! A refused form is shown again with everything typed (secrets excepted).
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::authorized::{Authorized, AuthorizedForm, CreatePayments, ReadPayments, csrf_forms};
+use super::authorized::{Authorized, AuthorizedForm, ConsoleError, CreatePayments, ReadPayments, Refund, csrf_forms};
 use super::flash;
 use super::forms::{FieldErrors, sentence};
 use super::guard::{Ctx, Nav, internal, render, time};
@@ -164,19 +163,16 @@ fn line(r: CheckoutRow) -> Line {
     }
 }
 
-async fn list_view(state: &AppState, c: &Current, f: Filter) -> Response {
+async fn list_view(state: &AppState, c: &Current, f: Filter) -> Result<Response, ConsoleError> {
     let (page, error) = match f.checked() {
-        Ok(filter) => match state.payments.list(&filter).await {
-            Ok(p) => (Some(p), None),
-            Err(e) => return internal(e),
-        },
+        Ok(filter) => (Some(state.payments.list(&filter).await?), None),
         Err(why) => (None, Some(why)),
     };
     let (rows, total, next) = match page {
         Some(p) => (p.rows.into_iter().map(line).collect(), p.total, p.next.map(|c| c.encode())),
         None => (Vec::new(), 0, None),
     };
-    render(&ListPage {
+    Ok(render(&ListPage {
         nav: Nav::of(c),
         rows,
         total,
@@ -187,29 +183,34 @@ async fn list_view(state: &AppState, c: &Current, f: Filter) -> Response {
         next,
         can_create: may::CREATE_PAYMENTS.contains(&c.role()),
         error,
-    })
+    }))
 }
 
-pub async fn list(State(state): State<AppState>, a: Authorized<ReadPayments>, Query(f): Query<Filter>) -> Response {
+pub async fn list(
+    State(state): State<AppState>,
+    a: Authorized<ReadPayments>,
+    Query(f): Query<Filter>,
+) -> Result<Response, ConsoleError> {
     list_view(&state, &a.current, f).await
 }
 
 /// The filtered payments as CSV: every cell safe to open in a spreadsheet,
 /// the customer's e-mail included, so the export is audited.
-pub async fn export(State(state): State<AppState>, a: Authorized<ReadPayments>, Query(f): Query<Filter>) -> Response {
+pub async fn export(
+    State(state): State<AppState>,
+    a: Authorized<ReadPayments>,
+    Query(f): Query<Filter>,
+) -> Result<Response, ConsoleError> {
     let (c, ctx) = (a.current, a.ctx);
     let filter = match f.checked() {
         Ok(filter) => filter,
-        Err(why) => return AppError::bad_request("bad_filter", why).into_response(),
+        Err(why) => return Ok(AppError::bad_request("bad_filter", why).into_response()),
     };
-    let rows = match state.payments.list_all(&filter).await {
-        Ok(r) => r,
-        Err(e) => return internal(e),
-    };
+    let rows = state.payments.list_all(&filter).await?;
     let actor = c.actor(&ctx.ip, &ctx.user_agent);
     let details = json!({"filter": f.query_string(), "rows": rows.len()});
     if let Err(r) = state.audited(&actor, "payments.export", "checkouts", Outcome::Success, details).await {
-        return r;
+        return Ok(r);
     }
     let mut out = String::from(
         "reference,status,amount,currency,paid,refunded,net,fee,method,card_brand,card_last4,transaction_id,customer_email,description,created_at_utc\n",
@@ -234,7 +235,7 @@ pub async fn export(State(state): State<AppState>, a: Authorized<ReadPayments>, 
         ];
         out.push_str(&crate::domain::csv::line(&fields));
     }
-    super::guard::download("payments.csv", "text/csv; charset=utf-8", out)
+    Ok(super::guard::download("payments.csv", "text/csv; charset=utf-8", out))
 }
 
 #[derive(Template)]
@@ -279,7 +280,10 @@ fn form_field(api_field: &'static str) -> &'static str {
 }
 
 /// An operator creates a payment link, through the same rules as the API.
-pub async fn create(State(state): State<AppState>, a: AuthorizedForm<CreatePayments, NewLink>) -> Response {
+pub async fn create(
+    State(state): State<AppState>,
+    a: AuthorizedForm<CreatePayments, NewLink>,
+) -> Result<Response, ConsoleError> {
     let AuthorizedForm { current: c, ctx, form: f, .. } = a;
     let mut errors = FieldErrors::default();
     let amount = flutterwave::Amount::parse(&f.amount.trim().replace(',', ""));
@@ -297,7 +301,7 @@ pub async fn create(State(state): State<AppState>, a: AuthorizedForm<CreatePayme
         },
     };
     let (Some(amount), true) = (amount, errors.is_empty()) else {
-        return new_link_view(&c, f.clone(), errors);
+        return Ok(new_link_view(&c, f.clone(), errors));
     };
     let req = CheckoutRequest {
         reference: f.reference.trim().to_string(),
@@ -315,18 +319,14 @@ pub async fn create(State(state): State<AppState>, a: AuthorizedForm<CreatePayme
     let new = match req.validate(state.payments.max_amount) {
         Ok(n) => n,
         Err(e) => {
-            return new_link_view(&c, f.clone(), FieldErrors::of(form_field(e.field), sentence(&e.message)));
+            return Ok(new_link_view(&c, f.clone(), FieldErrors::of(form_field(e.field), sentence(&e.message))));
         }
     };
     let actor = c.actor(&ctx.ip, &ctx.user_agent);
     let details = json!({"amount": new.price.amount().to_string(), "currency": new.price.currency()});
     let target = format!("checkout:{}", new.reference);
-    let draft = match state.auth.auditor.draft(&actor, "payment_link.create", &target, Outcome::Success, details).await
-    {
-        Ok(d) => d,
-        Err(e) => return internal(e),
-    };
-    match state.payments.create(&format!("console:{}", c.user.id), &new, Some(draft)).await {
+    let draft = state.auth.auditor.draft(&actor, "payment_link.create", &target, Outcome::Success, details).await?;
+    Ok(match state.payments.create(&format!("console:{}", c.user.id), &new, Some(draft)).await {
         Ok(row) => flash::redirect(&format!("/payments/{}", row.reference), "link_created"),
         Err(crate::payments::CreateError::Conflict) => new_link_view(
             &c,
@@ -334,7 +334,7 @@ pub async fn create(State(state): State<AppState>, a: AuthorizedForm<CreatePayme
             FieldErrors::of("reference", "A payment with this reference exists already: choose another reference."),
         ),
         Err(e) => new_link_view(&c, f.clone(), FieldErrors::of("", format!("{e}."))),
-    }
+    })
 }
 
 struct RefundLine {
@@ -380,7 +380,7 @@ pub async fn detail(
     State(state): State<AppState>,
     a: Authorized<ReadPayments>,
     Path(reference): Path<String>,
-) -> Response {
+) -> Result<Response, ConsoleError> {
     let (c, ctx) = (a.current, a.ctx);
     detail_view(&state, &ctx, &c, reference, RefundForm::default(), None, None).await
 }
@@ -434,26 +434,25 @@ async fn detail_view(
     form: RefundForm,
     error: Option<String>,
     notice: Option<String>,
-) -> Response {
+) -> Result<Response, ConsoleError> {
     if crate::domain::checkout::reference(&reference).is_err() {
-        return AppError::NotFound.into_response();
+        return Ok(AppError::NotFound.into_response());
     }
-    let (row, refunds) = match state.payments.checkout_with_refunds(&reference).await {
-        Ok(Some(r)) => r,
-        Ok(None) => return AppError::NotFound.into_response(),
-        Err(e) => return internal(e),
+    let (row, refunds) = match state.payments.checkout_with_refunds(&reference).await? {
+        Some(r) => r,
+        None => return Ok(AppError::NotFound.into_response()),
     };
     let ((events, notes), refundable) =
         match (state.payments.history(&reference).await, state.payments.refundable(&reference).await) {
             (Ok(h), Ok(r)) => (h, r),
-            (Err(e), _) | (_, Err(e)) => return internal(e),
+            (Err(e), _) | (_, Err(e)) => return Err(ConsoleError::internal(e)),
         };
     // The customer's e-mail and name are sensitive: reading them is audited, or not shown.
     let actor = c.actor(&ctx.ip, &ctx.user_agent);
     if let Err(r) =
         state.audited(&actor, "payment.view", &format!("checkout:{reference}"), Outcome::Success, json!({})).await
     {
-        return r;
+        return Ok(r);
     }
     let cur = row.currency;
     let email = state.payments.customer_email(&row).unwrap_or_default();
@@ -484,7 +483,7 @@ async fn detail_view(
         (Some(t), _, _) => t.clone(),
         _ => "not known yet".into(),
     };
-    render(&DetailPage {
+    Ok(render(&DetailPage {
         nav: Nav::of(c),
         csrf: c.csrf_token.clone(),
         tone: tone(row.status),
@@ -510,7 +509,7 @@ async fn detail_view(
         form,
         error,
         notice,
-    })
+    }))
 }
 
 /// The refund form: the amount is required (never "everything" by
@@ -605,24 +604,25 @@ fn confirm_view(
     })
 }
 
-/// What both refund steps check first: the role, the CSRF token, the
-/// reference, and the amount against the currency and what remains. A wrong
-/// amount shows the payment page again with the typed fields and the reason.
+/// What both refund steps check after the role and the CSRF token (the
+/// extractor): the reference, and the amount against the currency and what
+/// remains. A wrong amount shows the payment page again with the typed fields
+/// and the reason.
 async fn refund_request(
     state: &AppState,
     ctx: &Ctx,
+    c: &Current,
     reference: &str,
     f: &RefundForm,
-) -> Result<(Current, (CheckoutRow, Decimal, Decimal)), Response> {
-    let c = state.authorize(ctx, may::REFUND, "refund", Some(&f.csrf_token)).await?;
+) -> Result<(CheckoutRow, Decimal, Decimal), Response> {
     if crate::domain::checkout::reference(reference).is_err() {
         return Err(AppError::NotFound.into_response());
     }
     match checked_amount(state, reference, f).await? {
-        Ok(checked) => Ok((c, checked)),
+        Ok(checked) => Ok(checked),
         Err(why) => {
             let kept = RefundForm { totp: String::new(), ..f.clone() };
-            Err(detail_view(state, ctx, &c, reference.to_string(), kept, Some(why), None).await)
+            Err(detail_view(state, ctx, c, reference.to_string(), kept, Some(why), None).await.into_response())
         }
     }
 }
@@ -631,37 +631,31 @@ async fn refund_request(
 /// currency and what remains refundable, before any code is asked.
 pub async fn refund_confirm(
     State(state): State<AppState>,
-    ctx: Ctx,
     Path(reference): Path<String>,
-    Form(f): Form<RefundForm>,
-) -> Response {
-    match refund_request(&state, &ctx, &reference, &f).await {
-        Ok((c, checked)) => confirm_view(&c, &checked, &f.comment, None),
-        Err(r) => r,
-    }
+    a: AuthorizedForm<Refund, RefundForm>,
+) -> Result<Response, ConsoleError> {
+    let AuthorizedForm { current: c, ctx, form: f, .. } = a;
+    let checked = refund_request(&state, &ctx, &c, &reference, &f).await?;
+    Ok(confirm_view(&c, &checked, &f.comment, None))
 }
 
 /// Step two: a fresh authenticator code, then the refund. A refused code
 /// keeps the amount and the reason; five wrong codes end the session.
 pub async fn refund(
     State(state): State<AppState>,
-    ctx: Ctx,
     Path(reference): Path<String>,
-    Form(f): Form<RefundForm>,
-) -> Response {
-    let (c, checked) = match refund_request(&state, &ctx, &reference, &f).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    a: AuthorizedForm<Refund, RefundForm>,
+) -> Result<Response, ConsoleError> {
+    let AuthorizedForm { current: c, ctx, form: f, .. } = a;
+    let checked = refund_request(&state, &ctx, &c, &reference, &f).await?;
     let actor = c.actor(&ctx.ip, &ctx.user_agent);
-    match state.auth.step_up(&c, &ctx.ip, &ctx.user_agent, &f.totp).await {
-        Ok(StepUp::Passed(_)) => {}
-        Ok(StepUp::Refused { left }) => {
+    match state.auth.step_up(&c, &ctx.ip, &ctx.user_agent, &f.totp).await? {
+        StepUp::Passed(_) => {}
+        StepUp::Refused { left } => {
             let why = format!("The authenticator code is not right, or was already used ({left} tries left).");
-            return confirm_view(&c, &checked, &f.comment, Some(why));
+            return Ok(confirm_view(&c, &checked, &f.comment, Some(why)));
         }
-        Ok(StepUp::SessionEnded) => return Redirect::to("/login").into_response(),
-        Err(e) => return internal(e),
+        StepUp::SessionEnded => return Ok(Redirect::to("/login").into_response()),
     }
     let amount = checked.1;
     let comment = clean_comment(&f.comment);
@@ -669,14 +663,8 @@ pub async fn refund(
     // The request is recorded with the refund's reservation, before
     // Flutterwave is asked: no record, no refund.
     let intent = json!({"amount": amount.to_string(), "reason": comment});
-    let draft = match state.auth.auditor.draft(&actor, "refund.request", &target, Outcome::Success, intent).await {
-        Ok(d) => d,
-        Err(e) => return internal(e),
-    };
-    let outcome = match state.payments.refund(&reference, amount, &comment, &c.user.id, Some(draft)).await {
-        Ok(o) => o,
-        Err(e) => return internal(e),
-    };
+    let draft = state.auth.auditor.draft(&actor, "refund.request", &target, Outcome::Success, intent).await?;
+    let outcome = state.payments.refund(&reference, amount, &comment, &c.user.id, Some(draft)).await?;
     let (result, error, notice) = match &outcome {
         RefundOutcome::Completed(_) => (Outcome::Success, None, Some("Refund completed.".to_string())),
         RefundOutcome::Processing(_) => (
@@ -693,10 +681,10 @@ pub async fn refund(
     };
     let details = json!({"amount": amount.to_string(), "outcome": outcome.word()});
     if let Err(r) = state.audited(&actor, "refund", &target, result, details).await {
-        return r;
+        return Ok(r);
     }
     let kept = if error.is_some() { RefundForm { totp: String::new(), ..f } } else { RefundForm::default() };
     detail_view(&state, &ctx, &c, reference, kept, error, notice).await
 }
 
-csrf_forms!(NewLink);
+csrf_forms!(NewLink, RefundForm);

@@ -10,11 +10,11 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::authorized::{
-    ApprovePayouts, Authorized, AuthorizedForm, CreatePayouts, ReadPayouts, RevealAccounts, csrf_forms,
+    ApprovePayouts, Authorized, AuthorizedForm, ConsoleError, CreatePayouts, ReadPayouts, RevealAccounts, csrf_forms,
 };
 use super::flash;
 use super::forms::{FieldErrors, sentence};
-use super::guard::{Ctx, Nav, internal, render, time};
+use super::guard::{Nav, internal, render, time};
 use crate::audit::Outcome;
 use crate::auth::login::StepUp;
 use crate::auth::roles::may;
@@ -235,27 +235,24 @@ impl Filter {
 /// Rows a console page shows.
 const PAGE: i64 = 100;
 
-async fn list_view(state: &AppState, c: &Current, f: Filter, error: Option<String>) -> Response {
+async fn list_view(state: &AppState, c: &Current, f: Filter, error: Option<String>) -> Result<Response, ConsoleError> {
     let status = PayoutStatus::parse(&f.status);
     let search = f.search();
     let (rows, total, error) = match f.query(PAGE) {
-        Ok(q) => match state.payouts.list(&q).await {
-            Ok((rows, total)) => (rows, total, error),
-            Err(e) => return internal(e),
-        },
+        Ok(q) => {
+            let (rows, total) = state.payouts.list(&q).await?;
+            (rows, total, error)
+        }
         Err(why) => (Vec::new(), 0, Some(why)),
     };
     let older =
         (rows.len() as i64 == PAGE).then(|| rows.last().map(|r| format!("{}:{}", r.created_at, r.reference))).flatten();
     let rows = rows.iter().map(|p| Line::of(state, p)).collect();
-    let (waiting, stuck) = match state.payouts.stuck(20).await {
-        Ok(s) => s,
-        Err(e) => return internal(e),
-    };
+    let (waiting, stuck) = state.payouts.stuck(20).await?;
     let now = crate::store::now_ms();
     let stuck =
         stuck.iter().filter_map(|p| stuck_reason(p, now).map(|why| Stuck { line: Line::of(state, p), why })).collect();
-    render(&ListPage {
+    Ok(render(&ListPage {
         nav: Nav::of(c),
         rows,
         stuck,
@@ -270,19 +267,26 @@ async fn list_view(state: &AppState, c: &Current, f: Filter, error: Option<Strin
         older,
         can_create: may::CREATE_PAYOUTS.contains(&c.role()),
         error,
-    })
+    }))
 }
 
-pub async fn list(State(state): State<AppState>, a: Authorized<ReadPayouts>, Query(f): Query<Filter>) -> Response {
+pub async fn list(
+    State(state): State<AppState>,
+    a: Authorized<ReadPayouts>,
+    Query(f): Query<Filter>,
+) -> Result<Response, ConsoleError> {
     list_view(&state, &a.current, f, None).await
 }
 
 /// An operator creates a payout through the same checks as the API; it waits for an approver.
-pub async fn create(State(state): State<AppState>, a: AuthorizedForm<CreatePayouts, NewPayoutForm>) -> Response {
+pub async fn create(
+    State(state): State<AppState>,
+    a: AuthorizedForm<CreatePayouts, NewPayoutForm>,
+) -> Result<Response, ConsoleError> {
     let AuthorizedForm { current: c, ctx, form: f, .. } = a;
     let refuse = |errors: FieldErrors| new_payout_view(&c, f.clone(), errors);
     let Some(amount) = flutterwave::Amount::parse(&f.amount.trim().replace(',', "")) else {
-        return refuse(FieldErrors::of("amount", "Enter the amount as a number such as 1500.50."));
+        return Ok(refuse(FieldErrors::of("amount", "Enter the amount as a number such as 1500.50.")));
     };
     let opt = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
     let req = PayoutRequest {
@@ -306,9 +310,9 @@ pub async fn create(State(state): State<AppState>, a: AuthorizedForm<CreatePayou
     };
     let new = match req.validate(state.payouts.max_amount) {
         Ok(n) => n,
-        Err(e) => return refuse(field_error(e.field, &e.message)),
+        Err(e) => return Ok(refuse(field_error(e.field, &e.message))),
     };
-    match state.payouts.create(&c.actor(&ctx.ip, &ctx.user_agent), &c.user.id, &new).await {
+    Ok(match state.payouts.create(&c.actor(&ctx.ip, &ctx.user_agent), &c.user.id, &new).await {
         Ok(row) => flash::redirect(&format!("/payouts/{}", row.reference), "payout_created"),
         Err(CreateError::Refused { field, message }) => refuse(field_error(field, &message)),
         Err(CreateError::Conflict) => refuse(FieldErrors::of(
@@ -317,7 +321,7 @@ pub async fn create(State(state): State<AppState>, a: AuthorizedForm<CreatePayou
         )),
         Err(e @ CreateError::Unavailable) => refuse(FieldErrors::of("", sentence(&e.to_string()))),
         Err(CreateError::Store(e)) => internal(e),
-    }
+    })
 }
 
 #[derive(Template)]
@@ -365,19 +369,15 @@ async fn detail_view(
     revealed: Option<String>,
     error: Option<String>,
     notice: Option<String>,
-) -> Response {
+) -> Result<Response, ConsoleError> {
     if crate::domain::checkout::reference(reference).is_err() {
-        return AppError::NotFound.into_response();
+        return Ok(AppError::NotFound.into_response());
     }
-    let p = match state.payouts.payout(reference).await {
-        Ok(Some(p)) => p,
-        Ok(None) => return AppError::NotFound.into_response(),
-        Err(e) => return internal(e),
+    let p = match state.payouts.payout(reference).await? {
+        Some(p) => p,
+        None => return Ok(AppError::NotFound.into_response()),
     };
-    let (approvals, events) = match state.payouts.history(reference).await {
-        Ok(h) => h,
-        Err(e) => return internal(e),
-    };
+    let (approvals, events) = state.payouts.history(reference).await?;
     let mut approvers = Vec::new();
     for (id, at) in approvals {
         approvers.push((who(state, &id).await, time(at)));
@@ -385,17 +385,13 @@ async fn detail_view(
     let cur = p.currency;
     // What the balance would be after this payout and every outstanding hold.
     let balance_after = if p.status == PayoutStatus::AwaitingApproval {
-        match state.payouts.available(cur).await {
-            Ok(Some((available, held))) => Some(cur.format(available - held - p.total())),
-            Ok(None) => None,
-            Err(e) => return internal(e),
-        }
+        state.payouts.available(cur).await?.map(|(available, held)| cur.format(available - held - p.total()))
     } else {
         None
     };
     let view = state.payouts.view(p.clone());
     let role = c.role();
-    render(&DetailPage {
+    Ok(render(&DetailPage {
         nav: Nav::of(c),
         csrf: c.csrf_token.clone(),
         amount: cur.format(p.amount),
@@ -420,14 +416,14 @@ async fn detail_view(
         p,
         error,
         notice,
-    })
+    }))
 }
 
 pub async fn detail(
     State(state): State<AppState>,
     a: Authorized<ReadPayouts>,
     Path(reference): Path<String>,
-) -> Response {
+) -> Result<Response, ConsoleError> {
     detail_view(&state, &a.current, &reference, None, None, None).await
 }
 
@@ -444,23 +440,19 @@ pub async fn approve(
     State(state): State<AppState>,
     Path(reference): Path<String>,
     a: AuthorizedForm<ApprovePayouts, ApproveForm>,
-) -> Response {
+) -> Result<Response, ConsoleError> {
     let AuthorizedForm { current: c, ctx, form: f, .. } = a;
-    let code = match state.auth.step_up(&c, &ctx.ip, &ctx.user_agent, &f.totp).await {
-        Ok(StepUp::Passed(code)) => code,
-        Ok(StepUp::Refused { left }) => {
+    let code = match state.auth.step_up(&c, &ctx.ip, &ctx.user_agent, &f.totp).await? {
+        StepUp::Passed(code) => code,
+        StepUp::Refused { left } => {
             let why = format!("The authenticator code is not right, or was already used ({left} tries left).");
             return detail_view(&state, &c, &reference, None, Some(why), None).await;
         }
-        Ok(StepUp::SessionEnded) => return Redirect::to("/login").into_response(),
-        Err(e) => return internal(e),
+        StepUp::SessionEnded => return Ok(Redirect::to("/login").into_response()),
     };
     let approver = Approver { proof: &code, may_approve: may::APPROVE_PAYOUTS.contains(&c.role()) };
     let actor = c.actor(&ctx.ip, &ctx.user_agent);
-    let written = match state.payouts.approve(&actor, &reference, &approver).await {
-        Ok(w) => w,
-        Err(e) => return internal(e),
-    };
+    let written = state.payouts.approve(&actor, &reference, &approver).await?;
     // Recorded by the service: with the approval when one is written, as a denial otherwise.
     let (error, notice) = match &written {
         ApprovalWrite::Queued(_) => (None, Some("Approved: the payout is queued for sending.".to_string())),
@@ -491,16 +483,16 @@ pub async fn reject(
     State(state): State<AppState>,
     Path(reference): Path<String>,
     a: AuthorizedForm<ApprovePayouts, ReasonForm>,
-) -> Response {
+) -> Result<Response, ConsoleError> {
     let AuthorizedForm { current: c, ctx, form: f, .. } = a;
     let reason: String = f.reason.chars().filter(|ch| !ch.is_control()).take(200).collect();
     if reason.trim().is_empty() {
         return detail_view(&state, &c, &reference, None, Some("Give a reason for rejecting.".into()), None).await;
     }
     let actor = c.actor(&ctx.ip, &ctx.user_agent);
-    match state.payouts.reject(&actor, &reference, reason.trim()).await {
-        Ok(true) => detail_view(&state, &c, &reference, None, None, Some("Rejected.".into())).await,
-        Ok(false) => {
+    match state.payouts.reject(&actor, &reference, reason.trim()).await? {
+        true => detail_view(&state, &c, &reference, None, None, Some("Rejected.".into())).await,
+        false => {
             detail_view(
                 &state,
                 &c,
@@ -511,7 +503,6 @@ pub async fn reject(
             )
             .await
         }
-        Err(e) => internal(e),
     }
 }
 
@@ -525,13 +516,11 @@ pub async fn cancel(
     State(state): State<AppState>,
     Path(reference): Path<String>,
     a: AuthorizedForm<CreatePayouts, CsrfOnly>,
-) -> Response {
+) -> Result<Response, ConsoleError> {
     let AuthorizedForm { current: c, ctx, form: _, .. } = a;
     let actor = c.actor(&ctx.ip, &ctx.user_agent);
-    match state.payouts.cancel(&actor, &reference).await {
-        Ok(_) => Redirect::to(&format!("/payouts/{reference}")).into_response(),
-        Err(e) => internal(e),
-    }
+    state.payouts.cancel(&actor, &reference).await?;
+    Ok(Redirect::to(&format!("/payouts/{reference}")).into_response())
 }
 
 /// An operator retries a failed payout as a new one (new reference, new approval).
@@ -539,28 +528,27 @@ pub async fn retry(
     State(state): State<AppState>,
     Path(reference): Path<String>,
     a: AuthorizedForm<CreatePayouts, CsrfOnly>,
-) -> Response {
+) -> Result<Response, ConsoleError> {
     let AuthorizedForm { current: c, ctx, form: _, .. } = a;
     if crate::domain::checkout::reference(&reference).is_err() {
-        return AppError::NotFound.into_response();
+        return Ok(AppError::NotFound.into_response());
     }
     let mut n = 1;
     let new_reference = loop {
         let candidate: String = format!("{}-r{n}", reference.chars().take(58).collect::<String>());
-        match state.payouts.payout(&candidate).await {
-            Ok(None) => break candidate,
-            Ok(Some(_)) if n < 99 => n += 1,
-            Ok(Some(_)) => {
-                return AppError::Conflict { code: "too_many_retries", message: "Too many retries.".into() }
-                    .into_response();
+        match state.payouts.payout(&candidate).await? {
+            None => break candidate,
+            Some(_) if n < 99 => n += 1,
+            Some(_) => {
+                return Ok(AppError::Conflict { code: "too_many_retries", message: "Too many retries.".into() }
+                    .into_response());
             }
-            Err(e) => return internal(e),
         }
     };
     let actor = c.actor(&ctx.ip, &ctx.user_agent);
     match state.payouts.retry_as_new(&actor, &c.user.id, &reference, &new_reference).await {
-        Ok(row) => flash::redirect(&format!("/payouts/{}", row.reference), "payout_created"),
-        Err(CreateError::Store(e)) => internal(e),
+        Ok(row) => Ok(flash::redirect(&format!("/payouts/{}", row.reference), "payout_created")),
+        Err(CreateError::Store(e)) => Err(e.into()),
         Err(e) => detail_view(&state, &c, &reference, None, Some(e.to_string()), None).await,
     }
 }
@@ -570,19 +558,18 @@ pub async fn reveal(
     State(state): State<AppState>,
     Path(reference): Path<String>,
     a: AuthorizedForm<RevealAccounts, CsrfOnly>,
-) -> Response {
+) -> Result<Response, ConsoleError> {
     let AuthorizedForm { current: c, ctx, .. } = a;
-    let p = match state.payouts.payout(&reference).await {
-        Ok(Some(p)) => p,
-        Ok(None) => return AppError::NotFound.into_response(),
-        Err(e) => return internal(e),
+    let p = match state.payouts.payout(&reference).await? {
+        Some(p) => p,
+        None => return Ok(AppError::NotFound.into_response()),
     };
     let actor = c.actor(&ctx.ip, &ctx.user_agent);
     if let Err(r) = state
         .audited(&actor, "payout.reveal_account", &format!("payout:{reference}"), Outcome::Success, json!({}))
         .await
     {
-        return r;
+        return Ok(r);
     }
     let full = state.payouts.reveal_account(&p);
     detail_view(&state, &c, &reference, full, None, None).await
@@ -615,11 +602,8 @@ async fn batches_view(
     title: String,
     errors: Vec<crate::domain::payout_csv::RowError>,
     error: Option<String>,
-) -> Response {
-    let rows = match state.payouts.batches(100).await {
-        Ok(r) => r,
-        Err(e) => return internal(e),
-    };
+) -> Result<Response, ConsoleError> {
+    let rows = state.payouts.batches(100).await?;
     let rows = rows
         .into_iter()
         .map(|b| BatchLine {
@@ -631,7 +615,7 @@ async fn batches_view(
             id: b.id,
         })
         .collect();
-    render(&BatchesPage {
+    Ok(render(&BatchesPage {
         nav: Nav::of(c),
         csrf: c.csrf_token.clone(),
         rows,
@@ -639,24 +623,33 @@ async fn batches_view(
         title,
         errors,
         error,
-    })
+    }))
 }
 
-pub async fn batches(State(state): State<AppState>, a: Authorized<ReadPayouts>) -> Response {
+pub async fn batches(State(state): State<AppState>, a: Authorized<ReadPayouts>) -> Result<Response, ConsoleError> {
     batches_view(&state, &a.current, String::new(), Vec::new(), None).await
 }
 
 /// The CSV upload: `multipart/form-data` on this route only, at most 1 MiB,
 /// the file part's type and its content checked; all or nothing.
-pub async fn upload_batch(State(state): State<AppState>, ctx: Ctx, mut form: axum::extract::Multipart) -> Response {
+pub async fn upload_batch(
+    State(state): State<AppState>,
+    a: Authorized<CreatePayouts>,
+    mut form: axum::extract::Multipart,
+) -> Result<Response, ConsoleError> {
+    // Who and what role are known before the body is read; the token travels inside it.
+    let (c, ctx) = (a.current, a.ctx);
     let (mut csrf, mut title, mut file, mut file_type) = (String::new(), String::new(), None, String::new());
     loop {
         let field = match form.next_field().await {
             Ok(Some(f)) => f,
             Ok(None) => break,
             Err(e) => {
-                return AppError::bad_request("bad_upload", format!("The upload could not be read: {}", e.body_text()))
-                    .into_response();
+                return Ok(AppError::bad_request(
+                    "bad_upload",
+                    format!("The upload could not be read: {}", e.body_text()),
+                )
+                .into_response());
             }
         };
         let name = field.name().unwrap_or("").to_string();
@@ -667,40 +660,31 @@ pub async fn upload_batch(State(state): State<AppState>, ctx: Ctx, mut form: axu
                 file_type = field.content_type().unwrap_or("").to_ascii_lowercase();
                 match field.bytes().await {
                     Ok(b) => file = Some(b),
-                    Err(e) => return (e.status(), "The file is too large or could not be read.").into_response(),
+                    Err(e) => return Ok((e.status(), "The file is too large or could not be read.").into_response()),
                 }
             }
             // Anything else is not part of this form.
-            _ => return AppError::bad_request("bad_upload", "Unexpected field in the upload.").into_response(),
+            _ => return Ok(AppError::bad_request("bad_upload", "Unexpected field in the upload.").into_response()),
         }
     }
-    let c = match state.authorize(&ctx, may::CREATE_PAYOUTS, "payout_batches.upload", Some(&csrf)).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    state.check_csrf(&c, &ctx, &csrf).await?;
     let Some(bytes) = file.filter(|b| !b.is_empty()) else {
         return batches_view(&state, &c, title, Vec::new(), Some("Choose a CSV file.".into())).await;
     };
     if !["text/csv", "text/plain", "application/vnd.ms-excel", "application/csv"].contains(&file_type.as_str()) {
-        return batches_view(
-            &state,
-            &c,
-            title,
-            Vec::new(),
-            Some(format!("The file must be a CSV (it was sent as {file_type}).")),
-        )
-        .await;
+        let why = format!("The file must be a CSV (it was sent as {file_type}).");
+        return batches_view(&state, &c, title, Vec::new(), Some(why)).await;
     }
     let actor = c.actor(&ctx.ip, &ctx.user_agent);
     match state.payouts.create_batch(&actor, &c.user.id, Some(&title), &bytes).await {
-        Ok(b) => Redirect::to(&format!("/payouts/batches/{}", b.id)).into_response(),
+        Ok(b) => Ok(Redirect::to(&format!("/payouts/batches/{}", b.id)).into_response()),
         Err(crate::payouts::batches::BatchError::Rows(errors)) => {
             let n = errors.len();
             let shown = errors.into_iter().take(200).collect();
             batches_view(&state, &c, title, shown, Some(format!("Nothing was created: the file has {n} error(s).")))
                 .await
         }
-        Err(crate::payouts::batches::BatchError::Store(e)) => internal(e),
+        Err(crate::payouts::batches::BatchError::Store(e)) => Err(e.into()),
     }
 }
 
@@ -724,11 +708,10 @@ async fn batch_view(
     id: &str,
     error: Option<String>,
     notice: Option<String>,
-) -> Response {
-    let s = match state.payouts.batch_summary(id).await {
-        Ok(Some(s)) => s,
-        Ok(None) => return AppError::NotFound.into_response(),
-        Err(e) => return internal(e),
+) -> Result<Response, ConsoleError> {
+    let s = match state.payouts.batch_summary(id).await? {
+        Some(s) => s,
+        None => return Ok(AppError::NotFound.into_response()),
     };
     let totals = s
         .totals
@@ -740,7 +723,7 @@ async fn batch_view(
     let can_approve = may::APPROVE_PAYOUTS.contains(&c.role())
         && s.batch.status == crate::domain::BatchStatus::AwaitingApproval
         && s.batch.created_by != c.user.id;
-    render(&BatchPage {
+    Ok(render(&BatchPage {
         nav: Nav::of(c),
         csrf: c.csrf_token.clone(),
         totals,
@@ -750,17 +733,21 @@ async fn batch_view(
         s,
         error,
         notice,
-    })
+    }))
 }
 
 fn batch_id_ok(id: &str) -> bool {
     id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
-pub async fn batch(State(state): State<AppState>, a: Authorized<ReadPayouts>, Path(id): Path<String>) -> Response {
+pub async fn batch(
+    State(state): State<AppState>,
+    a: Authorized<ReadPayouts>,
+    Path(id): Path<String>,
+) -> Result<Response, ConsoleError> {
     let c = a.current;
     if !batch_id_ok(&id) {
-        return AppError::NotFound.into_response();
+        return Ok(AppError::NotFound.into_response());
     }
     batch_view(&state, &c, &id, None, None).await
 }
@@ -770,26 +757,22 @@ pub async fn approve_batch(
     State(state): State<AppState>,
     Path(id): Path<String>,
     a: AuthorizedForm<ApprovePayouts, ApproveForm>,
-) -> Response {
+) -> Result<Response, ConsoleError> {
     let AuthorizedForm { current: c, ctx, form: f, .. } = a;
     if !batch_id_ok(&id) {
-        return AppError::NotFound.into_response();
+        return Ok(AppError::NotFound.into_response());
     }
-    let code = match state.auth.step_up(&c, &ctx.ip, &ctx.user_agent, &f.totp).await {
-        Ok(StepUp::Passed(code)) => code,
-        Ok(StepUp::Refused { left }) => {
+    let code = match state.auth.step_up(&c, &ctx.ip, &ctx.user_agent, &f.totp).await? {
+        StepUp::Passed(code) => code,
+        StepUp::Refused { left } => {
             let why = format!("The authenticator code is not right, or was already used ({left} tries left).");
             return batch_view(&state, &c, &id, Some(why), None).await;
         }
-        Ok(StepUp::SessionEnded) => return Redirect::to("/login").into_response(),
-        Err(e) => return internal(e),
+        StepUp::SessionEnded => return Ok(Redirect::to("/login").into_response()),
     };
     let approver = Approver { proof: &code, may_approve: may::APPROVE_PAYOUTS.contains(&c.role()) };
     let actor = c.actor(&ctx.ip, &ctx.user_agent);
-    let result = match state.payouts.approve_batch(&actor, &id, &approver).await {
-        Ok(r) => r,
-        Err(e) => return internal(e),
-    };
+    let result = state.payouts.approve_batch(&actor, &id, &approver).await?;
     // Recorded by the service: with the approval when one is written, as a denial otherwise.
     let (error, notice) = match &result {
         crate::store::BatchApproval::Done { queued, still_awaiting: 0 } => {
@@ -813,36 +796,36 @@ pub async fn reject_batch(
     State(state): State<AppState>,
     Path(id): Path<String>,
     a: AuthorizedForm<ApprovePayouts, ReasonForm>,
-) -> Response {
+) -> Result<Response, ConsoleError> {
     let AuthorizedForm { current: c, ctx, form: f, .. } = a;
     if !batch_id_ok(&id) {
-        return AppError::NotFound.into_response();
+        return Ok(AppError::NotFound.into_response());
     }
     let reason: String = f.reason.chars().filter(|ch| !ch.is_control()).take(200).collect();
     if reason.trim().is_empty() {
         return batch_view(&state, &c, &id, Some("Give a reason for rejecting.".into()), None).await;
     }
     let actor = c.actor(&ctx.ip, &ctx.user_agent);
-    match state.payouts.reject_batch(&actor, &id, reason.trim()).await {
-        Ok(true) => batch_view(&state, &c, &id, None, Some("Rejected, with every payout in it.".into())).await,
-        Ok(false) => {
+    match state.payouts.reject_batch(&actor, &id, reason.trim()).await? {
+        true => batch_view(&state, &c, &id, None, Some("Rejected, with every payout in it.".into())).await,
+        false => {
             batch_view(&state, &c, &id, Some("Only a batch awaiting approval can be rejected.".into()), None).await
         }
-        Err(e) => internal(e),
     }
 }
 
 /// Payouts as CSV (formula-safe cells, the account masked), audited.
-pub async fn export(State(state): State<AppState>, a: Authorized<ReadPayouts>, Query(f): Query<Filter>) -> Response {
+pub async fn export(
+    State(state): State<AppState>,
+    a: Authorized<ReadPayouts>,
+    Query(f): Query<Filter>,
+) -> Result<Response, ConsoleError> {
     let (c, ctx) = (a.current, a.ctx);
     let q = match f.query(10_000) {
         Ok(q) => crate::store::PayoutQuery { after: None, ..q },
-        Err(why) => return AppError::bad_request("bad_filter", why).into_response(),
+        Err(why) => return Ok(AppError::bad_request("bad_filter", why).into_response()),
     };
-    let rows = match state.payouts.list(&q).await {
-        Ok((r, _)) => r,
-        Err(e) => return internal(e),
-    };
+    let (rows, _) = state.payouts.list(&q).await?;
     let actor = c.actor(&ctx.ip, &ctx.user_agent);
     if let Err(r) = state
         .audited(
@@ -854,7 +837,7 @@ pub async fn export(State(state): State<AppState>, a: Authorized<ReadPayouts>, Q
         )
         .await
     {
-        return r;
+        return Ok(r);
     }
     let mut out = String::from(
         "reference,status,amount,currency,fee,country,bank_code,bank_name,account,name,transfer_id,message,created_at\n",
@@ -879,7 +862,7 @@ pub async fn export(State(state): State<AppState>, a: Authorized<ReadPayouts>, Q
         ];
         out.push_str(&crate::domain::csv::line(&fields));
     }
-    super::guard::download("payouts.csv", "text/csv; charset=utf-8", out)
+    Ok(super::guard::download("payouts.csv", "text/csv; charset=utf-8", out))
 }
 
 struct BeneficiaryLine {
@@ -902,12 +885,12 @@ struct BeneficiariesPage {
 }
 
 /// Saved beneficiaries, masked.
-pub async fn beneficiaries(State(state): State<AppState>, a: Authorized<ReadPayouts>) -> Response {
+pub async fn beneficiaries(
+    State(state): State<AppState>,
+    a: Authorized<ReadPayouts>,
+) -> Result<Response, ConsoleError> {
     let c = a.current;
-    let rows = match state.payouts.beneficiaries(500).await {
-        Ok(r) => r,
-        Err(e) => return internal(e),
-    };
+    let rows = state.payouts.beneficiaries(500).await?;
     let rows = rows
         .into_iter()
         .map(|b| {
@@ -923,27 +906,25 @@ pub async fn beneficiaries(State(state): State<AppState>, a: Authorized<ReadPayo
             }
         })
         .collect();
-    render(&BeneficiariesPage {
+    Ok(render(&BeneficiariesPage {
         nav: Nav::of(&c),
         csrf: c.csrf_token.clone(),
         rows,
         can_delete: may::CREATE_PAYOUTS.contains(&c.role()),
-    })
+    }))
 }
 
 pub async fn delete_beneficiary(
     State(state): State<AppState>,
     Path(id): Path<String>,
     a: AuthorizedForm<CreatePayouts, CsrfOnly>,
-) -> Response {
+) -> Result<Response, ConsoleError> {
     let AuthorizedForm { current: c, ctx, form: _, .. } = a;
     if !batch_id_ok(&id) {
-        return AppError::NotFound.into_response();
+        return Ok(AppError::NotFound.into_response());
     }
-    match state.payouts.delete_beneficiary(&c.actor(&ctx.ip, &ctx.user_agent), &id).await {
-        Ok(_) => Redirect::to("/payouts/beneficiaries").into_response(),
-        Err(e) => internal(e),
-    }
+    state.payouts.delete_beneficiary(&c.actor(&ctx.ip, &ctx.user_agent), &id).await?;
+    Ok(Redirect::to("/payouts/beneficiaries").into_response())
 }
 
 csrf_forms!(ApproveForm, CsrfOnly, ReasonForm, NewPayoutForm);

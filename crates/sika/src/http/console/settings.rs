@@ -10,9 +10,9 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::authorized::{Authorized, AuthorizedForm, ManageSettings, csrf_forms};
+use super::authorized::{Authorized, AuthorizedForm, ConsoleError, ManageSettings, csrf_forms};
 use super::flash;
-use super::guard::{Nav, internal, render, time};
+use super::guard::{Nav, render, time};
 use crate::audit::Outcome;
 use crate::auth::session::Current;
 use crate::crypto::field::FieldCipher;
@@ -65,15 +65,12 @@ async fn settings_view(
     typed_url: Option<String>,
     new_secret: Option<String>,
     error: Option<String>,
-) -> Response {
+) -> Result<Response, ConsoleError> {
     let (view, dead) = match (state.settings.view().await, state.payments.outbox_dead().await) {
         (Ok(v), Ok(d)) => (v, d),
-        (Err(e), _) | (_, Err(e)) => return internal(e),
+        (Err(e), _) | (_, Err(e)) => return Err(ConsoleError::internal(e)),
     };
-    let log = match state.payments.delivery_log(50).await {
-        Ok(l) => l,
-        Err(e) => return internal(e),
-    };
+    let log = state.payments.delivery_log(50).await?;
     let deliveries = log
         .into_iter()
         .map(|a| DeliveryLine {
@@ -88,7 +85,7 @@ async fn settings_view(
             outcome: a.outcome,
         })
         .collect();
-    render(&SettingsPage {
+    Ok(render(&SettingsPage {
         nav: Nav::of(c),
         csrf: c.csrf_token.clone(),
         url: typed_url.or(view.notify_url).unwrap_or_default(),
@@ -101,7 +98,7 @@ async fn settings_view(
         merchant: view.merchant_name.unwrap_or_default(),
         deliveries,
         error,
-    })
+    }))
 }
 
 /// Saves one change (audited with it) and goes back to the settings with `flash`.
@@ -111,14 +108,12 @@ async fn saved(
     ctx: &super::guard::Ctx,
     change: Change,
     flash: &'static str,
-) -> Response {
-    match state.settings.save(&c.actor(&ctx.ip, &ctx.user_agent), change).await {
-        Ok(()) => flash::redirect("/admin/settings", flash),
-        Err(e) => internal(e),
-    }
+) -> Result<Response, ConsoleError> {
+    let () = state.settings.save(&c.actor(&ctx.ip, &ctx.user_agent), change).await?;
+    Ok(flash::redirect("/admin/settings", flash))
 }
 
-pub async fn settings(State(state): State<AppState>, a: Authorized<ManageSettings>) -> Response {
+pub async fn settings(State(state): State<AppState>, a: Authorized<ManageSettings>) -> Result<Response, ConsoleError> {
     settings_view(&state, &a.current, None, None, None).await
 }
 
@@ -130,7 +125,10 @@ pub struct UrlForm {
     csrf_token: String,
 }
 
-pub async fn save_settings(State(state): State<AppState>, a: AuthorizedForm<ManageSettings, UrlForm>) -> Response {
+pub async fn save_settings(
+    State(state): State<AppState>,
+    a: AuthorizedForm<ManageSettings, UrlForm>,
+) -> Result<Response, ConsoleError> {
     let AuthorizedForm { current: c, ctx, form: f, .. } = a;
     let url = match notify::valid_url(&f.url, state.payments.notify_allow_loopback) {
         Ok(u) => u,
@@ -157,7 +155,7 @@ pub struct ThresholdForm {
 pub async fn save_threshold(
     State(state): State<AppState>,
     a: AuthorizedForm<ManageSettings, ThresholdForm>,
-) -> Response {
+) -> Result<Response, ConsoleError> {
     let AuthorizedForm { current: c, ctx, form: f, .. } = a;
     let Some(currency) = Currency::parse(&f.currency) else {
         return settings_view(&state, &c, None, None, Some("Choose a currency.".into())).await;
@@ -178,13 +176,14 @@ pub async fn save_threshold(
 }
 
 /// An admin queues a `test.ping` to the shop's endpoint; the log shows how it went.
-pub async fn send_test(State(state): State<AppState>, a: AuthorizedForm<ManageSettings, CsrfOnly>) -> Response {
+pub async fn send_test(
+    State(state): State<AppState>,
+    a: AuthorizedForm<ManageSettings, CsrfOnly>,
+) -> Result<Response, ConsoleError> {
     let AuthorizedForm { current: c, ctx, form: _, .. } = a;
     let actor = c.actor(&ctx.ip, &ctx.user_agent);
-    if let Err(e) = state.payments.send_test_event(&state.auth.auditor, &actor).await {
-        return internal(e);
-    }
-    flash::redirect("/admin/settings#deliveries", "test_event_sent")
+    state.payments.send_test_event(&state.auth.auditor, &actor).await.map_err(ConsoleError::internal)?;
+    Ok(flash::redirect("/admin/settings#deliveries", "test_event_sent"))
 }
 
 #[derive(Deserialize)]
@@ -196,7 +195,10 @@ pub struct MerchantForm {
 }
 
 /// The merchant's name, shown to customers on the return page and Flutterwave's page.
-pub async fn save_merchant(State(state): State<AppState>, a: AuthorizedForm<ManageSettings, MerchantForm>) -> Response {
+pub async fn save_merchant(
+    State(state): State<AppState>,
+    a: AuthorizedForm<ManageSettings, MerchantForm>,
+) -> Result<Response, ConsoleError> {
     let AuthorizedForm { current: c, ctx, form: f, .. } = a;
     let name = f.name.trim();
     if name.is_empty() || name.chars().count() > 80 || name.chars().any(char::is_control) {
@@ -215,7 +217,10 @@ pub struct ZoneForm {
 }
 
 /// An admin sets the time zone the console shows times in (records stay UTC).
-pub async fn save_zone(State(state): State<AppState>, a: AuthorizedForm<ManageSettings, ZoneForm>) -> Response {
+pub async fn save_zone(
+    State(state): State<AppState>,
+    a: AuthorizedForm<ManageSettings, ZoneForm>,
+) -> Result<Response, ConsoleError> {
     let AuthorizedForm { current: c, ctx, form: f, .. } = a;
     let Some(zone) = crate::timefmt::Zone::parse(&f.zone) else {
         return settings_view(&state, &c, None, None, Some("Choose one of the listed time zones.".into())).await;
@@ -233,23 +238,26 @@ pub struct CsrfOnly {
 }
 
 /// A new signing secret, after a confirmation: the shop must switch to it.
-pub async fn new_secret(State(state): State<AppState>, a: AuthorizedForm<ManageSettings, CsrfOnly>) -> Response {
+pub async fn new_secret(
+    State(state): State<AppState>,
+    a: AuthorizedForm<ManageSettings, CsrfOnly>,
+) -> Result<Response, ConsoleError> {
     let AuthorizedForm { current: c, ctx, form: f, .. } = a;
     if f.confirmed != "yes" {
-        return super::forms::Confirm {
+        return Ok(super::forms::Confirm {
             heading: "Generate a new notification signing secret?",
             consequences: "The old secret stops signing at once: until the shop uses the new one, it will refuse Sika's notifications (they are retried, not lost).",
             action: "/admin/settings/secret",
             button: "Generate a new secret",
             back: "/admin/settings",
         }
-        .page(&c);
+        .page(&c));
     }
     let actor = c.actor(&ctx.ip, &ctx.user_agent);
     let secret = format!("whsec_{}", crate::crypto::random::token());
     let sealed = cipher(&state).seal_str("settings", "value", notify::SECRET_SETTING, &secret);
     if let Err(e) = state.settings.save(&actor, Change::NotifySecret { sealed }).await {
-        return internal(e);
+        return Err(ConsoleError::internal(e));
     }
     settings_view(&state, &c, None, Some(secret), None).await
 }
@@ -258,16 +266,14 @@ pub async fn replay(
     State(state): State<AppState>,
     Path(id): Path<String>,
     a: AuthorizedForm<ManageSettings, CsrfOnly>,
-) -> Response {
+) -> Result<Response, ConsoleError> {
     let AuthorizedForm { current: c, ctx, form: _, .. } = a;
     if id.len() > 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return AppError::NotFound.into_response();
+        return Ok(AppError::NotFound.into_response());
     }
     let actor = c.actor(&ctx.ip, &ctx.user_agent);
-    match state.payments.replay_notification(&state.auth.auditor, &actor, &id).await {
-        Ok(_) => flash::redirect("/admin/settings", "notification_replayed"),
-        Err(e) => internal(e),
-    }
+    state.payments.replay_notification(&state.auth.auditor, &actor, &id).await?;
+    Ok(flash::redirect("/admin/settings", "notification_replayed"))
 }
 
 struct InboxLine {
@@ -290,16 +296,13 @@ struct WebhooksPage {
     oldest: Option<Stamp>,
 }
 
-pub async fn webhooks(State(state): State<AppState>, a: Authorized<ManageSettings>) -> Response {
+pub async fn webhooks(State(state): State<AppState>, a: Authorized<ManageSettings>) -> Result<Response, ConsoleError> {
     let (c, ctx) = (a.current, a.ctx);
-    let (rows, (backlog, oldest)) = match state.inbox.attention().await {
-        Ok(a) => a,
-        Err(e) => return internal(e),
-    };
+    let (rows, (backlog, oldest)) = state.inbox.attention().await?;
     let actor = c.actor(&ctx.ip, &ctx.user_agent);
     let details = json!({"count": rows.len()});
     if let Err(r) = state.audited(&actor, "webhooks.view", "webhook_inbox", Outcome::Success, details).await {
-        return r;
+        return Ok(r);
     }
     let cipher = cipher(&state);
     let rows = rows
@@ -319,14 +322,14 @@ pub async fn webhooks(State(state): State<AppState>, a: Authorized<ManageSetting
             }
         })
         .collect();
-    render(&WebhooksPage {
+    Ok(render(&WebhooksPage {
         nav: Nav::of(&c),
         csrf: c.csrf_token.clone(),
         rows,
         refused: state.payments.refused_webhooks.load(std::sync::atomic::Ordering::Relaxed),
         backlog,
         oldest: oldest.map(time),
-    })
+    }))
 }
 
 /// An admin replays a dead-lettered (or otherwise stuck) webhook: it is processed again from scratch.
@@ -334,16 +337,14 @@ pub async fn replay_webhook(
     State(state): State<AppState>,
     Path(id): Path<String>,
     a: AuthorizedForm<ManageSettings, CsrfOnly>,
-) -> Response {
+) -> Result<Response, ConsoleError> {
     let AuthorizedForm { current: c, ctx, form: _, .. } = a;
     if id.len() > 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return AppError::NotFound.into_response();
+        return Ok(AppError::NotFound.into_response());
     }
     let actor = c.actor(&ctx.ip, &ctx.user_agent);
-    if let Err(e) = state.inbox.replay(&actor, &id).await {
-        return internal(e);
-    }
-    flash::redirect("/admin/webhooks", "webhook_replayed")
+    state.inbox.replay(&actor, &id).await.map_err(ConsoleError::internal)?;
+    Ok(flash::redirect("/admin/webhooks", "webhook_replayed"))
 }
 
 csrf_forms!(CsrfOnly, MerchantForm, ThresholdForm, UrlForm, ZoneForm);

@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use http::{HeaderValue, header};
 use serde::Deserialize;
 
+use super::authorized::ConsoleError;
 use super::guard::{Ctx, Nav, internal, origin_allowed, render, safe_next};
 use crate::auth::login::{Attempt, GENERIC_FAILURE, LoginOutcome};
 use crate::auth::session::{COOKIE, LOGIN_COOKIE, NoSession, clear_cookie, cookie};
@@ -90,20 +91,24 @@ fn with_session_cookie(mut res: Response, token: &str) -> Response {
     res
 }
 
-pub async fn login(State(state): State<AppState>, ctx: Ctx, Form(f): Form<LoginForm>) -> Response {
+pub async fn login(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Form(f): Form<LoginForm>,
+) -> Result<Response, ConsoleError> {
     let expected = ctx.cookie(LOGIN_COOKIE).unwrap_or("");
     if expected.is_empty() || !ct_eq(&f.csrf_token, expected) || !origin_allowed(&ctx.headers, &state.public_origin) {
         let actor = crate::audit::Actor::anonymous(&ctx.ip, &ctx.user_agent);
         if let Err(r) =
             state.audited(&actor, "csrf", "login", crate::audit::Outcome::Denied, serde_json::json!({})).await
         {
-            return r;
+            return Ok(r);
         }
-        return AppError::Forbidden.into_response();
+        return Ok(AppError::Forbidden.into_response());
     }
     let attempt =
         Attempt { email: &f.email, password: &f.password, code: &f.totp, ip: &ctx.ip, user_agent: &ctx.user_agent };
-    match state.auth.login(attempt).await {
+    Ok(match state.auth.login(attempt).await {
         Ok(LoginOutcome::SignedIn(token)) => {
             let to = safe_next(&f.next).unwrap_or("/");
             with_session_cookie(Redirect::to(to).into_response(), &token)
@@ -111,7 +116,7 @@ pub async fn login(State(state): State<AppState>, ctx: Ctx, Form(f): Form<LoginF
         Ok(LoginOutcome::MustEnrol(token)) => with_session_cookie(Redirect::to("/enrol").into_response(), &token),
         Ok(LoginOutcome::Failed) => login_form(None, Some(GENERIC_FAILURE), &f.email, &f.next),
         Err(e) => internal(e),
-    }
+    })
 }
 
 #[derive(Template)]
@@ -135,24 +140,24 @@ async fn enrolling(state: &AppState, ctx: &Ctx) -> Result<crate::auth::session::
     }
 }
 
-async fn enrol_form(state: &AppState, c: &crate::auth::session::Current, error: Option<&'static str>) -> Response {
-    let row = match state.auth.user_row(&c.user.id).await {
-        Ok(Some(r)) => r,
-        Ok(None) => return Redirect::to("/login").into_response(),
-        Err(e) => return internal(e),
+async fn enrol_form(
+    state: &AppState,
+    c: &crate::auth::session::Current,
+    error: Option<&'static str>,
+) -> Result<Response, ConsoleError> {
+    let row = match state.auth.user_row(&c.user.id).await? {
+        Some(r) => r,
+        None => return Ok(Redirect::to("/login").into_response()),
     };
-    let secret = match state.auth.totp_secret(&row) {
-        Ok(s) => s,
-        Err(e) => return internal(e),
-    };
+    let secret = state.auth.totp_secret(&row)?;
     let qr_svg = totp::qr_svg(&totp::otpauth_uri(&secret, &c.user.email)).unwrap_or_default();
-    render(&EnrolPage { nav: None, csrf: c.csrf_token.clone(), secret, qr_svg, error })
+    Ok(render(&EnrolPage { nav: None, csrf: c.csrf_token.clone(), secret, qr_svg, error }))
 }
 
-pub async fn enrol_page(State(state): State<AppState>, ctx: Ctx) -> Response {
+pub async fn enrol_page(State(state): State<AppState>, ctx: Ctx) -> Result<Response, ConsoleError> {
     match enrolling(&state, &ctx).await {
         Ok(c) => enrol_form(&state, &c, None).await,
-        Err(r) => r,
+        Err(r) => Ok(r),
     }
 }
 
@@ -171,25 +176,28 @@ struct RecoveryPage {
     codes: Vec<String>,
 }
 
-pub async fn enrol(State(state): State<AppState>, ctx: Ctx, Form(f): Form<EnrolForm>) -> Response {
+pub async fn enrol(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Form(f): Form<EnrolForm>,
+) -> Result<Response, ConsoleError> {
     let c = match enrolling(&state, &ctx).await {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return Ok(r),
     };
     if let Err(r) = state.check_csrf(&c, &ctx, &f.csrf_token).await {
-        return r;
+        return Ok(r);
     }
-    match state.auth.confirm_enrolment(&c.user.id, &f.code, &ctx.ip, &ctx.user_agent).await {
-        Ok(Some((codes, token))) => {
+    match state.auth.confirm_enrolment(&c.user.id, &f.code, &ctx.ip, &ctx.user_agent).await? {
+        Some((codes, token)) => {
             // Privilege change (enrolling → signed in): a new session token.
             let fresh = state.auth.current(&token, &ctx.ip, &ctx.user_agent).await.ok().and_then(Result::ok);
             let nav = fresh.as_ref().and_then(Nav::of);
-            with_session_cookie(render(&RecoveryPage { nav, codes }), &token)
+            Ok(with_session_cookie(render(&RecoveryPage { nav, codes }), &token))
         }
-        Ok(None) => {
+        None => {
             enrol_form(&state, &c, Some("That code is not right. Check the time on your device and try again.")).await
         }
-        Err(e) => internal(e),
     }
 }
 
@@ -201,23 +209,25 @@ pub struct LogoutForm {
 
 /// Deletes the server session, expires the cookie, and asks the browser to
 /// forget everything it kept for this site.
-pub async fn logout(State(state): State<AppState>, ctx: Ctx, Form(f): Form<LogoutForm>) -> Response {
-    let Some(token) = ctx.cookie(COOKIE) else { return Redirect::to("/login").into_response() };
+pub async fn logout(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Form(f): Form<LogoutForm>,
+) -> Result<Response, ConsoleError> {
+    let Some(token) = ctx.cookie(COOKIE) else { return Ok(Redirect::to("/login").into_response()) };
     let c = match state.auth.current(token, &ctx.ip, &ctx.user_agent).await {
         Ok(Ok(c)) => c,
-        Ok(Err(_)) => return Redirect::to("/login").into_response(),
-        Err(e) => return internal(e),
+        Ok(Err(_)) => return Ok(Redirect::to("/login").into_response()),
+        Err(e) => return Err(ConsoleError::internal(e)),
     };
     if let Err(r) = state.check_csrf(&c, &ctx, &f.csrf_token).await {
-        return r;
+        return Ok(r);
     }
-    if let Err(e) = state.auth.logout(&c, &ctx.ip, &ctx.user_agent).await {
-        return internal(e);
-    }
+    state.auth.logout(&c, &ctx.ip, &ctx.user_agent).await.map_err(ConsoleError::internal)?;
     let mut res = Redirect::to("/login?signed_out=1").into_response();
     if let Ok(v) = HeaderValue::from_str(&clear_cookie(COOKIE)) {
         res.headers_mut().append(header::SET_COOKIE, v);
     }
     res.headers_mut().insert("clear-site-data", HeaderValue::from_static("\"cache\", \"cookies\", \"storage\""));
-    res
+    Ok(res)
 }
