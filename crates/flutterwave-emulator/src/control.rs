@@ -95,13 +95,12 @@ pub async fn charge(State(state): State<Shared>, raw: Bytes) -> Response {
         && let Some(ms) = b.resolve_after_ms
     {
         let to = b.resolve_to.clone().unwrap_or_else(|| "successful".into());
-        let (state, id) = (state.clone(), txn.id);
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(ms)).await;
-            if let Some(t) = settle_pending(&state, id, &to)
+        let (s, id) = (state.clone(), txn.id);
+        state.clock.after(Duration::from_millis(ms), move || {
+            if let Some(t) = settle_pending(&s, id, &to)
                 && send_hook
             {
-                state.outbox.send(charge_webhook(&t, &format), None);
+                s.outbox.send(charge_webhook(&t, &format), None);
             }
         });
     }
@@ -209,6 +208,30 @@ pub async fn set_balance(State(state): State<Shared>, raw: Bytes) -> Response {
     *entry = (available, available);
     Json(serde_json::json!({"currency": b.currency.to_ascii_uppercase(), "available": available.to_string()}))
         .into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClockBody {
+    advance_ms: i64,
+}
+
+/// Moves the emulator's time forward (`{"advance_ms": N}`, 0 to 400 days): every
+/// settlement that became due runs before the answer, webhooks are queued.
+pub async fn move_clock(State(state): State<Shared>, raw: Bytes) -> Response {
+    let b: ClockBody = match serde_json::from_slice(&raw) {
+        Ok(b) => b,
+        Err(e) => return problem(StatusCode::BAD_REQUEST, &format!("invalid body: {e}")),
+    };
+    if !(0..=400 * 86_400_000).contains(&b.advance_ms) {
+        return problem(StatusCode::BAD_REQUEST, "advance_ms must be between 0 and 400 days, in milliseconds");
+    }
+    let now = state.clock.advance(b.advance_ms);
+    Json(json!({"now_ms": now, "offset_ms": state.clock.offset_ms()})).into_response()
+}
+
+pub async fn read_clock(State(state): State<Shared>) -> Response {
+    Json(json!({"now_ms": state.clock.now_ms(), "offset_ms": state.clock.offset_ms()})).into_response()
 }
 
 /// Distinguishes an absent field (keep) from `null` (clear).

@@ -13,6 +13,7 @@
 
 pub mod api;
 pub mod checkout;
+pub mod clock;
 pub mod control;
 mod rng;
 pub mod state;
@@ -75,8 +76,10 @@ impl Emulator {
             faults: Mutex::new((faults, rng::Rng::new(config.seed))),
             stats: Mutex::new(Stats::default()),
             outbox,
+            clock: Arc::new(clock::Clock::default()),
         });
         tokio::spawn(webhooks::run(state.clone(), rx, http));
+        tokio::spawn(state.clock.clone().drive());
         let app = router(state.clone());
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -127,6 +130,7 @@ fn router(state: Shared) -> Router {
         .route("/_emulator/transfers/{id}/reverse", post(control::reverse_transfer))
         .route("/_emulator/cards/{id}/debit", post(control::debit_card))
         .route("/_emulator/balances", post(control::set_balance))
+        .route("/_emulator/clock", post(control::move_clock).get(control::read_clock))
         .route("/_emulator/faults", post(control::set_faults).get(control::get_faults))
         .route("/_emulator/stats", get(control::stats))
         .route("/_emulator/arrivals", get(control::arrivals))

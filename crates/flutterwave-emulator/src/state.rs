@@ -403,6 +403,8 @@ pub struct State {
     pub faults: Mutex<(Faults, Rng)>,
     pub stats: Mutex<Stats>,
     pub outbox: Outbox,
+    /// The emulator's time, which tests may move forward; settlements run on its timers.
+    pub clock: Arc<crate::clock::Clock>,
 }
 
 pub type Shared = Arc<State>;

@@ -639,3 +639,35 @@ async fn charges_settle_like_flutterwave_and_bank_transfers_say_who_paid() {
     let pending = list["data"].as_array().unwrap().iter().find(|t| t["tx_ref"] == "settle-3").unwrap().clone();
     assert!(pending["app_fee"].is_null() && pending["amount_settled"].is_null(), "{pending}");
 }
+
+/// The emulator's clock: a pending charge set to resolve in an hour is still
+/// pending until a test moves the clock an hour on, then settled (and its
+/// webhook sent) before the move answers; bad moves are refused.
+#[tokio::test]
+async fn moving_the_clock_settles_what_became_due() {
+    let rx = receiver(vec![]).await;
+    let env = start(Some(rx.url.clone()), 11).await;
+    env.checkout("clock-1").await;
+    let (s, v) = env
+        .control("/_emulator/charges", json!({"tx_ref": "clock-1", "status": "pending", "resolve_after_ms": 3_600_000}))
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let id = v["transaction_id"].as_i64().unwrap();
+    let status = |v: &Value| v["data"]["status"].as_str().unwrap_or_default().to_string();
+    let (_, before) = env.api(reqwest::Method::GET, &format!("/transactions/{id}/verify"), None).await;
+    assert_eq!(status(&before), "pending");
+    let (s, moved) = env.control("/_emulator/clock", json!({"advance_ms": 3_599_000})).await;
+    assert_eq!(s, 200);
+    assert_eq!(moved["offset_ms"], 3_599_000);
+    let (_, still) = env.api(reqwest::Method::GET, &format!("/transactions/{id}/verify"), None).await;
+    assert_eq!(status(&still), "pending", "not due yet");
+    env.control("/_emulator/clock", json!({"advance_ms": 2_000})).await;
+    let (_, after) = env.api(reqwest::Method::GET, &format!("/transactions/{id}/verify"), None).await;
+    assert_eq!(status(&after), "successful", "settled by the move, no waiting");
+    let hooks = rx.wait_for(1).await;
+    assert!(hooks.iter().any(|h| h.body["data"]["id"] == id && h.body["data"]["status"] == "successful"));
+    for bad in [json!({"advance_ms": -1}), json!({"advance_ms": 40_000_000_000i64}), json!({"back_ms": 1}), json!({})] {
+        let (s, _) = env.control("/_emulator/clock", bad.clone()).await;
+        assert_eq!(s, 400, "{bad}");
+    }
+}

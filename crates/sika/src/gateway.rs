@@ -185,6 +185,7 @@ pub fn assemble(
         flw,
         config.flw_secret_hash.clone(),
         public,
+        auth.auditor.clone(),
     );
     payments.notify_allow_loopback = config.notify_allow_loopback;
     tune(&mut payments);

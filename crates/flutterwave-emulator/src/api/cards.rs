@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::{amount, bad, body, num, ok, text};
 use crate::state::{Card, CardTxn, Shared, lock};
-use crate::time::{date, iso, now_ms};
+use crate::time::{date, iso};
 
 /// A card as `GET` shows it; the create answer has no `card_hash` (as Flutterwave's does not).
 fn card_json(c: &Card) -> Value {
@@ -98,7 +98,7 @@ pub async fn create(State(state): State<Shared>, raw: Bytes) -> Response {
                 text(&v, "first_name").unwrap_or_default(),
                 text(&v, "last_name").unwrap_or_default()
             ),
-            created_ms: now_ms(),
+            created_ms: state.clock.now_ms(),
             active: true,
             blocked: false,
             terminated: false,
@@ -108,7 +108,7 @@ pub async fn create(State(state): State<Shared>, raw: Bytes) -> Response {
                 amount: load,
                 indicator: "C",
                 narration: "Card funding".into(),
-                created_ms: now_ms(),
+                created_ms: state.clock.now_ms(),
                 declined: None,
             }],
         };
@@ -177,7 +177,7 @@ pub async fn fund(State(state): State<Shared>, Path(id): Path<String>, raw: Byte
             amount: amt,
             indicator: "C",
             narration: "Card funding".into(),
-            created_ms: now_ms(),
+            created_ms: state.clock.now_ms(),
             declined: None,
         });
         Ok(-amt)
@@ -204,7 +204,7 @@ pub async fn withdraw(State(state): State<Shared>, Path(id): Path<String>, raw: 
             amount: amt,
             indicator: "D",
             narration: "Card withdrawal".into(),
-            created_ms: now_ms(),
+            created_ms: state.clock.now_ms(),
             declined: None,
         });
         Ok(amt)
@@ -308,7 +308,7 @@ pub fn debit(state: &Shared, id: &str, amt: Decimal, description: &str) -> Resul
             amount: amt,
             indicator: "D",
             narration: description.into(),
-            created_ms: now_ms(),
+            created_ms: state.clock.now_ms(),
             declined,
         };
         card.transactions.push(t.clone());

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::{amount, bad, body, num, ok, ok_page, page_of, text};
 use crate::state::{Data, Payment, Refund, Shared, TEST_CARDS, TestCard, Txn, lock};
-use crate::time::{date, iso, now_ms};
+use crate::time::{date, iso};
 
 pub async fn create_payment(State(state): State<Shared>, raw: Bytes) -> Response {
     let v: Value = match body(&raw) {
@@ -135,7 +135,7 @@ pub async fn refund(State(state): State<Shared>, Path(id): Path<String>, raw: By
             currency: t.currency.clone(),
             status,
             comments: v.get("comments").and_then(Value::as_str).map(str::to_string),
-            created_ms: now_ms(),
+            created_ms: state.clock.now_ms(),
         };
         d.refunds.insert(refund.id, refund.clone());
         refund
@@ -145,13 +145,12 @@ pub async fn refund(State(state): State<Shared>, Path(id): Path<String>, raw: By
         state.outbox.send(refund_webhook(&refund), None);
     }
     if !final_now && let Some(after) = faults.refund_settle_after_ms {
-        let (state, id, to) = (state.clone(), refund.id, faults.refund_final_status.clone());
-        tokio::spawn(async move {
-            tokio::time::sleep(std::time::Duration::from_millis(after)).await;
-            if let Some(r) = settle_refund(&state, id, &to)
-                && state.faults().refund_webhooks
+        let (s, id, to) = (state.clone(), refund.id, faults.refund_final_status.clone());
+        state.clock.after(std::time::Duration::from_millis(after), move || {
+            if let Some(r) = settle_refund(&s, id, &to)
+                && s.faults().refund_webhooks
             {
-                state.outbox.send(refund_webhook(&r), None);
+                s.outbox.send(refund_webhook(&r), None);
             }
         });
     }
@@ -461,7 +460,7 @@ pub fn record_charge(state: &Shared, req: ChargeRequest<'_>) -> Result<Txn, &'st
         customer_name: payment.as_ref().and_then(|p| p.customer_name.clone()),
         customer_phone: payment.as_ref().and_then(|p| p.customer_phone.clone()),
         meta: payment.as_ref().map(|p| p.meta.clone()).unwrap_or(Value::Null),
-        created_ms: now_ms(),
+        created_ms: state.clock.now_ms(),
         refunded: Decimal::ZERO,
     };
     if txn.status == "successful" {

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use super::banks::{bank_name, resolve_name};
 use super::{amount, bad, body, error, num, ok, ok_page, page_of, text};
 use crate::state::{Beneficiary, Shared, Transfer, lock};
-use crate::time::{iso, now_ms};
+use crate::time::iso;
 
 const MOBILE_MONEY: [&str; 5] = ["MPS", "MTN", "AIRTEL", "VODAFONE", "FMM"];
 const BLACKLISTED: &str = "0690000036";
@@ -253,7 +253,7 @@ fn queue(state: &Shared, n: NewTransfer) -> Result<Transfer, String> {
         narration: n.narration,
         complete_message: String::new(),
         meta: n.meta,
-        created_ms: now_ms(),
+        created_ms: state.clock.now_ms(),
         batch_id: n.batch_id,
         callback_url: n.callback_url,
         retries: 0,
@@ -283,11 +283,12 @@ fn queue(state: &Shared, n: NewTransfer) -> Result<Transfer, String> {
 /// (nothing was debited), scripted by the reference, or after
 /// `transfer_complete_after_ms`; otherwise it stays `PENDING`.
 fn spawn_lifecycle(state: Shared, id: i64, fails_with: Option<String>) {
-    tokio::spawn(async move {
-        let minute = state.minute();
-        tokio::time::sleep(minute / 10).await;
+    let minute = state.minute();
+    let s = state.clone();
+    // Each step is a timer on the emulator's clock, so a test may move time instead of waiting.
+    state.clock.after(minute / 10, move || {
         let reference = {
-            let mut d = lock(&state.data);
+            let mut d = lock(&s.data);
             let Some(t) = d.transfers.get_mut(&id) else { return };
             if t.status == "NEW" {
                 t.status = "PENDING".into();
@@ -295,16 +296,19 @@ fn spawn_lifecycle(state: Shared, id: i64, fails_with: Option<String>) {
             t.reference.clone()
         };
         if let Some(why) = fails_with {
-            complete(&state, id, false, &why, false);
+            complete(&s, id, false, &why, false);
             return;
         }
+        let next = s.clone();
         if let Some((success, minutes)) = scripted_outcome(&reference) {
-            tokio::time::sleep(minute * u32::try_from(minutes).unwrap_or(u32::MAX)).await;
-            let msg = if success { "Successful" } else { "DISBURSE FAILED: Mocked failure" };
-            complete(&state, id, success, msg, true);
-        } else if let Some(ms) = state.faults().transfer_complete_after_ms {
-            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
-            complete(&state, id, true, "Successful", true);
+            s.clock.after(minute * u32::try_from(minutes).unwrap_or(u32::MAX), move || {
+                let msg = if success { "Successful" } else { "DISBURSE FAILED: Mocked failure" };
+                complete(&next, id, success, msg, true);
+            });
+        } else if let Some(ms) = s.faults().transfer_complete_after_ms {
+            s.clock.after(std::time::Duration::from_millis(ms), move || {
+                complete(&next, id, true, "Successful", true);
+            });
         }
     });
 }
@@ -543,7 +547,7 @@ pub async fn bulk(State(state): State<Shared>, raw: Bytes) -> Response {
         // A refused item (duplicate reference, blacklisted account) is skipped, as it fails alone upstream.
         let _ = queue(&state, p);
     }
-    ok("Bulk transfer queued", json!({"id": batch_id, "created_at": iso(now_ms()), "approver": "N/A"}))
+    ok("Bulk transfer queued", json!({"id": batch_id, "created_at": iso(state.clock.now_ms()), "approver": "N/A"}))
 }
 
 fn beneficiary_json(b: &Beneficiary, with_meta: bool) -> Value {
@@ -579,7 +583,7 @@ pub async fn create_beneficiary(State(state): State<Shared>, raw: Bytes) -> Resp
         bank_name: text(&v, "bank_name").or_else(|| bank_name(&bank).map(str::to_string)).unwrap_or_default(),
         bank_code: bank,
         full_name: name,
-        created_ms: now_ms(),
+        created_ms: state.clock.now_ms(),
     };
     d.beneficiaries.insert(id, b.clone());
     ok("Beneficiary created", beneficiary_json(&b, false))

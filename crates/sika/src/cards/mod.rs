@@ -13,6 +13,7 @@ use flutterwave::Reply;
 use flutterwave::client::{Client, ErrorKind};
 use rust_decimal::Decimal;
 
+use crate::audit::{Actor, Outcome};
 use crate::crypto::field::FieldCipher;
 use crate::domain::card::{Billing, Cardholder, NewCard};
 use crate::domain::{CardStatus, FundingKind, FundingStatus};
@@ -436,7 +437,22 @@ impl Cards {
     }
 
     /// Block, unblock or terminate: Flutterwave first, then our row, conditionally.
-    pub async fn act(&self, reference: &str, action: Action) -> Result<CardRow, ActionError> {
+    /// Blocks, unblocks or terminates a card at Flutterwave, for `actor`. Done, the card's
+    /// new status, its timeline entry and the audit entry commit together; not done
+    /// (refused, no definite answer, not possible now), the attempt is recorded on its own.
+    pub async fn act(&self, actor: &Actor, reference: &str, action: Action) -> Result<CardRow, ActionError> {
+        let result = self.act_at_flutterwave(actor, reference, action).await;
+        if let Err(e) = &result
+            && !matches!(e, ActionError::Store(_))
+        {
+            let details = serde_json::json!({"why": e.to_string()});
+            let target = format!("card:{reference}");
+            self.auditor.record(actor, action.audit_action(), &target, Outcome::Failure, details).await?;
+        }
+        result
+    }
+
+    async fn act_at_flutterwave(&self, actor: &Actor, reference: &str, action: Action) -> Result<CardRow, ActionError> {
         let c = self.store.card(reference).await?.ok_or(ActionError::NotFound)?;
         let Some((from, to)) = action.moves().iter().copied().find(|(from, _)| *from == c.status) else {
             return Err(ActionError::NotNow(action.words(), c.status));
@@ -449,7 +465,12 @@ impl Cards {
         };
         match reply {
             Reply::Ok(()) => {
-                self.store.card_moved(reference, from, to, &format!("{} at Flutterwave", action.words())).await?;
+                let target = format!("card:{reference}");
+                let details = serde_json::json!({"from": from.as_str(), "to": to.as_str()});
+                let audit =
+                    self.auditor.draft(actor, action.audit_action(), &target, Outcome::Success, details).await?;
+                let why = format!("{} at Flutterwave", action.words());
+                self.store.card_moved_audited(reference, from, to, &why, Some(audit)).await?;
             }
             Reply::Rejected(e) if e.kind == ErrorKind::NotFound => {
                 return Err(ActionError::Refused("no such card".into()));

@@ -288,14 +288,9 @@ pub async fn act(
         return AppError::NotFound.into_response();
     }
     let Some(action) = Action::parse(&action) else { return AppError::NotFound.into_response() };
-    let result = cards.act(&reference, action).await;
+    // Audited by the service: with the card's new status when done, on its own when not.
     let actor = crate::audit::Actor::api_key(&key.id, &key.name);
-    let outcome = if result.is_ok() { crate::audit::Outcome::Success } else { crate::audit::Outcome::Failure };
-    let target = format!("card:{reference}");
-    if let Err(r) = state.audited(&actor, action.audit_action(), &target, outcome, json!({})).await {
-        return r;
-    }
-    match result {
+    match cards.act(&actor, &reference, action).await {
         Ok(c) => Json(card_json(&c)).into_response(),
         Err(e) => action_error(e),
     }

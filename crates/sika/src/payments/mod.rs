@@ -69,6 +69,9 @@ pub struct Payments {
     cipher: FieldCipher,
     flw: Client,
     secret_hash: Secret,
+    /// Drafts the audit entries of the privileged changes made here (links, refunds,
+    /// notification tests and replays), each committed with its change.
+    auditor: crate::audit::Auditor,
     /// Sika's own return URL for the hosted checkout.
     return_url: String,
     pub max_amount: Decimal,
@@ -141,13 +144,21 @@ pub const DEFAULT_MAX_INBOX_ATTEMPTS: i64 = 60;
 pub use crate::inbox::{INBOX_LEASE_MS, ROW_TIMEOUT};
 
 impl Payments {
-    pub fn new(store: Store, cipher: FieldCipher, flw: Client, secret_hash: Secret, public_url: &url::Url) -> Self {
+    pub fn new(
+        store: Store,
+        cipher: FieldCipher,
+        flw: Client,
+        secret_hash: Secret,
+        public_url: &url::Url,
+        auditor: crate::audit::Auditor,
+    ) -> Self {
         let return_url = public_url.join("/checkout/return").map(|u| u.to_string()).unwrap_or_default();
         Payments {
             store,
             cipher,
             flw,
             secret_hash,
+            auditor,
             return_url,
             max_amount: Decimal::from(crate::domain::checkout::DEFAULT_MAX_AMOUNT),
             expire_after_ms: DEFAULT_EXPIRY_MS,
@@ -185,13 +196,24 @@ impl Payments {
         &self.cipher
     }
 
-    /// Creates (or, for the same body, returns) a checkout and its hosted link.
+    /// Creates (or, for the same body, returns) a checkout and its hosted link. Made `by`
+    /// someone in the console, it is audited as `payment_link.create` in the same transaction.
     pub async fn create(
         &self,
         api_key_id: &str,
         c: &NewCheckout,
-        audit: Option<crate::store::AuditDraft>,
+        by: Option<&crate::audit::Actor>,
     ) -> Result<CheckoutRow, CreateError> {
+        let audit = match by {
+            Some(actor) => {
+                let details =
+                    serde_json::json!({"amount": c.price.amount().to_string(), "currency": c.price.currency()});
+                let target = format!("checkout:{}", c.reference);
+                let outcome = crate::audit::Outcome::Success;
+                Some(self.auditor.draft(actor, "payment_link.create", &target, outcome, details).await?)
+            }
+            None => None,
+        };
         let r = &c.reference;
         let now = now_ms();
         let row = CheckoutRow {

@@ -6,7 +6,7 @@
 //! The shop checks the signature, refuses a `t` more than 5 minutes away, and
 //! deduplicates on the event's `id`.
 
-use crate::audit::{Actor, Auditor, Outcome};
+use crate::audit::{Actor, Outcome};
 use crate::crypto::field::FieldCipher;
 use crate::crypto::hmac_hex;
 use crate::store::{OutboxRow, Store, StoreError, now_ms};
@@ -280,23 +280,24 @@ impl super::Payments {
     }
 
     /// Queues a `test.ping` to the shop's endpoint; its id.
-    pub async fn send_test_event(&self, auditor: &Auditor, actor: &Actor) -> Result<String, StoreError> {
+    pub async fn send_test_event(&self, actor: &Actor) -> Result<String, StoreError> {
         let id = crate::crypto::random::hex_id();
         let target = format!("outbox:{id}");
-        let audit = auditor.draft(actor, "notification.test", &target, Outcome::Success, serde_json::json!({})).await?;
+        let audit =
+            self.auditor.draft(actor, "notification.test", &target, Outcome::Success, serde_json::json!({})).await?;
         self.store.queue_test_event(&id, audit).await?;
         Ok(id)
     }
 
     /// Sends a notification again, delivered or not (same event id), audited
     /// with it (a replay of nothing is recorded as a failure).
-    pub async fn replay_notification(&self, auditor: &Auditor, actor: &Actor, id: &str) -> Result<bool, StoreError> {
+    pub async fn replay_notification(&self, actor: &Actor, id: &str) -> Result<bool, StoreError> {
         let target = format!("outbox:{id}");
         let audit =
-            auditor.draft(actor, "notification.replay", &target, Outcome::Success, serde_json::json!({})).await?;
+            self.auditor.draft(actor, "notification.replay", &target, Outcome::Success, serde_json::json!({})).await?;
         let done = self.store.outbox_replay(id, Some(audit)).await?;
         if !done {
-            auditor.record(actor, "notification.replay", &target, Outcome::Failure, serde_json::json!({})).await?;
+            self.auditor.record(actor, "notification.replay", &target, Outcome::Failure, serde_json::json!({})).await?;
         }
         Ok(done)
     }

@@ -48,14 +48,16 @@ fn follow_backoff_ms(checks: i64) -> i64 {
 
 impl Payments {
     /// Refunds `amount` of a paid checkout. The amount must fit the
-    /// currency's minor unit and what remains refundable.
+    /// currency's minor unit and what remains refundable. Asked `by` someone, the
+    /// request is audited (`refund.request`) with the refund's reservation, before
+    /// Flutterwave is asked: no record, no refund.
     pub async fn refund(
         &self,
         reference: &str,
         amount: Decimal,
         comment: &str,
         requested_by: &str,
-        audit: Option<crate::store::AuditDraft>,
+        by: Option<&crate::audit::Actor>,
     ) -> Result<RefundOutcome, StoreError> {
         let Some(c) = self.store.checkout(reference).await? else {
             return Ok(RefundOutcome::Refused("no such checkout".into()));
@@ -63,6 +65,15 @@ impl Payments {
         let amount = match c.currency.check_amount(amount, self.max_amount) {
             Ok(a) => a,
             Err(e) => return Ok(RefundOutcome::Refused(format!("the amount {e}"))),
+        };
+        let audit = match by {
+            Some(actor) => {
+                let intent = serde_json::json!({"amount": amount.to_string(), "reason": comment});
+                let target = format!("checkout:{reference}");
+                let outcome = crate::audit::Outcome::Success;
+                Some(self.auditor.draft(actor, "refund.request", &target, outcome, intent).await?)
+            }
+            None => None,
         };
         let row = match self.store.insert_refund(reference, amount, comment, requested_by, audit).await? {
             Ok(r) => r,

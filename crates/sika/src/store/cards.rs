@@ -163,6 +163,20 @@ impl Store {
         to: CardStatus,
         why: &str,
     ) -> Result<bool, StoreError> {
+        self.card_moved_audited(reference, from, to, why, None).await
+    }
+
+    /// Moves a card `from` → `to` with its timeline entry and, when someone asked for
+    /// it, the audit entry — all in one transaction, or none of them.
+    pub async fn card_moved_audited(
+        &self,
+        reference: &str,
+        from: CardStatus,
+        to: CardStatus,
+        why: &str,
+        audit: Option<super::AuditDraft>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
         let r = sqlx::query(
             "UPDATE cards SET status = $1, failure = CASE WHEN $1 = 'failed' THEN $2 ELSE failure END, updated_at = $3 \
              WHERE reference = $4 AND status = $5",
@@ -172,12 +186,16 @@ impl Store {
         .bind(now_ms())
         .bind(reference)
         .bind(from.as_str())
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
         let moved = r.rows_affected() == 1;
         if moved {
-            self.card_event(reference, to.as_str(), why).await?;
+            super::timeline::Timeline::Card.add_in(&mut tx, reference, to.as_str(), why).await?;
+            if let Some(a) = audit {
+                a.append_in(&mut tx, self.backend()).await?;
+            }
         }
+        tx.commit().await?;
         Ok(moved)
     }
 

@@ -102,9 +102,9 @@ async fn both_or_neither(db: support::TestDb) {
             .unwrap()
     };
     audit_failpoint::fail_after_append("notification.test");
-    assert!(e.app.payments.send_test_event(&e.app.auth.auditor, &actor).await.is_err());
+    assert!(e.app.payments.send_test_event(&actor).await.is_err());
     assert_eq!((pings().await, entries(&e, "notification.test").await), (0, 0));
-    e.app.payments.send_test_event(&e.app.auth.auditor, &actor).await.unwrap();
+    e.app.payments.send_test_event(&actor).await.unwrap();
     assert_eq!((pings().await, entries(&e, "notification.test").await), (1, 1));
 
     // Every entry that was kept chains: the rolled-back ones left no gap.

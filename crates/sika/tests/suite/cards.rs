@@ -815,3 +815,54 @@ async fn the_card_list_filters_searches_counts_pages_and_exports() {
     let (code, _) = call(&e, &key, "GET", "/api/v1/cards?status=nonsense", None).await;
     assert_eq!(code, 400);
 }
+
+/// Blocking a card at Flutterwave: the card's new status, its timeline entry and
+/// the audit entry commit together. A failure injected between the audit entry
+/// and the commit leaves none of them (the card still reads active here); asked
+/// again — Flutterwave's block is idempotent — all three are written, once.
+async fn a_card_action_commits_with_its_audit_entry(db: support::TestDb) {
+    use sika::store::audit_failpoint;
+    let options = support::Options { cards: true, ..Default::default() };
+    let e = env_with(db, options, |_| {}).await;
+    let (_, key) = e.app.auth.create_api_key(&Actor::cli(), "card-shop", "cards").await.unwrap();
+    issued(&e, &key, "blk-1").await;
+    let cards = service(&e);
+    let actor = support::cli();
+    let entries = |outcome: &'static str| {
+        let store = e.app.db.store.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM audit_log WHERE action = 'card.block' AND outcome = $1")
+                .bind(outcome)
+                .fetch_one(store.pool_for_tests())
+                .await
+                .unwrap()
+        }
+    };
+    let blocked_events = || async {
+        e.app.db.store.card_events("blk-1").await.unwrap().iter().filter(|(_, kind, _)| kind == "blocked").count()
+    };
+    audit_failpoint::fail_after_append("card.block");
+    assert!(cards.act(&actor, "blk-1", sika::cards::Action::Block).await.is_err());
+    let (_, got) = call(&e, &key, "GET", "/api/v1/cards/blk-1", None).await;
+    assert_eq!(got["status"], "active", "the status rolled back with its entry");
+    assert_eq!((entries("success").await, blocked_events().await), (0, 0));
+    let card = cards.act(&actor, "blk-1", sika::cards::Action::Block).await.unwrap();
+    assert_eq!(card.status, sika::domain::CardStatus::Blocked);
+    assert_eq!((entries("success").await, blocked_events().await), (1, 1));
+    // Not possible now (already blocked): refused, and the attempt is recorded on its own.
+    assert!(cards.act(&actor, "blk-1", sika::cards::Action::Block).await.is_err());
+    assert_eq!(entries("failure").await, 1);
+    let verified = e.app.auth.auditor.verify().await.unwrap();
+    assert!(verified.is_ok(), "{verified:?}");
+}
+
+#[tokio::test]
+async fn a_card_action_commits_with_its_audit_entry_on_sqlite() {
+    a_card_action_commits_with_its_audit_entry(support::sqlite().await).await;
+}
+
+#[tokio::test]
+async fn a_card_action_commits_with_its_audit_entry_on_postgres() {
+    let Some(db) = support::postgres().await else { return };
+    a_card_action_commits_with_its_audit_entry(db).await;
+}

@@ -437,6 +437,7 @@ async fn drill(database_url: String, instances: usize) {
         flutterwave::Client::new(flw_config).unwrap(),
         Secret::new(d.flw_hash.clone()),
         &url::Url::parse(&d.base()).unwrap(),
+        auth.auditor.clone(),
     );
     let mut refund_tasks = tokio::task::JoinSet::new();
     for reference in should_pay.iter().take(10) {

@@ -213,7 +213,7 @@ async fn failures_that_arrive_later_fail_the_payout_in_flutterwaves_words() {
         let p = payout(&e, &r).await;
         assert_eq!((p.status, p.flw_status.as_deref()), (PayoutStatus::Submitted, Some("NEW")), "queued first");
         assert!(!p.hold.is_zero(), "held while Flutterwave works on it");
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        e.advance_emulator(1_000).await;
         e.app.payouts.follow(now_ms() + 3_600_000).await.unwrap();
         let p = payout(&e, &r).await;
         assert_eq!(p.status, PayoutStatus::Failed, "{p:?}");

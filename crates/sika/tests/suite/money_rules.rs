@@ -100,7 +100,7 @@ async fn a_late_payment_for_a_cancelled_checkout_needs_review() {
 async fn a_payment_pending_at_expiry_is_waited_for_then_kept_if_it_succeeds_late() {
     let e = env().await;
     e.checkout("slow-1", "100", "NGN").await;
-    let id = e.pay("slow-1", "pending", json!({"resolve_after_ms": 1500})).await;
+    let id = e.pay("slow-1", "pending", json!({"resolve_after_ms": 1_500_000})).await;
     let at = now_ms() + 2 * DAY;
     reconcile_at(&e.app.payments, at).await.unwrap();
     assert_eq!(e.status("slow-1").await, "pending", "pending at Flutterwave: not closed");
@@ -109,7 +109,7 @@ async fn a_payment_pending_at_expiry_is_waited_for_then_kept_if_it_succeeds_late
     reconcile_at(&e.app.payments, at + 8 * DAY).await.unwrap();
     assert_eq!(e.status("slow-1").await, "cancelled");
     // …and when the payment then succeeds, its webhook is not ignored.
-    tokio::time::sleep(Duration::from_millis(1700)).await;
+    e.advance_emulator(1_700_000).await;
     e.webhook(id, "slow-1", e.signed()).await;
     e.process().await;
     assert_eq!(e.status("slow-1").await, "needs_review");
@@ -230,7 +230,7 @@ async fn twenty_concurrent_refunds_never_exceed_what_was_paid_on_postgres() {
 async fn a_non_final_refund_is_followed_until_flutterwave_calls_it_final() {
     let e = env().await;
     e.paid("rf-1", "1000").await;
-    e.faults(json!({"refund_status": "pending-momo", "refund_settle_after_ms": 300})).await;
+    e.faults(json!({"refund_status": "pending-momo", "refund_settle_after_ms": 300_000})).await;
     let RefundOutcome::Processing(r) = e.app.payments.refund("rf-1", 250.into(), "late", "u1", None).await.unwrap()
     else {
         panic!("a pending-momo refund is not completed")
@@ -241,7 +241,7 @@ async fn a_non_final_refund_is_followed_until_flutterwave_calls_it_final() {
     assert!(c.refunded.is_zero(), "not refunded until it is");
     // Too early, and not final yet: still processing.
     assert_eq!(e.app.payments.follow_refunds(now_ms() + 120_000).await.unwrap(), 1);
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    e.advance_emulator(400_000).await;
     e.app.payments.follow_refunds(now_ms() + DAY).await.unwrap();
     let row = e.app.db.store.refund(&r.id).await.unwrap().unwrap();
     assert_eq!(row.status, RefundStatus::Completed);
@@ -249,14 +249,16 @@ async fn a_non_final_refund_is_followed_until_flutterwave_calls_it_final() {
     assert_eq!(c.refunded.to_string(), "250");
     assert_eq!(e.app.payments.follow_refunds(now_ms() + 2 * DAY).await.unwrap(), 0, "final: no more lookups");
     // One that ends failed frees its amount again.
-    e.faults(json!({"refund_status": "processing", "refund_final_status": "failed", "refund_settle_after_ms": 100}))
-        .await;
+    e.faults(
+        json!({"refund_status": "processing", "refund_final_status": "failed", "refund_settle_after_ms": 100_000}),
+    )
+    .await;
     let RefundOutcome::Processing(r2) = e.app.payments.refund("rf-1", 750.into(), "x", "u1", None).await.unwrap()
     else {
         panic!("processing")
     };
     assert!(e.app.db.store.refundable("rf-1").await.unwrap().unwrap().is_zero(), "held while processing");
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    e.advance_emulator(200_000).await;
     e.app.payments.follow_refunds(now_ms() + DAY).await.unwrap();
     assert_eq!(e.app.db.store.refund(&r2.id).await.unwrap().unwrap().status, RefundStatus::Failed);
     assert_eq!(e.app.db.store.refundable("rf-1").await.unwrap().unwrap().to_string(), "750");
@@ -311,12 +313,12 @@ async fn refund_webhooks_are_confirmed_by_lookup() {
     e.process().await;
     assert_eq!(e.app.db.store.refund(&r.id).await.unwrap().unwrap().status, RefundStatus::Processing);
     // Flutterwave completes it (settled after a delay) and says so.
-    e.faults(json!({"refund_status": "pending", "refund_settle_after_ms": 50})).await;
+    e.faults(json!({"refund_status": "pending", "refund_settle_after_ms": 50_000})).await;
     let RefundOutcome::Processing(r2) = e.app.payments.refund("rf-3", 200.into(), "y", "u1", None).await.unwrap()
     else {
         panic!("processing")
     };
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    e.advance_emulator(150_000).await;
     let id2 = e.app.db.store.refund(&r2.id).await.unwrap().unwrap().flw_refund_id.unwrap();
     let real = json!({"id": id2, "AmountRefunded": 200, "status": "completed", "TransactionId": tx, "createdAt": "x"});
     e.raw_webhook(real.to_string(), e.signed()).await;

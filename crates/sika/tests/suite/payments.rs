@@ -213,9 +213,9 @@ async fn pending_then_successful_and_a_failed_attempt_leaves_the_checkout_open()
     let failed = e.pay("slow-1", "failed", json!({})).await;
     assert_eq!(e.app.payments.verify_and_apply(failed).await.unwrap(), Applied::AttemptFailed);
     assert_eq!(e.status("slow-1").await, "pending", "another attempt may follow");
-    let id = e.pay("slow-1", "pending", json!({"resolve_after_ms": 300})).await;
+    let id = e.pay("slow-1", "pending", json!({"resolve_after_ms": 300_000})).await;
     assert_eq!(e.app.payments.verify_and_apply(id).await.unwrap(), Applied::NotFinal);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    e.advance_emulator(500_000).await;
     assert_eq!(
         e.app.payments.verify_and_apply(id).await.unwrap(),
         Applied::Settled { status: CheckoutStatus::Paid, moved: true }
@@ -246,6 +246,7 @@ async fn a_crash_after_the_200_is_recovered_by_the_next_process() {
         e.app.payments.flutterwave().clone(),
         sika::secret::Secret::new(e.hash.clone()),
         &url::Url::parse(&e.app.base).unwrap(),
+        e.app.auth.auditor.clone(),
     );
     let inbox = sika::inbox::Inbox::new(flw, e.app.payouts.clone(), None, e.app.auth.auditor.clone());
     while inbox.process(10).await.unwrap() > 0 {}

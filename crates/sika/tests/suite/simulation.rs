@@ -143,6 +143,7 @@ impl Sim {
             flw.clone(),
             sika::secret::Secret::new(self.e.hash.clone()),
             &url::Url::parse(&app.base).unwrap(),
+            app.auth.auditor.clone(),
         );
         self.payouts =
             sika::payouts::Payouts::new(app.db.store.clone(), cipher(), flw.clone(), app.auth.auditor.clone());

@@ -434,13 +434,8 @@ pub async fn act(
         };
         return Ok(Confirm { heading, consequences, action: &path, button, back: &back }.page(&c));
     }
-    let result = cards.act(&reference, action).await;
-    let actor = c.actor(&ctx.ip, &ctx.user_agent);
-    let outcome = if result.is_ok() { Outcome::Success } else { Outcome::Failure };
-    if let Err(r) = state.audited(&actor, action.audit_action(), &format!("card:{reference}"), outcome, json!({})).await
-    {
-        return Ok(r);
-    }
+    // Audited by the service: with the card's new status when done, on its own when not.
+    let result = cards.act(&c.actor(&ctx.ip, &ctx.user_agent), &reference, action).await;
     match result {
         Ok(card) => {
             card_view(

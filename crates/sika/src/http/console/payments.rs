@@ -323,10 +323,7 @@ pub async fn create(
         }
     };
     let actor = c.actor(&ctx.ip, &ctx.user_agent);
-    let details = json!({"amount": new.price.amount().to_string(), "currency": new.price.currency()});
-    let target = format!("checkout:{}", new.reference);
-    let draft = state.auth.auditor.draft(&actor, "payment_link.create", &target, Outcome::Success, details).await?;
-    Ok(match state.payments.create(&format!("console:{}", c.user.id), &new, Some(draft)).await {
+    Ok(match state.payments.create(&format!("console:{}", c.user.id), &new, Some(&actor)).await {
         Ok(row) => flash::redirect(&format!("/payments/{}", row.reference), "link_created"),
         Err(crate::payments::CreateError::Conflict) => new_link_view(
             &c,
@@ -660,11 +657,7 @@ pub async fn refund(
     let amount = checked.1;
     let comment = clean_comment(&f.comment);
     let target = format!("checkout:{reference}");
-    // The request is recorded with the refund's reservation, before
-    // Flutterwave is asked: no record, no refund.
-    let intent = json!({"amount": amount.to_string(), "reason": comment});
-    let draft = state.auth.auditor.draft(&actor, "refund.request", &target, Outcome::Success, intent).await?;
-    let outcome = state.payments.refund(&reference, amount, &comment, &c.user.id, Some(draft)).await?;
+    let outcome = state.payments.refund(&reference, amount, &comment, &c.user.id, Some(&actor)).await?;
     let (result, error, notice) = match &outcome {
         RefundOutcome::Completed(_) => (Outcome::Success, None, Some("Refund completed.".to_string())),
         RefundOutcome::Processing(_) => (

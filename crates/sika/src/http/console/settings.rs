@@ -182,7 +182,7 @@ pub async fn send_test(
 ) -> Result<Response, ConsoleError> {
     let AuthorizedForm { current: c, ctx, form: _, .. } = a;
     let actor = c.actor(&ctx.ip, &ctx.user_agent);
-    state.payments.send_test_event(&state.auth.auditor, &actor).await.map_err(ConsoleError::internal)?;
+    state.payments.send_test_event(&actor).await.map_err(ConsoleError::internal)?;
     Ok(flash::redirect("/admin/settings#deliveries", "test_event_sent"))
 }
 
@@ -272,7 +272,7 @@ pub async fn replay(
         return Ok(AppError::NotFound.into_response());
     }
     let actor = c.actor(&ctx.ip, &ctx.user_agent);
-    state.payments.replay_notification(&state.auth.auditor, &actor, &id).await?;
+    state.payments.replay_notification(&actor, &id).await?;
     Ok(flash::redirect("/admin/settings", "notification_replayed"))
 }
 

@@ -104,6 +104,19 @@ impl Env {
         assert!(r.status().is_success());
     }
 
+    /// Moves the emulator's clock `ms` on: every pending charge, refund or transfer step that
+    /// became due is settled (its webhook queued) before this returns — no sleeping for it.
+    pub async fn advance_emulator(&self, ms: i64) {
+        let r = self
+            .http
+            .post(format!("{}/_emulator/clock", self.emu.url()))
+            .json(&serde_json::json!({"advance_ms": ms}))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success());
+    }
+
     /// A `charge.completed` webhook as Flutterwave sends it, signed with `header`.
     pub async fn webhook(&self, id: i64, tx_ref: &str, header: Option<(&str, String)>) -> u16 {
         let body = json!({"event": "charge.completed", "data": {"id": id, "tx_ref": tx_ref, "status": "successful", "amount": 1, "currency": "NGN"}});
