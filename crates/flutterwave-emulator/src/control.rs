@@ -210,6 +210,42 @@ pub async fn set_balance(State(state): State<Shared>, raw: Bytes) -> Response {
         .into_response()
 }
 
+/// `POST /_emulator/chargebacks {transaction_id, amount?, due_in_ms?, webhook?}`: a customer's bank disputes it.
+pub async fn raise_chargeback(State(state): State<Shared>, raw: Bytes) -> Response {
+    let Ok(v) = serde_json::from_slice::<Value>(&raw) else { return problem(StatusCode::BAD_REQUEST, "invalid body") };
+    match crate::api::chargebacks::raise(&state, &v) {
+        Ok(c) => (StatusCode::CREATED, Json(crate::api::chargebacks::chargeback_json(&c))).into_response(),
+        Err(why) => problem(StatusCode::BAD_REQUEST, &why),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecideBody {
+    status: String,
+}
+
+/// `POST /_emulator/chargebacks/{id}/decide {status: won|lost}`: the bank decides a declined (or open) one.
+pub async fn decide_chargeback(State(state): State<Shared>, Path(id): Path<i64>, raw: Bytes) -> Response {
+    let b: DecideBody = match serde_json::from_slice(&raw) {
+        Ok(b) => b,
+        Err(e) => return problem(StatusCode::BAD_REQUEST, &format!("invalid body: {e}")),
+    };
+    if b.status != "won" && b.status != "lost" {
+        return problem(StatusCode::BAD_REQUEST, "status must be won or lost");
+    }
+    match crate::api::chargebacks::decide(&state, id, &b.status, None, &["initiated", "declined", "accepted"]) {
+        Some(c) => {
+            state.outbox.send(
+                json!({"event": "chargeback", "data": {"id": c.id, "flw_ref": c.flw_ref, "status": c.status}}),
+                None,
+            );
+            Json(crate::api::chargebacks::chargeback_json(&c)).into_response()
+        }
+        None => problem(StatusCode::CONFLICT, "no such chargeback, or already decided"),
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClockBody {

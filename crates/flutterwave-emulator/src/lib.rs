@@ -131,6 +131,8 @@ fn router(state: Shared) -> Router {
         .route("/_emulator/cards/{id}/debit", post(control::debit_card))
         .route("/_emulator/balances", post(control::set_balance))
         .route("/_emulator/clock", post(control::move_clock).get(control::read_clock))
+        .route("/_emulator/chargebacks", post(control::raise_chargeback))
+        .route("/_emulator/chargebacks/{id}/decide", post(control::decide_chargeback))
         .route("/_emulator/faults", post(control::set_faults).get(control::get_faults))
         .route("/_emulator/stats", get(control::stats))
         .route("/_emulator/arrivals", get(control::arrivals))

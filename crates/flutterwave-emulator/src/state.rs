@@ -243,6 +243,25 @@ pub struct Txn {
     pub refunded: Decimal,
 }
 
+/// A chargeback against a transaction (see `api::chargebacks`).
+#[derive(Debug, Clone)]
+pub struct Chargeback {
+    pub id: i64,
+    pub transaction_id: i64,
+    pub tx_ref: String,
+    pub flw_ref: String,
+    pub amount: Decimal,
+    pub currency: String,
+    /// `initiated`, `accepted`, `declined`, `won`, `lost`.
+    pub status: String,
+    pub stage: String,
+    pub comment: Option<String>,
+    pub proof: Option<String>,
+    pub due_ms: i64,
+    pub created_ms: i64,
+    pub history: Vec<serde_json::Value>,
+}
+
 #[derive(Debug, Clone)]
 pub struct TestCard {
     pub number: &'static str,
@@ -350,6 +369,7 @@ pub struct Data {
     pub payment_by_ref: HashMap<String, String>,
     pub transactions: BTreeMap<i64, Txn>,
     pub refunds: BTreeMap<i64, Refund>,
+    pub chargebacks: BTreeMap<i64, Chargeback>,
     pub transfers: BTreeMap<i64, Transfer>,
     pub transfer_refs: HashSet<String>,
     pub beneficiaries: BTreeMap<i64, Beneficiary>,

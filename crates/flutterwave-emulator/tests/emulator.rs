@@ -671,3 +671,54 @@ async fn moving_the_clock_settles_what_became_due() {
         assert_eq!(s, 400, "{bad}");
     }
 }
+
+/// Chargebacks: raised against a successful transaction (the amount is held from
+/// the balance), listed per status — without a status only lost ones, as one
+/// integrator reports — answered once and only before the due date, lost at the
+/// due date without an answer.
+#[tokio::test]
+async fn chargebacks_are_listed_per_status_answered_once_and_lost_when_due() {
+    let env = start(None, 12).await;
+    let balance = |v: &Value| v["data"]["available_balance"].as_f64().unwrap_or_default();
+    let mut ids = Vec::new();
+    for r in ["cb-a", "cb-b"] {
+        env.checkout(r).await;
+        let (_, v) = env.control("/_emulator/charges", json!({"tx_ref": r, "status": "successful"})).await;
+        ids.push(v["transaction_id"].as_i64().unwrap());
+    }
+    let (_, before) = env.api(reqwest::Method::GET, "/balances/NGN", None).await;
+    let (s, a) = env.control("/_emulator/chargebacks", json!({"transaction_id": ids[0], "webhook": false})).await;
+    assert_eq!((s, a["status"].as_str(), a["amount"].as_f64()), (201, Some("initiated"), Some(7500.0)), "{a}");
+    let (_, after) = env.api(reqwest::Method::GET, "/balances/NGN", None).await;
+    assert_eq!(balance(&before) - balance(&after), 7500.0, "debited and held");
+    let (s, _) = env.control("/_emulator/chargebacks", json!({"transaction_id": ids[0]})).await;
+    assert_eq!(s, 400, "no more than was paid");
+    let (_, b) = env.control("/_emulator/chargebacks", json!({"transaction_id": ids[1], "webhook": false})).await;
+    let (_, open) = env.api(reqwest::Method::GET, "/chargebacks?status=initiated", None).await;
+    assert_eq!(open["data"].as_array().unwrap().len(), 2);
+    let (_, bare) = env.api(reqwest::Method::GET, "/chargebacks", None).await;
+    assert!(bare["data"].as_array().unwrap().is_empty(), "without a status, only lost ones");
+
+    let env = &env;
+    let put = |id: &Value, body: Value| {
+        let path = format!("/chargebacks/{id}");
+        async move { env.api(reqwest::Method::PUT, &path, Some(body)).await }
+    };
+    let (s, _) = put(&a["id"], json!({"action": "decline", "comment": "delivered"})).await;
+    assert_eq!(s, 400, "declining needs a proof link");
+    let (s, v) =
+        put(&a["id"], json!({"action": "decline", "comment": "delivered", "prooflink": "https://x.test/p.pdf"})).await;
+    assert_eq!((s, v["data"]["status"].as_str()), (200, Some("declined")), "{v}");
+    let (s, _) = put(&a["id"], json!({"action": "accept", "comment": "again"})).await;
+    assert_eq!(s, 400, "answered once");
+
+    env.control("/_emulator/clock", json!({"advance_ms": 48 * 3_600_000 + 1_000})).await;
+    let (s, _) = put(&b["id"], json!({"action": "accept", "comment": "late"})).await;
+    assert_eq!(s, 400, "past its due date");
+    let (_, lost) = env.api(reqwest::Method::GET, "/chargebacks", None).await;
+    let lost = lost["data"].as_array().unwrap();
+    assert_eq!(lost.len(), 1, "the unanswered one is lost; the declined one waits for its bank");
+    assert_eq!(lost[0]["id"], b["id"]);
+    let last = lost[0]["meta"]["history"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["description"], "No merchant response");
+}

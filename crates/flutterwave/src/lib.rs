@@ -11,6 +11,7 @@
 pub mod banks;
 pub mod budget;
 pub mod cards;
+pub mod chargebacks;
 pub mod client;
 mod lenient;
 pub mod money;

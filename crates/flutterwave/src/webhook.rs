@@ -76,6 +76,11 @@ pub enum WebhookEvent {
     /// Virtual-card debit/OTP events: no `event` key, PascalCase fields.
     Card(CardEvent),
     Refund(RefundEvent),
+    /// Something that looks like a chargeback notification (its shape is
+    /// unconfirmed): only a hint to look the chargeback up by `flw_ref`.
+    ChargebackHint {
+        flw_ref: String,
+    },
     /// Anything else, kept byte for byte.
     Unknown {
         event: Option<String>,
@@ -140,6 +145,12 @@ struct Probe {
     /// The legacy transfer shape: `{"event.type": "Transfer", "transfer": {...}}`.
     #[serde(default)]
     transfer: Option<Box<RawValue>>,
+}
+
+#[derive(Deserialize)]
+struct HintFields {
+    #[serde(deserialize_with = "lenient::text")]
+    flw_ref: String,
 }
 
 /// The charge fields of both the wrapped form and the legacy flat one
@@ -247,6 +258,11 @@ pub fn parse(raw: &[u8]) -> WebhookEvent {
             serde_json::from_str::<WrappedTransfer>(d).ok().map(WrappedTransfer::into_event)
         }
         (Some(e), Some(d)) if e.contains("refund") => serde_json::from_str::<FlatRefund>(d).ok().map(refund),
+        (Some(e), Some(d)) if e.to_ascii_lowercase().contains("chargeback") => serde_json::from_str::<HintFields>(d)
+            .ok()
+            .map(|h| h.flw_ref.trim().chars().take(100).collect::<String>())
+            .filter(|r| !r.is_empty())
+            .map(|flw_ref| WebhookEvent::ChargebackHint { flw_ref }),
         (None, _) if probe.transfer.is_some() => probe
             .transfer
             .as_deref()

@@ -84,6 +84,11 @@ fn transfer_card_refund_and_unknown() {
     assert!(
         matches!(parse(odd), WebhookEvent::Unknown { event: Some(e), raw } if e == "subscription.cancelled" && raw == odd)
     );
+    // Anything that calls itself a chargeback is only a hint to look one up by flw_ref.
+    let hint = br#"{"event":"Chargeback.Initiated","data":{"flw_ref":"FLW-MOCK-9","status":"won","amount":1}}"#;
+    assert_eq!(parse(hint), WebhookEvent::ChargebackHint { flw_ref: "FLW-MOCK-9".into() });
+    let no_ref = br#"{"event":"chargeback","data":{"id":3}}"#;
+    assert!(matches!(parse(no_ref), WebhookEvent::Unknown { event: Some(_), .. }), "no flw_ref: nothing to look up");
     // A charge event whose data is malformed is Unknown, not a crash or a guess.
     let bad = br#"{"event":"charge.completed","data":{"id":"not-a-number","tx_ref":1}}"#;
     assert!(matches!(parse(bad), WebhookEvent::Unknown { .. }));

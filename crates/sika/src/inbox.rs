@@ -174,6 +174,14 @@ impl Inbox {
                 },
                 None => (InboxState::Ignored, "cards are not enabled".into()),
             },
+            // A hint only: what Flutterwave's own list says is what gets recorded.
+            WebhookEvent::ChargebackHint { flw_ref } => match self.payments.look_up_chargeback(&flw_ref).await? {
+                Some(0) => (InboxState::Unmatched, "Flutterwave lists no chargeback with this flw_ref".into()),
+                Some(n) => {
+                    (InboxState::Done, format!("looked up: {n} chargeback(s) recorded as Flutterwave lists them"))
+                }
+                None => return self.retry_later(&row, "the chargeback lookup got no definite answer").await,
+            },
             // Kept sealed for a person, never an error to Flutterwave: a shape
             // Sika does not know yet may still be about money.
             WebhookEvent::Unknown { event, .. } => {

@@ -81,6 +81,9 @@ pub struct Metrics {
     payouts_waiting: Gauge,
     payouts_waiting_oldest: FloatGauge,
     payouts_attention: Gauge,
+    chargebacks_open: Gauge,
+    chargebacks_due_soon: Gauge,
+    chargebacks_overdue: Gauge,
     heartbeat_age: Family<Worker, FloatGauge>,
     restarts: Family<Worker, Gauge>,
 }
@@ -114,6 +117,9 @@ impl Metrics {
             payouts_waiting: Gauge::default(),
             payouts_waiting_oldest: FloatGauge::default(),
             payouts_attention: Gauge::default(),
+            chargebacks_open: Gauge::default(),
+            chargebacks_due_soon: Gauge::default(),
+            chargebacks_overdue: Gauge::default(),
             heartbeat_age: Family::default(),
             restarts: Family::default(),
             registry: Registry::default(),
@@ -121,6 +127,21 @@ impl Metrics {
         registry.register("http_requests", "HTTP requests by route, method and status", m.requests.clone());
         registry.register("http_request_duration_seconds", "HTTP request latency by route", m.latency.clone());
         registry.register("webhooks", "Flutterwave webhooks: received, duplicate, refused", m.webhooks.clone());
+        registry.register(
+            "chargebacks_open",
+            "Chargebacks waiting for the merchant's answer",
+            m.chargebacks_open.clone(),
+        );
+        registry.register(
+            "chargebacks_due_soon",
+            "Open chargebacks whose answer is due within 24 hours",
+            m.chargebacks_due_soon.clone(),
+        );
+        registry.register(
+            "chargebacks_overdue",
+            "Open chargebacks past their due date (Flutterwave will call them lost)",
+            m.chargebacks_overdue.clone(),
+        );
         registry.register("verify_calls", "Verify calls to Flutterwave by answer", m.verify.clone());
         registry.register("notifications", "Shop notifications: delivered, retried, dead", m.notifications.clone());
         registry.register("signin_failures", "Failed sign-ins", m.signin_failures.clone());
@@ -240,6 +261,10 @@ pub async fn scrape(state: &Sources<'_>) -> Result<String, crate::store::StoreEr
     m.payouts_waiting.set(waiting.waiting);
     m.payouts_waiting_oldest.set(waiting.oldest_since.map_or(0.0, |t| (now - t).max(0) as f64 / 1000.0));
     m.payouts_attention.set(waiting.attention);
+    let due = state.store.chargebacks_due(now, now + crate::payments::chargebacks::DUE_SOON_MS).await?;
+    m.chargebacks_open.set(due.open);
+    m.chargebacks_due_soon.set(due.due_soon);
+    m.chargebacks_overdue.set(due.overdue);
     for job in state.workers.jobs() {
         let w = Worker { worker: job.name };
         m.heartbeat_age.get_or_create(&w).set((now - job.last_beat()).max(0) as f64 / 1000.0);

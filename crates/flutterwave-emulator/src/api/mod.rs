@@ -3,6 +3,7 @@
 
 pub mod banks;
 pub mod cards;
+pub mod chargebacks;
 pub mod transactions;
 pub mod transfers;
 
@@ -36,6 +37,8 @@ pub fn router(state: Shared) -> Router<Shared> {
         .route("/banks/{id}/branches", m(get(banks::branches)))
         .route("/accounts/resolve", m(post(banks::resolve)))
         .route("/transfers", m(post(transfers::create).get(transfers::list)))
+        .route("/chargebacks", m(get(chargebacks::list)))
+        .route("/chargebacks/{id}", m(axum::routing::put(chargebacks::answer)))
         .route("/transfers/fee", m(get(transfers::fee)))
         .route("/transfers/rates", m(get(transfers::rates)))
         .route("/transfers/{id}/retries", m(post(transfers::retry).get(transfers::retries)))

@@ -212,11 +212,33 @@ pub async fn get_checkout(
     if checkout::reference(&reference).is_err() {
         return AppError::NotFound.into_response();
     }
-    match state.payments.checkout_with_refunds(&reference).await {
-        Ok(Some((c, refunds))) => Json(checkout_json(&c, &refunds)).into_response(),
-        Ok(None) => AppError::NotFound.into_response(),
-        Err(e) => AppError::from(e).into_response(),
+    let (c, refunds) = match state.payments.checkout_with_refunds(&reference).await {
+        Ok(Some(found)) => found,
+        Ok(None) => return AppError::NotFound.into_response(),
+        Err(e) => return AppError::from(e).into_response(),
+    };
+    let chargebacks = match state.payments.chargebacks_of(&reference).await {
+        Ok(c) => c,
+        Err(e) => return AppError::from(e).into_response(),
+    };
+    let mut v = checkout_json(&c, &refunds);
+    // Every chargeback not won is money Flutterwave holds or took back.
+    let charged_back: rust_decimal::Decimal =
+        chargebacks.iter().filter(|k| k.facts.status != "won").map(|k| k.facts.amount).sum();
+    let listed: Vec<serde_json::Value> = chargebacks
+        .iter()
+        .map(|k| {
+            json!({"id": k.facts.id, "amount": k.facts.amount.to_string(), "status": k.facts.status,
+                   "stage": k.facts.stage, "due_at": k.facts.due_at, "first_seen_at": k.first_seen_at,
+                   "updated_at": k.updated_at})
+        })
+        .collect();
+    if let Some(o) = v.as_object_mut() {
+        o.insert("chargebacks".into(), json!(listed));
+        o.insert("charged_back".into(), json!(charged_back.to_string()));
+        o.insert("net_after_chargebacks".into(), json!(c.net().map(|n| (n - charged_back).to_string())));
     }
+    Json(v).into_response()
 }
 
 /// Flutterwave's webhook: signature first (401, nothing stored), then the

@@ -9,6 +9,7 @@
 //! reconciler and expiry (`expiry.rs`) verify by reference; refunds
 //! (`refunds.rs`) are followed until Flutterwave calls them final.
 
+pub mod chargebacks;
 pub mod expiry;
 pub mod list;
 pub mod notify;
@@ -479,6 +480,11 @@ impl Payments {
     }
 
     /// A checkout with its refunds and their states.
+    /// A checkout's chargebacks, as Flutterwave last listed them.
+    pub async fn chargebacks_of(&self, reference: &str) -> Result<Vec<crate::store::ChargebackRow>, StoreError> {
+        self.store.chargebacks_of(reference).await
+    }
+
     pub async fn checkout_with_refunds(
         &self,
         reference: &str,

@@ -12,6 +12,8 @@ use crate::store::now_ms;
 const RECONCILER_LOCK: i64 = 0x5169_6b61_0003;
 /// Identifies the refund follower's advisory lock.
 const REFUNDS_LOCK: i64 = 0x5169_6b61_0004;
+/// Identifies the chargeback poller's advisory lock: one poller across instances.
+const CHARGEBACKS_LOCK: i64 = 0x5169_6b61_0007;
 
 pub fn spawn(sup: &mut Supervisor, p: &Payments, notifier: notify::Notifier) {
     let store = p.store.clone();
@@ -57,6 +59,26 @@ pub fn spawn(sup: &mut Supervisor, p: &Payments, notifier: notify::Notifier) {
             let p = refunds.clone();
             Box::pin(async move {
                 match p.store.singleton(REFUNDS_LOCK, p.follow_refunds(now_ms())).await {
+                    Ok(Some(Err(e))) | Err(e) => Err(e.to_string()),
+                    Ok(_) => Ok(false),
+                }
+            })
+        },
+    );
+    let chargebacks = p.clone();
+    sup.spawn(
+        "chargebacks",
+        Schedule {
+            // A chargeback gives 48 hours to answer: looking every 10 minutes loses little of them.
+            every: Duration::from_secs(600),
+            timeout: Duration::from_secs(600),
+            stall_after: Duration::from_secs(3600),
+        },
+        move || {
+            let p = chargebacks.clone();
+            Box::pin(async move {
+                let pass = p.poll_chargebacks(super::chargebacks::MAX_PAGES);
+                match p.store.singleton(CHARGEBACKS_LOCK, pass).await {
                     Ok(Some(Err(e))) | Err(e) => Err(e.to_string()),
                     Ok(_) => Ok(false),
                 }

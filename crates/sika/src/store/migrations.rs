@@ -96,6 +96,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("migrations/portable/0013_shared_budget.sql"),
         postgres: include_str!("migrations/portable/0013_shared_budget.sql"),
     },
+    Migration {
+        version: 14,
+        name: "chargebacks",
+        sqlite: include_str!("migrations/portable/0014_chargebacks.sql"),
+        postgres: include_str!("migrations/portable/0014_chargebacks.sql"),
+    },
 ];
 
 /// Any constant: identifies Sika's migration lock among advisory locks.

@@ -12,6 +12,7 @@ mod beneficiaries;
 mod budget;
 mod card_fundings;
 mod cards;
+mod chargebacks;
 mod checkouts;
 mod deliveries;
 mod inbox;
@@ -40,6 +41,7 @@ pub use beneficiaries::BeneficiaryRow;
 pub use budget::{Ledger, cost as budget_cost};
 pub use card_fundings::{FundingRow, FundingWrite};
 pub use cards::{CardFacts, CardQuery, CardRow};
+pub use chargebacks::{ChargebackFacts, ChargebackRow, ChargebacksDue, Recorded};
 pub use checkouts::{
     CheckoutQuery, CheckoutRow, ExpiryCandidate, Notification, OutboxRow, PaymentDetails, RECONCILE_MARKS_MS,
     REFUND_FIRST_CHECK_MS, RefundRefusal, RefundRow, RefundUpdate,

@@ -15,6 +15,7 @@ mod backups;
 mod browser;
 mod cards;
 mod chaos;
+mod chargebacks;
 mod cli;
 mod console;
 mod console_overview;
