@@ -92,6 +92,22 @@ impl std::fmt::Display for Stamp {
 
 impl askama::filters::HtmlSafe for Stamp {}
 
+/// The time left to `at` from `now`, in words for a deadline: "due in 1 d 3 h",
+/// "due in 5 h", "due in 40 min", "overdue by 2 h".
+pub fn due_in(now: i64, at: i64) -> String {
+    let span = |ms: i64| {
+        let minutes = ms / 60_000;
+        let (d, h, m) = (minutes / 1440, minutes % 1440 / 60, minutes % 60);
+        match (d, h) {
+            (0, 0) => format!("{} min", m.max(1)),
+            (0, h) => format!("{h} h"),
+            (d, 0) => format!("{d} d"),
+            (d, h) => format!("{d} d {h} h"),
+        }
+    };
+    if at >= now { format!("due in {}", span(at - now)) } else { format!("overdue by {}", span(now - at)) }
+}
+
 /// `2026-11-29T10:00:00Z`.
 pub fn iso(ms: i64) -> String {
     datetime(ms).replacen(' ', "T", 1) + "Z"
@@ -185,6 +201,17 @@ pub fn date(ms: i64) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn deadlines_read_as_time_left() {
+        let h = 3_600_000;
+        assert_eq!(super::due_in(0, 5 * h), "due in 5 h");
+        assert_eq!(super::due_in(0, 27 * h), "due in 1 d 3 h");
+        assert_eq!(super::due_in(0, 48 * h), "due in 2 d");
+        assert_eq!(super::due_in(0, 40 * 60_000), "due in 40 min");
+        assert_eq!(super::due_in(0, 1), "due in 1 min");
+        assert_eq!(super::due_in(2 * h, 0), "overdue by 2 h");
+    }
+
     #[test]
     fn formats() {
         assert_eq!(super::datetime(0), "1970-01-01 00:00:00");

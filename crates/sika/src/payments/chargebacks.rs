@@ -70,6 +70,16 @@ impl Payments {
         Ok(polled)
     }
 
+    /// Every chargeback, open ones first by due date (the console's disputes list).
+    pub async fn disputes(&self, limit: i64) -> Result<Vec<crate::store::ChargebackRow>, StoreError> {
+        self.store.chargebacks_listed(limit).await
+    }
+
+    /// Open chargebacks against the clock at `now`.
+    pub async fn disputes_due(&self, now: i64) -> Result<crate::store::ChargebacksDue, StoreError> {
+        self.store.chargebacks_due(now, now + DUE_SOON_MS).await
+    }
+
     /// A webhook hinted at a chargeback: look it up by `flw_ref` (never trust the hint's body).
     /// `None` when Flutterwave gave no definite answer; otherwise how many it listed.
     pub async fn look_up_chargeback(&self, flw_ref: &str) -> Result<Option<usize>, StoreError> {

@@ -208,6 +208,18 @@ impl Store {
         Ok(ChargebacksDue { open: r.try_get("open")?, due_soon: r.try_get("soon")?, overdue: r.try_get("overdue")? })
     }
 
+    /// Every chargeback: open ones first, soonest due first; then the rest, latest change first.
+    pub async fn chargebacks_listed(&self, limit: i64) -> Result<Vec<ChargebackRow>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "{SELECT} ORDER BY CASE WHEN status IN ('initiated', 'pending') THEN 0 ELSE 1 END, \
+             CASE WHEN status IN ('initiated', 'pending') THEN due_at ELSE -updated_at END, id LIMIT $1"
+        ))
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.iter().map(row).collect::<Result<_, _>>()?)
+    }
+
     /// Chargebacks still waiting for the merchant's answer, soonest due first.
     pub async fn chargebacks_open(&self, limit: i64) -> Result<Vec<ChargebackRow>, StoreError> {
         let rows = sqlx::query(&format!(

@@ -189,6 +189,7 @@ async fn every_page_passes_axe_and_stored_markup_stays_inert() {
         ("/payments", "payments"),
         ("/payments?q=a11y&status=paid", "payments-filtered"),
         ("/payments/a11y-1", "payment"),
+        ("/disputes", "disputes"),
         ("/payouts", "payouts"),
         ("/payouts/a11y-po-1", "payout"),
         ("/payouts/batches", "batches"),

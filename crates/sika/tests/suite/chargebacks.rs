@@ -133,3 +133,36 @@ async fn a_chargeback_of_a_foreign_payment_is_kept_unlinked() {
     assert_eq!((row.facts.checkout_reference, row.facts.transaction_id), (None, Some(tx)));
     assert!(events(&e, id).await.is_empty(), "no shop hears of a payment it did not take");
 }
+
+/// The console shows the clock: the overview counts what is due within 24 hours,
+/// the disputes list says how long is left, the payment's page lists the
+/// chargeback and the net after it.
+#[tokio::test]
+async fn the_console_shows_what_is_due_and_when() {
+    let e = env_on(support::sqlite().await).await;
+    let tx = e.paid("cb-ui", "2500").await;
+    let r = e
+        .http
+        .post(format!("{}/_emulator/chargebacks", e.emu.url()))
+        .json(&json!({"transaction_id": tx, "amount": "1000", "due_in_ms": 5 * 3_600_000, "webhook": false}))
+        .send()
+        .await
+        .unwrap();
+    let id = r.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    e.app.payments.poll_chargebacks(5).await.unwrap();
+    let (_, mut b) = e.app.signed_in(sika::auth::Role::Viewer, "viewer@example.com").await;
+    let home = b.get("/").await;
+    assert!(home.body.contains(r#"id="disputes-due""#) && home.body.contains("1 chargeback due within 24 hours"));
+    assert!(home.body.contains(r#"href="/disputes""#), "in the navigation");
+    let list = b.get("/disputes").await;
+    assert_eq!(list.status, 200);
+    assert!(list.body.contains(&format!(r#"id="dispute-{id}""#)), "{}", list.body);
+    assert!(list.body.contains("due in 4 h"), "{}", list.body);
+    assert!(list.body.contains(r#"<a href="/payments/cb-ui">cb-ui</a>"#));
+    let page = b.get("/payments/cb-ui").await;
+    assert!(page.body.contains(r#"id="chargebacks""#));
+    assert!(page.body.contains("Net after chargebacks: NGN 1,500.00"), "{}", page.body);
+    // Signed out, the list is not shown.
+    let mut stranger = e.app.browser();
+    assert_eq!(stranger.get("/disputes").await.status, 303);
+}

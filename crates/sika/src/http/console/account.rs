@@ -47,6 +47,8 @@ struct Home {
     inbox_last: Option<Stamp>,
     outbox_last: Option<Stamp>,
     approvals: Option<i64>,
+    /// Open chargebacks due within 24 hours, and overdue ones (for roles that read payments).
+    disputes: Option<(i64, i64)>,
     can_audit: bool,
 }
 
@@ -120,6 +122,13 @@ pub async fn home(
         cards,
         health,
         approvals: c.approvals_waiting,
+        disputes: match reads {
+            true => {
+                let d = state.payments.disputes_due(crate::store::now_ms()).await?;
+                Some((d.due_soon, d.overdue)).filter(|(soon, late)| soon + late > 0)
+            }
+            false => None,
+        },
         can_audit: may::READ_AUDIT.contains(&c.role()),
     }))
 }

@@ -182,6 +182,7 @@ impl Nav {
         let mut links = vec![("/", "Home".to_string())];
         if crate::auth::roles::may::READ_PAYMENTS.contains(&c.role()) {
             links.push(("/payments", "Payments".into()));
+            links.push(("/disputes", "Disputes".into()));
         }
         if crate::auth::roles::may::READ_PAYOUTS.contains(&c.role()) {
             links.push(("/payouts", "Payouts".into()));

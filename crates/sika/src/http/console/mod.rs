@@ -8,6 +8,7 @@ mod audit_log;
 mod authorized;
 mod cards;
 mod charts;
+mod disputes;
 pub mod flash;
 mod forms;
 mod guard;
@@ -39,6 +40,7 @@ pub fn routes() -> Router<AppState> {
         .route("/audit", get(audit_log::audit_page))
         .route("/audit/{format}", get(audit_log::export))
         .route("/payments", get(payments::list).post(payments::create))
+        .route("/disputes", get(disputes::list))
         .route("/payments/new", get(payments::new_link))
         .route("/payments/export.csv", get(payments::export))
         .route("/payments/{reference}", get(payments::detail))

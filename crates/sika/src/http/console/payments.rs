@@ -367,6 +367,10 @@ struct DetailPage {
     events: Vec<(Stamp, String, String)>,
     notes: Vec<(String, i64, Option<Stamp>, bool)>,
     refunds: Vec<RefundLine>,
+    /// (id, amount, status, stage, time left or "", due)
+    chargebacks: Vec<(i64, String, String, String, String, Option<Stamp>)>,
+    /// Paid less refunded less every chargeback not won, when any chargeback exists.
+    net_after_chargebacks: Option<String>,
     can_refund: bool,
     form: RefundForm,
     error: Option<String>,
@@ -472,6 +476,22 @@ async fn detail_view(
             note: r.note.unwrap_or_default(),
         })
         .collect();
+    let now = crate::store::now_ms();
+    let listed = state.payments.chargebacks_of(&row.reference).await?;
+    let charged_back: Decimal = listed.iter().filter(|k| k.facts.status != "won").map(|k| k.facts.amount).sum();
+    let net_after_chargebacks = (!listed.is_empty()).then(|| row.net().map(|n| cur.format(n - charged_back))).flatten();
+    let chargebacks = listed
+        .into_iter()
+        .map(|k| {
+            let f = k.facts;
+            let open = matches!(f.status.as_str(), "initiated" | "pending");
+            let left = match (open, f.due_at) {
+                (true, Some(at)) => crate::timefmt::due_in(now, at),
+                _ => String::new(),
+            };
+            (f.id, cur.format(f.amount), f.status, f.stage, left, f.due_at.map(time))
+        })
+        .collect();
     let refundable = refundable.filter(|r| *r > Decimal::ZERO);
     let can_refund = may::REFUND.contains(&c.role()) && row.status == CheckoutStatus::Paid && refundable.is_some();
     let p = &row.payment;
@@ -502,6 +522,8 @@ async fn detail_view(
         events,
         notes,
         refunds,
+        chargebacks,
+        net_after_chargebacks,
         can_refund,
         form,
         error,
