@@ -219,6 +219,15 @@ pub async fn raise_chargeback(State(state): State<Shared>, raw: Bytes) -> Respon
     }
 }
 
+/// `GET /_emulator/uploads/{id}`: a file as `upload_image` received it.
+pub async fn uploaded(State(state): State<Shared>, Path(id): Path<i64>) -> Response {
+    let d = crate::state::lock(&state.data);
+    match d.uploads.get(&id) {
+        Some((kind, bytes)) => ([(http::header::CONTENT_TYPE, kind.clone())], bytes.clone()).into_response(),
+        None => problem(StatusCode::NOT_FOUND, "no such upload"),
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DecideBody {

@@ -370,6 +370,8 @@ pub struct Data {
     pub transactions: BTreeMap<i64, Txn>,
     pub refunds: BTreeMap<i64, Refund>,
     pub chargebacks: BTreeMap<i64, Chargeback>,
+    /// Files sent to `POST /v3/upload_image`, by id: (content type, bytes).
+    pub uploads: BTreeMap<i64, (String, Vec<u8>)>,
     pub transfers: BTreeMap<i64, Transfer>,
     pub transfer_refs: HashSet<String>,
     pub beneficiaries: BTreeMap<i64, Beneficiary>,

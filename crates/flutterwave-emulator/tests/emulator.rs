@@ -722,3 +722,24 @@ async fn chargebacks_are_listed_per_status_answered_once_and_lost_when_due() {
     let last = lost[0]["meta"]["history"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["description"], "No merchant response");
 }
+
+/// With nobody moving the emulator's clock, its timers run as the wall clock reaches them.
+#[tokio::test]
+async fn a_transfer_completes_on_the_wall_clock_when_nobody_moves_it() {
+    let env = start(None, 5).await;
+    env.control("/_emulator/faults", json!({"transfer_complete_after_ms": 50})).await;
+    let (_, v) = env
+        .api(reqwest::Method::POST, "/transfers", Some(json!({"account_bank": "044", "account_number": "0690000032", "amount": 1000, "currency": "NGN", "reference": "tmp-1"})))
+        .await;
+    let id = v["data"]["id"].as_i64().unwrap();
+    let mut last = Value::Null;
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let (_, t) = env.api(reqwest::Method::GET, &format!("/transfers/{id}"), None).await;
+        last = t["data"]["status"].clone();
+        if last == "SUCCESSFUL" {
+            return;
+        }
+    }
+    panic!("still {last}");
+}

@@ -166,6 +166,12 @@ impl Client {
         self.get_page("/chargebacks", &q).await
     }
 
+    /// `POST /upload_image` (multipart, field `image`): the evidence file; Flutterwave's link to it.
+    /// Uploading again is harmless (another copy), so it is retried like a read.
+    pub async fn upload_evidence(&self, file_name: &str, content_type: &str, bytes: &[u8]) -> Reply<String> {
+        self.send_file("/upload_image", "image", file_name, content_type, bytes).await
+    }
+
     /// `PUT /chargebacks/{id}`: answers once. A timeout is indefinite (looked up
     /// through the list, never sent again).
     pub async fn answer_chargeback(&self, id: i64, answer: &AnswerRequest) -> Reply<Chargeback> {

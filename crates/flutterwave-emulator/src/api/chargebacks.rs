@@ -182,3 +182,32 @@ pub async fn answer(State(state): State<Shared>, Path(id): Path<String>, raw: By
     notify(&state, &c);
     ok(message, chargeback_json(&c))
 }
+
+/// `POST /upload_image` (multipart, field `image`): evidence for an answer; the link to it.
+/// A file that is not an image (or a PDF) is refused as Flutterwave words it.
+pub async fn upload(State(state): State<Shared>, mut form: axum::extract::Multipart) -> Response {
+    let mut file = None;
+    while let Ok(Some(field)) = form.next_field().await {
+        if field.name() == Some("image") {
+            let kind = field.content_type().unwrap_or_default().to_string();
+            match field.bytes().await {
+                Ok(b) => file = Some((kind, b.to_vec())),
+                Err(_) => return bad("Image is not in required format"),
+            }
+        }
+    }
+    let Some((kind, bytes)) = file else { return bad("image is required") };
+    let known = bytes.starts_with(b"%PDF-")
+        || bytes.starts_with(&[0x89, b'P', b'N', b'G'])
+        || bytes.starts_with(&[0xff, 0xd8, 0xff]);
+    if !known {
+        return super::error(http::StatusCode::BAD_REQUEST, "Image is not in required format");
+    }
+    let id = {
+        let mut d = lock(&state.data);
+        let id = d.id();
+        d.uploads.insert(id, (kind, bytes));
+        id
+    };
+    ok("Image sucessfully uploaded", Value::String(format!("{}/_emulator/uploads/{id}", state.base())))
+}

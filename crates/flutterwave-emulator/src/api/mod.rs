@@ -38,6 +38,7 @@ pub fn router(state: Shared) -> Router<Shared> {
         .route("/accounts/resolve", m(post(banks::resolve)))
         .route("/transfers", m(post(transfers::create).get(transfers::list)))
         .route("/chargebacks", m(get(chargebacks::list)))
+        .route("/upload_image", m(post(chargebacks::upload)))
         .route("/chargebacks/{id}", m(axum::routing::put(chargebacks::answer)))
         .route("/transfers/fee", m(get(transfers::fee)))
         .route("/transfers/rates", m(get(transfers::rates)))

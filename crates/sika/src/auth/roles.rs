@@ -73,4 +73,10 @@ pub mod may {
     /// Seeing a card's full number and CVV, live from Flutterwave, after a
     /// fresh code (audited; never stored, logged or cached).
     pub const REVEAL_CARDS: &[Role] = &[Operator];
+    /// Prepare a chargeback's answer (accept, or decline with evidence).
+    pub const ANSWER_CHARGEBACKS: &[Role] = &[Operator];
+    /// Send a prepared answer, with a fresh code (maker-checker).
+    pub const APPROVE_CHARGEBACK_ANSWERS: &[Role] = &[Approver];
+    /// Open an answer's evidence file (audited).
+    pub const READ_EVIDENCE: &[Role] = &[Operator, Approver];
 }

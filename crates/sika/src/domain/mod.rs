@@ -3,6 +3,7 @@
 
 pub mod approval;
 pub mod card;
+pub mod chargeback;
 pub mod checkout;
 pub mod csv;
 pub mod currency;
@@ -15,5 +16,6 @@ pub mod validate;
 pub use currency::Currency;
 pub use money::{Money, Reference};
 pub use status::{
-    BatchStatus, CardStatus, CheckoutStatus, FundingKind, FundingStatus, InboxState, PayoutStatus, RefundStatus,
+    AnswerStatus, BatchStatus, CardStatus, CheckoutStatus, FundingKind, FundingStatus, InboxState, PayoutStatus,
+    RefundStatus,
 };

@@ -334,3 +334,36 @@ impl FundingKind {
         matches!(self, FundingKind::Load | FundingKind::Fund)
     }
 }
+
+states! {
+    /// A merchant's answer to a chargeback, prepared by one person and sent by an approver.
+    AnswerStatus {
+        AwaitingApproval = "awaiting_approval",
+        /// An approver refused it: not sent.
+        Rejected = "rejected",
+        /// Not approved before the chargeback's due date: not sent.
+        Expired = "expired",
+        /// Every consent given; the sender takes it next.
+        Queued = "queued",
+        /// Claimed and sent (or being sent) without a definite answer yet: looked up, never sent again.
+        Unknown = "unknown",
+        /// Flutterwave took the answer.
+        Sent = "sent",
+        /// Flutterwave refused the answer.
+        Failed = "failed",
+    }
+}
+
+impl AnswerStatus {
+    pub fn label(self) -> &'static str {
+        match self {
+            AnswerStatus::AwaitingApproval => "Awaiting approval",
+            AnswerStatus::Rejected => "Rejected",
+            AnswerStatus::Expired => "Expired unapproved",
+            AnswerStatus::Queued => "Approved, queued",
+            AnswerStatus::Unknown => "Sent, being looked up",
+            AnswerStatus::Sent => "Sent to Flutterwave",
+            AnswerStatus::Failed => "Refused by Flutterwave",
+        }
+    }
+}

@@ -83,9 +83,16 @@ pub async fn record_route(req: Request, next: Next) -> Response {
 #[derive(Clone)]
 struct RouteTemplate(String);
 
-/// The one route that takes a file: the bulk-payout CSV upload
-/// (`multipart/form-data`, up to [`UPLOAD_LIMIT`]).
+/// The routes that take a file: the bulk-payout CSV upload and a chargeback
+/// answer's evidence (`multipart/form-data`, up to [`UPLOAD_LIMIT`]).
 pub const UPLOAD_PATH: &str = "/payouts/batches";
+
+/// `/disputes/{id}/answer`: a chargeback answer with its evidence file.
+fn is_evidence_upload(path: &str) -> bool {
+    path.strip_prefix("/disputes/")
+        .and_then(|rest| rest.strip_suffix("/answer"))
+        .is_some_and(|id| !id.is_empty() && id.len() <= 20 && id.bytes().all(|b| b.is_ascii_digit()))
+}
 /// A 1 MiB file and the form around it.
 pub const UPLOAD_LIMIT: usize = 1024 * 1024 + 64 * 1024;
 
@@ -93,7 +100,8 @@ pub const UPLOAD_LIMIT: usize = 1024 * 1024 + 64 * 1024;
 /// on the two bulk-payout routes (the console's upload and the API's batch). A declared length is checked at once; a streamed
 /// body is cut off when it passes the limit.
 pub async fn limit_body(max: usize, req: Request, next: Next) -> Response {
-    let bulk = matches!(req.uri().path(), UPLOAD_PATH | "/api/v1/payout-batches");
+    let path = req.uri().path();
+    let bulk = matches!(path, UPLOAD_PATH | "/api/v1/payout-batches") || is_evidence_upload(path);
     let limit = if bulk { UPLOAD_LIMIT.max(max) } else { max };
     let declared =
         req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
@@ -106,7 +114,7 @@ pub async fn limit_body(max: usize, req: Request, next: Next) -> Response {
 
 /// Content types accepted in request bodies, by surface.
 fn accepts(path: &str, content_type: &str) -> bool {
-    if path == UPLOAD_PATH {
+    if path == UPLOAD_PATH || is_evidence_upload(path) {
         return content_type == "multipart/form-data";
     }
     if is_machine_surface(path) {

@@ -98,6 +98,10 @@ impl Payments {
 
     /// Links a listed chargeback to its checkout — by Flutterwave's transaction id, or by
     /// `tx_ref` when that checkout's transaction agrees — and records it.
+    pub(super) async fn record_listed(&self, c: &Chargeback) -> Result<Recorded, StoreError> {
+        self.record_chargeback(c).await
+    }
+
     async fn record_chargeback(&self, c: &Chargeback) -> Result<Recorded, StoreError> {
         let by_id = match c.transaction_id {
             Some(id) => self.store.checkout_by_transaction(id).await?,

@@ -9,6 +9,7 @@
 //! reconciler and expiry (`expiry.rs`) verify by reference; refunds
 //! (`refunds.rs`) are followed until Flutterwave calls them final.
 
+pub mod answers;
 pub mod chargebacks;
 pub mod expiry;
 pub mod list;

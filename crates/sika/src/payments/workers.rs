@@ -14,6 +14,8 @@ const RECONCILER_LOCK: i64 = 0x5169_6b61_0003;
 const REFUNDS_LOCK: i64 = 0x5169_6b61_0004;
 /// Identifies the chargeback poller's advisory lock: one poller across instances.
 const CHARGEBACKS_LOCK: i64 = 0x5169_6b61_0007;
+/// Identifies the chargeback answers' sender lock: one sender across instances.
+const ANSWERS_LOCK: i64 = 0x5169_6b61_0008;
 
 pub fn spawn(sup: &mut Supervisor, p: &Payments, notifier: notify::Notifier) {
     let store = p.store.clone();
@@ -59,6 +61,24 @@ pub fn spawn(sup: &mut Supervisor, p: &Payments, notifier: notify::Notifier) {
             let p = refunds.clone();
             Box::pin(async move {
                 match p.store.singleton(REFUNDS_LOCK, p.follow_refunds(now_ms())).await {
+                    Ok(Some(Err(e))) | Err(e) => Err(e.to_string()),
+                    Ok(_) => Ok(false),
+                }
+            })
+        },
+    );
+    let answers = p.clone();
+    sup.spawn(
+        "chargeback-answers",
+        Schedule {
+            every: Duration::from_secs(5),
+            timeout: Duration::from_secs(300),
+            stall_after: Duration::from_secs(900),
+        },
+        move || {
+            let p = answers.clone();
+            Box::pin(async move {
+                match p.store.singleton(ANSWERS_LOCK, p.work_answers(now_ms())).await {
                     Ok(Some(Err(e))) | Err(e) => Err(e.to_string()),
                     Ok(_) => Ok(false),
                 }

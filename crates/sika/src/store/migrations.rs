@@ -102,6 +102,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("migrations/portable/0014_chargebacks.sql"),
         postgres: include_str!("migrations/portable/0014_chargebacks.sql"),
     },
+    Migration {
+        version: 15,
+        name: "chargeback answers",
+        sqlite: include_str!("migrations/portable/0015_chargeback_answers.sql"),
+        postgres: include_str!("migrations/portable/0015_chargeback_answers.sql"),
+    },
 ];
 
 /// Any constant: identifies Sika's migration lock among advisory locks.

@@ -12,6 +12,7 @@ mod beneficiaries;
 mod budget;
 mod card_fundings;
 mod cards;
+mod chargeback_answers;
 mod chargebacks;
 mod checkouts;
 mod deliveries;
@@ -41,6 +42,7 @@ pub use beneficiaries::BeneficiaryRow;
 pub use budget::{Ledger, cost as budget_cost};
 pub use card_fundings::{FundingRow, FundingWrite};
 pub use cards::{CardFacts, CardQuery, CardRow};
+pub use chargeback_answers::{AnswerRow, AnswerWrite};
 pub use chargebacks::{ChargebackFacts, ChargebackRow, ChargebacksDue, Recorded};
 pub use checkouts::{
     CheckoutQuery, CheckoutRow, ExpiryCandidate, Notification, OutboxRow, PaymentDetails, RECONCILE_MARKS_MS,

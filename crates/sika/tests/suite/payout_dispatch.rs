@@ -123,5 +123,6 @@ async fn approved_payouts_are_dispatched_within_the_budget_once_each() {
     }
     assert_eq!(stats["rate_limited_429"], 0, "the budget kept under the limit");
     assert_eq!(creates, n, "one transfer per payout: no duplicates");
-    assert_eq!(calls, 2 * n, "a create and one confirmation per payout");
+    // (Other jobs — the chargeback poller's per-status lists — share the budget; they are not payouts' calls.)
+    assert_eq!(creates + lookups, 2 * n, "a create and one confirmation per payout");
 }

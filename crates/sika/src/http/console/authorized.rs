@@ -48,6 +48,9 @@ capabilities! {
     CreatePayments = may::CREATE_PAYMENTS;
     ReadAudit = may::READ_AUDIT;
     Refund = may::REFUND;
+    AnswerChargebacks = may::ANSWER_CHARGEBACKS;
+    ApproveChargebackAnswers = may::APPROVE_CHARGEBACK_ANSWERS;
+    ReadEvidence = may::READ_EVIDENCE;
     ReadCards = may::READ_CARDS;
     RevealCards = may::REVEAL_CARDS;
     ManageCards = may::MANAGE_CARDS;
