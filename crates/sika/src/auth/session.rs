@@ -69,6 +69,8 @@ pub struct Current {
     pub cards_enabled: bool,
     /// Card loads, fundings and withdrawals waiting for approval (approvers, cards on).
     pub card_approvals_waiting: Option<i64>,
+    /// Chargeback answers waiting for an approver (set for those who may send them).
+    pub answers_waiting: Option<i64>,
     /// The page asked for, to mark it in the navigation (filled by the web layer).
     pub here: String,
     /// A confirmation of the last change, shown once (filled by the web layer).
@@ -185,6 +187,7 @@ impl Auth {
             approvals_waiting: None,
             cards_enabled: false,
             card_approvals_waiting: None,
+            answers_waiting: None,
             here: String::new(),
             flash: None,
         }))

@@ -123,6 +123,11 @@ impl Payments {
         self.store.close_answer(reference, AnswerStatus::Rejected, &format!("rejected: {reason}"), Some(audit)).await
     }
 
+    /// Answers waiting for an approver (the navigation's count).
+    pub async fn answers_awaiting_count(&self) -> Result<i64, StoreError> {
+        self.store.answers_awaiting_count().await
+    }
+
     /// One chargeback, as last listed.
     pub async fn dispute(&self, id: i64) -> Result<Option<crate::store::ChargebackRow>, StoreError> {
         self.store.chargeback(id).await

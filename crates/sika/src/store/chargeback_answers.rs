@@ -196,6 +196,20 @@ impl Store {
         Ok(rows.iter().map(row).collect::<Result<_, _>>()?)
     }
 
+    pub async fn answers_awaiting_count(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM chargeback_answers WHERE status = 'awaiting_approval'")
+            .fetch_one(self.pool())
+            .await?)
+    }
+
+    /// The chargeback an answer is to (read inside a change's transaction).
+    async fn chargeback_of(tx: &mut Tx, reference: &str) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT chargeback_id FROM chargeback_answers WHERE reference = $1")
+            .bind(reference)
+            .fetch_one(&mut **tx)
+            .await?)
+    }
+
     pub async fn answer_approvals(&self, reference: &str) -> Result<Vec<String>, StoreError> {
         Ok(sqlx::query_scalar("SELECT user_id FROM chargeback_answer_approvals WHERE reference = $1 ORDER BY at")
             .bind(reference)
@@ -235,10 +249,7 @@ impl Store {
         if r.rows_affected() != 1 {
             return Ok(false);
         }
-        let id: i64 = sqlx::query_scalar("SELECT chargeback_id FROM chargeback_answers WHERE reference = $1")
-            .bind(reference)
-            .fetch_one(&mut *tx)
-            .await?;
+        let id = Self::chargeback_of(&mut tx, reference).await?;
         tell(&mut tx, id, &format!("chargeback.answer.{to}"), why).await?;
         if let Some(a) = audit {
             a.append_in(&mut tx, self.backend()).await?;
@@ -354,10 +365,7 @@ impl Store {
         if r.rows_affected() != 1 {
             return Ok(false);
         }
-        let id: i64 = sqlx::query_scalar("SELECT chargeback_id FROM chargeback_answers WHERE reference = $1")
-            .bind(reference)
-            .fetch_one(&mut *tx)
-            .await?;
+        let id = Self::chargeback_of(&mut tx, reference).await?;
         let detail = match (to, note) {
             (AnswerStatus::Sent, _) => format!("the answer to chargeback {id} was sent to Flutterwave"),
             (_, Some(why)) => format!("Flutterwave refused the answer to chargeback {id}: {why}"),

@@ -391,6 +391,7 @@ async fn the_console_prepares_and_sends_an_answer() {
     let f = sika::store::AuditFilter { action: Some("chargeback.evidence.view".into()), ..Default::default() };
     assert_eq!(e.app.db.store.audit_search(&f, 5).await.unwrap().len(), 1, "the reading is audited");
     let page = b.get(&format!("/disputes/{id}")).await;
+    assert!(page.body.contains("Disputes (1 to send)"), "the approver is told in the navigation");
     let csrf = page.csrf();
     let code = ap.code(0);
     let approve = format!("/disputes/{id}/answers/{reference}/approve");

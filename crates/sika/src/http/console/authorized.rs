@@ -165,3 +165,21 @@ impl<C: Capability, F: DeserializeOwned + CsrfForm + Send> FromRequest<AppState>
         Ok(AuthorizedForm { current, ctx, form, capability: PhantomData })
     }
 }
+
+/// A fresh step-up code, or why not: `Ok(Err(why))` is a refused code, for the
+/// page to say; an ended session (five wrong codes) is answered here — sign in again.
+pub async fn fresh_code(
+    state: &AppState,
+    c: &Current,
+    ctx: &Ctx,
+    typed: &str,
+) -> Result<Result<crate::auth::login::FreshCode, String>, ConsoleError> {
+    use crate::auth::login::StepUp;
+    match state.auth.step_up(c, &ctx.ip, &ctx.user_agent, typed).await? {
+        StepUp::Passed(code) => Ok(Ok(code)),
+        StepUp::Refused { left } => {
+            Ok(Err(format!("The authenticator code is not right, or was already used ({left} tries left).")))
+        }
+        StepUp::SessionEnded => Err(ConsoleError::Respond(axum::response::Redirect::to("/login").into_response())),
+    }
+}

@@ -16,10 +16,10 @@ use super::authorized::{
     ApproveCardFunding, Authorized, AuthorizedForm, ConsoleError, ManageCards, ReadCards, RevealCards, csrf_forms,
 };
 use super::forms::Confirm;
-use super::guard::{Ctx, Nav, internal, render, time};
+use super::guard::{Ctx, Nav, render, time};
 use super::payouts::who;
 use crate::audit::Outcome;
-use crate::auth::login::{FreshCode, StepUp};
+use crate::auth::login::FreshCode;
 use crate::auth::roles::may;
 use crate::auth::session::Current;
 use crate::cards::{Action, ActionError, Cards, Revealed};
@@ -363,14 +363,10 @@ async fn fresh_code(
     totp: &str,
     reference: &str,
 ) -> Result<FreshCode, Response> {
-    match state.auth.step_up(c, &ctx.ip, &ctx.user_agent, totp).await {
-        Ok(StepUp::Passed(code)) => Ok(code),
-        Ok(StepUp::Refused { left }) => {
-            let why = format!("The authenticator code is not right, or was already used ({left} tries left).");
-            Err(card_view(state, c, reference, Shown::error(why)).await.into_response())
-        }
-        Ok(StepUp::SessionEnded) => Err(axum::response::Redirect::to("/login").into_response()),
-        Err(e) => Err(internal(e)),
+    match super::authorized::fresh_code(state, c, ctx, totp).await {
+        Ok(Ok(code)) => Ok(code),
+        Ok(Err(why)) => Err(card_view(state, c, reference, Shown::error(why)).await.into_response()),
+        Err(e) => Err(e.into_response()),
     }
 }
 

@@ -11,12 +11,11 @@ use serde::Deserialize;
 
 use super::authorized::{
     AnswerChargebacks, ApproveChargebackAnswers, Authorized, AuthorizedForm, ConsoleError, ReadEvidence, ReadPayments,
-    csrf_forms,
+    csrf_forms, fresh_code,
 };
 use super::guard::{Nav, render, time};
 use super::payouts::who;
 use crate::audit::Outcome;
-use crate::auth::login::StepUp;
 use crate::auth::roles::may;
 use crate::auth::session::Current;
 use crate::domain::AnswerStatus;
@@ -246,13 +245,9 @@ pub async fn approve(
     a: AuthorizedForm<ApproveChargebackAnswers, CodeForm>,
 ) -> Result<Response, ConsoleError> {
     let AuthorizedForm { current: c, ctx, form: f, .. } = a;
-    let code = match state.auth.step_up(&c, &ctx.ip, &ctx.user_agent, &f.totp).await? {
-        StepUp::Passed(code) => code,
-        StepUp::Refused { left } => {
-            let why = format!("The authenticator code is not right, or was already used ({left} tries left).");
-            return dispute_view(&state, &c, id, Some(why), None).await;
-        }
-        StepUp::SessionEnded => return Ok(axum::response::Redirect::to("/login").into_response()),
+    let code = match fresh_code(&state, &c, &ctx, &f.totp).await? {
+        Ok(code) => code,
+        Err(why) => return dispute_view(&state, &c, id, Some(why), None).await,
     };
     let approver = Approver { proof: &code, may_approve: true };
     let actor = c.actor(&ctx.ip, &ctx.user_agent);

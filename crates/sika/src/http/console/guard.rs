@@ -106,6 +106,9 @@ impl AppState {
                 if crate::auth::roles::may::APPROVE_PAYOUTS.contains(&c.role()) {
                     c.approvals_waiting = self.payouts.awaiting_count().await.ok();
                 }
+                if crate::auth::roles::may::APPROVE_CHARGEBACK_ANSWERS.contains(&c.role()) {
+                    c.answers_waiting = self.payments.answers_awaiting_count().await.ok();
+                }
                 c.cards_enabled = self.cards.is_some();
                 if let Some(cards) = &self.cards
                     && crate::auth::roles::may::APPROVE_CARD_FUNDING.contains(&c.role())
@@ -182,7 +185,10 @@ impl Nav {
         let mut links = vec![("/", "Home".to_string())];
         if crate::auth::roles::may::READ_PAYMENTS.contains(&c.role()) {
             links.push(("/payments", "Payments".into()));
-            links.push(("/disputes", "Disputes".into()));
+            match c.answers_waiting {
+                Some(n) if n > 0 => links.push(("/disputes", format!("Disputes ({n} to send)"))),
+                _ => links.push(("/disputes", "Disputes".into())),
+            }
         }
         if crate::auth::roles::may::READ_PAYOUTS.contains(&c.role()) {
             links.push(("/payouts", "Payouts".into()));

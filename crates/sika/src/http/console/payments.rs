@@ -5,17 +5,18 @@
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::authorized::{Authorized, AuthorizedForm, ConsoleError, CreatePayments, ReadPayments, Refund, csrf_forms};
+use super::authorized::{
+    Authorized, AuthorizedForm, ConsoleError, CreatePayments, ReadPayments, Refund, csrf_forms, fresh_code,
+};
 use super::flash;
 use super::forms::{FieldErrors, sentence};
 use super::guard::{Ctx, Nav, internal, render, time};
 use crate::audit::Outcome;
-use crate::auth::login::StepUp;
 use crate::auth::roles::may;
 use crate::auth::session::Current;
 use crate::domain::checkout::{CheckoutRequest, CustomerRequest};
@@ -668,13 +669,8 @@ pub async fn refund(
     let AuthorizedForm { current: c, ctx, form: f, .. } = a;
     let checked = refund_request(&state, &ctx, &c, &reference, &f).await?;
     let actor = c.actor(&ctx.ip, &ctx.user_agent);
-    match state.auth.step_up(&c, &ctx.ip, &ctx.user_agent, &f.totp).await? {
-        StepUp::Passed(_) => {}
-        StepUp::Refused { left } => {
-            let why = format!("The authenticator code is not right, or was already used ({left} tries left).");
-            return Ok(confirm_view(&c, &checked, &f.comment, Some(why)));
-        }
-        StepUp::SessionEnded => return Ok(Redirect::to("/login").into_response()),
+    if let Err(why) = fresh_code(&state, &c, &ctx, &f.totp).await? {
+        return Ok(confirm_view(&c, &checked, &f.comment, Some(why)));
     }
     let amount = checked.1;
     let comment = clean_comment(&f.comment);

@@ -11,12 +11,12 @@ use serde_json::json;
 
 use super::authorized::{
     ApprovePayouts, Authorized, AuthorizedForm, ConsoleError, CreatePayouts, ReadPayouts, RevealAccounts, csrf_forms,
+    fresh_code,
 };
 use super::flash;
 use super::forms::{FieldErrors, sentence};
 use super::guard::{Nav, internal, render, time};
 use crate::audit::Outcome;
-use crate::auth::login::StepUp;
 use crate::auth::roles::may;
 use crate::auth::session::Current;
 use crate::domain::payout::{Approver, BeneficiaryRequest, PayoutRequest};
@@ -442,13 +442,9 @@ pub async fn approve(
     a: AuthorizedForm<ApprovePayouts, ApproveForm>,
 ) -> Result<Response, ConsoleError> {
     let AuthorizedForm { current: c, ctx, form: f, .. } = a;
-    let code = match state.auth.step_up(&c, &ctx.ip, &ctx.user_agent, &f.totp).await? {
-        StepUp::Passed(code) => code,
-        StepUp::Refused { left } => {
-            let why = format!("The authenticator code is not right, or was already used ({left} tries left).");
-            return detail_view(&state, &c, &reference, None, Some(why), None).await;
-        }
-        StepUp::SessionEnded => return Ok(Redirect::to("/login").into_response()),
+    let code = match fresh_code(&state, &c, &ctx, &f.totp).await? {
+        Ok(code) => code,
+        Err(why) => return detail_view(&state, &c, &reference, None, Some(why), None).await,
     };
     let approver = Approver { proof: &code, may_approve: may::APPROVE_PAYOUTS.contains(&c.role()) };
     let actor = c.actor(&ctx.ip, &ctx.user_agent);
@@ -762,13 +758,9 @@ pub async fn approve_batch(
     if !batch_id_ok(&id) {
         return Ok(AppError::NotFound.into_response());
     }
-    let code = match state.auth.step_up(&c, &ctx.ip, &ctx.user_agent, &f.totp).await? {
-        StepUp::Passed(code) => code,
-        StepUp::Refused { left } => {
-            let why = format!("The authenticator code is not right, or was already used ({left} tries left).");
-            return batch_view(&state, &c, &id, Some(why), None).await;
-        }
-        StepUp::SessionEnded => return Ok(Redirect::to("/login").into_response()),
+    let code = match fresh_code(&state, &c, &ctx, &f.totp).await? {
+        Ok(code) => code,
+        Err(why) => return batch_view(&state, &c, &id, Some(why), None).await,
     };
     let approver = Approver { proof: &code, may_approve: may::APPROVE_PAYOUTS.contains(&c.role()) };
     let actor = c.actor(&ctx.ip, &ctx.user_agent);
