@@ -230,3 +230,79 @@ async fn an_operator_creates_a_payout_and_an_approver_approves_it() {
     let p = e.app.payouts.payout("browser-payout-1").await.unwrap().unwrap();
     assert_eq!(p.status.as_str(), "submitted");
 }
+
+/// A chargeback answered end to end in two real browsers: the operator declines
+/// it with a PDF chosen in the file picker; the approver, who did not prepare it,
+/// sends it with a fresh code; Flutterwave (the emulator) gets the decline and
+/// the file.
+#[tokio::test]
+async fn an_operator_prepares_a_chargeback_answer_and_an_approver_sends_it() {
+    let Some(driver) = Driver::start().await else { return };
+    let e = support::emulated::env().await;
+    let tx = e.paid("browser-cb-1", "4000").await;
+    let r = e
+        .http
+        .post(format!("{}/_emulator/chargebacks", e.emu.url()))
+        .json(&serde_json::json!({"transaction_id": tx, "webhook": false}))
+        .send()
+        .await
+        .unwrap();
+    let id = r.json::<serde_json::Value>().await.unwrap()["id"].as_i64().unwrap();
+    e.app.payments.poll_chargebacks(5).await.unwrap();
+    let op = e.app.person(Role::Operator, "cb-maker@example.com").await;
+    let ap = e.app.person(Role::Approver, "cb-checker@example.com").await;
+    let dir = tempfile::tempdir().unwrap();
+    let pdf_path = dir.path().join("proof-of-delivery.pdf");
+    let pdf = b"%PDF-1.4\n% signed for at the door\n".to_vec();
+    std::fs::write(&pdf_path, &pdf).unwrap();
+
+    let maker = driver.browser().await;
+    sign_in_as(&maker, &e.app.base, "cb-maker@example.com", &op.secret, 0).await;
+    maker.goto(&e.app.url("/disputes")).await;
+    assert!(maker.source().await.contains(&format!(r#"id="dispute-{id}""#)));
+    maker.goto(&e.app.url(&format!("/disputes/{id}"))).await;
+    maker.click("#answer-decline").await;
+    maker.fill("#answer-comment", "Delivered on 2 December and signed for.").await;
+    maker.fill("#answer-evidence", &pdf_path.display().to_string()).await;
+    maker.click("#prepare-button").await;
+    for _ in 0..50 {
+        if maker.source().await.contains("Prepared: an approver must send it") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(maker.text("#notice").await.contains("Prepared"));
+    assert!(!maker.has("button.approve").await, "the preparer cannot send it");
+    maker.quit().await;
+
+    let checker = driver.browser().await;
+    sign_in_as(&checker, &e.app.base, "cb-checker@example.com", &ap.secret, -1).await;
+    assert!(checker.source().await.contains("Disputes (1 to send)"));
+    checker.goto(&e.app.url(&format!("/disputes/{id}"))).await;
+    checker.fill("input[name=totp]", &ap.code(0)).await;
+    checker.click("button.approve").await;
+    for _ in 0..50 {
+        if checker.source().await.contains("being sent to Flutterwave") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(checker.text("#notice").await.contains("being sent"));
+    checker.quit().await;
+    e.app.payments.work_answers(sika::clock::now_ms()).await.unwrap();
+    let cb = e.app.db.store.chargeback(id).await.unwrap().unwrap();
+    assert_eq!(cb.facts.status, "declined", "Flutterwave has the decline");
+    let url = format!("{}/chargebacks?flw_ref={}", e.emu.base_url(), cb.facts.flw_ref);
+    let listed: serde_json::Value = e.http.get(url).bearer_auth(&e.flw_key).send().await.unwrap().json().await.unwrap();
+    let link = listed["data"][0]["meta"]["uploaded_proof"].as_str().unwrap().to_string();
+    assert_eq!(e.http.get(link).send().await.unwrap().bytes().await.unwrap().to_vec(), pdf, "and the file");
+}
+
+async fn sign_in_as(b: &support::webdriver::Browser<'_>, base: &str, email: &str, secret: &str, offset: i64) {
+    b.goto(&format!("{base}/login")).await;
+    b.fill("#email", email).await;
+    b.fill("#password", PASSWORD).await;
+    b.fill("#totp", &code(secret, offset)).await;
+    b.click("#sign-in").await;
+    assert!(b.wait_url("/").await.ends_with('/'), "{email} signed in");
+}
