@@ -222,9 +222,7 @@ pub async fn get_checkout(
         Err(e) => return AppError::from(e).into_response(),
     };
     let mut v = checkout_json(&c, &refunds);
-    // Every chargeback not won is money Flutterwave holds or took back.
-    let charged_back: rust_decimal::Decimal =
-        chargebacks.iter().filter(|k| k.facts.status != "won").map(|k| k.facts.amount).sum();
+    let charged_back = crate::store::charged_back(&chargebacks);
     let listed: Vec<serde_json::Value> = chargebacks
         .iter()
         .map(|k| {

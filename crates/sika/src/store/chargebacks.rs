@@ -29,6 +29,18 @@ pub struct ChargebackFacts {
     pub history_len: i64,
 }
 
+impl ChargebackFacts {
+    /// Waiting for the merchant's answer (the statuses the due-date queries count as open).
+    pub fn is_open(&self) -> bool {
+        matches!(self.status.as_str(), "initiated" | "pending")
+    }
+}
+
+/// What chargebacks hold or took back: every one not won (Flutterwave debits the amount when one opens).
+pub fn charged_back(rows: &[ChargebackRow]) -> Decimal {
+    rows.iter().filter(|k| k.facts.status != "won").map(|k| k.facts.amount).sum()
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChargebackRow {
     pub facts: ChargebackFacts,

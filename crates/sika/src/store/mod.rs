@@ -43,7 +43,7 @@ pub use budget::{Ledger, cost as budget_cost};
 pub use card_fundings::{FundingRow, FundingWrite};
 pub use cards::{CardFacts, CardQuery, CardRow};
 pub use chargeback_answers::{AnswerRow, AnswerWrite};
-pub use chargebacks::{ChargebackFacts, ChargebackRow, ChargebacksDue, Recorded};
+pub use chargebacks::{ChargebackFacts, ChargebackRow, ChargebacksDue, Recorded, charged_back};
 pub use checkouts::{
     CheckoutQuery, CheckoutRow, ExpiryCandidate, Notification, OutboxRow, PaymentDetails, RECONCILE_MARKS_MS,
     REFUND_FIRST_CHECK_MS, RefundRefusal, RefundRow, RefundUpdate,

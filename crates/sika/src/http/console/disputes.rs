@@ -41,7 +41,7 @@ pub struct Line {
 impl Line {
     fn of(r: ChargebackRow, now: i64) -> Line {
         let f = r.facts;
-        let open = matches!(f.status.as_str(), "initiated" | "pending");
+        let open = f.is_open();
         let amount = match f.currency {
             Some(c) => format!("{c} {}", c.format(f.amount)),
             None => f.amount.to_string(),

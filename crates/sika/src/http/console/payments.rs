@@ -479,13 +479,13 @@ async fn detail_view(
         .collect();
     let now = crate::store::now_ms();
     let listed = state.payments.chargebacks_of(&row.reference).await?;
-    let charged_back: Decimal = listed.iter().filter(|k| k.facts.status != "won").map(|k| k.facts.amount).sum();
+    let charged_back = crate::store::charged_back(&listed);
     let net_after_chargebacks = (!listed.is_empty()).then(|| row.net().map(|n| cur.format(n - charged_back))).flatten();
     let chargebacks = listed
         .into_iter()
         .map(|k| {
             let f = k.facts;
-            let open = matches!(f.status.as_str(), "initiated" | "pending");
+            let open = f.is_open();
             let left = match (open, f.due_at) {
                 (true, Some(at)) => crate::timefmt::due_in(now, at),
                 _ => String::new(),
