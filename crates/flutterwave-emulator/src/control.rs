@@ -219,6 +219,42 @@ pub async fn raise_chargeback(State(state): State<Shared>, raw: Bytes) -> Respon
     }
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettlementBody {
+    /// Only this currency (default: every currency).
+    #[serde(default)]
+    currency: Option<String>,
+    /// One of `api::settlements::DRILLS`, applied to the first settlement made.
+    #[serde(default)]
+    drill: Option<String>,
+}
+
+/// `POST /_emulator/settlements {currency?, drill?}`: settles every successful transaction not settled yet, now.
+pub async fn settle_now(State(state): State<Shared>, raw: Bytes) -> Response {
+    let b: SettlementBody = if raw.is_empty() {
+        SettlementBody { currency: None, drill: None }
+    } else {
+        match serde_json::from_slice(&raw) {
+            Ok(b) => b,
+            Err(e) => return problem(StatusCode::BAD_REQUEST, &format!("invalid body: {e}")),
+        }
+    };
+    if let Some(d) = b.drill.as_deref().filter(|d| !crate::api::settlements::DRILLS.contains(d)) {
+        return problem(StatusCode::BAD_REQUEST, &format!("unknown drill `{d}`"));
+    }
+    let now = state.clock.now_ms();
+    let made = crate::api::settlements::settle(
+        &mut crate::state::lock(&state.data),
+        now,
+        i64::MAX,
+        b.currency.as_deref(),
+        b.drill.as_deref(),
+    );
+    let rows: Vec<Value> = made.iter().map(|s| crate::api::settlements::settlement_json(s, true)).collect();
+    (StatusCode::CREATED, Json(json!({"settlements": rows}))).into_response()
+}
+
 /// `GET /_emulator/uploads/{id}`: a file as `upload_image` received it.
 pub async fn uploaded(State(state): State<Shared>, Path(id): Path<i64>) -> Response {
     let d = crate::state::lock(&state.data);

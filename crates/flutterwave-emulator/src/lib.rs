@@ -133,6 +133,7 @@ fn router(state: Shared) -> Router {
         .route("/_emulator/clock", post(control::move_clock).get(control::read_clock))
         .route("/_emulator/chargebacks", post(control::raise_chargeback))
         .route("/_emulator/uploads/{id}", get(control::uploaded))
+        .route("/_emulator/settlements", post(control::settle_now))
         .route("/_emulator/chargebacks/{id}/decide", post(control::decide_chargeback))
         .route("/_emulator/faults", post(control::set_faults).get(control::get_faults))
         .route("/_emulator/stats", get(control::stats))

@@ -262,6 +262,33 @@ pub struct Chargeback {
     pub history: Vec<serde_json::Value>,
 }
 
+/// A settlement the emulator made from successful transactions (see `api::settlements`).
+#[derive(Debug, Clone)]
+pub struct Settlement {
+    pub id: i64,
+    pub currency: String,
+    pub created_ms: i64,
+    pub lines: Vec<SettlementLine>,
+    /// Refunds and chargebacks it nets: (id, amount).
+    pub refunds: Vec<(i64, Decimal)>,
+    pub chargebacks: Vec<(i64, Decimal)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SettlementLine {
+    pub transaction_id: i64,
+    pub tx_ref: String,
+    pub flw_ref: String,
+    pub customer_email: String,
+    pub payment_type: String,
+    pub charged_amount: Decimal,
+    /// Flutterwave's fee with its VAT.
+    pub app_fee: Decimal,
+    pub stampduty: Decimal,
+    pub settlement_amount: Decimal,
+    pub created_ms: i64,
+}
+
 #[derive(Debug, Clone)]
 pub struct TestCard {
     pub number: &'static str,
@@ -370,6 +397,12 @@ pub struct Data {
     pub transactions: BTreeMap<i64, Txn>,
     pub refunds: BTreeMap<i64, Refund>,
     pub chargebacks: BTreeMap<i64, Chargeback>,
+    pub settlements: BTreeMap<i64, Settlement>,
+    /// Transactions in a settlement, or withheld from every one by a drill.
+    pub settled: HashSet<i64>,
+    /// Refunds and chargebacks a settlement has netted.
+    pub netted_refunds: HashSet<i64>,
+    pub netted_chargebacks: HashSet<i64>,
     /// Files sent to `POST /v3/upload_image`, by id: (content type, bytes).
     pub uploads: BTreeMap<i64, (String, Vec<u8>)>,
     pub transfers: BTreeMap<i64, Transfer>,

@@ -743,3 +743,59 @@ async fn a_transfer_completes_on_the_wall_clock_when_nobody_moves_it() {
     }
     panic!("still {last}");
 }
+
+/// Settlements net fees, stamp duty, refunds and chargebacks once each; the next
+/// day's are made when anything asks (on the emulator's clock); drills break one.
+#[tokio::test]
+async fn settlements_add_up_come_the_next_day_and_drills_break_them() {
+    let env = start(None, 21).await;
+    let dec = |v: &Value| v.to_string().trim_matches('"').parse::<rust_decimal::Decimal>().unwrap();
+    let mut ids = Vec::new();
+    for r in ["st-a", "st-b"] {
+        env.checkout(r).await;
+        let (_, v) = env.control("/_emulator/charges", json!({"tx_ref": r, "status": "successful"})).await;
+        ids.push(v["transaction_id"].as_i64().unwrap());
+    }
+    let (s, _) =
+        env.api(reqwest::Method::POST, &format!("/transactions/{}/refund", ids[1]), Some(json!({"amount": 500}))).await;
+    assert_eq!(s, 200);
+    let (s, made) = env.control("/_emulator/settlements", json!({})).await;
+    assert_eq!(s, 201, "{made}");
+    let st = &made["settlements"][0];
+    let lines = st["transactions"].as_array().unwrap();
+    assert_eq!((lines.len(), dec(&st["refund"])), (2, rust_decimal::Decimal::from(500)));
+    let (gross, fee, stamp, net) =
+        (dec(&st["gross_amount"]), dec(&st["app_fee"]), dec(&st["stampduty_charge"]), dec(&st["net_amount"]));
+    assert_eq!(net, gross - fee - stamp - rust_decimal::Decimal::from(500));
+    for l in lines {
+        let (_, v) = env.api(reqwest::Method::GET, &format!("/transactions/{}/verify", l["id"]), None).await;
+        assert_eq!(dec(&l["settlement_amount"]), dec(&v["data"]["amount_settled"]), "a line says what verify says");
+        assert_eq!(
+            dec(&l["charged_amount"]),
+            dec(&l["app_fee"]) + dec(&l["stampduty_charge"]) + dec(&l["settlement_amount"])
+        );
+    }
+    let (_, again) = env.control("/_emulator/settlements", json!({})).await;
+    assert!(again["settlements"].as_array().unwrap().is_empty(), "nothing is settled twice");
+
+    env.checkout("st-c").await;
+    env.control("/_emulator/charges", json!({"tx_ref": "st-c", "status": "successful"})).await;
+    let (_, list) = env.api(reqwest::Method::GET, "/settlements", None).await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 1, "today's payment waits for tomorrow");
+    env.control("/_emulator/clock", json!({"advance_ms": 86_400_000})).await;
+    let (_, list) = env.api(reqwest::Method::GET, "/settlements", None).await;
+    let rows = list["data"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{list}");
+    let (_, one) = env.api(reqwest::Method::GET, &format!("/settlements/{}", rows[0]["id"]), None).await;
+    assert_eq!(one["data"]["transactions"][0]["tx_ref"], "st-c");
+    assert_eq!(dec(&one["data"]["refund"]), rust_decimal::Decimal::ZERO, "a refund is netted once");
+
+    let (s, _) = env.control("/_emulator/settlements", json!({"drill": "lose_everything"})).await;
+    assert_eq!(s, 400);
+    env.checkout("st-d").await;
+    env.control("/_emulator/charges", json!({"tx_ref": "st-d", "status": "successful"})).await;
+    let (_, dropped) = env.control("/_emulator/settlements", json!({"drill": "drop_line"})).await;
+    assert!(dropped["settlements"][0]["transactions"].as_array().unwrap().is_empty());
+    let (_, later) = env.control("/_emulator/settlements", json!({})).await;
+    assert!(later["settlements"].as_array().unwrap().is_empty(), "a dropped line is never settled");
+}

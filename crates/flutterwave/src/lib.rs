@@ -16,6 +16,7 @@ pub mod client;
 mod lenient;
 pub mod money;
 pub mod payments;
+pub mod settlements;
 pub mod transactions;
 pub mod transfers;
 pub mod webhook;

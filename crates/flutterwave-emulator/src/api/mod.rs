@@ -4,6 +4,7 @@
 pub mod banks;
 pub mod cards;
 pub mod chargebacks;
+pub mod settlements;
 pub mod transactions;
 pub mod transfers;
 
@@ -39,6 +40,8 @@ pub fn router(state: Shared) -> Router<Shared> {
         .route("/transfers", m(post(transfers::create).get(transfers::list)))
         .route("/chargebacks", m(get(chargebacks::list)))
         .route("/upload_image", m(post(chargebacks::upload)))
+        .route("/settlements", m(get(settlements::list)))
+        .route("/settlements/{id}", m(get(settlements::get_one)))
         .route("/chargebacks/{id}", m(axum::routing::put(chargebacks::answer)))
         .route("/transfers/fee", m(get(transfers::fee)))
         .route("/transfers/rates", m(get(transfers::rates)))

@@ -264,9 +264,12 @@ pub fn amount_settled(t: &Txn) -> Option<Decimal> {
     } else {
         Decimal::ZERO
     };
-    let stamp =
-        if t.currency == "NGN" && t.amount >= Decimal::from(100_000) { Decimal::from(50) } else { Decimal::ZERO };
-    Some(t.charged_amount - t.app_fee - vat - stamp)
+    Some(t.charged_amount - t.app_fee - vat - stamp_duty(t))
+}
+
+/// NGN 50 on NGN payments of 100,000 or more.
+pub fn stamp_duty(t: &Txn) -> Decimal {
+    if t.currency == "NGN" && t.amount >= Decimal::from(100_000) { Decimal::from(50) } else { Decimal::ZERO }
 }
 
 /// `event.type` of a charge webhook, by how the customer paid.
