@@ -87,6 +87,8 @@ pub struct Config {
     pub payout_resend_after: Duration,
     /// Pages of Flutterwave's transfer list a lookup by reference reads at most.
     pub transfer_lookup_max_pages: u32,
+    /// A paid checkout in no settlement after this many days is reported.
+    pub settlement_grace_days: u32,
 }
 
 impl Config {
@@ -166,8 +168,16 @@ impl Config {
                 _ => return err("SIKA_TRANSFER_LOOKUP_MAX_PAGES must be a whole number between 1 and 1000."),
             },
         };
+        let settlement_grace_days = match plain(src, "SIKA_SETTLEMENT_GRACE_DAYS") {
+            None => crate::settlements::DEFAULT_GRACE_DAYS,
+            Some(v) => match v.parse::<u32>() {
+                Ok(n) if (1..=60).contains(&n) => n,
+                _ => return err("SIKA_SETTLEMENT_GRACE_DAYS must be a whole number of days between 1 and 60."),
+            },
+        };
         let cards_enabled = flag(src, "SIKA_CARDS_ENABLED")?;
         Ok(Config {
+            settlement_grace_days,
             transfer_lookup_max_pages,
             cards_enabled,
             metrics_listen,

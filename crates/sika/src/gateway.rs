@@ -55,6 +55,7 @@ pub async fn run(config: Config, on_ready: impl FnOnce(SocketAddr)) -> Result<()
     crate::payments::workers::spawn(&mut workers, &state.payments, notifier);
     crate::inbox::spawn(&mut workers, &state.inbox);
     crate::payouts::workers::spawn(&mut workers, &state.payouts);
+    crate::settlements::workers::spawn(&mut workers, &state.settlements);
     spawn_housekeeping(&mut workers, &state.auth, &checkpoints);
     if let Some(c) = &state.cards {
         crate::cards::workers::spawn(&mut workers, c);
@@ -206,6 +207,8 @@ pub fn assemble(
             auth.auditor.clone(),
         )
     });
+    let mut settlements = crate::settlements::Settlements::new(store.clone(), payments.flutterwave().clone());
+    settlements.grace_days = config.settlement_grace_days;
     let inbox = crate::inbox::Inbox::new(payments.clone(), payouts.clone(), cards.clone(), auth.auditor.clone());
     AppState {
         store: store.clone(),
@@ -218,6 +221,7 @@ pub fn assemble(
         workers,
         cards,
         inbox,
+        settlements,
     }
 }
 

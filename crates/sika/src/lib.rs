@@ -31,5 +31,6 @@ pub mod payouts;
 pub mod secret;
 pub mod server;
 pub mod settings;
+pub mod settlements;
 pub mod store;
 pub mod timefmt;

@@ -10,6 +10,7 @@ pub mod currency;
 pub mod money;
 pub mod payout;
 pub mod payout_csv;
+pub mod settlement;
 pub mod status;
 pub mod validate;
 

@@ -42,6 +42,8 @@ pub struct AppState {
     pub settings: crate::settings::Settings,
     /// The webhook inbox, for the console's view and replays.
     pub inbox: crate::inbox::Inbox,
+    /// Settlements reconciled, and the money report.
+    pub settlements: crate::settlements::Settlements,
 }
 
 /// The full application.

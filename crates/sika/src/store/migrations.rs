@@ -108,6 +108,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("migrations/portable/0015_chargeback_answers.sql"),
         postgres: include_str!("migrations/portable/0015_chargeback_answers.sql"),
     },
+    Migration {
+        version: 16,
+        name: "settlements",
+        sqlite: include_str!("migrations/portable/0016_settlements.sql"),
+        postgres: include_str!("migrations/portable/0016_settlements.sql"),
+    },
 ];
 
 /// Any constant: identifies Sika's migration lock among advisory locks.

@@ -23,6 +23,7 @@ mod overview;
 mod payouts;
 mod sessions;
 pub mod settings;
+pub mod settlements;
 mod timeline;
 mod users;
 
@@ -54,6 +55,7 @@ pub use migrations::{MIGRATIONS, applied_versions};
 pub use overview::{Figures, Health, StatusTable};
 pub use payouts::{ApprovalWrite, PayoutQuery, PayoutRow, PayoutsWaiting, Settle};
 pub use sessions::SessionRow;
+pub use settlements::{LineFacts, LineRow, Movement, PaidCheckout, SettlementFacts, SettlementRow};
 pub use users::{Inserted, Kept, UserChange, UserRow};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
