@@ -30,6 +30,7 @@ mod payments;
 mod payout_dispatch;
 mod payouts;
 mod redirect;
+mod settlements;
 mod shared_budget;
 mod sign_in_limits;
 mod simulation;

@@ -85,6 +85,8 @@ pub struct TestApp {
     pub cards: Option<sika::cards::Cards>,
     /// The webhook inbox's worker (tests run its passes themselves).
     pub inbox: sika::inbox::Inbox,
+    /// Settlements (tests run the poller's passes themselves).
+    pub settlements: sika::settlements::Settlements,
     stop: watch::Sender<bool>,
 }
 
@@ -238,6 +240,7 @@ pub async fn spawn_with(
     let state = sika::gateway::assemble(&config, &db.store, &public, client, options.workers, tune);
     let (auth, payments, payouts, cards, inbox) =
         (state.auth.clone(), state.payments.clone(), state.payouts.clone(), state.cards.clone(), state.inbox.clone());
+    let settlements = state.settlements.clone();
     let app = http::app_with(state, extra);
     let (stop, shutdown) = watch::channel(false);
     tokio::spawn(sika::server::serve_https(listener, tls, app, shutdown, options.limits));
@@ -254,6 +257,7 @@ pub async fn spawn_with(
         payouts,
         cards,
         inbox,
+        settlements,
         stop,
     }
 }
