@@ -153,6 +153,13 @@ async fn every_page_passes_axe_and_stored_markup_stays_inert() {
     cards.follow(sika::store::now_ms()).await.unwrap();
     api(&e, &card_key, "/api/v1/cards/a11y-card/fund", json!({"reference": "a11y-fund", "amount": "3"})).await;
 
+    // A settlement with a foreign line, so its page shows a discrepancy.
+    let r =
+        e.http.post(format!("{}/_emulator/settlements", e.emu.url())).json(&json!({"drill": "foreign_line"})).send();
+    let settled: Value = r.await.unwrap().json().await.unwrap();
+    let settlement = settled["settlements"][0]["id"].as_i64().expect("a settlement");
+    e.app.settlements.poll(sika::store::now_ms(), 5).await.unwrap();
+
     let admin = e
         .app
         .auth
@@ -190,6 +197,9 @@ async fn every_page_passes_axe_and_stored_markup_stays_inert() {
         ("/payments?q=a11y&status=paid", "payments-filtered"),
         ("/payments/a11y-1", "payment"),
         ("/disputes", "disputes"),
+        ("/settlements", "settlements"),
+        ("/settlements/discrepancies", "settlement-discrepancies"),
+        ("/reports/money", "money-report"),
         ("/payouts", "payouts"),
         ("/payouts/a11y-po-1", "payout"),
         ("/payouts/batches", "batches"),
@@ -205,6 +215,8 @@ async fn every_page_passes_axe_and_stored_markup_stays_inert() {
         b.goto(&format!("{base}{path}")).await;
         checker.check(&b, name).await;
     }
+    b.goto(&format!("{base}/settlements/{settlement}")).await;
+    checker.check(&b, "settlement").await;
     // A refused form keeps its input and says why beside the field.
     b.goto(&format!("{base}/admin/users")).await;
     b.fill("#new-email", "not-an-email").await;
@@ -282,5 +294,5 @@ async fn every_page_passes_axe_and_stored_markup_stays_inert() {
     assert!(b.has("#reveal").await && b.has("#request-funding").await);
     checker.check(&b, "card-operator").await;
     b.quit().await;
-    assert_eq!(checker.checked.len(), 32, "{:?}", checker.checked);
+    assert_eq!(checker.checked.len(), 36, "{:?}", checker.checked);
 }

@@ -292,6 +292,12 @@ async fn every_role_against_every_route() {
         ("/payouts/export.csv".into(), "GET", &[Role::Admin, Role::Operator, Role::Approver, Role::Viewer]),
         ("/payouts/beneficiaries".into(), "GET", &[Role::Admin, Role::Operator, Role::Approver, Role::Viewer]),
         ("/payouts/beneficiaries/none/delete".into(), "POST", &[Role::Operator]),
+        ("/settlements".into(), "GET", &[Role::Admin, Role::Operator, Role::Approver, Role::Viewer]),
+        ("/settlements/none".into(), "GET", &[Role::Admin, Role::Operator, Role::Approver, Role::Viewer]),
+        ("/settlements/export.csv".into(), "GET", &[Role::Admin, Role::Operator, Role::Approver, Role::Viewer]),
+        ("/settlements/discrepancies".into(), "GET", &[Role::Admin, Role::Operator, Role::Approver, Role::Viewer]),
+        ("/settlements/discrepancies.csv".into(), "GET", &[Role::Admin, Role::Operator, Role::Approver, Role::Viewer]),
+        ("/reports/money".into(), "GET", &[Role::Admin, Role::Operator, Role::Approver, Role::Viewer]),
     ];
     for role in Role::ALL {
         let u = user(&app, role, &format!("matrix-{role}")).await;

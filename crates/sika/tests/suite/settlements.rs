@@ -316,3 +316,65 @@ async fn the_money_report_adds_up_on_a_generated_month_on_postgres() {
     let Some(db) = support::postgres().await else { return };
     a_month_adds_up(db).await;
 }
+
+/// The finance team's view: the settlements list, a settlement with its lines
+/// and their checkouts, the discrepancies, the money report, and CSV exports
+/// that are formula-safe and audited. Signed out, none of it is shown.
+#[tokio::test]
+async fn the_console_shows_settlements_discrepancies_and_the_report_and_audits_exports() {
+    let e = env_on(support::sqlite().await).await;
+    e.paid("ui-1", "1000").await;
+    e.paid("ui-2", "2500").await;
+    let clean = settle(&e, None).await["settlements"][0]["id"].as_i64().unwrap();
+    e.paid("ui-3", "3000").await;
+    let foreign = settle(&e, Some("foreign_line")).await["settlements"][0]["id"].as_i64().unwrap();
+    e.app.settlements.poll(sika::clock::now_ms(), 5).await.unwrap();
+
+    let (_, mut b) = e.app.signed_in(sika::auth::Role::Viewer, "finance@example.com").await;
+    assert!(b.get("/").await.body.contains(r#"href="/settlements""#), "in the navigation");
+    let list = b.get("/settlements").await;
+    assert_eq!(list.status, 200);
+    assert!(
+        list.body.contains(&format!(r#"id="settlement-{clean}""#))
+            && list.body.contains(&format!(r#"id="settlement-{foreign}""#))
+    );
+    assert!(list.body.contains("Discrepancies (1)"), "{}", list.body);
+    let bad = b.get("/settlements?from=2026-02-30").await;
+    assert!(bad.body.contains("The from date must be a date such as 2026-11-29."));
+
+    let page = b.get(&format!("/settlements/{clean}")).await;
+    assert!(page.body.contains(r#"id="clean""#), "{}", page.body);
+    assert!(
+        page.body.contains(r#"<a href="/payments/ui-1">ui-1</a>"#)
+            && page.body.contains(r#"<a href="/payments/ui-2">ui-2</a>"#)
+    );
+    let page = b.get(&format!("/settlements/{foreign}")).await;
+    assert!(page.body.contains(r#"data-kind="line_without_payment""#), "{}", page.body);
+    assert!(page.body.contains("no payment of ours"));
+    assert_eq!(b.get("/settlements/999999").await.status, 404);
+    assert_eq!(b.get("/settlements/not-a-number").await.status, 404);
+
+    let problems = b.get("/settlements/discrepancies").await;
+    assert!(problems.body.contains(r#"data-kind="line_without_payment""#));
+    let report = b.get("/reports/money").await;
+    assert!(report.body.contains(r#"id="report-NGN""#), "{}", report.body);
+    assert!(report.body.contains(r#"id="does-not-add-up-NGN""#), "a foreign line is a discrepancy: {}", report.body);
+    assert!(report.body.contains("NGN 6,500.00"), "collected: {}", report.body);
+
+    let csv = b.get("/settlements/export.csv").await;
+    assert_eq!(csv.status, 200);
+    assert!(csv.headers["content-disposition"].to_str().unwrap().contains("settlements.csv"));
+    assert_eq!(csv.body.lines().count(), 3, "{}", csv.body);
+    assert!(csv.body.lines().skip(1).all(|l| l.starts_with('"')), "every cell quoted");
+    let lines = b.get(&format!("/settlements/{foreign}/export.csv")).await;
+    assert!(lines.body.contains("\"foreign-"), "{}", lines.body);
+    let wrong = b.get("/settlements/discrepancies.csv").await;
+    assert!(wrong.body.contains("\"line_without_payment\""), "{}", wrong.body);
+    let f = sika::store::AuditFilter { action: Some("settlements.export".into()), ..Default::default() };
+    assert_eq!(e.app.db.store.audit_search(&f, 10).await.unwrap().len(), 3, "each export is audited");
+
+    let mut stranger = e.app.browser();
+    for path in ["/settlements", "/settlements/export.csv", "/reports/money", "/settlements/discrepancies"] {
+        assert_eq!(stranger.get(path).await.status, 303, "{path}");
+    }
+}

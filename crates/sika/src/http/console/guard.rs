@@ -189,6 +189,7 @@ impl Nav {
                 Some(n) if n > 0 => links.push(("/disputes", format!("Disputes ({n} to send)"))),
                 _ => links.push(("/disputes", "Disputes".into())),
             }
+            links.push(("/settlements", "Settlements".into()));
         }
         if crate::auth::roles::may::READ_PAYOUTS.contains(&c.role()) {
             links.push(("/payouts", "Payouts".into()));

@@ -16,6 +16,7 @@ mod paging;
 mod payments;
 mod payouts;
 mod settings;
+mod settlements;
 mod signin;
 
 use axum::Router;
@@ -46,6 +47,13 @@ pub fn routes() -> Router<AppState> {
         .route("/disputes/{id}/answers/{reference}/approve", post(disputes::approve))
         .route("/disputes/{id}/answers/{reference}/reject", post(disputes::reject))
         .route("/disputes/{id}/answers/{reference}/evidence", get(disputes::evidence))
+        .route("/settlements", get(settlements::list))
+        .route("/settlements/export.csv", get(settlements::export_list))
+        .route("/settlements/discrepancies", get(settlements::discrepancies))
+        .route("/settlements/discrepancies.csv", get(settlements::export_discrepancies))
+        .route("/settlements/{id}", get(settlements::detail))
+        .route("/settlements/{id}/export.csv", get(settlements::export_lines))
+        .route("/reports/money", get(settlements::report))
         .route("/payments/new", get(payments::new_link))
         .route("/payments/export.csv", get(payments::export))
         .route("/payments/{reference}", get(payments::detail))
