@@ -84,6 +84,9 @@ pub struct Metrics {
     chargebacks_open: Gauge,
     chargebacks_due_soon: Gauge,
     chargebacks_overdue: Gauge,
+    settlements_not_settled: Gauge,
+    settlement_lines_unmatched: Gauge,
+    settlement_lines_pending: Gauge,
     heartbeat_age: Family<Worker, FloatGauge>,
     restarts: Family<Worker, Gauge>,
 }
@@ -120,6 +123,9 @@ impl Metrics {
             chargebacks_open: Gauge::default(),
             chargebacks_due_soon: Gauge::default(),
             chargebacks_overdue: Gauge::default(),
+            settlements_not_settled: Gauge::default(),
+            settlement_lines_unmatched: Gauge::default(),
+            settlement_lines_pending: Gauge::default(),
             heartbeat_age: Family::default(),
             restarts: Family::default(),
             registry: Registry::default(),
@@ -141,6 +147,21 @@ impl Metrics {
             "chargebacks_overdue",
             "Open chargebacks past their due date (Flutterwave will call them lost)",
             m.chargebacks_overdue.clone(),
+        );
+        registry.register(
+            "settlements_not_settled",
+            "Paid checkouts of the last 90 days in no settlement after the grace days (SIKA_SETTLEMENT_GRACE_DAYS)",
+            m.settlements_not_settled.clone(),
+        );
+        registry.register(
+            "settlement_lines_unmatched",
+            "Settled transactions whose tx_ref names no checkout of Sika's",
+            m.settlement_lines_unmatched.clone(),
+        );
+        registry.register(
+            "settlement_lines_pending",
+            "Settlements whose transactions are not read yet",
+            m.settlement_lines_pending.clone(),
         );
         registry.register("verify_calls", "Verify calls to Flutterwave by answer", m.verify.clone());
         registry.register("notifications", "Shop notifications: delivered, retried, dead", m.notifications.clone());
@@ -231,6 +252,8 @@ pub struct Sources<'a> {
     pub store: &'a crate::store::Store,
     pub workers: &'a crate::jobs::Health,
     pub flutterwave: &'a flutterwave::Client,
+    /// Days a paid checkout may wait for its settlement.
+    pub settlement_grace_days: u32,
 }
 
 /// Refreshes what is read at scrape time, then renders the text exposition.
@@ -265,6 +288,11 @@ pub async fn scrape(state: &Sources<'_>) -> Result<String, crate::store::StoreEr
     m.chargebacks_open.set(due.open);
     m.chargebacks_due_soon.set(due.due_soon);
     m.chargebacks_overdue.set(due.overdue);
+    let grace = i64::from(state.settlement_grace_days) * 86_400_000;
+    let s = state.store.settlement_gauges(now - grace, now - crate::settlements::WINDOW_MS).await?;
+    m.settlements_not_settled.set(s.not_settled);
+    m.settlement_lines_unmatched.set(s.unmatched_lines);
+    m.settlement_lines_pending.set(s.lines_pending);
     for job in state.workers.jobs() {
         let w = Worker { worker: job.name };
         m.heartbeat_age.get_or_create(&w).set((now - job.last_beat()).max(0) as f64 / 1000.0);

@@ -6,7 +6,12 @@ use super::AppState;
 impl AppState {
     /// What `crate::metrics::scrape` reads.
     pub fn metric_sources(&self) -> crate::metrics::Sources<'_> {
-        crate::metrics::Sources { store: &self.store, workers: &self.workers, flutterwave: self.payments.flutterwave() }
+        crate::metrics::Sources {
+            store: &self.store,
+            workers: &self.workers,
+            flutterwave: self.payments.flutterwave(),
+            settlement_grace_days: self.settlements.grace_days,
+        }
     }
 }
 

@@ -76,6 +76,14 @@ pub struct PaidCheckout {
     pub paid_at: i64,
 }
 
+/// What the metrics show of settlements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SettlementGauges {
+    pub not_settled: i64,
+    pub unmatched_lines: i64,
+    pub lines_pending: i64,
+}
+
 /// An amount in a currency at a time (refunds, chargebacks, payouts, for the report).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Movement {
@@ -267,6 +275,28 @@ impl Store {
             .await?;
         tx.commit().await?;
         Ok(true)
+    }
+
+    /// Paid checkouts (paid in `[paid_since, paid_before)`) in no settlement, lines naming no
+    /// checkout, and settlements whose lines are not read yet.
+    pub async fn settlement_gauges(&self, paid_before: i64, paid_since: i64) -> Result<SettlementGauges, StoreError> {
+        let not_settled: i64 = sqlx::query_scalar(&format!(
+            "SELECT COUNT(*) FROM (SELECT {PAID_AT} AS paid_at FROM checkouts c WHERE c.status = 'paid' \
+             AND NOT EXISTS (SELECT 1 FROM settlement_lines l WHERE l.transaction_id = c.transaction_id)) p \
+             WHERE p.paid_at >= $1 AND p.paid_at < $2"
+        ))
+        .bind(paid_since)
+        .bind(paid_before)
+        .fetch_one(self.pool())
+        .await?;
+        let unmatched_lines: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM settlement_lines WHERE checkout_reference IS NULL")
+                .fetch_one(self.pool())
+                .await?;
+        let lines_pending: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM settlements WHERE lines_at IS NULL")
+            .fetch_one(self.pool())
+            .await?;
+        Ok(SettlementGauges { not_settled, unmatched_lines, lines_pending })
     }
 
     /// Settlements whose lines are not read yet, oldest first.

@@ -63,6 +63,7 @@ async fn found_followed_and_told_once(db: support::TestDb) {
         store,
         workers: &sika::jobs::Health::default(),
         flutterwave: e.app.payments.flutterwave(),
+        settlement_grace_days: 3,
     })
     .await
     .unwrap();

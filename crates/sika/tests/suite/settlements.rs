@@ -121,6 +121,17 @@ async fn clean_and_drilled(db: support::TestDb) {
         reported.insert(expected);
     }
     assert_eq!(reported.len(), 5);
+    let text = sika::metrics::scrape(&sika::metrics::Sources {
+        store: &e.app.db.store,
+        workers: &sika::jobs::Health::default(),
+        flutterwave: e.app.payments.flutterwave(),
+        settlement_grace_days: 3,
+    })
+    .await
+    .unwrap();
+    assert!(text.contains("sika_settlement_lines_unmatched 1"), "the foreign line: {text}");
+    assert!(text.contains("sika_settlement_lines_pending 0"));
+    assert!(text.contains("sika_settlements_not_settled 0"), "the dropped one is within its grace days");
 }
 
 #[tokio::test]
