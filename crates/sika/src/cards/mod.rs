@@ -427,7 +427,7 @@ impl Cards {
             (false, true) => "debit",
             (false, false) => "credit",
         };
-        self.store.card_event(&c.reference, kind, &format!("{what}, transaction {txn_id}")).await?;
+        self.store.card_transaction_seen(&c.reference, kind, &what, txn_id, t.amount.decimal()).await?;
         Ok(EventOutcome::Confirmed(what))
     }
 

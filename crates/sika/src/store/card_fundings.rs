@@ -468,6 +468,15 @@ impl Store {
                 .await?;
         let what = format!("{kind} {reference} of {amount} {currency} {to}: {detail}");
         card_event(&mut tx, &card, &format!("{kind}_{to}"), &what).await?;
+        let event = match (kind.as_str(), to) {
+            ("withdraw", FundingStatus::Succeeded) => "card.withdrawn",
+            ("withdraw", _) => "card.withdrawal_failed",
+            (_, FundingStatus::Succeeded) => "card.funded",
+            _ => "card.funding_failed",
+        };
+        let extra = serde_json::json!({"funding": reference, "kind": kind, "amount": amount,
+                                       "transaction_id": flw_txn_id, "message": detail});
+        super::cards::card_note(&mut tx, &card, event, reference, extra).await?;
         tx.commit().await?;
         Ok(true)
     }

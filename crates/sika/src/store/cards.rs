@@ -129,6 +129,7 @@ impl Store {
         facts: &CardFacts,
     ) -> Result<bool, StoreError> {
         let now = now_ms();
+        let mut tx = self.begin_write().await?;
         let r = sqlx::query(
             "UPDATE cards SET flw_id = $1, masked_pan = $2, card_type = $3, status = $4, updated_at = $5, \
              next_check_at = $6 WHERE reference = $7 AND status = $8 AND (flw_id IS NULL OR flw_id = $1)",
@@ -141,7 +142,7 @@ impl Store {
         .bind(now + 30_000)
         .bind(reference)
         .bind(from.as_str())
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await;
         let moved = match r {
             Ok(r) => r.rows_affected() == 1,
@@ -150,8 +151,11 @@ impl Store {
             Err(e) => return Err(e.into()),
         };
         if moved {
-            self.card_event(reference, to.as_str(), &format!("Flutterwave card {}", facts.flw_id)).await?;
+            let detail = format!("Flutterwave card {}", facts.flw_id);
+            Timeline::Card.add_in(&mut tx, reference, to.as_str(), &detail).await?;
+            card_note(&mut tx, reference, "card.created", reference, serde_json::json!({})).await?;
         }
+        tx.commit().await?;
         Ok(moved)
     }
 
@@ -191,6 +195,22 @@ impl Store {
         let moved = r.rows_affected() == 1;
         if moved {
             super::timeline::Timeline::Card.add_in(&mut tx, reference, to.as_str(), why).await?;
+            let event = match (from, to) {
+                (_, CardStatus::Blocked) => Some("card.blocked"),
+                (CardStatus::Blocked, CardStatus::Active) => Some("card.unblocked"),
+                (_, CardStatus::Terminated) => Some("card.terminated"),
+                (_, CardStatus::Failed) => Some("card.failed"),
+                _ => None,
+            };
+            if let Some(event) = event {
+                // A card is blocked and unblocked more than once: its timeline's length tells them apart.
+                let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM card_events WHERE reference = $1")
+                    .bind(reference)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let key = format!("{reference}:{event}:{n}");
+                card_note(&mut tx, reference, event, &key, serde_json::json!({"message": why})).await?;
+            }
             if let Some(a) = audit {
                 a.append_in(&mut tx, self.backend()).await?;
             }
@@ -209,6 +229,39 @@ impl Store {
         Ok(())
     }
 
+    /// A card transaction Flutterwave's own list confirmed (a debit, a credit, a declined
+    /// purchase): its timeline entry and the shop's notification, once per transaction. One
+    /// of Sika's own fundings or withdrawals is told as that funding, not again.
+    /// `false` when that transaction was seen before.
+    pub async fn card_transaction_seen(
+        &self,
+        reference: &str,
+        kind: &str,
+        detail: &str,
+        txn_id: &str,
+        amount: rust_decimal::Decimal,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let event = match kind {
+            "debit" => "card.debited",
+            "declined" => "card.declined",
+            _ => "card.credited",
+        };
+        let ours: Option<String> = sqlx::query_scalar("SELECT reference FROM card_fundings WHERE flw_txn_id = $1")
+            .bind(txn_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let extra = serde_json::json!({"transaction_id": txn_id, "amount": amount.to_string(), "message": detail});
+        let key = format!("cardtxn:{txn_id}");
+        // A funding's or withdrawal's own transaction is told as that funding (`card.funded`...).
+        let new = ours.is_some() || card_note(&mut tx, reference, event, &key, extra).await?;
+        if new {
+            Timeline::Card.add_in(&mut tx, reference, kind, &format!("{detail}, transaction {txn_id}")).await?;
+        }
+        tx.commit().await?;
+        Ok(new)
+    }
+
     pub async fn card_event(&self, reference: &str, kind: &str, detail: &str) -> Result<(), StoreError> {
         Timeline::Card.add(self, reference, kind, detail).await
     }
@@ -216,4 +269,26 @@ impl Store {
     pub async fn card_events(&self, reference: &str) -> Result<Vec<(i64, String, String)>, StoreError> {
         Timeline::Card.read(self, reference).await
     }
+}
+
+/// The shop's notification of a card event, written once per `key` (one occurrence of the event).
+/// It says the card's reference, status and currency, never its number. `false` when written before.
+pub(super) async fn card_note(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    card_reference: &str,
+    event: &'static str,
+    key: &str,
+    extra: serde_json::Value,
+) -> Result<bool, StoreError> {
+    let found: Option<(String, String)> = sqlx::query_as("SELECT currency, status FROM cards WHERE reference = $1")
+        .bind(card_reference)
+        .fetch_optional(&mut **tx)
+        .await?;
+    let Some((currency, status)) = found else { return Ok(false) };
+    let mut payload =
+        serde_json::json!({"event": event, "reference": card_reference, "status": status, "currency": currency});
+    if let (Some(p), Some(x)) = (payload.as_object_mut(), extra.as_object()) {
+        p.extend(x.clone());
+    }
+    super::checkouts::insert_outbox_once(tx, key, &super::checkouts::Notification { event, payload }).await
 }

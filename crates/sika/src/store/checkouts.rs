@@ -502,6 +502,25 @@ pub struct ExpiryCandidate {
     pub checks: i64,
     pub created_at: i64,
 }
+/// [`insert_outbox`] for an event that may be seen again (a card transaction's webhook):
+/// `false`, and nothing written, when that (event, reference) was already written.
+pub(super) async fn insert_outbox_once(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    reference: &str,
+    note: &Notification,
+) -> Result<bool, StoreError> {
+    let seen: Option<String> = sqlx::query_scalar("SELECT id FROM outbox WHERE event = $1 AND reference = $2")
+        .bind(note.event)
+        .bind(reference)
+        .fetch_optional(&mut **tx)
+        .await?;
+    if seen.is_some() {
+        return Ok(false);
+    }
+    insert_outbox(tx, reference, note).await?;
+    Ok(true)
+}
+
 pub(super) async fn insert_outbox(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     reference: &str,

@@ -866,3 +866,96 @@ async fn a_card_action_commits_with_its_audit_entry_on_postgres() {
     let Some(db) = support::postgres().await else { return };
     a_card_action_commits_with_its_audit_entry(db).await;
 }
+
+/// Every card event reaches the shop once, as the payments' and payouts' do: created, funded
+/// (the first load too), withdrawn, blocked and unblocked (each time), a purchase, a declined
+/// one (a webhook delivered twice tells it once), terminated — never with the card's number.
+#[tokio::test]
+async fn the_shop_hears_each_card_event_once() {
+    let (e, key) = env_cards(true).await;
+    e.faults(json!({"minute_ms": 20})).await;
+    issued(&e, &key, "tell-1").await;
+    let cards = service(&e);
+    let store = &e.app.db.store;
+    let events_of = |reference: String| async move {
+        store.outbox_for(&reference).await.unwrap().into_iter().map(|r| r.event).collect::<Vec<_>>()
+    };
+    assert_eq!(events_of("tell-1".into()).await, ["card.created"]);
+    let load = sika::cards::funding::load_reference("tell-1");
+    assert_eq!(events_of(load).await, ["card.funded"], "the first load");
+
+    let fund = json!({"reference": "tell-fund", "amount": "10"});
+    assert_eq!(call(&e, &key, "POST", "/api/v1/cards/tell-1/fund", Some(fund)).await.0, 202);
+    let withdraw = json!({"reference": "tell-wd", "amount": "3"});
+    assert_eq!(call(&e, &key, "POST", "/api/v1/cards/tell-1/withdraw", Some(withdraw)).await.0, 202);
+    for f in ["tell-fund", "tell-wd"] {
+        cards.approve_funding(&support::cli(), f, &checker("u-checker")).await.unwrap();
+        cards.dispatch_fundings(10).await.unwrap();
+    }
+    assert_eq!(events_of("tell-fund".into()).await, ["card.funded"]);
+    assert_eq!(events_of("tell-wd".into()).await, ["card.withdrawn"]);
+
+    for action in ["block", "unblock", "block", "unblock"] {
+        assert_eq!(call(&e, &key, "POST", &format!("/api/v1/cards/tell-1/{action}"), None).await.0, 200);
+    }
+    let flw_id = flutterwave_cards(&e).await[0]["id"].as_str().unwrap().to_string();
+    let mut hooks = Vec::new();
+    for amount in ["2.50", "500"] {
+        let r = e
+            .http
+            .post(format!("{}/_emulator/cards/{flw_id}/debit", e.emu.url()))
+            .json(&json!({"amount": amount, "description": "SHOP"}))
+            .send();
+        hooks.push(r.await.unwrap().json::<Value>().await.unwrap());
+    }
+    for body in [&hooks[0], &hooks[0], &hooks[1]] {
+        let r = e.app.client.post(e.app.url("/webhooks/flutterwave")).header("verif-hash", &e.hash).json(body).send();
+        assert_eq!(r.await.unwrap().status(), 200);
+        e.app.inbox.process(10).await.unwrap();
+    }
+    assert_eq!(call(&e, &key, "POST", "/api/v1/cards/tell-1/terminate", None).await.0, 200);
+
+    let keys: Vec<String> = sqlx::query_scalar("SELECT DISTINCT reference FROM outbox WHERE event LIKE 'card.%'")
+        .fetch_all(store.pool_for_tests())
+        .await
+        .unwrap();
+    let mut rows = Vec::new();
+    for k in &keys {
+        rows.extend(store.outbox_for(k).await.unwrap());
+    }
+    let mut told: Vec<&str> = rows.iter().map(|r| r.event.as_str()).collect();
+    told.sort_unstable();
+    assert_eq!(
+        told,
+        [
+            "card.blocked",
+            "card.blocked",
+            "card.created",
+            "card.debited",
+            "card.declined",
+            "card.funded",
+            "card.funded",
+            "card.terminated",
+            "card.unblocked",
+            "card.unblocked",
+            "card.withdrawn"
+        ],
+        "each once; the webhook delivered twice told once"
+    );
+    let debit = rows.iter().find(|r| r.event == "card.debited").unwrap();
+    let body: Value = serde_json::from_str(&debit.payload).unwrap();
+    assert_eq!(
+        (body["reference"].as_str(), body["amount"].as_str(), body["currency"].as_str()),
+        (Some("tell-1"), Some("2.5"), Some("USD")),
+        "{body}"
+    );
+    for r in &rows {
+        assert!(
+            !r.payload.contains("cvv") && !r.payload.contains("card_pan"),
+            "never the card's number: {}",
+            r.payload
+        );
+        let v: Value = serde_json::from_str(&r.payload).unwrap();
+        assert_eq!(v["id"].as_str(), Some(r.id.as_str()), "an id the shop dedupes on");
+    }
+}

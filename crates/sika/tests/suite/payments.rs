@@ -350,6 +350,25 @@ async fn the_openapi_document_describes_the_api() {
     }
     let statuses = doc["components"]["schemas"]["Checkout"]["properties"]["status"]["enum"].as_array().unwrap();
     assert_eq!(statuses.len(), 5);
+    // The notification section lists every event the shop can receive.
+    for event in [
+        "checkout.paid",
+        "checkout.needs_review",
+        "payout.successful",
+        "payout.failed",
+        "chargeback.opened",
+        "chargeback.lost",
+        "card.created",
+        "card.funded",
+        "card.withdrawn",
+        "card.blocked",
+        "card.unblocked",
+        "card.terminated",
+        "card.debited",
+        "card.declined",
+    ] {
+        assert!(doc["x-webhooks"][event]["post"]["requestBody"].is_object(), "{event} is documented");
+    }
 }
 
 #[tokio::test]
