@@ -194,6 +194,9 @@ pub struct DemoArgs {
     /// Address of the in-process Flutterwave emulator (default: any free loopback port).
     #[arg(long)]
     pub emulator_listen: Option<String>,
+    /// Start without the demo's first payments, payouts and batch.
+    #[arg(long)]
+    pub empty: bool,
 }
 
 #[derive(Args, Debug)]
@@ -303,14 +306,52 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
         flutterwave_emulator::Emulator::start(emulator_config, listener).await.map_err(|e| format!("{e}."))?;
     let dir = dir.with_flw_base_url(Some(emulator.base_url()));
     let config = Config::load(&dir).map_err(|e| e.0)?;
-    first_admin(&dir).await?;
+    let fresh = first_people(&dir).await?;
+    let seed_key = match (fresh, args.empty) {
+        (true, false) => {
+            let (auth, store) = crate::ops::auth(&dir).await?;
+            let made = auth.create_api_key(&crate::audit::Actor::cli(), "demo-seed", "checkouts,read,payouts").await;
+            store.close().await;
+            Some(made.map_err(|e| format!("cannot create the demo's API key: {e}."))?.1)
+        }
+        _ => None,
+    };
     let root = dir.root().display().to_string();
     let emulator_url = emulator.url();
+    let cert_pem = std::fs::read_to_string(dir.root().join("tls/cert.pem"))
+        .map_err(|e| format!("cannot read the demo certificate: {e}."))?;
+    let seed_config = config.clone();
     let result = gateway::run(config, |addr| {
         emulator.set_webhook_url(Some(format!("https://{addr}/webhooks/flutterwave")));
+        if let Some(api_key) = seed_key {
+            let emulator = emulator_url.clone();
+            // Its own thread and runtime: the seed runs beside the server without holding it up.
+            std::thread::spawn(move || {
+                let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+                    return tracing::warn!("the demo seed cannot start a runtime");
+                };
+                rt.block_on(async move {
+                    let store = match gateway::open_store(&seed_config).await {
+                        Ok(s) => s,
+                        Err(e) => return tracing::warn!(error = %e, "the demo seed cannot open the database"),
+                    };
+                    let flw = match gateway::flutterwave_client(&seed_config, &store) {
+                        Ok(f) => f,
+                        Err(e) => return tracing::warn!(error = %e, "the demo seed cannot reach the emulator"),
+                    };
+                    let health = std::sync::Arc::new(crate::jobs::Health::default());
+                    let state = gateway::assemble(&seed_config, &store, &seed_config.public_url, flw, health, |_| {});
+                    let seed = crate::demo::Seed { addr, cert_pem, emulator, api_key, state };
+                    let made = seed.run().await;
+                    println!("demo data: {}", made.join("; "));
+                    store.close().await;
+                });
+            });
+        }
         println!("sika demo is ready: https://{addr}/");
         println!("emulator: {emulator_url}");
         println!("admin sign-in details: {root}/admin-credentials.txt");
+        println!("operator and approver too: {root}/demo-users.txt");
         println!("data directory: {root}");
         println!("press Ctrl-C to stop");
     })
@@ -319,28 +360,42 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
     result
 }
 
-/// The demo's first admin, already enrolled in TOTP, written to
-/// `DIR/admin-credentials.txt` (0600) the first time only.
-async fn first_admin(dir: &DataDir) -> Result<(), String> {
+/// The demo's people, already enrolled in TOTP, made the first time only: the admin
+/// (`DIR/admin-credentials.txt`, 0600) and, so that a newcomer can make a payment link and see a
+/// payout approved without creating anyone, an operator and an approver — all three in
+/// `DIR/demo-users.txt` (0600), each as `role email password totp_secret`.
+async fn first_people(dir: &DataDir) -> Result<bool, String> {
     let path = dir.root().join("admin-credentials.txt");
     let (auth, store) = crate::ops::auth(dir).await?;
     let existing = store.users().await.map_err(|e| format!("{e}."))?;
     if path.exists() || !existing.is_empty() {
         store.close().await;
-        return Ok(());
+        return Ok(false);
     }
-    let email = "admin@sika-demo.test";
-    // 43 random URL-safe characters plus one of each class the policy asks for.
-    let password = format!("{}-Aa9!", crate::crypto::random::token());
-    let created = auth
-        .create_user(&crate::audit::Actor::cli(), email, Some("Demo Admin"), crate::auth::Role::Admin, &password, true)
-        .await
-        .map_err(|e| format!("cannot create the demo admin: {e}."))?;
-    let text = format!("email={email}\npassword={password}\ntotp_secret={}\n", created.totp_secret);
-    crate::fsutil::write_private(&path, text.as_bytes())
-        .map_err(|e| format!("cannot write {}: {e}.", path.display()))?;
+    let mut table = String::from("# role email password totp_secret (the demo's people; keep this file private)\n");
+    for (role, email, name) in [
+        (crate::auth::Role::Admin, "admin@sika-demo.test", "Demo Admin"),
+        (crate::auth::Role::Operator, "operator@sika-demo.test", "Demo Operator"),
+        (crate::auth::Role::Approver, "approver@sika-demo.test", "Demo Approver"),
+    ] {
+        // 43 random URL-safe characters plus one of each class the policy asks for.
+        let password = format!("{}-Aa9!", crate::crypto::random::token());
+        let created = auth
+            .create_user(&crate::audit::Actor::cli(), email, Some(name), role, &password, true)
+            .await
+            .map_err(|e| format!("cannot create the demo's {role}: {e}."))?;
+        table.push_str(&format!("{role} {email} {password} {}\n", created.totp_secret));
+        if role == crate::auth::Role::Admin {
+            let text = format!("email={email}\npassword={password}\ntotp_secret={}\n", created.totp_secret);
+            crate::fsutil::write_private(&path, text.as_bytes())
+                .map_err(|e| format!("cannot write {}: {e}.", path.display()))?;
+        }
+    }
+    let users = dir.root().join("demo-users.txt");
+    crate::fsutil::write_private(&users, table.as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}.", users.display()))?;
     store.close().await;
-    Ok(())
+    Ok(true)
 }
 
 async fn emulator(args: EmulatorArgs) -> Result<(), String> {

@@ -16,6 +16,7 @@ pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod datadir;
+pub mod demo;
 pub mod domain;
 pub mod fsutil;
 pub mod gateway;

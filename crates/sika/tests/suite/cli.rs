@@ -270,6 +270,60 @@ fn run_with_stdin(args: &[&str], stdin: &str) -> std::process::Output {
     child.wait_with_output().unwrap()
 }
 
+/// A newcomer's demo: an operator and an approver besides the admin (in a 0600 file), and a
+/// few payments, a refund, payouts waiting for approval and a batch, made through the API and
+/// the emulator — the operator signs in and sees them.
+#[tokio::test]
+async fn the_demo_has_people_and_payments_to_explore() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("demo");
+    let mut child = Command::new(BIN)
+        .args(["demo", "--data-dir", data.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let (mut base, mut seeded) = (None, None);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while seeded.is_none() && Instant::now() < deadline {
+        let Ok(line) = rx.recv_timeout(Duration::from_secs(1)) else { continue };
+        if let Some(i) = line.find("https://") {
+            base = Some(line[i..].trim_end_matches('/').to_string());
+        }
+        if let Some(made) = line.strip_prefix("demo data: ") {
+            seeded = Some(made.to_string());
+        }
+    }
+    let (base, seeded) = (base.expect("an https:// line"), seeded.expect("a demo data: line within 90 s"));
+    for what in ["8 payments", "a refund (completed)", "2 payouts waiting for approval", "a batch of 2 payouts"] {
+        assert!(seeded.contains(what), "{what}: {seeded}");
+    }
+    let users = std::fs::read_to_string(data.join("demo-users.txt")).unwrap();
+    assert_eq!(std::fs::metadata(data.join("demo-users.txt")).unwrap().permissions().mode() & 0o777, 0o600);
+    let operator: Vec<&str> =
+        users.lines().find(|l| l.starts_with("operator ")).expect("an operator").split(' ').collect();
+    assert!(users.lines().any(|l| l.starts_with("approver ")) && users.lines().any(|l| l.starts_with("admin ")));
+    let pem = std::fs::read_to_string(data.join("tls/cert.pem")).unwrap();
+    let mut b = crate::support::browser::Browser::new(&base, crate::support::client_for(&pem).build().unwrap());
+    let code = crate::support::browser::code(operator[3], 0);
+    assert_eq!(b.login(operator[1], operator[2], &code).await.status, 303, "the operator signs in");
+    let list = b.get("/payments").await;
+    for reference in ["demo-1001", "demo-1005", "demo-1007", "demo-1008"] {
+        assert!(list.body.contains(reference), "{reference}");
+    }
+    assert!(b.get("/payments/new").await.status == 200, "the operator may make a payment link");
+    let payouts = b.get("/payouts?status=awaiting_approval").await;
+    assert!(payouts.body.contains("demo-po-1"), "{}", payouts.body);
+    assert!(terminate(&mut child).success());
+}
+
 /// A demo directory, prepared by running `sika demo` once and stopping it.
 fn demo_directory() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
