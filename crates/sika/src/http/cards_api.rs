@@ -36,7 +36,7 @@ fn disabled() -> Response {
     .into_response()
 }
 
-fn today() -> (i32, u32, u32) {
+pub(crate) fn today() -> (i32, u32, u32) {
     let iso = crate::timefmt::iso(crate::store::now_ms());
     let n = |r: std::ops::Range<usize>| iso.get(r).and_then(|s| s.parse::<u32>().ok()).unwrap_or(1);
     (n(0..4) as i32, n(5..7), n(8..10))

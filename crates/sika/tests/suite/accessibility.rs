@@ -293,6 +293,8 @@ async fn every_page_passes_axe_and_stored_markup_stays_inert() {
     b.goto(&format!("{base}/cards/a11y-card")).await;
     assert!(b.has("#reveal").await && b.has("#request-funding").await);
     checker.check(&b, "card-operator").await;
+    b.goto(&format!("{base}/cards/new")).await;
+    checker.check(&b, "card-new").await;
     b.quit().await;
-    assert_eq!(checker.checked.len(), 36, "{:?}", checker.checked);
+    assert_eq!(checker.checked.len(), 37, "{:?}", checker.checked);
 }

@@ -593,6 +593,8 @@ async fn every_role_against_every_card_page() {
         ("/cards", "GET", read),
         ("/cards/none", "GET", read),
         ("/cards/export.csv", "GET", read),
+        ("/cards/new", "GET", &[Role::Operator]),
+        ("/cards", "POST", &[Role::Operator]),
         ("/cards/none/reveal", "POST", &[Role::Operator]),
         ("/cards/none/fundings", "POST", &[Role::Operator]),
         ("/cards/none/block", "POST", &[Role::Operator]),
@@ -958,4 +960,66 @@ async fn the_shop_hears_each_card_event_once() {
         let v: Value = serde_json::from_str(&r.payload).unwrap();
         assert_eq!(v["id"].as_str(), Some(r.id.as_str()), "an id the shop dedupes on");
     }
+}
+
+/// An operator asks for a card in the console, through the API's rules: a refused field keeps
+/// what was typed and says why beside it; the card waits for an approver to approve its first
+/// load, and nothing reaches Flutterwave before that.
+#[tokio::test]
+async fn an_operator_requests_a_card_in_the_console() {
+    use sika::auth::Role;
+    let (e, _) = env_cards(true).await;
+    e.faults(json!({"minute_ms": 20})).await;
+    let (_, mut b) = e.app.signed_in(Role::Operator, "op@example.com").await;
+    let list = b.get("/cards").await;
+    assert!(list.body.contains(r#"id="new-card""#), "the way to it");
+    let form = b.get("/cards/new").await;
+    assert_eq!(form.status, 200);
+    let csrf = form.csrf();
+    let typed = |dob: &'static str| {
+        vec![
+            ("reference", "console-card-1"),
+            ("currency", "USD"),
+            ("amount", "12.50"),
+            ("first_name", "Ada"),
+            ("last_name", "Obi"),
+            ("date_of_birth", dob),
+            ("email", "ada@example.com"),
+            ("phone", "+2348012345678"),
+            ("title", "MRS"),
+            ("gender", "F"),
+            ("address", "333 Fremont Street"),
+            ("city", "Lagos"),
+            ("state", "LA"),
+            ("postal_code", ""),
+            ("country", "NG"),
+        ]
+    };
+    let mut body = typed("2020-13-01");
+    body.push(("csrf_token", &csrf));
+    let refused = b.post("/cards", &body).await;
+    assert_eq!(refused.status, 200, "shown again");
+    assert!(refused.body.contains(r#"value="333 Fremont Street""#), "what was typed is kept");
+    assert!(
+        refused.body.contains(r#"id="date-of-birth" required value="2020-13-01" aria-invalid="true""#),
+        "{}",
+        refused.body
+    );
+    assert!(service(&e).card("console-card-1").await.unwrap().is_none(), "nothing made");
+    let mut body = typed("1990-04-21");
+    body.push(("csrf_token", &csrf));
+    let made = b.post("/cards", &body).await;
+    assert_eq!((made.status, made.location.as_deref()), (303, Some("/cards/console-card-1")));
+    assert!(flutterwave_cards(&e).await.is_empty(), "nothing at Flutterwave before approval");
+    let load = sika::cards::funding::load_reference("console-card-1");
+    assert_eq!(funding_status(&e, &load).await, FundingStatus::AwaitingApproval);
+    let cards = service(&e);
+    assert!(matches!(
+        cards.approve_funding(&support::cli(), &load, &checker("u-approver")).await.unwrap(),
+        FundingWrite::Queued(_)
+    ));
+    cards.dispatch_fundings(10).await.unwrap();
+    assert_eq!(flutterwave_cards(&e).await.len(), 1, "made once approved");
+    let f = sika::store::AuditFilter { action: Some("card.create".into()), ..Default::default() };
+    assert_eq!(e.app.db.store.audit_search(&f, 10).await.unwrap().len(), 1, "the request is audited");
 }

@@ -63,6 +63,8 @@ struct ListPage {
     filter_q: String,
     query: String,
     error: Option<String>,
+    /// Operators may ask for a card here.
+    can_request: bool,
 }
 
 struct FundingLine {
@@ -198,6 +200,7 @@ pub async fn list(
     }
     let filters = f.query_string();
     Ok(render(&ListPage {
+        can_request: may::MANAGE_CARDS.contains(&c.role()),
         nav: Nav::of(&c),
         rows: rows
             .into_iter()
@@ -567,4 +570,140 @@ pub async fn reject_funding(
 async fn belongs(cards: &Cards, funding: &str, card: &str) -> bool {
     matches!(cards.funding(funding).await, Ok(Some(f)) if f.card_reference == card)
 }
-csrf_forms!(CodeForm, ActionForm, FundingForm, ReasonForm);
+csrf_forms!(CodeForm, ActionForm, FundingForm, ReasonForm, NewCardForm);
+
+/// What was typed into the card request form, shown again on refusal.
+#[derive(Deserialize, Default, Clone)]
+pub struct NewCardForm {
+    #[serde(default)]
+    reference: String,
+    #[serde(default)]
+    currency: String,
+    #[serde(default)]
+    amount: String,
+    #[serde(default)]
+    first_name: String,
+    #[serde(default)]
+    last_name: String,
+    #[serde(default)]
+    date_of_birth: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    phone: String,
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    gender: String,
+    #[serde(default)]
+    address: String,
+    #[serde(default)]
+    city: String,
+    #[serde(default)]
+    state: String,
+    #[serde(default)]
+    postal_code: String,
+    #[serde(default)]
+    country: String,
+    #[serde(default)]
+    csrf_token: String,
+}
+
+#[derive(Template)]
+#[template(path = "card_new.html")]
+struct NewCardPage {
+    nav: Option<Nav>,
+    csrf: String,
+    form: NewCardForm,
+    errors: super::forms::FieldErrors,
+}
+
+fn new_card_view(c: &Current, form: NewCardForm, errors: super::forms::FieldErrors) -> Response {
+    render(&NewCardPage { nav: Nav::of(c), csrf: c.csrf_token.clone(), form, errors })
+}
+
+/// The card request form, with a fresh reference suggested.
+pub async fn new_card(_cards: CardsOn, a: Authorized<ManageCards>) -> Response {
+    let reference = format!("card-{}", &crate::crypto::random::hex_id()[..10]);
+    let form =
+        NewCardForm { reference, currency: "USD".into(), title: "MR".into(), gender: "M".into(), ..Default::default() };
+    new_card_view(&a.current, form, super::forms::FieldErrors::default())
+}
+
+/// The API's field names, as the form calls them (the form's are all `'static`).
+fn card_form_field(api_field: &str) -> &'static str {
+    const FIELDS: [&str; 15] = [
+        "reference",
+        "currency",
+        "amount",
+        "first_name",
+        "last_name",
+        "date_of_birth",
+        "email",
+        "phone",
+        "title",
+        "gender",
+        "address",
+        "city",
+        "state",
+        "postal_code",
+        "country",
+    ];
+    let short = api_field.rsplit('.').next().unwrap_or(api_field);
+    FIELDS.iter().copied().find(|f| *f == short).unwrap_or("")
+}
+
+/// An operator asks for a card, through the same rules as the API: its first load waits for an approver.
+pub async fn create(
+    CardsOn(cards): CardsOn,
+    a: AuthorizedForm<ManageCards, NewCardForm>,
+) -> Result<Response, ConsoleError> {
+    let AuthorizedForm { current: c, ctx, form: f, .. } = a;
+    let Some(amount) = flutterwave::Amount::parse(&f.amount.trim().replace(',', "")) else {
+        let errors = super::forms::FieldErrors::of("amount", "Enter the first load as a number, such as 25.50.");
+        return Ok(new_card_view(&c, f, errors));
+    };
+    let opt = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
+    let req = crate::domain::card::CardRequest {
+        reference: f.reference.trim().to_string(),
+        currency: f.currency.trim().to_string(),
+        amount,
+        debit_currency: None,
+        cardholder: crate::domain::card::Cardholder {
+            first_name: f.first_name.clone(),
+            last_name: f.last_name.clone(),
+            date_of_birth: f.date_of_birth.clone(),
+            email: f.email.clone(),
+            phone: f.phone.clone(),
+            title: f.title.clone(),
+            gender: f.gender.clone(),
+        },
+        billing: Some(crate::domain::card::Billing {
+            address: opt(&f.address),
+            city: opt(&f.city),
+            state: opt(&f.state),
+            postal_code: opt(&f.postal_code),
+            country: opt(&f.country),
+        }),
+    };
+    let new = match req.validate(cards.max_amount, crate::http::cards_api::today()) {
+        Ok(n) => n,
+        Err(e) => {
+            let errors = super::forms::FieldErrors::of(card_form_field(e.field), super::forms::sentence(&e.message));
+            return Ok(new_card_view(&c, f, errors));
+        }
+    };
+    let actor = c.actor(&ctx.ip, &ctx.user_agent);
+    Ok(match cards.create(&actor, &c.user.id, &new).await {
+        Ok(row) => super::flash::redirect(&format!("/cards/{}", row.reference), "card_requested"),
+        Err(crate::cards::CreateError::Conflict) => new_card_view(
+            &c,
+            f,
+            super::forms::FieldErrors::of(
+                "reference",
+                "A card with this reference exists already: choose another reference.",
+            ),
+        ),
+        Err(crate::cards::CreateError::Store(e)) => return Err(e.into()),
+    })
+}

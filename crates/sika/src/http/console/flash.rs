@@ -22,6 +22,7 @@ const MESSAGES: &[(&str, &str)] = &[
     ("key_revoked", "API key revoked; calls with it are refused from now on."),
     ("password_changed", "Password changed; your other sessions have ended."),
     ("link_created", "Payment link created."),
+    ("card_requested", "Card requested: an approver must approve its first load before it is made."),
     ("settings_saved", "Settings saved."),
     ("threshold_saved", "Approval threshold saved."),
     ("notification_replayed", "Notification queued to be sent again."),
