@@ -341,7 +341,7 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
                     };
                     let health = std::sync::Arc::new(crate::jobs::Health::default());
                     let state = gateway::assemble(&seed_config, &store, &seed_config.public_url, flw, health, |_| {});
-                    let seed = crate::demo::Seed { addr, cert_pem, emulator, api_key, state };
+                    let seed = crate::demo::Seed { addr, cert_pem, emulator, api_key, payments: state.payments };
                     let made = seed.run().await;
                     println!("demo data: {}", made.join("; "));
                     store.close().await;

@@ -12,7 +12,6 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::audit::Actor;
-use crate::http::AppState;
 
 /// What the seed makes, for the console's first screens.
 pub struct Seed {
@@ -23,8 +22,8 @@ pub struct Seed {
     pub emulator: String,
     /// An API key with every scope the seed uses.
     pub api_key: String,
-    /// The services, over the demo's database, for what only a person does (a refund).
-    pub state: AppState,
+    /// The payments service, over the demo's database, for what only a person does (a refund).
+    pub payments: crate::payments::Payments,
 }
 
 /// Payments in every state: (reference, amount, currency, how the customer pays).
@@ -119,11 +118,10 @@ impl Seed {
         // A partial refund of a paid order, once its payment is verified (the webhook's worker).
         let mut refunded = false;
         for _ in 0..60 {
-            if let Ok(Some(c)) = self.state.payments.checkout("demo-1001").await
+            if let Ok(Some(c)) = self.payments.checkout("demo-1001").await
                 && c.status == crate::domain::CheckoutStatus::Paid
             {
                 let out = self
-                    .state
                     .payments
                     .refund("demo-1001", 5000.into(), "Customer returned one item", "demo", Some(&Actor::cli()))
                     .await;
