@@ -192,12 +192,7 @@ async fn no_configured_secret_ever_appears_in_the_logs() {
 async fn demo_prepares_its_directory_serves_https_and_stops_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("demo");
-    let mut child = Command::new(BIN)
-        .args(["demo", "--data-dir", data.to_str().unwrap(), "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = start_demo(&data);
     let base = wait_for_https(&mut child);
     let client = trusting_client(&data.join("tls/cert.pem"));
     assert_eq!(client.get(format!("{base}/healthz")).send().await.unwrap().status(), 200);
@@ -224,12 +219,7 @@ async fn demo_prepares_its_directory_serves_https_and_stops_cleanly() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     // A second start reuses the generated secrets.
     let before = std::fs::read(data.join("secrets/SIKA_DATA_KEY")).unwrap();
-    let mut again = Command::new(BIN)
-        .args(["demo", "--data-dir", data.to_str().unwrap(), "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut again = start_demo(&data);
     wait_for_https(&mut again);
     assert!(terminate(&mut again).success());
     assert_eq!(std::fs::read(data.join("secrets/SIKA_DATA_KEY")).unwrap(), before);
@@ -257,6 +247,16 @@ fn every_subcommand_has_help() {
     }
 }
 
+/// `sika demo` on `data`, on any free port, its output read by the caller.
+fn start_demo(data: &Path) -> Child {
+    Command::new(BIN)
+        .args(["demo", "--data-dir", data.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 fn run_with_stdin(args: &[&str], stdin: &str) -> std::process::Output {
     use std::io::Write as _;
     let mut child = Command::new(BIN)
@@ -277,12 +277,7 @@ fn run_with_stdin(args: &[&str], stdin: &str) -> std::process::Output {
 async fn the_demo_has_people_and_payments_to_explore() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("demo");
-    let mut child = Command::new(BIN)
-        .args(["demo", "--data-dir", data.to_str().unwrap(), "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = start_demo(&data);
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -328,12 +323,7 @@ async fn the_demo_has_people_and_payments_to_explore() {
 fn demo_directory() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("demo");
-    let mut child = Command::new(BIN)
-        .args(["demo", "--data-dir", data.to_str().unwrap(), "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = start_demo(&data);
     wait_for_https(&mut child);
     assert!(terminate(&mut child).success());
     (dir, data)
