@@ -206,6 +206,15 @@ impl Settlements {
         for (l, k) in &lines {
             lines_of.entry(l.settlement_id).or_default().push((l, k));
         }
+        // Every netted refund and chargeback looked up at once, not per settlement.
+        let all_refunds: Vec<i64> = settlements.iter().flat_map(|s| s.facts.refund_ids.iter().copied()).collect();
+        let all_chargebacks: Vec<i64> =
+            settlements.iter().flat_map(|s| s.facts.chargeback_ids.iter().copied()).collect();
+        let refunds = self.store.known_refunds(&all_refunds).await?;
+        let chargebacks = self.store.known_chargebacks(&all_chargebacks).await?;
+        let known = |ids: &[i64], of: &std::collections::HashMap<i64, Decimal>| -> Decimal {
+            ids.iter().copied().collect::<std::collections::BTreeSet<_>>().iter().filter_map(|i| of.get(i)).sum()
+        };
         for s in &settlements {
             let f = &s.facts;
             let mut wrong_here = Vec::new();
@@ -232,12 +241,10 @@ impl Settlements {
                 }
                 wrong_here.extend(wrong);
             }
-            let refunds = self.store.known_refunds(&f.refund_ids).await?;
-            let chargebacks = self.store.known_chargebacks(&f.chargeback_ids).await?;
             sum.refunds_netted += f.totals.refund;
-            sum.refunds_known += refunds.values().copied().sum::<Decimal>();
+            sum.refunds_known += known(&f.refund_ids, &refunds);
             sum.chargebacks_netted += f.totals.chargeback;
-            sum.chargebacks_known += chargebacks.values().copied().sum::<Decimal>();
+            sum.chargebacks_known += known(&f.chargeback_ids, &chargebacks);
             for id in f.refund_ids.iter().filter(|id| !refunds.contains_key(id)) {
                 wrong_here.push(Discrepancy::UnknownRefund { settlement_id: f.id, refund_id: *id });
             }

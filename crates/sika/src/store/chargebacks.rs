@@ -109,10 +109,7 @@ impl Store {
     /// (opened, won, lost), into the outbox — all in one transaction.
     pub async fn record_chargeback(&self, f: &ChargebackFacts) -> Result<Recorded, StoreError> {
         let mut tx = self.begin_write().await?;
-        let lock = match self.backend() {
-            super::Backend::Postgres => " FOR UPDATE",
-            super::Backend::Sqlite => "",
-        };
+        let lock = self.backend().row_lock();
         let known = sqlx::query(&format!("{SELECT} WHERE id = $1{lock}"))
             .bind(f.id)
             .fetch_optional(&mut *tx)

@@ -64,6 +64,17 @@ pub enum Backend {
     Postgres,
 }
 
+impl Backend {
+    /// What a `SELECT` ends with to lock the rows it reads until the transaction ends: ` FOR UPDATE`
+    /// on PostgreSQL; nothing on SQLite, whose write transaction already holds the database.
+    pub(crate) fn row_lock(self) -> &'static str {
+        match self {
+            Backend::Postgres => " FOR UPDATE",
+            Backend::Sqlite => "",
+        }
+    }
+}
+
 /// An error from the database. Its text is for logs only; responses show a generic message.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -9,7 +9,7 @@ use rust_decimal::Decimal;
 use sqlx::Row as _;
 
 use super::timeline::Timeline;
-use super::{Backend, Store, StoreError, decode, now_ms};
+use super::{Store, StoreError, decode, now_ms};
 use crate::domain::settlement::{LineAmounts, LineCheckout, Totals};
 use crate::domain::{CheckoutStatus, Currency};
 
@@ -176,10 +176,7 @@ impl Store {
     /// Records a listed settlement: new, or its status, totals and lists as now sent. `true` when new.
     pub async fn record_settlement(&self, f: &SettlementFacts) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
-        let lock = match self.backend() {
-            Backend::Postgres => " FOR UPDATE",
-            Backend::Sqlite => "",
-        };
+        let lock = self.backend().row_lock();
         let known: Option<i64> = sqlx::query_scalar(&format!("SELECT id FROM settlements WHERE id = $1{lock}"))
             .bind(f.id)
             .fetch_optional(&mut *tx)
@@ -225,10 +222,7 @@ impl Store {
     /// `false` when its lines were already in.
     pub async fn record_settlement_lines(&self, id: i64, lines: &[LineFacts]) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
-        let lock = match self.backend() {
-            Backend::Postgres => " FOR UPDATE",
-            Backend::Sqlite => "",
-        };
+        let lock = self.backend().row_lock();
         let found: Option<(Option<i64>, String)> =
             sqlx::query_as(&format!("SELECT lines_at, currency FROM settlements WHERE id = $1{lock}"))
                 .bind(id)
