@@ -89,6 +89,139 @@ pub struct Config {
     pub transfer_lookup_max_pages: u32,
     /// A paid checkout in no settlement after this many days is reported.
     pub settlement_grace_days: u32,
+    /// E-mail to approvers, admins and every user about their own account.
+    pub mail: MailConfig,
+}
+
+/// How Sika sends mail: `SIKA_SMTP_URL` (a secret) or `SIKA_MAIL_DIR` (the demo's), and when.
+#[derive(Debug, Clone)]
+pub struct MailConfig {
+    pub delivery: MailDelivery,
+    /// `SIKA_MAIL_FROM`: the sender's address.
+    pub from: Option<String>,
+    /// `SIKA_MAIL_DIGEST_INTERVAL`: an approver gets at most one digest this often.
+    pub digest_every: Duration,
+    /// `SIKA_ALERT_INBOX_AGE`: webhooks waiting longer than this alert the admins.
+    pub inbox_backlog_after: Duration,
+    /// `SIKA_ALERT_TRANSFER_NEW_AFTER`: a transfer Flutterwave calls NEW this long alerts the admins.
+    pub transfer_new_after: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub enum MailDelivery {
+    /// Nothing set: mail is composed into the outbox and never sent.
+    Off,
+    /// One `.eml` file a message in this directory (`sika demo`).
+    Dir(PathBuf),
+    Smtp(SmtpTarget),
+}
+
+/// Where the SMTP server is. Credentials stay inside `url` (masked when printed).
+#[derive(Debug, Clone)]
+pub struct SmtpTarget {
+    pub url: Secret,
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    /// `SIKA_SMTP_CA_FILE`: PEM certificates to trust besides the public roots (a private mail server).
+    pub ca_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// `smtp://`: STARTTLS, required (a server that does not offer it is refused).
+    StartTls,
+    /// `smtps://`: TLS from the first byte.
+    Implicit,
+    /// `smtp://...?tls=none`: no encryption, allowed to a loopback host only.
+    None,
+}
+
+impl Default for MailConfig {
+    /// No mail sent; the default intervals.
+    fn default() -> Self {
+        MailConfig {
+            delivery: MailDelivery::Off,
+            from: None,
+            digest_every: Duration::from_secs(15 * 60),
+            inbox_backlog_after: Duration::from_secs(15 * 60),
+            transfer_new_after: Duration::from_secs(6 * 3600),
+        }
+    }
+}
+
+impl MailConfig {
+    pub fn load(src: &dyn Source) -> Result<Self, ConfigError> {
+        let delivery = match (optional_secret(src, "SIKA_SMTP_URL")?, plain(src, "SIKA_MAIL_DIR")) {
+            (Some(_), Some(_)) => return err("Set SIKA_SMTP_URL or SIKA_MAIL_DIR, not both."),
+            (Some(url), None) => {
+                MailDelivery::Smtp(smtp_target(url, plain(src, "SIKA_SMTP_CA_FILE").map(PathBuf::from))?)
+            }
+            (None, Some(dir)) => MailDelivery::Dir(PathBuf::from(dir)),
+            (None, None) => MailDelivery::Off,
+        };
+        let from = match plain(src, "SIKA_MAIL_FROM") {
+            Some(f) if f.parse::<lettre::message::Mailbox>().is_ok() => Some(f),
+            Some(f) => {
+                return err(format!(
+                    "SIKA_MAIL_FROM must be an address like Sika <sika@shop.example>, not `{}`.",
+                    printable(&f)
+                ));
+            }
+            None => None,
+        };
+        if from.is_none() && !matches!(delivery, MailDelivery::Off) {
+            return err("SIKA_MAIL_FROM must be set when mail is sent (SIKA_SMTP_URL or SIKA_MAIL_DIR).");
+        }
+        let digest_every = duration_var(src, "SIKA_MAIL_DIGEST_INTERVAL", Duration::from_secs(15 * 60))?;
+        if digest_every < Duration::from_secs(60) || digest_every > Duration::from_secs(24 * 3600) {
+            return err("SIKA_MAIL_DIGEST_INTERVAL must be between 1m and 24h.");
+        }
+        let inbox_backlog_after = duration_var(src, "SIKA_ALERT_INBOX_AGE", Duration::from_secs(15 * 60))?;
+        let transfer_new_after = duration_var(src, "SIKA_ALERT_TRANSFER_NEW_AFTER", Duration::from_secs(6 * 3600))?;
+        if inbox_backlog_after < Duration::from_secs(60) || transfer_new_after < Duration::from_secs(60) {
+            return err("SIKA_ALERT_INBOX_AGE and SIKA_ALERT_TRANSFER_NEW_AFTER must be at least 1m.");
+        }
+        Ok(MailConfig { delivery, from, digest_every, inbox_backlog_after, transfer_new_after })
+    }
+}
+
+/// `smtp://user:password@host:587` (STARTTLS), `smtps://user:password@host:465`, or
+/// `smtp://127.0.0.1:2525?tls=none` (loopback only). User and password are percent-encoded.
+fn smtp_target(url: Secret, ca_file: Option<PathBuf>) -> Result<SmtpTarget, ConfigError> {
+    let bad = |why: &str| ConfigError(format!("SIKA_SMTP_URL {why}."));
+    let parsed =
+        url::Url::parse(url.expose()).map_err(|_| bad("is not a URL like smtp://user:password@mail.example:587"))?;
+    let host = match parsed.host() {
+        Some(url::Host::Domain(d)) => d.to_string(),
+        Some(url::Host::Ipv4(ip)) => ip.to_string(),
+        Some(url::Host::Ipv6(ip)) => ip.to_string(),
+        None => return Err(bad("names no host")),
+    };
+    let loopback = match parsed.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d == "localhost",
+        None => false,
+    };
+    let plain_asked = parsed.query_pairs().any(|(k, v)| k == "tls" && v == "none");
+    let tls = match parsed.scheme() {
+        "smtps" if !plain_asked => SmtpTls::Implicit,
+        "smtp" if plain_asked && loopback => SmtpTls::None,
+        "smtp" if plain_asked => return Err(bad("may go without TLS (tls=none) to a loopback host only")),
+        "smtp" => SmtpTls::StartTls,
+        _ => return Err(bad("must start with smtp:// (STARTTLS) or smtps:// (TLS)")),
+    };
+    let port = parsed.port().unwrap_or(if tls == SmtpTls::Implicit { 465 } else { 587 });
+    if parsed.username().is_empty() != parsed.password().is_none() {
+        return Err(bad("needs both a user and a password, or neither"));
+    }
+    if let Some(f) = &ca_file
+        && !f.is_file()
+    {
+        return err(format!("SIKA_SMTP_CA_FILE {} is not a readable file.", f.display()));
+    }
+    Ok(SmtpTarget { url, host, port, tls, ca_file })
 }
 
 impl Config {
@@ -176,7 +309,9 @@ impl Config {
             },
         };
         let cards_enabled = flag(src, "SIKA_CARDS_ENABLED")?;
+        let mail = MailConfig::load(src)?;
         Ok(Config {
+            mail,
             settlement_grace_days,
             transfer_lookup_max_pages,
             cards_enabled,

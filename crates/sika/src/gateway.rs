@@ -18,6 +18,7 @@ pub async fn run(config: Config, on_ready: impl FnOnce(SocketAddr)) -> Result<()
     // Every secret in `config` is masked in this rendering (tests/suite/cli.rs checks the log).
     tracing::info!(?config, "configuration loaded");
     let tls = server::tls::server_config(&config.tls_cert_file, &config.tls_key_file).map_err(|e| format!("{e}."))?;
+    crate::mail::Transport::from_config(&config.mail).map_err(|e| format!("{e}."))?;
     let store = open_store(&config).await?;
     let limits = server::Limits { per_ip: config.max_connections_per_ip, ..server::Limits::default() };
 
@@ -56,6 +57,7 @@ pub async fn run(config: Config, on_ready: impl FnOnce(SocketAddr)) -> Result<()
     crate::inbox::spawn(&mut workers, &state.inbox);
     crate::payouts::workers::spawn(&mut workers, &state.payouts);
     crate::settlements::workers::spawn(&mut workers, &state.settlements);
+    crate::mail::workers::spawn(&mut workers, &state.mail);
     spawn_housekeeping(&mut workers, &state.auth, &checkpoints);
     if let Some(c) = &state.cards {
         crate::cards::workers::spawn(&mut workers, c);
@@ -209,6 +211,15 @@ pub fn assemble(
     });
     let mut settlements = crate::settlements::Settlements::new(store.clone(), payments.flutterwave().clone());
     settlements.grace_days = config.settlement_grace_days;
+    let mail = crate::mail::Mail::new(
+        store.clone(),
+        FieldCipher::new(config.data_keys.clone()),
+        auth.auditor.clone(),
+        public,
+        config.mail.clone(),
+        workers.clone(),
+        settlements.clone(),
+    );
     let inbox = crate::inbox::Inbox::new(payments.clone(), payouts.clone(), cards.clone(), auth.auditor.clone());
     AppState {
         store: store.clone(),
@@ -222,6 +233,7 @@ pub fn assemble(
         cards,
         inbox,
         settlements,
+        mail,
     }
 }
 

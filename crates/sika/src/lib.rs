@@ -24,6 +24,7 @@ pub mod http;
 pub mod inbox;
 pub mod jobs;
 pub mod logging;
+pub mod mail;
 pub mod metrics;
 pub mod ops;
 pub mod outgoing;

@@ -63,6 +63,10 @@ pub struct Metrics {
     pub notifications: Family<Outcome, Counter>,
     pub signin_failures: Counter,
     pub lockouts: Counter,
+    /// Mails handed to the mail server (or the demo's directory), and tries that failed.
+    pub mail_sent: Counter,
+    pub mail_failures: Counter,
+    mail_outbox: Family<Status, Gauge>,
     upstream_429: Counter,
     budget_waits: Counter,
     ledger_statements: Counter,
@@ -102,6 +106,9 @@ impl Metrics {
             notifications: Family::default(),
             signin_failures: Counter::default(),
             lockouts: Counter::default(),
+            mail_sent: Counter::default(),
+            mail_failures: Counter::default(),
+            mail_outbox: Family::default(),
             upstream_429: Counter::default(),
             budget_waits: Counter::default(),
             ledger_statements: Counter::default(),
@@ -167,6 +174,13 @@ impl Metrics {
         registry.register("notifications", "Shop notifications: delivered, retried, dead", m.notifications.clone());
         registry.register("signin_failures", "Failed sign-ins", m.signin_failures.clone());
         registry.register("lockouts", "Accounts locked after repeated failures", m.lockouts.clone());
+        registry.register("mail_sent", "Mails handed to the mail server", m.mail_sent.clone());
+        registry.register(
+            "mail_failures",
+            "Tries to send a mail that failed (each is retried)",
+            m.mail_failures.clone(),
+        );
+        registry.register("mail_outbox", "Mails by state: pending, sent, failed, skipped", m.mail_outbox.clone());
         registry.register(
             "upstream_rate_limited",
             "429 answers from Flutterwave that paused the budget",
@@ -280,6 +294,11 @@ pub async fn scrape(state: &Sources<'_>) -> Result<String, crate::store::StoreEr
         }
     }
     m.locked_users.set(state.store.locked_users(now).await?);
+    let mail = state.store.mail_counts().await?;
+    m.mail_outbox.clear();
+    for (status, n) in mail {
+        m.mail_outbox.get_or_create(&Status { status }).set(n);
+    }
     let waiting = state.store.payouts_waiting(crate::payouts::WAITING_STATUS).await?;
     m.payouts_waiting.set(waiting.waiting);
     m.payouts_waiting_oldest.set(waiting.oldest_since.map_or(0.0, |t| (now - t).max(0) as f64 / 1000.0));

@@ -7,6 +7,7 @@ pub mod chargeback;
 pub mod checkout;
 pub mod csv;
 pub mod currency;
+pub mod mail;
 pub mod money;
 pub mod payout;
 pub mod payout_csv;

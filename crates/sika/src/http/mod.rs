@@ -44,6 +44,8 @@ pub struct AppState {
     pub inbox: crate::inbox::Inbox,
     /// Settlements reconciled, and the money report.
     pub settlements: crate::settlements::Settlements,
+    /// Mail to approvers, admins and every user: the console's outbox and each user's choices.
+    pub mail: crate::mail::Mail,
 }
 
 /// The full application.

@@ -114,6 +114,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("migrations/portable/0016_settlements.sql"),
         postgres: include_str!("migrations/portable/0016_settlements.sql"),
     },
+    Migration {
+        version: 17,
+        name: "mail",
+        sqlite: include_str!("migrations/portable/0017_mail.sql"),
+        postgres: include_str!("migrations/portable/0017_mail.sql"),
+    },
 ];
 
 /// Any constant: identifies Sika's migration lock among advisory locks.

@@ -18,6 +18,7 @@ mod checkouts;
 mod deliveries;
 mod inbox;
 mod list_query;
+mod mail;
 mod migrations;
 mod overview;
 mod payouts;
@@ -51,6 +52,7 @@ pub use checkouts::{
 };
 pub use deliveries::DeliveryAttempt;
 pub use inbox::InboxRow;
+pub use mail::{MailDraft, MailEnd, MailRow};
 pub use migrations::{MIGRATIONS, applied_versions};
 pub use overview::{Figures, Health, StatusTable};
 pub use payouts::{ApprovalWrite, PayoutQuery, PayoutRow, PayoutsWaiting, Settle};

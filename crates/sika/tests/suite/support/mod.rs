@@ -226,6 +226,7 @@ pub async fn spawn_with(
         payout_resend_after: Duration::from_secs(300),
         transfer_lookup_max_pages: sika::payouts::DEFAULT_LOOKUP_MAX_PAGES,
         settlement_grace_days: sika::settlements::DEFAULT_GRACE_DAYS,
+        mail: sika::config::MailConfig::default(),
     };
     // The production client, with a timeout short enough that a timeout drill takes seconds, not 30 s.
     let mut flw_config = flutterwave::Config::new(
