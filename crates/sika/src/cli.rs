@@ -352,6 +352,7 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
         println!("emulator: {emulator_url}");
         println!("admin sign-in details: {root}/admin-credentials.txt");
         println!("operator and approver too: {root}/demo-users.txt");
+        println!("mail (one .eml a message): {root}/mail/ (the console lists it at /admin/mail)");
         println!("data directory: {root}");
         println!("press Ctrl-C to stop");
     })

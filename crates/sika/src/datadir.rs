@@ -86,6 +86,13 @@ impl Source for DataDir {
             // The demo's shop receiver may live on this machine.
             "SIKA_NOTIFY_ALLOW_LOOPBACK" => Some("true".into()),
             "SIKA_AUDIT_CHECKPOINT_FILE" => path(self.root.join("audit-checkpoints")),
+            // The demo needs no mail server: each mail is a file in DIR/mail (unless a real one is set).
+            "SIKA_MAIL_DIR"
+                if ProcessEnv.get("SIKA_SMTP_URL").is_none() && ProcessEnv.get("SIKA_SMTP_URL_FILE").is_none() =>
+            {
+                ProcessEnv.get(name).or_else(|| path(self.root.join("mail")))
+            }
+            "SIKA_MAIL_FROM" => ProcessEnv.get(name).or_else(|| Some("Sika demo <sika@demo.localhost>".into())),
             // Any free loopback port, so two demos never collide.
             "SIKA_METRICS_LISTEN" => ProcessEnv.get(name).or_else(|| Some("127.0.0.1:0".into())),
             "FLW_BASE_URL" => self.flw_base_url.clone().or_else(|| ProcessEnv.get(name)),

@@ -323,6 +323,27 @@ async fn stored(c: &Config, report: &mut Report) {
         ),
     }
 
+    let item = "Sika: approvers and admins are told by e-mail";
+    let transport = crate::mail::Transport::or_broken(&c.mail);
+    match crate::mail::reach(&store, &transport).await {
+        Ok(r) if !r.configured => report.warn(
+            "mail.reach",
+            item,
+            format!("mail is {}: set SIKA_SMTP_URL and SIKA_MAIL_FROM, or payouts wait unseen until someone opens the console", r.destination),
+        ),
+        Ok(r) if r.approvers == 0 => report.warn(
+            "mail.reach",
+            item,
+            format!("mail is {}, but no enrolled approver receives approval mail: payouts wait unseen", r.destination),
+        ),
+        Ok(r) => report.pass(
+            "mail.reach",
+            item,
+            format!("mail is {}; {} approver(s) and {} admin(s) would be reached", r.destination, r.approvers, r.admins),
+        ),
+        Err(e) => report.fail("mail.reach", item, e.to_string()),
+    }
+
     let item = "Sika: notifications to the shop go over HTTPS";
     match store.setting(crate::payments::notify::URL_SETTING).await {
         Ok(Some(u)) if u.starts_with("https://") => {

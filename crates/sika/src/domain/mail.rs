@@ -143,7 +143,7 @@ impl Queue {
 }
 
 fn money_line(totals: &BTreeMap<Currency, Decimal>) -> String {
-    totals.iter().map(|(c, a)| format!("{c} {a}")).collect::<Vec<_>>().join(", ")
+    totals.iter().map(|(c, a)| format!("{c} {}", c.format(*a))).collect::<Vec<_>>().join(", ")
 }
 
 /// The approver's digest: counts, totals per currency and links to the queues.
@@ -248,7 +248,7 @@ mod tests {
         q.answers.count = 1;
         let l = digest(&q, "https://sika.example/");
         assert_eq!(l.subject, "Sika: 3 items wait for your approval");
-        assert!(l.body.contains("- Payouts: 2 (KES 700, NGN 1500.00)"), "{}", l.body);
+        assert!(l.body.contains("- Payouts: 2 (NGN 1,500.00, KES 700.00)"), "{}", l.body);
         assert!(l.body.contains("https://sika.example/payouts?status=awaiting_approval"));
         assert!(l.body.contains("- Chargeback answers: 1\n"));
         assert!(!l.body.contains("batches"), "an empty kind is left out");

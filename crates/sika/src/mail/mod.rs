@@ -92,7 +92,7 @@ impl Mail {
     }
 
     async fn wants(&self, user: &UserRow, topic: Topic) -> Result<bool, StoreError> {
-        Ok(topic.reaches(&user.role) && !self.store.mail_optouts(&user.id).await?.contains(&topic))
+        wants(&self.store, user, topic).await
     }
 
     async fn write(&self, key: &str, user_id: &str, topic: Topic, letter: &Letter) -> Result<bool, StoreError> {
@@ -421,29 +421,41 @@ impl Mail {
 
     /// Whether mail is configured and who it would reach.
     pub async fn reach(&self) -> Result<Reach, StoreError> {
-        let users = self.store.users().await?;
-        let mut approvers = 0;
-        let mut admins = 0;
-        for u in users.iter().filter(|u| !u.disabled && u.totp_enrolled) {
-            if self.wants(u, Topic::Approvals).await? {
-                approvers += 1;
-            }
-            if Topic::ALERTS.iter().any(|t| t.reaches(&u.role)) && self.wants(u, Topic::DeadLetters).await? {
-                admins += 1;
-            }
-        }
-        Ok(Reach {
-            destination: self.transport.destination(),
-            configured: !self.transport.is_off() && !matches!(self.transport, Transport::Broken(_)),
-            approvers,
-            admins,
-        })
+        reach(&self.store, &self.transport).await
     }
 
     /// Mails by state, for metrics.
     pub async fn counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
         self.store.mail_counts().await
     }
+}
+
+async fn wants(store: &Store, user: &UserRow, topic: Topic) -> Result<bool, StoreError> {
+    Ok(topic.reaches(&user.role) && !store.mail_optouts(&user.id).await?.contains(&topic))
+}
+
+/// Whether mail is configured and whom it would reach (also `sika check`'s finding).
+pub async fn reach(store: &Store, transport: &Transport) -> Result<Reach, StoreError> {
+    let users = store.users().await?;
+    let mut approvers = 0;
+    let mut admins = 0;
+    for u in users.iter().filter(|u| !u.disabled && u.totp_enrolled) {
+        if wants(store, u, Topic::Approvals).await? {
+            approvers += 1;
+        }
+        for t in Topic::ALERTS {
+            if wants(store, u, t).await? {
+                admins += 1;
+                break;
+            }
+        }
+    }
+    Ok(Reach {
+        destination: transport.destination(),
+        configured: !transport.is_off() && !matches!(transport, Transport::Broken(_)),
+        approvers,
+        admins,
+    })
 }
 
 /// 5 s, 10 s, 20 s … at most 10 minutes between tries.

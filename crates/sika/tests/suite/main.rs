@@ -24,6 +24,7 @@ mod flutterwave_reality;
 mod fuzz_inputs;
 mod go_live_check;
 mod http_hardening;
+mod mail;
 mod money_rules;
 mod payment_lists;
 mod payments;

@@ -37,6 +37,7 @@ macro_rules! capabilities {
 }
 
 capabilities! {
+    SignedIn = may::SIGN_IN;
     ManageUsers = may::MANAGE_USERS;
     ManageApiKeys = may::MANAGE_API_KEYS;
     ManageSettings = may::MANAGE_SETTINGS;

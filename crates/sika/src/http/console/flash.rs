@@ -20,6 +20,7 @@ const MESSAGES: &[(&str, &str)] = &[
     ("totp_reset", "Two-factor sign-in reset; they enrol again at their next sign-in."),
     ("throttle_cleared", "Address cleared."),
     ("key_revoked", "API key revoked; calls with it are refused from now on."),
+    ("mail_saved", "Mail choices saved."),
     ("password_changed", "Password changed; your other sessions have ended."),
     ("link_created", "Payment link created."),
     ("card_requested", "Card requested: an approver must approve its first load before it is made."),

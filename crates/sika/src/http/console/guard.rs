@@ -212,6 +212,7 @@ impl Nav {
         if crate::auth::roles::may::MANAGE_SETTINGS.contains(&c.role()) {
             links.push(("/admin/settings", "Settings".into()));
             links.push(("/admin/webhooks", "Webhooks".into()));
+            links.push(("/admin/mail", "Mail".into()));
         }
         if crate::auth::roles::may::READ_AUDIT.contains(&c.role()) {
             links.push(("/audit", "Audit log".into()));

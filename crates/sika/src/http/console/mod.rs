@@ -12,6 +12,7 @@ mod disputes;
 pub mod flash;
 mod forms;
 mod guard;
+mod mail;
 mod paging;
 mod payments;
 mod payouts;
@@ -33,6 +34,9 @@ pub fn routes() -> Router<AppState> {
         .route("/enrol", get(signin::enrol_page).post(signin::enrol))
         .route("/logout", post(signin::logout))
         .route("/account/password", get(account::password_page).post(account::change_password))
+        .route("/account/mail", get(mail::choices).post(mail::save_choices))
+        .route("/admin/mail", get(mail::outbox))
+        .route("/admin/mail/{id}", get(mail::message))
         .route("/admin/users", get(admin::users_page).post(admin::create_user))
         .route("/admin/users/{id}/{action}", post(admin::user_action))
         .route("/admin/throttle/clear", post(admin::clear_throttle))

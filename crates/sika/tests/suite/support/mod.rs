@@ -5,6 +5,7 @@ pub mod browser;
 pub mod cluster;
 pub mod emulated;
 pub mod people;
+pub mod smtp;
 pub mod webdriver;
 
 use std::net::SocketAddr;
