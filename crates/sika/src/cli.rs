@@ -32,6 +32,9 @@ pub enum Command {
     /// Merchant API keys.
     #[command(subcommand)]
     Apikey(ApikeyCommand),
+    /// Where the shop's signed notifications go.
+    #[command(subcommand)]
+    Notify(NotifyCommand),
     /// The tamper-evident audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -115,6 +118,18 @@ pub enum ApikeyCommand {
         /// Comma-separated: checkouts, payouts, cards, read.
         #[arg(long)]
         scopes: String,
+        #[command(flatten)]
+        dir: DataDirArg,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum NotifyCommand {
+    /// Sets the shop's notification URL and a new signing secret, printed once as
+    /// `notify_secret=whsec_…` (as the console's Settings page does; audited).
+    Set {
+        #[arg(long)]
+        url: String,
         #[command(flatten)]
         dir: DataDirArg,
     },
@@ -220,6 +235,9 @@ pub async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Apikey(ApikeyCommand::Create { name, scopes, dir }) => {
             crate::ops::apikey_create(source(dir.data_dir.as_deref())?.as_ref(), &name, &scopes).await
+        }
+        Command::Notify(NotifyCommand::Set { url, dir }) => {
+            crate::ops::notify_set(source(dir.data_dir.as_deref())?.as_ref(), &url).await
         }
         Command::User(UserCommand::Unlock { email, dir }) => {
             crate::ops::user_unlock(source(dir.data_dir.as_deref())?.as_ref(), &email).await

@@ -69,6 +69,31 @@ pub async fn apikey_create(src: &dyn Source, name: &str, scopes: &str) -> Result
     Ok(())
 }
 
+/// `sika notify set --url URL`: the shop's endpoint and a new signing secret, each audited.
+pub async fn notify_set(src: &dyn Source, url: &str) -> Result<(), String> {
+    let allow_loopback = matches!(
+        crate::config::variable(src, "SIKA_NOTIFY_ALLOW_LOOPBACK").map(|v| v.to_ascii_lowercase()).as_deref(),
+        Some("true" | "1" | "yes")
+    );
+    let url = crate::payments::notify::valid_url(url, allow_loopback).map_err(|e| format!("--url: {e}"))?;
+    let c = OpsConfig::load(src).map_err(|e| e.0)?;
+    let (auth, store) = auth(src).await?;
+    let settings = crate::settings::Settings::new(store.clone(), auth.auditor.clone());
+    let secret = format!("whsec_{}", crate::crypto::random::token());
+    let cipher = crate::crypto::field::FieldCipher::new(c.data_keys.clone());
+    let sealed = cipher.seal_str("settings", "value", crate::payments::notify::SECRET_SETTING, &secret);
+    let saved = async {
+        settings.save(&Actor::cli(), crate::settings::Change::NotifyUrl(url.clone())).await?;
+        settings.save(&Actor::cli(), crate::settings::Change::NotifySecret { sealed }).await
+    }
+    .await;
+    store.close().await;
+    saved.map_err(|e| format!("cannot save the notification settings: {e}."))?;
+    println!("notify_url={url}");
+    println!("notify_secret={secret}");
+    Ok(())
+}
+
 fn auditor(auth: &Auth) -> &Auditor {
     &auth.auditor
 }

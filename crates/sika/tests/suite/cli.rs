@@ -316,6 +316,31 @@ async fn the_demo_has_people_and_payments_to_explore() {
     assert!(b.get("/payments/new").await.status == 200, "the operator may make a payment link");
     let payouts = b.get("/payouts?status=awaiting_approval").await;
     assert!(payouts.body.contains("demo-po-1"), "{}", payouts.body);
+    // No mail server needed: mail is one .eml a message in DIR/mail — the approver's digest of the
+    // seeded payouts, and the operator's "new sign-in" — and each file is the reader's alone.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let wanted = ["wait for your approval", "a new sign-in to your account"];
+    loop {
+        let mails: Vec<(String, u32)> = std::fs::read_dir(data.join("mail"))
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .map(|e| {
+                        (
+                            std::fs::read_to_string(e.path()).unwrap_or_default(),
+                            e.metadata().unwrap().permissions().mode(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        if wanted.iter().all(|w| mails.iter().any(|(m, _)| m.contains(w))) {
+            assert!(mails.iter().all(|(_, mode)| mode & 0o077 == 0), "mail files are 0600");
+            assert!(mails.iter().all(|(m, _)| !m.contains(operator[2])), "no password in a mail");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the demo wrote no digest and sign-in mail to DIR/mail");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     assert!(terminate(&mut child).success());
 }
 

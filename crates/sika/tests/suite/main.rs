@@ -20,6 +20,7 @@ mod cli;
 mod console;
 mod console_overview;
 mod console_pages;
+mod examples;
 mod flutterwave_reality;
 mod fuzz_inputs;
 mod go_live_check;
