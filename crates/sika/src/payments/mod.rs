@@ -398,6 +398,7 @@ impl Payments {
                     .store
                     .mark_unpaid(&c.reference, CheckoutStatus::NeedsReview, Some(transaction_id), &reason, n)
                     .await?;
+                self.record_received(&c.reference, tx).await?;
                 Applied::Settled { status: CheckoutStatus::NeedsReview, moved }
             }
             Verdict::AttemptFailed => {
@@ -456,10 +457,25 @@ impl Payments {
         let reason = format!("money arrived after the checkout was {}: {what}, transaction {}", c.status, tx.id);
         let moved =
             self.store.mark_late_payment(&c.reference, tx.id, &reason, note(c, CheckoutStatus::NeedsReview)).await?;
+        self.record_received(&c.reference, tx).await?;
         if moved {
             tracing::warn!(reference = %c.reference, transaction_id = tx.id, "late payment for a closed checkout: needs review");
         }
         Ok(Applied::Settled { status: CheckoutStatus::NeedsReview, moved })
+    }
+
+    /// What verify said arrived for a checkout now under review (its transaction): the most a
+    /// refund of it may return. Only a successful transaction of this reference counts.
+    async fn record_received(
+        &self,
+        reference: &str,
+        tx: &flutterwave::transactions::Transaction,
+    ) -> Result<(), StoreError> {
+        // A transaction of another reference is never refunded through this checkout.
+        if tx.status == flutterwave::transactions::TxStatus::Successful && tx.tx_ref == reference {
+            self.store.set_received_for_review(reference, tx.id, tx.amount.decimal(), &tx.currency).await?;
+        }
+        Ok(())
     }
 
     /// A second successful transaction for a paid checkout: noted once on the timeline, for refund.

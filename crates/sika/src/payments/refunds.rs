@@ -79,7 +79,11 @@ impl Payments {
             Ok(r) => r,
             Err(RefundRefusal::NoSuchCheckout) => return Ok(RefundOutcome::Refused("no such checkout".into())),
             Err(RefundRefusal::NotPaid) => {
-                return Ok(RefundOutcome::Refused("only a paid checkout can be refunded".into()));
+                return Ok(RefundOutcome::Refused(
+                    "only a paid checkout, or money verified received for one under review in its own currency, \
+                     can be refunded"
+                        .into(),
+                ));
             }
             Err(RefundRefusal::TooMuch { refundable }) => {
                 let cur = c.currency;

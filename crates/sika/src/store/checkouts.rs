@@ -767,11 +767,8 @@ impl Store {
         };
         let found: Option<(String, Option<i64>, Option<String>)> =
             sqlx::query_as(lock).bind(reference).fetch_optional(&mut *tx).await?;
-        let Some((status, transaction_id, paid)) = found else { return Ok(Err(RefundRefusal::NoSuchCheckout)) };
-        let paid = paid.and_then(|p| p.parse::<Decimal>().ok());
-        let (Some(CheckoutStatus::Paid), Some(transaction_id), Some(paid)) =
-            (CheckoutStatus::parse(&status), transaction_id, paid)
-        else {
+        let Some((_, transaction_id, _)) = found else { return Ok(Err(RefundRefusal::NoSuchCheckout)) };
+        let (Some(transaction_id), Some(paid)) = (transaction_id, refund_cap(&mut tx, reference).await?) else {
             return Ok(Err(RefundRefusal::NotPaid));
         };
         let held = held_refunds(&mut tx, reference).await?;
@@ -817,11 +814,17 @@ impl Store {
         Ok(Ok(r))
     }
 
-    /// What may still be refunded: paid less every refund not definitely failed.
+    /// What may still be refunded: paid (or, under review, received) less every refund not
+    /// definitely failed. `None`: no such checkout.
     pub async fn refundable(&self, reference: &str) -> Result<Option<Decimal>, StoreError> {
-        let Some(c) = self.checkout(reference).await? else { return Ok(None) };
-        let (CheckoutStatus::Paid, Some(paid)) = (c.status, c.paid_amount) else { return Ok(Some(Decimal::ZERO)) };
+        if self.checkout(reference).await?.is_none() {
+            return Ok(None);
+        }
         let mut tx = self.begin_read().await?;
+        let Some(paid) = refund_cap(&mut tx, reference).await? else {
+            tx.commit().await?;
+            return Ok(Some(Decimal::ZERO));
+        };
         let held = held_refunds(&mut tx, reference).await?;
         tx.commit().await?;
         Ok(Some((paid - held).max(Decimal::ZERO)))
@@ -925,6 +928,61 @@ pub struct RefundUpdate<'a> {
 
 /// The first follow-up look at a refund that has no final answer.
 pub const REFUND_FIRST_CHECK_MS: i64 = 60_000;
+
+/// The most a checkout's refunds may add up to: what was verified paid, or — for a checkout
+/// under review — what verify said arrived, when it arrived in the checkout's own currency
+/// (a refund is in the checkout's currency). `None`: nothing may be refunded.
+async fn refund_cap(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    reference: &str,
+) -> Result<Option<Decimal>, StoreError> {
+    let row: Option<(String, String, Option<String>, Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT status, currency, paid_amount, received_amount, received_currency FROM checkouts WHERE reference = $1",
+    )
+    .bind(reference)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some((status, currency, paid, received, received_currency)) = row else { return Ok(None) };
+    let amount = match CheckoutStatus::parse(&status) {
+        Some(CheckoutStatus::Paid) => paid,
+        Some(CheckoutStatus::NeedsReview) if received_currency.as_deref() == Some(currency.as_str()) => received,
+        _ => None,
+    };
+    Ok(amount.and_then(|a| a.parse::<Decimal>().ok()))
+}
+
+impl Store {
+    /// Records what verify said arrived for a checkout under review (for its refund's cap).
+    pub async fn set_received_for_review(
+        &self,
+        reference: &str,
+        transaction_id: i64,
+        amount: Decimal,
+        currency: &str,
+    ) -> Result<bool, StoreError> {
+        let r = sqlx::query(
+            "UPDATE checkouts SET received_amount = $1, received_currency = $2 \
+             WHERE reference = $3 AND status = 'needs_review' AND transaction_id = $4",
+        )
+        .bind(amount.to_string())
+        .bind(currency.trim().to_ascii_uppercase())
+        .bind(reference)
+        .bind(transaction_id)
+        .execute(self.pool())
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// (amount, currency) verify said arrived for a checkout under review, if recorded.
+    pub async fn received_for_review(&self, reference: &str) -> Result<Option<(Decimal, String)>, StoreError> {
+        let r: Option<(Option<String>, Option<String>)> =
+            sqlx::query_as("SELECT received_amount, received_currency FROM checkouts WHERE reference = $1")
+                .bind(reference)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(r.and_then(|(a, c)| Some((a?.parse().ok()?, c?))))
+    }
+}
 
 async fn held_refunds(tx: &mut sqlx::Transaction<'static, sqlx::Any>, reference: &str) -> Result<Decimal, StoreError> {
     let amounts: Vec<String> =

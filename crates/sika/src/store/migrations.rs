@@ -120,6 +120,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("migrations/portable/0017_mail.sql"),
         postgres: include_str!("migrations/portable/0017_mail.sql"),
     },
+    Migration {
+        version: 18,
+        name: "received for review",
+        sqlite: include_str!("migrations/portable/0018_received_for_review.sql"),
+        postgres: include_str!("migrations/portable/0018_received_for_review.sql"),
+    },
 ];
 
 /// Any constant: identifies Sika's migration lock among advisory locks.

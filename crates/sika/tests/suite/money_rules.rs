@@ -93,6 +93,70 @@ async fn a_late_payment_for_a_cancelled_checkout_needs_review() {
     assert_eq!(outbox_events(&e, "late-1").await.len(), 2);
 }
 
+/// Money kept for review is refunded from the console like any refund (an approver, a fresh
+/// code, the confirmation screen), never above what Flutterwave's verify said arrived; money that
+/// arrived in another currency than the checkout's is not refundable through Sika at all.
+#[tokio::test]
+async fn money_under_review_is_refunded_from_the_console_up_to_what_arrived() {
+    use support::browser::{Browser, code};
+    let _clock = sika::clock::install_manual();
+    let e = env().await;
+    e.checkout("late-r", "100", "NGN").await;
+    reconcile_at(&e.app.payments, now_ms() + 2 * DAY).await.unwrap();
+    assert_eq!(e.status("late-r").await, "cancelled");
+    e.checkout("under-r", "100", "NGN").await;
+    e.checkout("cur-r", "100", "NGN").await;
+    for (reference, over) in [
+        ("late-r", json!({})),
+        ("under-r", json!({"amount": "60", "currency": "NGN"})),
+        ("cur-r", json!({"amount": "100", "currency": "USD"})),
+    ] {
+        let id = e.pay(reference, "successful", over).await;
+        assert_eq!(e.webhook(id, reference, e.signed()).await, 200);
+    }
+    e.process().await;
+    for reference in ["late-r", "under-r", "cur-r"] {
+        assert_eq!(e.status(reference).await, "needs_review", "{reference}");
+    }
+
+    let ap = e.app.person(sika::auth::Role::Approver, "approver@example.com").await;
+    let mut a = Browser::new(&e.app.base, e.app.client.clone());
+    let pw = crate::support::people::PASSWORD;
+    assert_eq!(a.login("approver@example.com", pw, &code(&ap.secret, -1)).await.status, 303);
+    let page = a.get("/payments/late-r").await;
+    assert!(page.body.contains("id=\"refund-next\""), "a late payment can be refunded from the console");
+    assert!(page.body.contains("NGN 100.00 remains refundable"), "what arrived is the cap");
+    let csrf = page.csrf();
+    let too_much = a
+        .post("/payments/late-r/refund/confirm", &[("amount", "150"), ("comment", "late"), ("csrf_token", &csrf)])
+        .await;
+    assert!(too_much.body.contains("At most NGN 100.00 remains refundable."), "{}", too_much.body);
+    let confirm = a
+        .post("/payments/late-r/refund/confirm", &[("amount", "100"), ("comment", "late"), ("csrf_token", &csrf)])
+        .await;
+    assert!(confirm.body.contains("id=\"refund-totp\""), "the same confirmation with a fresh code");
+    let ok = a
+        .post(
+            "/payments/late-r/refund",
+            &[("amount", "100"), ("comment", "late"), ("totp", &code(&ap.secret, 0)), ("csrf_token", &csrf)],
+        )
+        .await;
+    assert!(ok.body.contains("Refund completed."), "{}", &ok.body[..ok.body.len().min(2000)]);
+    let refunds = e.app.db.store.refunds("late-r").await.unwrap();
+    assert_eq!((refunds.len(), refunds[0].status), (1, RefundStatus::Completed));
+    assert_eq!(e.status("late-r").await, "needs_review", "refunding does not pretend it was paid");
+    assert_eq!(e.app.db.store.refundable("late-r").await.unwrap(), Some(rust_decimal::Decimal::ZERO));
+
+    // Underpaid: at most what arrived, through the API's path (the same service) too.
+    assert!(a.get("/payments/under-r").await.body.contains("NGN 60.00 remains refundable"));
+    let over = e.app.payments.refund("under-r", rust_decimal::Decimal::new(61, 0), "x", "test", None).await.unwrap();
+    assert!(matches!(&over, RefundOutcome::Refused(why) if why.contains("more than was paid")), "{over:?}");
+    // Another currency: the refund would be in the wrong one; refused, and no form offered.
+    assert!(!a.get("/payments/cur-r").await.body.contains("id=\"refund-next\""));
+    let other = e.app.payments.refund("cur-r", rust_decimal::Decimal::new(1, 0), "x", "test", None).await.unwrap();
+    assert!(matches!(&other, RefundOutcome::Refused(why) if why.contains("in its own currency")), "{other:?}");
+}
+
 /// A transaction still `pending` at the 25-hour mark keeps its checkout open
 /// (deferred) for a grace period; closed after it, a later success is a late
 /// payment, not lost.

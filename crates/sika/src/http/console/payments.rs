@@ -494,7 +494,10 @@ async fn detail_view(
         })
         .collect();
     let refundable = refundable.filter(|r| *r > Decimal::ZERO);
-    let can_refund = may::REFUND.contains(&c.role()) && row.status == CheckoutStatus::Paid && refundable.is_some();
+    // Paid, or under review with money verified received in its currency (a late payment, say).
+    let can_refund = may::REFUND.contains(&c.role())
+        && matches!(row.status, CheckoutStatus::Paid | CheckoutStatus::NeedsReview)
+        && refundable.is_some();
     let p = &row.payment;
     let method = match (&p.payment_type, &p.card_brand, &p.card_last4) {
         (t, Some(b), Some(l)) => format!("{} · {b} •••• {l}", t.as_deref().unwrap_or("card")),
@@ -592,8 +595,8 @@ async fn checked_amount(
         }
         Err(e) => return Ok(Err(format!("The amount {e}."))),
     };
-    if row.status != CheckoutStatus::Paid {
-        return Ok(Err("Only a paid payment can be refunded.".into()));
+    if !matches!(row.status, CheckoutStatus::Paid | CheckoutStatus::NeedsReview) {
+        return Ok(Err("Only a paid payment, or money received for one under review, can be refunded.".into()));
     }
     Ok(Ok((row, amount, refundable)))
 }
