@@ -936,7 +936,9 @@ async fn refund_cap(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     reference: &str,
 ) -> Result<Option<Decimal>, StoreError> {
-    let row: Option<(String, String, Option<String>, Option<String>, Option<String>)> = sqlx::query_as(
+    // status, currency, paid_amount, received_amount, received_currency
+    type Row = (String, String, Option<String>, Option<String>, Option<String>);
+    let row: Option<Row> = sqlx::query_as(
         "SELECT status, currency, paid_amount, received_amount, received_currency FROM checkouts WHERE reference = $1",
     )
     .bind(reference)
