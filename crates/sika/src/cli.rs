@@ -328,7 +328,8 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
     let seed_key = match (fresh, args.empty) {
         (true, false) => {
             let (auth, store) = crate::ops::auth(&dir).await?;
-            let made = auth.create_api_key(&crate::audit::Actor::cli(), "demo-seed", "checkouts,read,payouts").await;
+            let scopes = if config.cards_enabled { "checkouts,read,payouts,cards" } else { "checkouts,read,payouts" };
+            let made = auth.create_api_key(&crate::audit::Actor::cli(), "demo-seed", scopes).await;
             store.close().await;
             Some(made.map_err(|e| format!("cannot create the demo's API key: {e}."))?.1)
         }
@@ -359,7 +360,8 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
                     };
                     let health = std::sync::Arc::new(crate::jobs::Health::default());
                     let state = gateway::assemble(&seed_config, &store, &seed_config.public_url, flw, health, |_| {});
-                    let seed = crate::demo::Seed { addr, cert_pem, emulator, api_key, payments: state.payments };
+                    let cards = seed_config.cards_enabled;
+                    let seed = crate::demo::Seed { addr, cert_pem, emulator, api_key, payments: state.payments, cards };
                     let made = seed.run().await;
                     println!("demo data: {}", made.join("; "));
                     store.close().await;

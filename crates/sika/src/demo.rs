@@ -24,6 +24,8 @@ pub struct Seed {
     pub api_key: String,
     /// The payments service, over the demo's database, for what only a person does (a refund).
     pub payments: crate::payments::Payments,
+    /// Virtual cards are on (`SIKA_CARDS_ENABLED`): one card is asked for, its first load waiting.
+    pub cards: bool,
 }
 
 /// Payments in every state: (reference, amount, currency, how the customer pays).
@@ -154,6 +156,16 @@ impl Seed {
         match self.api(&http, "/api/v1/payout-batches", json!({"title": "Riders, week 1", "csv": csv})).await {
             Ok(_) => made.push("a batch of 2 payouts".into()),
             Err(e) => made.push(format!("the batch: {e}")),
+        }
+        if self.cards {
+            let body = json!({"reference": "demo-card-1", "currency": "USD", "amount": "25.00",
+                "cardholder": {"first_name": "Demo", "last_name": "Cardholder", "date_of_birth": "1990-04-21",
+                    "email": "cardholder@customers.sika-demo.test", "phone": "+2348000000000", "title": "MR", "gender": "M"},
+                "billing": {"address": "1 Demo Street", "city": "Lagos", "state": "LA", "postal_code": "100001", "country": "NG"}});
+            match self.api(&http, "/api/v1/cards", body).await {
+                Ok(_) => made.push("a card waiting for its first load's approval".into()),
+                Err(e) => made.push(format!("the card: {e}")),
+            }
         }
         made
     }
