@@ -210,6 +210,8 @@ async fn every_page_passes_axe_and_stored_markup_stays_inert() {
         ("/admin/webhooks", "webhooks"),
         ("/audit", "audit"),
         ("/account/password", "password"),
+        ("/account/mail", "mail-choices"),
+        ("/admin/mail", "mail-outbox"),
         ("/no-such-page", "not-found"),
     ] {
         b.goto(&format!("{base}{path}")).await;
@@ -296,5 +298,5 @@ async fn every_page_passes_axe_and_stored_markup_stays_inert() {
     b.goto(&format!("{base}/cards/new")).await;
     checker.check(&b, "card-new").await;
     b.quit().await;
-    assert_eq!(checker.checked.len(), 37, "{:?}", checker.checked);
+    assert_eq!(checker.checked.len(), 39, "{:?}", checker.checked);
 }

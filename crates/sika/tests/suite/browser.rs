@@ -306,3 +306,77 @@ async fn sign_in_as(b: &support::webdriver::Browser<'_>, base: &str, email: &str
     b.click("#sign-in").await;
     assert!(b.wait_url("/").await.ends_with('/'), "{email} signed in");
 }
+
+/// The two console flows of issue 20 in a real browser: an operator asks for a card in the console
+/// (its first load then waits for an approver), and an approver refunds a late payment under review
+/// through the same confirmation and fresh code as any refund.
+#[tokio::test]
+async fn an_operator_requests_a_card_and_an_approver_refunds_a_late_payment() {
+    let Some(driver) = Driver::start().await else { return };
+    let options = support::Options { cards: true, ..Default::default() };
+    let e = support::emulated::env_with(support::sqlite().await, options, |_| {}).await;
+    let op =
+        e.app.auth.create_user(&Actor::cli(), "asker@example.com", None, Role::Operator, PASSWORD, true).await.unwrap();
+    let ap = e
+        .app
+        .auth
+        .create_user(&Actor::cli(), "refunder@example.com", None, Role::Approver, PASSWORD, true)
+        .await
+        .unwrap();
+
+    let b = driver.browser().await;
+    sign_in_as(&b, &e.app.base, "asker@example.com", &op.totp_secret, 0).await;
+    b.goto(&e.app.url("/cards")).await;
+    b.click("#new-card").await;
+    b.wait_url("/cards/new").await;
+    for (css, value) in [
+        ("#reference", "browser-card-1"),
+        ("#amount", "12.50"),
+        ("#first-name", "Ada"),
+        ("#last-name", "Obi"),
+        ("#holder-email", "ada@example.com"),
+        ("#phone", "+2348012345678"),
+        ("#address", "333 Fremont Street"),
+        ("#city", "Lagos"),
+        ("#state", "LA"),
+        ("#country", "NG"),
+    ] {
+        b.fill(css, value).await;
+    }
+    // A date input's typing depends on the browser's locale: set its value as a person's picker would.
+    b.execute("document.querySelector('#date-of-birth').value = '1990-04-21'; return true").await;
+    b.click("#request-card").await;
+    b.wait_url("/cards/browser-card-1").await;
+    assert!(b.source().await.contains("an approver must approve its first load"), "{}", b.source().await);
+    b.quit().await;
+    assert_eq!(e.app.cards.as_ref().unwrap().fundings_awaiting_count().await.unwrap(), 1, "its first load waits");
+
+    // A payment that arrived after its checkout closed, kept for review, refunded by the approver.
+    e.checkout("browser-late-1", "100", "NGN").await;
+    sika::payments::reconcile_at(&e.app.payments, sika::store::now_ms() + 2 * 86_400_000).await.unwrap();
+    let id = e.pay("browser-late-1", "successful", serde_json::json!({})).await;
+    assert_eq!(e.webhook(id, "browser-late-1", e.signed()).await, 200);
+    e.process().await;
+    assert_eq!(e.status("browser-late-1").await, "needs_review");
+    let a = driver.browser().await;
+    sign_in_as(&a, &e.app.base, "refunder@example.com", &ap.totp_secret, -1).await;
+    a.goto(&e.app.url("/payments/browser-late-1")).await;
+    a.fill("#refund-amount", "100").await;
+    a.fill("#refund-comment", "Paid after the link expired").await;
+    a.click("#refund-next").await;
+    a.wait_url("/refund/confirm").await;
+    assert!(a.text("#confirm-amount").await.contains("NGN 100.00"));
+    a.fill("#refund-totp", &code(&ap.totp_secret, 0)).await;
+    a.click("#refund").await;
+    for _ in 0..50 {
+        if a.source().await.contains("Refund completed.") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(a.source().await.contains("Refund completed."));
+    a.quit().await;
+    let refunds = e.app.db.store.refunds("browser-late-1").await.unwrap();
+    assert_eq!(refunds.len(), 1);
+    assert_eq!(refunds[0].status.as_str(), "completed");
+}
