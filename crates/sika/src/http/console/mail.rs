@@ -79,6 +79,26 @@ pub struct MailView {
     pub error: String,
 }
 
+impl MailView {
+    fn of(m: crate::store::MailRow, readers: &std::collections::HashMap<String, String>) -> Self {
+        MailView {
+            reader: readers.get(&m.user_id).cloned().unwrap_or_else(|| "(removed user)".into()),
+            created: Stamp::new(m.created_at),
+            topic: m.topic,
+            subject: m.subject,
+            state: m.state,
+            attempts: m.attempts,
+            error: m.last_error.unwrap_or_default(),
+            id: m.id,
+        }
+    }
+}
+
+/// Each user's address by id, for showing whom a mail is for.
+async fn readers(state: &AppState) -> Result<std::collections::HashMap<String, String>, ConsoleError> {
+    Ok(state.auth.users().await?.into_iter().map(|u| (u.id, u.email)).collect())
+}
+
 #[derive(Template)]
 #[template(path = "mail_outbox.html")]
 struct OutboxPage {
@@ -105,21 +125,8 @@ pub async fn outbox(
 ) -> Result<Response, ConsoleError> {
     let rows = state.mail.outbox(q.before, PAGE).await?;
     let next = (rows.len() as i64 == PAGE).then(|| rows.last().map(|r| r.created_at)).flatten();
-    let readers: std::collections::HashMap<String, String> =
-        state.auth.users().await?.into_iter().map(|u| (u.id, u.email)).collect();
-    let rows = rows
-        .into_iter()
-        .map(|m| MailView {
-            reader: readers.get(&m.user_id).cloned().unwrap_or_else(|| "(removed user)".into()),
-            created: Stamp::new(m.created_at),
-            topic: m.topic,
-            subject: m.subject,
-            state: m.state,
-            attempts: m.attempts,
-            error: m.last_error.unwrap_or_default(),
-            id: m.id,
-        })
-        .collect();
+    let readers = readers(&state).await?;
+    let rows = rows.into_iter().map(|m| MailView::of(m, &readers)).collect();
     let reach = state.mail.reach().await?;
     Ok(render(&OutboxPage {
         nav: Nav::of(&a.current),
@@ -148,8 +155,7 @@ pub async fn message(
     let Some(m) = state.mail.one(&id).await? else {
         return Err(ConsoleError::App(crate::http::error::AppError::NotFound));
     };
-    let readers: std::collections::HashMap<String, String> =
-        state.auth.users().await?.into_iter().map(|u| (u.id, u.email)).collect();
+    let readers = readers(&state).await?;
     let file = match state.mail.transport() {
         crate::mail::Transport::Dir(d) if m.state == "sent" => {
             Some(d.join(format!("{}.eml", m.id)).display().to_string())
@@ -157,15 +163,6 @@ pub async fn message(
         _ => None,
     };
     let body = m.body.clone();
-    let mail = MailView {
-        reader: readers.get(&m.user_id).cloned().unwrap_or_else(|| "(removed user)".into()),
-        created: Stamp::new(m.created_at),
-        topic: m.topic,
-        subject: m.subject,
-        state: m.state,
-        attempts: m.attempts,
-        error: m.last_error.unwrap_or_default(),
-        id: m.id,
-    };
+    let mail = MailView::of(m, &readers);
     Ok(render(&MessagePage { nav: Nav::of(&a.current), mail, body, file }))
 }
