@@ -347,3 +347,127 @@ async fn a_hung_mail_server_holds_up_no_payout_and_its_mail_arrives_after() {
     let panics = d.stop();
     assert!(panics.is_empty(), "{panics:?}");
 }
+
+/// Every alert kind, composed from the same facts the metrics read (in-process, against the
+/// emulator): each reaches every admin who wants it, once per occurrence however many passes run,
+/// and an admin who turned one kind off does not get it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_alert_reaches_the_admins_who_want_it_once() {
+    use sika::domain::mail::Topic;
+    let e = crate::support::emulated::env().await;
+    let store = e.app.db.store.clone();
+    let hour = 3_600_000;
+    // A chargeback, due in 48 hours.
+    let tx = e.paid("alert-cb", "1000").await;
+    let r = e
+        .http
+        .post(format!("{}/_emulator/chargebacks", e.emu.url()))
+        .json(&json!({"transaction_id": tx, "webhook": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    e.app.payments.poll_chargebacks(5).await.unwrap();
+    // A settlement line Sika has no payment for.
+    e.paid("alert-st", "3000").await;
+    let r = e.http.post(format!("{}/_emulator/settlements", e.emu.url())).json(&json!({"drill": "foreign_line"}));
+    assert_eq!(r.send().await.unwrap().status(), 201);
+    e.app.settlements.poll(sika::clock::now_ms(), 5).await.unwrap();
+    // A transfer Flutterwave keeps at NEW.
+    e.faults(json!({"transfers_stay_new": true})).await;
+    let (_, key) = e.app.auth.create_api_key(&Actor::cli(), "alert-shop", "payouts").await.unwrap();
+    let body = json!({"reference": "alert-po", "amount": "5000", "currency": "NGN", "bank_code": "044",
+                      "account_number": "0690000032", "beneficiary_name": "Pastor Bright"});
+    let r = e.app.client.post(e.app.url("/api/v1/payouts")).bearer_auth(&key).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 202);
+    let approved = e.app.payouts.approve(&Actor::cli(), "alert-po", &support::checker("c1")).await.unwrap();
+    assert!(matches!(approved, sika::store::ApprovalWrite::Queued(_)), "{approved:?}");
+    e.app.payouts.dispatch(10).await.unwrap();
+    // A webhook given up on (its worker died each time), then one left waiting.
+    e.checkout("alert-dead", "100", "NGN").await;
+    let id = e.pay("alert-dead", "successful", json!({})).await;
+    assert_eq!(e.webhook(id, "alert-dead", e.signed()).await, 200);
+    store.inbox_claim(10, 1, "dying-worker").await.unwrap();
+    assert_eq!(store.inbox_bury_exhausted(1, sika::clock::now_ms() + hour).await.unwrap(), 1);
+    e.checkout("alert-wait", "100", "NGN").await;
+    let id = e.pay("alert-wait", "successful", json!({})).await;
+    assert_eq!(e.webhook(id, "alert-wait", e.signed()).await, 200);
+    // The audit chain, tampered with.
+    {
+        use sqlx::Connection as _;
+        let mut c = sqlx::SqliteConnection::connect(&e.app.db.url).await.unwrap();
+        sqlx::raw_sql("DROP TRIGGER IF EXISTS audit_log_no_update").execute(&mut c).await.unwrap();
+        sqlx::raw_sql("UPDATE audit_log SET outcome = 'failure' WHERE seq = 2").execute(&mut c).await.unwrap();
+    }
+    // A worker that stopped beating.
+    let (_stop_tx, stop) = tokio::sync::watch::channel(false);
+    let mut sup = sika::jobs::Supervisor::new(stop);
+    let stuck = sika::jobs::Schedule {
+        every: Duration::from_millis(5),
+        timeout: Duration::from_secs(600),
+        stall_after: Duration::from_millis(100),
+    };
+    sup.spawn("stuck-worker", stuck, || {
+        Box::pin(async {
+            tokio::time::sleep(Duration::from_secs(600)).await;
+            Ok(false)
+        })
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let public = url::Url::parse(&e.app.base).unwrap();
+    let mail = sika::mail::Mail::new(
+        store.clone(),
+        e.app.payments.cipher().clone(),
+        e.app.auth.auditor.clone(),
+        &public,
+        sika::config::MailConfig::default(),
+        sup.health(),
+        e.app.settlements.clone(),
+    );
+    let keen = e.app.person(Role::Admin, "keen-admin@example.com").await;
+    let choosy = e.app.person(Role::Admin, "choosy-admin@example.com").await;
+    let off: Vec<Topic> = vec![Topic::ChargebackDue];
+    mail.set_choices(&Actor::cli(), &choosy.id, &off).await.unwrap();
+    for n in 0..sika::mail::LOCKOUTS_PER_HOUR {
+        let a = Actor::anonymous("203.0.113.9", "guesser");
+        e.app
+            .auth
+            .auditor
+            .record(&a, "account.lockout", &format!("user:x{n}"), sika::audit::Outcome::Success, json!({}))
+            .await
+            .unwrap();
+    }
+
+    // Now: the lockouts of the last hour (and what does not depend on time). 37 hours on: the
+    // chargeback is due within 12 hours, the transfer NEW for far longer than 6, the waiting
+    // webhook older than 15 minutes.
+    let now = sika::clock::now_ms();
+    let at = now + 37 * hour;
+    let first = mail.compose(now).await.unwrap() + mail.compose(at).await.unwrap();
+    let again = mail.compose(at + 60_000).await.unwrap();
+    assert_eq!(again, 0, "each occurrence once, however many passes");
+    let rows = store.mail_page(None, 200).await.unwrap();
+    let topics = |user: &str| {
+        let mut t: Vec<String> = rows.iter().filter(|m| m.user_id == user).map(|m| m.topic.clone()).collect();
+        t.sort();
+        t.dedup();
+        t
+    };
+    let mut every: Vec<String> = Topic::ALERTS.iter().map(|t| t.as_str().to_string()).collect();
+    every.sort();
+    assert_eq!(topics(&keen.id), every, "every alert kind reached the admin: {rows:#?}");
+    let mut wanted = every.clone();
+    wanted.retain(|t| t != "chargeback_due");
+    assert_eq!(topics(&choosy.id), wanted, "the admin who turned chargeback alerts off got none");
+    assert_eq!(first, rows.len());
+    let transfer = rows.iter().find(|m| m.topic == "transfers_stuck").unwrap();
+    assert!(transfer.body.contains("alert-po") && transfer.body.contains("NEW"), "{}", transfer.body);
+    let worker = rows.iter().find(|m| m.topic == "worker_stalled").unwrap();
+    assert!(worker.body.contains("stuck-worker"), "{}", worker.body);
+    for m in &rows {
+        for secret in ["0690000032", "Pastor Bright", "keen-admin@", "choosy-admin@", e.key.as_str(), key.as_str()] {
+            assert!(!m.body.contains(secret) && !m.subject.contains(secret), "{secret} in {m:?}");
+        }
+    }
+}
