@@ -364,6 +364,8 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
                     let seed = crate::demo::Seed { addr, cert_pem, emulator, api_key, payments: state.payments, cards };
                     let made = seed.run().await;
                     println!("demo data: {}", made.join("; "));
+                    let late = seed.late_payment(std::time::Duration::from_secs(60 * 10)).await;
+                    println!("demo data, later: {late}");
                     store.close().await;
                 });
             });

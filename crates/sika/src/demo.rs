@@ -4,7 +4,9 @@
 //! checkouts and payouts, the emulator's hosted-checkout control for the
 //! customers' payments (its webhooks reach Sika's `/webhooks/flutterwave`),
 //! and Sika's own services for a refund. Nothing is written behind the
-//! store's back; a step that fails is logged and the rest go on.
+//! store's back; a step that fails is logged and the rest go on. The late
+//! payment takes real minutes: its link must expire and the checkout close
+//! before its money lands.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -29,7 +31,7 @@ pub struct Seed {
 }
 
 /// Payments in every state: (reference, amount, currency, how the customer pays).
-const PAYMENTS: [(&str, &str, &str, Pay); 8] = [
+const PAYMENTS: [(&str, &str, &str, Pay); 9] = [
     ("demo-1001", "15000", "NGN", Pay::Paid("card")),
     ("demo-1002", "2500", "NGN", Pay::Paid("bank_transfer")),
     ("demo-1003", "120000", "NGN", Pay::Paid("card")),
@@ -38,7 +40,12 @@ const PAYMENTS: [(&str, &str, &str, Pay); 8] = [
     ("demo-1006", "4000", "NGN", Pay::Pending),
     ("demo-1007", "3000", "NGN", Pay::Under("2000")),
     ("demo-1008", "6500", "NGN", Pay::Nobody),
+    ("demo-1009", "9500", "NGN", Pay::Late),
 ];
+
+/// The late payment's link closes this long after the demo starts (the shortest a link may
+/// live); the reconciler closes the checkout, and only then does its customer's transfer land.
+const LATE_LINK_MINUTES: i64 = 5;
 
 #[derive(Clone, Copy)]
 enum Pay {
@@ -50,6 +57,9 @@ enum Pay {
     Under(&'static str),
     /// Nobody tried (yet).
     Nobody,
+    /// Paid by bank transfer after its link expired and the checkout closed: a person reviews
+    /// it (see [`Seed::late_payment`]).
+    Late,
 }
 
 impl Seed {
@@ -88,17 +98,20 @@ impl Seed {
         Ok(v)
     }
 
-    /// Makes everything; returns what it made, in words.
-    pub async fn run(self) -> Vec<String> {
+    /// Makes everything but the late payment; returns what it made, in words.
+    pub async fn run(&self) -> Vec<String> {
         let mut made = Vec::new();
         let http = match self.client() {
             Ok(h) => h,
             Err(e) => return vec![format!("the demo seed could not start: {e}")],
         };
         for (reference, amount, currency, pay) in PAYMENTS {
-            let body = json!({"reference": reference, "amount": amount, "currency": currency,
+            let mut body = json!({"reference": reference, "amount": amount, "currency": currency,
                 "customer": {"email": format!("{reference}@customers.sika-demo.test"), "name": "Demo Customer"},
                 "redirect_url": "https://shop.sika-demo.test/thanks", "description": "Demo order"});
+            if matches!(pay, Pay::Late) {
+                body["expires_in_minutes"] = json!(LATE_LINK_MINUTES);
+            }
             if let Err(e) = self.api(&http, "/api/v1/checkouts", body).await {
                 made.push(format!("checkout {reference}: {e}"));
                 continue;
@@ -108,7 +121,7 @@ impl Seed {
                 Pay::Failed => Some(json!({"tx_ref": reference, "status": "failed"})),
                 Pay::Pending => Some(json!({"tx_ref": reference, "status": "pending"})),
                 Pay::Under(paid) => Some(json!({"tx_ref": reference, "status": "successful", "amount": paid})),
-                Pay::Nobody => None,
+                Pay::Nobody | Pay::Late => None,
             };
             if let Some(c) = charge
                 && let Err(e) = self.emulator(&http, "/_emulator/charges", c).await
@@ -168,5 +181,40 @@ impl Seed {
             }
         }
         made
+    }
+
+    /// The late payment, a few minutes on: waits (up to `wait`) for the reconciler to close
+    /// `demo-1009` when its link expires, then its customer's bank transfer lands at Flutterwave
+    /// and the webhook finds a closed checkout, which goes to review. Returns what happened.
+    pub async fn late_payment(&self, wait: Duration) -> String {
+        const REFERENCE: &str = "demo-1009";
+        let http = match self.client() {
+            Ok(h) => h,
+            Err(e) => return format!("the late payment could not start: {e}"),
+        };
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match self.payments.checkout(REFERENCE).await {
+                Ok(Some(c)) if c.status != crate::domain::CheckoutStatus::Pending => break,
+                Ok(Some(_)) if tokio::time::Instant::now() < deadline => {}
+                Ok(Some(_)) => return format!("the late payment: {REFERENCE} was not closed in time"),
+                Ok(None) => return format!("the late payment: there is no {REFERENCE}"),
+                Err(e) => return format!("the late payment: {e}"),
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+        let charge = json!({"tx_ref": REFERENCE, "status": "successful", "payment_type": "bank_transfer"});
+        if let Err(e) = self.emulator(&http, "/_emulator/charges", charge).await {
+            return format!("the late payment: {e}");
+        }
+        for _ in 0..60 {
+            if let Ok(Some(c)) = self.payments.checkout(REFERENCE).await
+                && c.status == crate::domain::CheckoutStatus::NeedsReview
+            {
+                return format!("a late payment under review ({REFERENCE})");
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        format!("the late payment: {REFERENCE} did not reach review in time")
     }
 }

@@ -270,6 +270,62 @@ fn run_with_stdin(args: &[&str], stdin: &str) -> std::process::Output {
     child.wait_with_output().unwrap()
 }
 
+/// A fresh demo, seeded: its process, its `https://` base, and the lines it prints after it.
+struct SeededDemo {
+    child: Child,
+    base: String,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl SeededDemo {
+    fn start(data: &Path) -> Self {
+        let mut child = start_demo(data);
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        SeededDemo { child, base: String::new(), lines }
+    }
+
+    /// Reads the demo's output until a line starts with `prefix` (within `within`); returns its rest.
+    fn wait_for(&mut self, prefix: &str, within: Duration) -> String {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            let Ok(line) = self.lines.recv_timeout(Duration::from_secs(1)) else { continue };
+            if let Some(i) = line.find("https://")
+                && self.base.is_empty()
+            {
+                self.base = line[i..].trim_end_matches('/').to_string();
+            }
+            if let Some(rest) = line.strip_prefix(prefix) {
+                return rest.to_string();
+            }
+        }
+        panic!("no {prefix:?} line within {within:?}")
+    }
+
+    /// The demo's operator, signed in to its console.
+    async fn operator(&self, data: &Path) -> (crate::support::browser::Browser, Vec<String>) {
+        let users = std::fs::read_to_string(data.join("demo-users.txt")).unwrap();
+        let operator: Vec<String> = users
+            .lines()
+            .find(|l| l.starts_with("operator "))
+            .expect("an operator")
+            .split(' ')
+            .map(String::from)
+            .collect();
+        let pem = std::fs::read_to_string(data.join("tls/cert.pem")).unwrap();
+        let mut b =
+            crate::support::browser::Browser::new(&self.base, crate::support::client_for(&pem).build().unwrap());
+        let code = crate::support::browser::code(&operator[3], 0);
+        assert_eq!(b.login(&operator[1], &operator[2], &code).await.status, 303, "the operator signs in");
+        (b, operator)
+    }
+}
+
 /// A newcomer's demo: an operator and an approver besides the admin (in a 0600 file), and a
 /// few payments, a refund, payouts waiting for approval and a batch, made through the API and
 /// the emulator — the operator signs in and sees them.
@@ -277,38 +333,15 @@ fn run_with_stdin(args: &[&str], stdin: &str) -> std::process::Output {
 async fn the_demo_has_people_and_payments_to_explore() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("demo");
-    let mut child = start_demo(&data);
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let (mut base, mut seeded) = (None, None);
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while seeded.is_none() && Instant::now() < deadline {
-        let Ok(line) = rx.recv_timeout(Duration::from_secs(1)) else { continue };
-        if let Some(i) = line.find("https://") {
-            base = Some(line[i..].trim_end_matches('/').to_string());
-        }
-        if let Some(made) = line.strip_prefix("demo data: ") {
-            seeded = Some(made.to_string());
-        }
-    }
-    let (base, seeded) = (base.expect("an https:// line"), seeded.expect("a demo data: line within 90 s"));
-    for what in ["8 payments", "a refund (completed)", "2 payouts waiting for approval", "a batch of 2 payouts"] {
+    let mut demo = SeededDemo::start(&data);
+    let seeded = demo.wait_for("demo data: ", Duration::from_secs(90));
+    for what in ["9 payments", "a refund (completed)", "2 payouts waiting for approval", "a batch of 2 payouts"] {
         assert!(seeded.contains(what), "{what}: {seeded}");
     }
     let users = std::fs::read_to_string(data.join("demo-users.txt")).unwrap();
     assert_eq!(std::fs::metadata(data.join("demo-users.txt")).unwrap().permissions().mode() & 0o777, 0o600);
-    let operator: Vec<&str> =
-        users.lines().find(|l| l.starts_with("operator ")).expect("an operator").split(' ').collect();
     assert!(users.lines().any(|l| l.starts_with("approver ")) && users.lines().any(|l| l.starts_with("admin ")));
-    let pem = std::fs::read_to_string(data.join("tls/cert.pem")).unwrap();
-    let mut b = crate::support::browser::Browser::new(&base, crate::support::client_for(&pem).build().unwrap());
-    let code = crate::support::browser::code(operator[3], 0);
-    assert_eq!(b.login(operator[1], operator[2], &code).await.status, 303, "the operator signs in");
+    let (mut b, operator) = demo.operator(&data).await;
     let list = b.get("/payments").await;
     for reference in ["demo-1001", "demo-1005", "demo-1007", "demo-1008"] {
         assert!(list.body.contains(reference), "{reference}");
@@ -335,13 +368,34 @@ async fn the_demo_has_people_and_payments_to_explore() {
             .unwrap_or_default();
         if wanted.iter().all(|w| mails.iter().any(|(m, _)| m.contains(w))) {
             assert!(mails.iter().all(|(_, mode)| mode & 0o077 == 0), "mail files are 0600");
-            assert!(mails.iter().all(|(m, _)| !m.contains(operator[2])), "no password in a mail");
+            assert!(mails.iter().all(|(m, _)| !m.contains(&operator[2])), "no password in a mail");
             break;
         }
         assert!(Instant::now() < deadline, "the demo wrote no digest and sign-in mail to DIR/mail");
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    assert!(terminate(&mut child).success());
+    assert!(terminate(&mut demo.child).success());
+}
+
+/// The demo's late payment takes real minutes: `demo-1009`'s link expires five minutes after the
+/// start, the reconciler closes the checkout unpaid, then its customer's transfer lands and the
+/// webhook's verified success finds a closed checkout — under review, never paid, never lost.
+#[tokio::test]
+async fn the_demo_shows_a_late_payment_under_review() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("demo");
+    let mut demo = SeededDemo::start(&data);
+    demo.wait_for("demo data: ", Duration::from_secs(90));
+    let (mut b, _) = demo.operator(&data).await;
+    let before = b.get("/payments/demo-1009").await;
+    assert!(before.body.contains("Pending"), "open until its link expires: {}", before.body);
+    let later = demo.wait_for("demo data, later: ", Duration::from_secs(9 * 60));
+    assert_eq!(later, "a late payment under review (demo-1009)");
+    let (mut b, _) = demo.operator(&data).await;
+    let page = b.get("/payments/demo-1009").await;
+    assert!(page.body.contains("Needs review"), "{}", page.body);
+    assert!(page.body.contains("Money arrived after it closed"), "the timeline says why: {}", page.body);
+    assert!(terminate(&mut demo.child).success());
 }
 
 /// A demo directory, prepared by running `sika demo` once and stopping it.
