@@ -14,6 +14,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::audit::Actor;
+use crate::domain::CheckoutStatus;
 
 /// What the seed makes, for the console's first screens.
 pub struct Seed {
@@ -40,8 +41,11 @@ const PAYMENTS: [(&str, &str, &str, Pay); 9] = [
     ("demo-1006", "4000", "NGN", Pay::Pending),
     ("demo-1007", "3000", "NGN", Pay::Under("2000")),
     ("demo-1008", "6500", "NGN", Pay::Nobody),
-    ("demo-1009", "9500", "NGN", Pay::Late),
+    (LATE_REFERENCE, "9500", "NGN", Pay::Late),
 ];
+
+/// The payment that lands after its checkout closed (see [`Seed::late_payment`]).
+const LATE_REFERENCE: &str = "demo-1009";
 
 /// The late payment's link closes this long after the demo starts (the shortest a link may
 /// live); the reconciler closes the checkout, and only then does its customer's transfer land.
@@ -98,6 +102,23 @@ impl Seed {
         Ok(v)
     }
 
+    /// Whether checkout `reference` reaches a status `done` accepts within `within` (the
+    /// webhook's worker and the reconciler move it; the seed only watches).
+    async fn reaches(&self, reference: &str, within: Duration, done: impl Fn(CheckoutStatus) -> bool) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            if let Ok(Some(c)) = self.payments.checkout(reference).await
+                && done(c.status)
+            {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
     /// Makes everything but the late payment; returns what it made, in words.
     pub async fn run(&self) -> Vec<String> {
         let mut made = Vec::new();
@@ -131,25 +152,16 @@ impl Seed {
         }
         made.push(format!("{} payments", PAYMENTS.len()));
         // A partial refund of a paid order, once its payment is verified (the webhook's worker).
-        let mut refunded = false;
-        for _ in 0..60 {
-            if let Ok(Some(c)) = self.payments.checkout("demo-1001").await
-                && c.status == crate::domain::CheckoutStatus::Paid
-            {
-                let out = self
-                    .payments
-                    .refund("demo-1001", 5000.into(), "Customer returned one item", "demo", Some(&Actor::cli()))
-                    .await;
-                made.push(match out {
-                    Ok(o) => format!("a refund ({})", o.word()["status"].as_str().unwrap_or("?")),
-                    Err(e) => format!("the refund: {e}"),
-                });
-                refunded = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-        if !refunded {
+        if self.reaches("demo-1001", Duration::from_secs(30), |s| s == CheckoutStatus::Paid).await {
+            let out = self
+                .payments
+                .refund("demo-1001", 5000.into(), "Customer returned one item", "demo", Some(&Actor::cli()))
+                .await;
+            made.push(match out {
+                Ok(o) => format!("a refund ({})", o.word()["status"].as_str().unwrap_or("?")),
+                Err(e) => format!("the refund: {e}"),
+            });
+        } else {
             made.push("the refund: demo-1001 was not verified in time".into());
         }
         for (reference, amount, account, name) in
@@ -187,34 +199,21 @@ impl Seed {
     /// `demo-1009` when its link expires, then its customer's bank transfer lands at Flutterwave
     /// and the webhook finds a closed checkout, which goes to review. Returns what happened.
     pub async fn late_payment(&self, wait: Duration) -> String {
-        const REFERENCE: &str = "demo-1009";
         let http = match self.client() {
             Ok(h) => h,
             Err(e) => return format!("the late payment could not start: {e}"),
         };
-        let deadline = tokio::time::Instant::now() + wait;
-        loop {
-            match self.payments.checkout(REFERENCE).await {
-                Ok(Some(c)) if c.status != crate::domain::CheckoutStatus::Pending => break,
-                Ok(Some(_)) if tokio::time::Instant::now() < deadline => {}
-                Ok(Some(_)) => return format!("the late payment: {REFERENCE} was not closed in time"),
-                Ok(None) => return format!("the late payment: there is no {REFERENCE}"),
-                Err(e) => return format!("the late payment: {e}"),
-            }
-            tokio::time::sleep(Duration::from_secs(2)).await;
+        if !self.reaches(LATE_REFERENCE, wait, |s| s != CheckoutStatus::Pending).await {
+            return format!("the late payment: {LATE_REFERENCE} was not closed in time");
         }
-        let charge = json!({"tx_ref": REFERENCE, "status": "successful", "payment_type": "bank_transfer"});
+        let charge = json!({"tx_ref": LATE_REFERENCE, "status": "successful", "payment_type": "bank_transfer"});
         if let Err(e) = self.emulator(&http, "/_emulator/charges", charge).await {
             return format!("the late payment: {e}");
         }
-        for _ in 0..60 {
-            if let Ok(Some(c)) = self.payments.checkout(REFERENCE).await
-                && c.status == crate::domain::CheckoutStatus::NeedsReview
-            {
-                return format!("a late payment under review ({REFERENCE})");
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
+        if self.reaches(LATE_REFERENCE, Duration::from_secs(30), |s| s == CheckoutStatus::NeedsReview).await {
+            format!("a late payment under review ({LATE_REFERENCE})")
+        } else {
+            format!("the late payment: {LATE_REFERENCE} did not reach review in time")
         }
-        format!("the late payment: {REFERENCE} did not reach review in time")
     }
 }

@@ -287,19 +287,16 @@ impl SeededDemo {
                 let _ = tx.send(line);
             }
         });
-        SeededDemo { child, base: String::new(), lines }
+        let mut demo = SeededDemo { child, base: String::new(), lines };
+        demo.base = demo.wait_for("sika demo is ready: ", Duration::from_secs(90)).trim_end_matches('/').to_string();
+        demo
     }
 
     /// Reads the demo's output until a line starts with `prefix` (within `within`); returns its rest.
-    fn wait_for(&mut self, prefix: &str, within: Duration) -> String {
+    fn wait_for(&self, prefix: &str, within: Duration) -> String {
         let deadline = Instant::now() + within;
         while Instant::now() < deadline {
             let Ok(line) = self.lines.recv_timeout(Duration::from_secs(1)) else { continue };
-            if let Some(i) = line.find("https://")
-                && self.base.is_empty()
-            {
-                self.base = line[i..].trim_end_matches('/').to_string();
-            }
             if let Some(rest) = line.strip_prefix(prefix) {
                 return rest.to_string();
             }
