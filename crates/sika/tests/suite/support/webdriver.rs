@@ -121,6 +121,19 @@ impl Browser<'_> {
         url
     }
 
+    /// Waits (up to 20 s) for an element to appear: a form that posts back to
+    /// its own URL leaves `wait_url` nothing to wait for, and the old page is
+    /// still "complete" until the answer replaces it.
+    pub async fn wait_for(&self, css: &str) -> bool {
+        for _ in 0..200 {
+            if self.has(css).await && self.ready().await {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
+    }
+
     /// Waits (up to 20 s) for the page to finish loading.
     pub async fn wait_ready(&self) -> bool {
         for _ in 0..200 {
