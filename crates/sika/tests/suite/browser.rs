@@ -150,7 +150,7 @@ async fn a_customer_pays_a_link_on_the_emulators_hosted_page() {
     // A declined card first: the page stays, the checkout stays open.
     b.click("#card option[value='4']").await;
     b.click("#pay").await;
-    b.wait_url("/hosted/pay").await;
+    assert!(b.wait_for("#notice").await, "the hosted page answers the declined card");
     assert!(b.text("#notice").await.contains("Payment failed"));
     // Then an approving card: back to Sika's return page, which verifies.
     b.click("#card option[value='0']").await;
@@ -345,7 +345,10 @@ async fn an_operator_requests_a_card_and_an_approver_refunds_a_late_payment() {
     // A date input's typing depends on the browser's locale: set its value as a person's picker would.
     b.execute("document.querySelector('#date-of-birth').value = '1990-04-21'; return true").await;
     b.click("#request-card").await;
-    b.wait_url("/cards/browser-card-1").await;
+    assert!(
+        b.wait_url("/cards/browser-card-1").await.ends_with("/cards/browser-card-1"),
+        "the card has the reference typed"
+    );
     assert!(b.source().await.contains("an approver must approve its first load"), "{}", b.source().await);
     b.quit().await;
     assert_eq!(e.app.cards.as_ref().unwrap().fundings_awaiting_count().await.unwrap(), 1, "its first load waits");

@@ -108,17 +108,18 @@ impl Browser<'_> {
 
     /// Waits (up to 20 s: CI's two cores also run the other tests) for
     /// navigation to reach a URL ending with `suffix`: a click that submits a
-    /// form returns before the next page has loaded.
+    /// form returns before the next page has loaded. A URL that never comes
+    /// fails the test: a silent timeout once hid a form that sent the wrong value.
     pub async fn wait_url(&self, suffix: &str) -> String {
         let mut url = String::new();
         for _ in 0..200 {
             url = self.url().await;
             if url.ends_with(suffix) && self.ready().await {
-                break;
+                return url;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        url
+        panic!("waited 20 s for a URL ending with {suffix}; the browser is at {url}")
     }
 
     /// Waits (up to 20 s) for an element to appear: a form that posts back to
@@ -186,8 +187,11 @@ impl Browser<'_> {
         self.call(reqwest::Method::GET, &format!("/element/{e}/text"), None).await.as_str().unwrap_or("").to_string()
     }
 
+    /// Replaces a field's value, as a person selecting it and typing would
+    /// (typing alone appends to what the page suggested).
     pub async fn fill(&self, css: &str, text: &str) {
         let e = self.element(css).await;
+        self.call(reqwest::Method::POST, &format!("/element/{e}/clear"), Some(json!({}))).await;
         self.call(reqwest::Method::POST, &format!("/element/{e}/value"), Some(json!({"text": text}))).await;
     }
 
