@@ -227,14 +227,7 @@ async fn every_page_passes_axe_and_stored_markup_stays_inert() {
     b.click("#add-user-button").await;
     b.wait_url("/admin/users").await;
     // The URL does not change on a refusal: wait for the refused page itself.
-    let mut refused = false;
-    for _ in 0..100 {
-        refused = b.has("#email-error").await || b.has("#password-error").await;
-        if refused {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let refused = b.until(async |b| b.has("#email-error").await || b.has("#password-error").await).await;
     assert!(refused, "the refusal is shown beside the field");
     checker.check(&b, "users-refused").await;
     // A destructive action asks first.

@@ -155,12 +155,7 @@ async fn a_customer_pays_a_link_on_the_emulators_hosted_page() {
     // Then an approving card: back to Sika's return page, which verifies.
     b.click("#card option[value='0']").await;
     b.click("#pay").await;
-    for _ in 0..50 {
-        if b.source().await.contains("data-status=\"paid\"") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    b.wait_text("data-status=\"paid\"").await;
     assert!(b.url().await.contains("/checkout/return"), "Flutterwave sends the customer back to Sika");
     assert!(b.source().await.contains("data-status=\"paid\""), "verified, then shown as paid");
     assert!(b.has("#back-to-shop").await);
@@ -217,12 +212,7 @@ async fn an_operator_creates_a_payout_and_an_approver_approves_it() {
     assert!(checker.text("#account").await.ends_with("0033") && checker.text("#account").await.starts_with('*'));
     checker.fill("#approve-totp", &code(&ap.totp_secret, 0)).await;
     checker.click("#approve").await;
-    for _ in 0..50 {
-        if checker.source().await.contains("queued for sending") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    checker.wait_text("queued for sending").await;
     assert!(checker.text("#notice").await.contains("queued for sending"));
     checker.quit().await;
     assert_eq!(e.app.payouts.dispatch(10).await.unwrap(), 1);
@@ -264,12 +254,7 @@ async fn an_operator_prepares_a_chargeback_answer_and_an_approver_sends_it() {
     maker.fill("#answer-comment", "Delivered on 2 December and signed for.").await;
     maker.fill("#answer-evidence", &pdf_path.display().to_string()).await;
     maker.click("#prepare-button").await;
-    for _ in 0..50 {
-        if maker.source().await.contains("Prepared: an approver must send it") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    maker.wait_text("Prepared: an approver must send it").await;
     assert!(maker.text("#notice").await.contains("Prepared"));
     assert!(!maker.has("button.approve").await, "the preparer cannot send it");
     maker.quit().await;
@@ -280,12 +265,7 @@ async fn an_operator_prepares_a_chargeback_answer_and_an_approver_sends_it() {
     checker.goto(&e.app.url(&format!("/disputes/{id}"))).await;
     checker.fill("input[name=totp]", &ap.code(0)).await;
     checker.click("button.approve").await;
-    for _ in 0..50 {
-        if checker.source().await.contains("being sent to Flutterwave") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    checker.wait_text("being sent to Flutterwave").await;
     assert!(checker.text("#notice").await.contains("being sent"));
     checker.quit().await;
     e.app.payments.work_answers(sika::clock::now_ms()).await.unwrap();
@@ -370,12 +350,7 @@ async fn an_operator_requests_a_card_and_an_approver_refunds_a_late_payment() {
     assert!(a.text("#confirm-amount").await.contains("NGN 100.00"));
     a.fill("#refund-totp", &code(&ap.totp_secret, 0)).await;
     a.click("#refund").await;
-    for _ in 0..50 {
-        if a.source().await.contains("Refund completed.") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    a.wait_text("Refund completed.").await;
     assert!(a.source().await.contains("Refund completed."));
     a.quit().await;
     let refunds = e.app.db.store.refunds("browser-late-1").await.unwrap();

@@ -388,7 +388,6 @@ async fn the_demo_shows_a_late_payment_under_review() {
     assert!(before.body.contains("Pending"), "open until its link expires: {}", before.body);
     let later = demo.wait_for("demo data, later: ", Duration::from_secs(9 * 60));
     assert_eq!(later, "a late payment under review (demo-1009)");
-    let (mut b, _) = demo.operator(&data).await;
     let page = b.get("/payments/demo-1009").await;
     assert!(page.body.contains("Needs review"), "{}", page.body);
     assert!(page.body.contains("Money arrived after it closed"), "the timeline says why: {}", page.body);

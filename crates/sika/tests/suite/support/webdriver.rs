@@ -106,44 +106,43 @@ impl Browser<'_> {
         self.call(reqwest::Method::GET, "/url", None).await.as_str().unwrap_or("").to_string()
     }
 
-    /// Waits (up to 20 s: CI's two cores also run the other tests) for
-    /// navigation to reach a URL ending with `suffix`: a click that submits a
-    /// form returns before the next page has loaded. A URL that never comes
-    /// fails the test: a silent timeout once hid a form that sent the wrong value.
+    /// Asks `check` every 100 ms, for up to 20 s (CI's two cores also run the
+    /// other tests), until it says yes; whether it did.
+    pub async fn until(&self, check: impl AsyncFn(&Self) -> bool) -> bool {
+        for _ in 0..200 {
+            if check(self).await {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
+    }
+
+    /// Waits for navigation to reach a URL ending with `suffix`: a click that
+    /// submits a form returns before the next page has loaded. A URL that never
+    /// comes fails the test: a silent timeout once hid a form that sent the wrong value.
     pub async fn wait_url(&self, suffix: &str) -> String {
-        let mut url = String::new();
-        for _ in 0..200 {
-            url = self.url().await;
-            if url.ends_with(suffix) && self.ready().await {
-                return url;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        if self.until(async |b| b.url().await.ends_with(suffix) && b.ready().await).await {
+            return self.url().await;
         }
-        panic!("waited 20 s for a URL ending with {suffix}; the browser is at {url}")
+        panic!("waited 20 s for a URL ending with {suffix}; the browser is at {}", self.url().await)
     }
 
-    /// Waits (up to 20 s) for an element to appear: a form that posts back to
-    /// its own URL leaves `wait_url` nothing to wait for, and the old page is
-    /// still "complete" until the answer replaces it.
+    /// Waits for an element to appear: a form that posts back to its own URL
+    /// leaves `wait_url` nothing to wait for, and the old page is still
+    /// "complete" until the answer replaces it.
     pub async fn wait_for(&self, css: &str) -> bool {
-        for _ in 0..200 {
-            if self.has(css).await && self.ready().await {
-                return true;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        false
+        self.until(async |b| b.has(css).await && b.ready().await).await
     }
 
-    /// Waits (up to 20 s) for the page to finish loading.
+    /// Waits for the page to contain `text` (an answer that arrives after a click).
+    pub async fn wait_text(&self, text: &str) -> bool {
+        self.until(async |b| b.source().await.contains(text)).await
+    }
+
+    /// Waits for the page to finish loading.
     pub async fn wait_ready(&self) -> bool {
-        for _ in 0..200 {
-            if self.ready().await {
-                return true;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        false
+        self.until(async |b| b.ready().await).await
     }
 
     async fn ready(&self) -> bool {
